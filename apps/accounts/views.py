@@ -1,0 +1,36 @@
+"""Account pages: personal API tokens (login and passwords use Django's own views)."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.accounts.forms import ApiTokenForm
+from apps.accounts.selectors import api_tokens_for_user, get_api_token_for_user
+from apps.accounts.services import api_token_create, api_token_revoke
+
+
+def _tokens_page(request, *, form=None, new_key: str | None = None, status: int = 200):
+    template = "accounts/tokens.html#tokens" if request.htmx else "accounts/tokens.html"
+    context = {"tokens": api_tokens_for_user(request.user), "form": form or ApiTokenForm(), "new_key": new_key}
+    return render(request, template, context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    if request.method == "GET":
+        return _tokens_page(request)
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        return _tokens_page(request, form=form, status=400 if request.htmx else 200)
+    _token, key = api_token_create(user=request.user, name=form.cleaned_data["name"])
+    return _tokens_page(request, new_key=key)
+
+
+@login_required
+@require_POST
+def token_revoke(request, token_id: int):
+    api_token_revoke(token=get_api_token_for_user(request.user, token_id))
+    return _tokens_page(request)

@@ -1,0 +1,1 @@
+"""Settings, URLs and the embedded defaults that let Loupe run on one machine with no setup."""

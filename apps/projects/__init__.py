@@ -1,0 +1,1 @@
+"""Projects, memberships, the role → capability table and the one access layer."""

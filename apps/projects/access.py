@@ -1,0 +1,40 @@
+"""The one access layer: fetch a project (or its members) and authorise in one call.
+
+A project the user is not a member of is a 404, exactly like a missing one. A member whose
+role cannot even see the thing asked for (a vendor asking for the member list) also gets 404;
+a member who may see it but not do what is asked gets 403.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from apps.projects.capabilities import Cap
+from apps.projects.models import Membership, Project
+
+
+def get_membership_for_user(user, *, pk: int | None = None, slug: str | None = None, need: Cap | None = None) -> Membership:
+    """The user's membership of the project named by pk or slug, checked for `need`."""
+    if not user.is_authenticated:
+        raise Http404("No such project.")
+    lookup = {"project_id": pk} if pk is not None else {"project__slug": slug}
+    membership = Membership.objects.select_related("project", "user").filter(user=user, **lookup).first()
+    if membership is None:
+        raise Http404("No such project.")
+    if need is not None and not membership.can(need):
+        if membership.can(Cap.VIEW):
+            raise PermissionDenied("Your role in this project does not allow this.")
+        raise Http404("No such project.")
+    return membership
+
+
+def get_project_for_user(user, *, pk: int | None = None, slug: str | None = None, need: Cap | None = None) -> Project:
+    return get_membership_for_user(user, pk=pk, slug=slug, need=need).project
+
+
+def get_member_of_project(project: Project, member_id: int) -> Membership:
+    member = Membership.objects.select_related("user").filter(project=project, pk=member_id).first()
+    if member is None:
+        raise Http404("No such member.")
+    return member

@@ -1,0 +1,151 @@
+"""REST endpoints for projects and their members. Thin: parse, ask the access layer, call a service."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+
+from apps.projects import services
+from apps.projects.access import get_member_of_project, get_membership_for_user, get_project_for_user
+from apps.projects.capabilities import Cap, Role
+from apps.projects.models import Membership, Project
+from apps.projects.selectors import members_of_project, projects_for_user
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Project
+        fields = ["id", "slug", "name", "description", "created_at", "role"]
+
+    def get_role(self, project: Project) -> str | None:
+        return self.context.get("roles", {}).get(project.pk)
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120)
+    slug = serializers.CharField(max_length=60, required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class ProjectUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class UserBriefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    email = serializers.EmailField()
+    name = serializers.CharField(source="get_full_name")
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    user = UserBriefSerializer()
+
+    class Meta:
+        model = Membership
+        fields = ["id", "user", "role", "created_at"]
+
+
+class MemberCreateSerializer(serializers.Serializer):
+    user = serializers.CharField(help_text="Username or e-mail address of an existing user.", allow_blank=True)
+    role = serializers.CharField(help_text="One of: " + ", ".join(Role.values))
+
+
+class MemberUpdateSerializer(serializers.Serializer):
+    role = serializers.CharField(help_text="One of: " + ", ".join(Role.values))
+
+
+def _roles(user) -> dict[int, str]:
+    return dict(Membership.objects.filter(user=user).values_list("project_id", "role"))
+
+
+class ProjectListCreate(generics.GenericAPIView):
+    serializer_class = ProjectSerializer
+
+    def get_queryset(self):
+        return projects_for_user(self.request.user)
+
+    @extend_schema(responses=ProjectSerializer(many=True))
+    def get(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        data = ProjectSerializer(page, many=True, context={"roles": _roles(request.user)}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=ProjectCreateSerializer, responses={201: ProjectSerializer})
+    def post(self, request):
+        body = ProjectCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        project = services.project_create(**body.validated_data, by=request.user)
+        data = ProjectSerializer(project, context={"roles": {project.pk: Role.OWNER}}).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetail(generics.GenericAPIView):
+    serializer_class = ProjectSerializer
+
+    def _render(self, membership: Membership) -> Response:
+        project = membership.project
+        return Response(ProjectSerializer(project, context={"roles": {project.pk: membership.role}}).data)
+
+    def get(self, request, pk: int):
+        return self._render(get_membership_for_user(request.user, pk=pk))
+
+    @extend_schema(request=ProjectUpdateSerializer)
+    def patch(self, request, pk: int):
+        membership = get_membership_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
+        body = ProjectUpdateSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        services.project_update(project=membership.project, **body.validated_data)
+        return self._render(membership)
+
+    def delete(self, request, pk: int):
+        project = get_project_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
+        services.project_delete(project=project)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MemberListCreate(generics.GenericAPIView):
+    serializer_class = MemberSerializer
+
+    def get(self, request, pk: int):
+        project = get_project_for_user(request.user, pk=pk, need=Cap.VIEW)
+        page = self.paginate_queryset(members_of_project(project))
+        return self.get_paginated_response(MemberSerializer(page, many=True).data)
+
+    @extend_schema(request=MemberCreateSerializer, responses={201: MemberSerializer})
+    def post(self, request, pk: int):
+        project = get_project_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
+        body = MemberCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        member = services.member_add(project=project, by=request.user, **body.validated_data)
+        return Response(MemberSerializer(member).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetail(generics.GenericAPIView):
+    serializer_class = MemberSerializer
+
+    def get(self, request, pk: int, member_id: int):
+        project = get_project_for_user(request.user, pk=pk, need=Cap.VIEW)
+        return Response(MemberSerializer(get_member_of_project(project, member_id)).data)
+
+    @extend_schema(request=MemberUpdateSerializer)
+    def patch(self, request, pk: int, member_id: int):
+        project = get_project_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
+        member = get_member_of_project(project, member_id)
+        body = MemberUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.member_change_role(member=member, role=body.validated_data["role"])
+        return Response(MemberSerializer(member).data)
+
+    def delete(self, request, pk: int, member_id: int):
+        """Remove a member; any member may remove themselves (leave), owners anyone."""
+        mine = get_membership_for_user(request.user, pk=pk)
+        if mine.pk != member_id:
+            mine = get_membership_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
+        member = get_member_of_project(mine.project, member_id)
+        services.member_remove(member=member)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,54 @@
+"""The demo project: one user per role with passwords generated for this install."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+from django.db import transaction
+
+from apps.accounts.models import User
+from apps.projects.capabilities import Role
+from apps.projects.models import Membership, Project
+
+DEMO_SLUG = "demo"
+
+
+@transaction.atomic
+def demo_project_ensure(*, credentials_path: Path) -> tuple[Project, dict[str, str]]:
+    """Create the demo project and its users once; return it with the usernames' passwords.
+
+    Passwords are generated on first run and kept (readable only by this account) in
+    `credentials_path`, so that running the demo again prints the same logins.
+    """
+    stored: dict[str, str] = json.loads(credentials_path.read_text()) if credentials_path.exists() else {}
+    project = Project.objects.filter(slug=DEMO_SLUG).first()
+    owner = None
+    for role in Role:
+        username = role.value
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            stored[username] = secrets.token_urlsafe(12)
+            user = User.objects.create_user(
+                username=username,
+                email=f"{username}@example.com",
+                password=stored[username],
+                first_name=role.label.split()[0],
+                last_name="(demo)",
+            )
+        if role == Role.OWNER:
+            owner = user
+            if project is None:
+                project = Project.objects.create(
+                    name="Demo project",
+                    slug=DEMO_SLUG,
+                    description="A sample project with one user per role.",
+                    created_by=owner,
+                )
+        Membership.objects.get_or_create(project=project, user=user, defaults={"role": role, "added_by": owner})
+    fd = os.open(credentials_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(stored, f, indent=2)
+    return project, stored

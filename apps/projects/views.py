@@ -1,0 +1,145 @@
+"""Web pages for projects and member management (htmx fragments from the same views)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django_htmx.http import HttpResponseClientRedirect
+from django.views.decorators.http import require_http_methods, require_POST
+
+from apps.projects import services
+from apps.projects.access import get_member_of_project, get_membership_for_user
+from apps.projects.capabilities import CAPABILITIES, Cap, Role
+from apps.projects.forms import MemberAddForm, MemberRoleForm, ProjectForm
+from apps.projects.selectors import members_of_project, memberships_for_user
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_list(request):
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = services.project_create(**form.cleaned_data, by=request.user)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Project “{project.name}” created. You are its owner.")
+            return redirect("projects:detail", slug=project.slug)
+    memberships = memberships_for_user(request.user)
+    return render(request, "projects/list.html", {"memberships": memberships, "form": form})
+
+
+def _members_context(membership, add_form=None, error: str | None = None) -> dict:
+    project = membership.project
+    return {
+        "project": project,
+        "membership": membership,
+        "can_manage": membership.can(Cap.MANAGE_MEMBERS),
+        "members": members_of_project(project),
+        "add_form": add_form or MemberAddForm(),
+        "roles": Role.choices,
+        "error": error,
+    }
+
+
+def _redirect(request, to: str, **kwargs):
+    if request.htmx:
+        return HttpResponseClientRedirect(reverse(to, kwargs=kwargs))
+    return redirect(to, **kwargs)
+
+
+def _render_members(request, context: dict, status: int = 200):
+    template = "projects/detail.html#members" if request.htmx else "projects/detail.html"
+    return render(request, template, context, status=status)
+
+
+@login_required
+def project_detail(request, slug: str):
+    membership = get_membership_for_user(request.user, slug=slug)
+    if not membership.can(Cap.VIEW):
+        # Vendors work from their assigned batches only; they don't see the team.
+        return render(request, "projects/vendor_home.html", {"project": membership.project})
+    context = _members_context(membership)
+    context["capabilities"] = sorted(CAPABILITIES[Role(membership.role)])
+    return render(request, "projects/detail.html", context)
+
+
+@login_required
+@require_POST
+def member_add(request, slug: str):
+    membership = get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
+    form = MemberAddForm(request.POST)
+    status = 200
+    if form.is_valid():
+        try:
+            member = services.member_add(project=membership.project, by=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+            status = 400
+        else:
+            messages.success(request, f"{member.user.username} added as {member.get_role_display()}.")
+            if not request.htmx:
+                return redirect("projects:detail", slug=slug)
+            form = None
+    else:
+        status = 400
+    return _render_members(request, _members_context(membership, add_form=form), status=status if request.htmx else 200)
+
+
+@login_required
+@require_POST
+def member_role(request, slug: str, member_id: int):
+    membership = get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
+    member = get_member_of_project(membership.project, member_id)
+    form = MemberRoleForm(request.POST)
+    error = None
+    try:
+        if not form.is_valid():
+            raise ValidationError({"role": f"Unknown role {request.POST.get('role', '')!r}."})
+        services.member_change_role(member=member, role=form.cleaned_data["role"])
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    else:
+        messages.success(request, f"{member.user.username} is now {member.get_role_display()}.")
+    if error is None and member.user_id == request.user.id:
+        return _redirect(request, "projects:detail", slug=slug)  # what the page may show changed
+    return _render_members(request, _members_context(membership, error=error), status=400 if error and request.htmx else 200)
+
+
+@login_required
+@require_POST
+def member_remove(request, slug: str, member_id: int):
+    membership = get_membership_for_user(request.user, slug=slug)
+    if membership.pk != member_id:
+        membership = get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
+    member = get_member_of_project(membership.project, member_id)
+    try:
+        services.member_remove(member=member)
+    except ValidationError as exc:
+        return _render_members(
+            request, _members_context(membership, error=" ".join(exc.messages)), status=400 if request.htmx else 200
+        )
+    if member.pk == membership.pk:
+        messages.success(request, f"You left “{membership.project.name}”.")
+        return _redirect(request, "projects:list")
+    messages.success(request, f"{member.user.username} removed from the project.")
+    if not request.htmx:
+        return redirect("projects:detail", slug=slug)
+    return _render_members(request, _members_context(membership))
+
+
+@login_required
+@require_POST
+def project_delete(request, slug: str):
+    membership = get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
+    if request.POST.get("confirm_slug") != membership.project.slug:
+        messages.error(request, "Type the project's slug to confirm deletion.")
+        return redirect("projects:detail", slug=slug)
+    name = membership.project.name
+    services.project_delete(project=membership.project)
+    messages.success(request, f"Project “{name}” deleted.")
+    return redirect("projects:list")

@@ -1,0 +1,1 @@
+"""The quality engine: pure NumPy / scikit-learn kernels with no Django imports."""
