@@ -63,3 +63,63 @@ def web_as(client):
         return client
 
     return make
+
+
+@dataclass
+class WorkerProcess:
+    queue: str
+    process: object
+
+
+def database_url_for_tests() -> str:
+    """A DATABASE_URL that reaches the test database, for processes the tests start."""
+    from django.conf import settings
+    from django.db import connection
+
+    name = connection.settings_dict["NAME"]
+    if settings.LOCAL_MODE:
+        from apps.config import embedded
+
+        return embedded.database_url(name)
+    s = connection.settings_dict
+    return f"postgres://{s['USER']}:{s['PASSWORD']}@{s['HOST'] or 'localhost'}:{s['PORT'] or 5432}/{name}"
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db):
+    """A real Celery worker process on the real broker, on a queue of its own, using the test DB."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from django.conf import settings
+
+    from workers.tasks import ping
+
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_tests(),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "DEBUG": "false",
+        "DATABASE_CONN_MAX_AGE": "0",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "workers", "worker", "--queues", queue, "--concurrency", "1",
+         "--loglevel", "WARNING", "--hostname", f"{queue}@%h", "--without-heartbeat", "--without-gossip",
+         "--without-mingle"],
+        cwd=settings.BASE_DIR,
+        env=env,
+    )
+    try:
+        # Ready once it has answered a ping through the broker.
+        ping.apply_async(args=["ready"], queue=queue).get(timeout=90)
+        yield WorkerProcess(queue=queue, process=process)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

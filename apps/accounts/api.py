@@ -45,6 +45,7 @@ class Me(generics.GenericAPIView):
 class TokenListCreate(generics.GenericAPIView):
     serializer_class = ApiTokenSerializer
 
+    @extend_schema(responses=ApiTokenSerializer(many=True))
     def get(self, request):
         page = self.paginate_queryset(api_tokens_for_user(request.user))
         return self.get_paginated_response(ApiTokenSerializer(page, many=True).data)

@@ -251,8 +251,13 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(VAR_DIR / "broker" / "processed"),
+        "control_folder": str(VAR_DIR / "broker" / "control"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis re-delivers an unacknowledged task after the visibility timeout; it must outlast
+    # the longest task, or a long scoring run would be started twice.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_TASK_TIME_LIMIT", default=6 * 3600) + 600}
 # Job state lives in PostgreSQL; task results are kept only for the few tasks that ask.
 CELERY_RESULT_BACKEND = env.str(
     "CELERY_RESULT_BACKEND",

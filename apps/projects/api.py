@@ -111,6 +111,7 @@ class ProjectDetail(generics.GenericAPIView):
 class MemberListCreate(generics.GenericAPIView):
     serializer_class = MemberSerializer
 
+    @extend_schema(responses=MemberSerializer(many=True))
     def get(self, request, pk: int):
         project = get_project_for_user(request.user, pk=pk, need=Cap.VIEW)
         page = self.paginate_queryset(members_of_project(project))

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 
-@shared_task(name="loupe.ping", ignore_result=False, time_limit=30)
+@shared_task(name="loupe.ping", ignore_result=False, time_limit=30, soft_time_limit=25)
 def ping(marker: str) -> dict:
     """Answer with the marker, the worker's host name and that the database answers."""
     from django.db import connection
