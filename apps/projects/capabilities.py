@@ -29,6 +29,19 @@ class Cap(StrEnum):
     REPORTS = "reports"  # viewers too when an owner shares a report
 
 
+CAP_LABELS: dict[Cap, str] = {
+    Cap.VIEW: "See datasets, samples, scores and sessions",
+    Cap.MANAGE_MEMBERS: "Manage members and roles, delete the project",
+    Cap.EDIT_DATA: "Import data, log model runs, start scoring, export",
+    Cap.COMMENT: "Comment and vote",
+    Cap.CURATE: "Create review sessions, commit versions",
+    Cap.ADJUDICATE: "Adjudicate review decisions",
+    Cap.MANAGE_VENDORS: "Manage vendors and relabel batches",
+    Cap.QA: "QA vendor work",
+    Cap.LABEL: "Label items of batches assigned to your vendor",
+    Cap.REPORTS: "See reports",
+}
+
 _ALL_STAFF = {Cap.VIEW, Cap.EDIT_DATA, Cap.COMMENT, Cap.CURATE, Cap.ADJUDICATE}
 
 CAPABILITIES: dict[Role, frozenset[Cap]] = {

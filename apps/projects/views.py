@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.projects import services
 from apps.projects.access import get_member_of_project, get_membership_for_user
-from apps.projects.capabilities import CAPABILITIES, Cap, Role
+from apps.projects.capabilities import CAP_LABELS, Cap, Role
 from apps.projects.forms import MemberAddForm, MemberRoleForm, ProjectForm
 from apps.projects.selectors import members_of_project, memberships_for_user
 
@@ -64,7 +64,7 @@ def project_detail(request, slug: str):
         # Vendors work from their assigned batches only; they don't see the team.
         return render(request, "projects/vendor_home.html", {"project": membership.project})
     context = _members_context(membership)
-    context["capabilities"] = sorted(CAPABILITIES[Role(membership.role)])
+    context["capabilities"] = [label for cap, label in CAP_LABELS.items() if membership.can(cap)]
     return render(request, "projects/detail.html", context)
 
 

@@ -1,0 +1,121 @@
+"""`python manage.py demo` on a fresh install: everything starts, logins work, Ctrl-C stops it all."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+from django.conf import settings
+
+pytestmark = pytest.mark.worker
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fresh_env(var_dir: Path) -> dict[str, str]:
+    """The environment of a newcomer: no database, broker or secret configured."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY", "DEBUG"}}
+    env["LOUPE_VAR_DIR"] = str(var_dir)
+    return env
+
+
+def start_demo(var_dir: Path, port: int, log: Path) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--port", str(port), "--concurrency", "1"],
+        cwd=settings.BASE_DIR, env=fresh_env(var_dir), stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        text = log.read_text()
+        if "Press Ctrl-C to stop." in text:
+            return process, text
+        if process.poll() is not None:
+            pytest.fail(f"demo exited early:\n{text}")
+        time.sleep(0.5)
+    process.kill()
+    pytest.fail(f"demo did not start:\n{log.read_text()}")
+
+
+def stop_demo(process: subprocess.Popen) -> str:
+    children = psutil.Process(process.pid).children(recursive=True)
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    gone, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, f"still running after Ctrl-C: {alive}"
+    return ""
+
+
+def postgres_running(var_dir: Path) -> bool:
+    pid_file = var_dir / "postgres" / "postmaster.pid"
+    return pid_file.exists() and psutil.pid_exists(int(pid_file.read_text().split()[0]))
+
+
+def logins(banner: str) -> dict[str, str]:
+    return dict(re.findall(r"^  (owner|manager|scientist|reviewer|vendor|viewer)\s+(\S+)$", banner, re.M))
+
+
+def log_in(base: str, username: str, password: str) -> tuple[int, str]:
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(base + "accounts/login/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    data = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": username, "password": password})
+    request = urllib.request.Request(base + "accounts/login/", data=data.encode(), headers={"Referer": base})
+    response = opener.open(request)
+    return response.status, response.geturl() + "\n" + response.read().decode()
+
+
+def test_demo_runs_the_whole_product_and_keeps_data_across_runs(tmp_path):
+    var_dir = tmp_path / "var"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/"
+    process, banner = start_demo(var_dir, port, tmp_path / "demo1.log")
+    try:
+        passwords = logins(banner)
+        assert set(passwords) == {"owner", "manager", "scientist", "reviewer", "vendor", "viewer"}
+        assert len(set(passwords.values())) == 6  # generated, not a fixed default
+        assert f"Loupe is running at {base}" in banner
+        with urllib.request.urlopen(base + "healthz") as response:
+            assert response.status == 200
+        for username in ("owner", "vendor"):
+            status, page = log_in(base, username, passwords[username])
+            assert status == 200 and "/projects/" in page.splitlines()[0] and "Demo project" in page
+        # A management command run beside the demo shares the same embedded database.
+        command = subprocess.run(
+            [sys.executable, "manage.py", "create_api_token", "owner"],
+            cwd=settings.BASE_DIR, env=fresh_env(var_dir), capture_output=True, text=True, timeout=120,
+        )
+        assert command.returncode == 0, command.stderr
+        key = command.stdout.strip().splitlines()[-1]
+        request = urllib.request.Request(base + "api/projects/", headers={"Authorization": f"Token {key}"})
+        with urllib.request.urlopen(request) as response:
+            assert response.status == 200
+        assert postgres_running(var_dir)  # the command's exit did not stop the demo's database
+    finally:
+        stop_demo(process)
+    assert not postgres_running(var_dir), "Ctrl-C must stop the database too"
+
+    process, banner = start_demo(var_dir, port, tmp_path / "demo2.log")
+    try:
+        assert logins(banner) == passwords  # same install, same logins, data kept
+        request = urllib.request.Request(base + "api/projects/", headers={"Authorization": f"Token {key}"})
+        with urllib.request.urlopen(request) as response:
+            assert b'"slug":"demo"' in response.read()
+    finally:
+        stop_demo(process)
+    assert not postgres_running(var_dir)
