@@ -38,11 +38,13 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS") or "127.0.0.1,::1"
 accesslog = "-"
 errorlog = "-"
 loglevel = (os.environ.get("LOG_LEVEL") or "info").lower()
-access_log_format = '%(h)s "%({x-forwarded-for}i)s" %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
+access_log_format = (
+    '%(h)s "%({x-forwarded-for}i)s" %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(f)s" "%(a)s"'
+)
 
 # Heartbeat files on tmpfs: a container's overlay filesystem can stall them.
-if os.path.isdir("/dev/shm"):
-    worker_tmp_dir = "/dev/shm"
+if os.path.isdir("/dev/shm"):  # noqa: S108 - gunicorn heartbeat files, not secrets
+    worker_tmp_dir = "/dev/shm"  # noqa: S108
 
 # No runtime control socket (gunicorn >= 25.1): the container is the unit that is restarted,
 # and the non-root user has no writable home for the socket. Older gunicorn ignores this.

@@ -106,9 +106,25 @@ def celery_worker_process(transactional_db):
         "DATABASE_CONN_MAX_AGE": "0",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers", "worker", "--queues", queue, "--concurrency", "1",
-         "--loglevel", "WARNING", "--hostname", f"{queue}@%h", "--without-heartbeat", "--without-gossip",
-         "--without-mingle"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers",
+            "worker",
+            "--queues",
+            queue,
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "WARNING",
+            "--hostname",
+            f"{queue}@%h",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
         cwd=settings.BASE_DIR,
         env=env,
     )

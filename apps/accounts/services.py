@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiToken, User
 
-TOKEN_PREFIX = "lp_"
+TOKEN_PREFIX = "lp_"  # noqa: S105 - a visible prefix, not a secret
 
 
 def token_digest(key: str) -> str:

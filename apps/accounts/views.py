@@ -13,7 +13,11 @@ from apps.accounts.services import api_token_create, api_token_revoke
 
 def _tokens_page(request, *, form=None, new_key: str | None = None, status: int = 200):
     template = "accounts/tokens.html#tokens" if request.htmx else "accounts/tokens.html"
-    context = {"tokens": api_tokens_for_user(request.user), "form": form or ApiTokenForm(), "new_key": new_key}
+    context = {
+        "tokens": api_tokens_for_user(request.user),
+        "form": form or ApiTokenForm(),
+        "new_key": new_key,
+    }
     return render(request, template, context, status=status)
 
 

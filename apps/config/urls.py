@@ -1,3 +1,4 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
@@ -9,14 +10,25 @@ from apps.projects import api as projects_api
 
 api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema"), name="docs"),
+    # Swagger UI sets inline styles (never inline scripts); allow just that, on this page only.
+    path(
+        "docs/",
+        csp_update({"style-src": ["'unsafe-inline'"]})(
+            SpectacularSwaggerSplitView.as_view(url_name="api:schema")
+        ),
+        name="docs",
+    ),
     path("me/", accounts_api.Me.as_view(), name="me"),
     path("tokens/", accounts_api.TokenListCreate.as_view(), name="tokens"),
     path("tokens/<int:token_id>/", accounts_api.TokenDetail.as_view(), name="token"),
     path("projects/", projects_api.ProjectListCreate.as_view(), name="projects"),
     path("projects/<int:pk>/", projects_api.ProjectDetail.as_view(), name="project"),
     path("projects/<int:pk>/members/", projects_api.MemberListCreate.as_view(), name="members"),
-    path("projects/<int:pk>/members/<int:member_id>/", projects_api.MemberDetail.as_view(), name="member"),
+    path(
+        "projects/<int:pk>/members/<int:member_id>/",
+        projects_api.MemberDetail.as_view(),
+        name="member",
+    ),
 ]
 
 urlpatterns = [

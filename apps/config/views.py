@@ -31,4 +31,6 @@ def _broker_state() -> str:
 def healthz(request):
     state = {"database": _database_state(), "broker": _broker_state()}
     healthy = all(v == "ok" for v in state.values())
-    return JsonResponse({"status": "ok" if healthy else "unavailable", **state}, status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", **state}, status=200 if healthy else 503
+    )

@@ -14,12 +14,16 @@ from apps.projects.capabilities import Cap
 from apps.projects.models import Membership, Project
 
 
-def get_membership_for_user(user, *, pk: int | None = None, slug: str | None = None, need: Cap | None = None) -> Membership:
+def get_membership_for_user(
+    user, *, pk: int | None = None, slug: str | None = None, need: Cap | None = None
+) -> Membership:
     """The user's membership of the project named by pk or slug, checked for `need`."""
     if not user.is_authenticated:
         raise Http404("No such project.")
     lookup = {"project_id": pk} if pk is not None else {"project__slug": slug}
-    membership = Membership.objects.select_related("project", "user").filter(user=user, **lookup).first()
+    membership = (
+        Membership.objects.select_related("project", "user").filter(user=user, **lookup).first()
+    )
     if membership is None:
         raise Http404("No such project.")
     if need is not None and not membership.can(need):
@@ -29,7 +33,9 @@ def get_membership_for_user(user, *, pk: int | None = None, slug: str | None = N
     return membership
 
 
-def get_project_for_user(user, *, pk: int | None = None, slug: str | None = None, need: Cap | None = None) -> Project:
+def get_project_for_user(
+    user, *, pk: int | None = None, slug: str | None = None, need: Cap | None = None
+) -> Project:
     return get_membership_for_user(user, pk=pk, slug=slug, need=need).project
 
 

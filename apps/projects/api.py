@@ -7,7 +7,11 @@ from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
 from apps.projects import services
-from apps.projects.access import get_member_of_project, get_membership_for_user, get_project_for_user
+from apps.projects.access import (
+    get_member_of_project,
+    get_membership_for_user,
+    get_project_for_user,
+)
 from apps.projects.capabilities import Cap, Role
 from apps.projects.models import Membership, Project
 from apps.projects.selectors import members_of_project, projects_for_user
@@ -51,7 +55,9 @@ class MemberSerializer(serializers.ModelSerializer):
 
 
 class MemberCreateSerializer(serializers.Serializer):
-    user = serializers.CharField(help_text="Username or e-mail address of an existing user.", allow_blank=True)
+    user = serializers.CharField(
+        help_text="Username or e-mail address of an existing user.", allow_blank=True
+    )
     role = serializers.CharField(help_text="One of: " + ", ".join(Role.values))
 
 
@@ -89,7 +95,9 @@ class ProjectDetail(generics.GenericAPIView):
 
     def _render(self, membership: Membership) -> Response:
         project = membership.project
-        return Response(ProjectSerializer(project, context={"roles": {project.pk: membership.role}}).data)
+        return Response(
+            ProjectSerializer(project, context={"roles": {project.pk: membership.role}}).data
+        )
 
     def get(self, request, pk: int):
         return self._render(get_membership_for_user(request.user, pk=pk))

@@ -23,7 +23,9 @@ def demo_project_ensure(*, credentials_path: Path) -> tuple[Project, dict[str, s
     Passwords are generated on first run and kept (readable only by this account) in
     `credentials_path`, so that running the demo again prints the same logins.
     """
-    stored: dict[str, str] = json.loads(credentials_path.read_text()) if credentials_path.exists() else {}
+    stored: dict[str, str] = (
+        json.loads(credentials_path.read_text()) if credentials_path.exists() else {}
+    )
     project = Project.objects.filter(slug=DEMO_SLUG).first()
     owner = None
     for role in Role:
@@ -35,8 +37,6 @@ def demo_project_ensure(*, credentials_path: Path) -> tuple[Project, dict[str, s
                 username=username,
                 email=f"{username}@example.com",
                 password=stored[username],
-                first_name=role.label.split()[0],
-                last_name="(demo)",
             )
         if role == Role.OWNER:
             owner = user
@@ -47,7 +47,9 @@ def demo_project_ensure(*, credentials_path: Path) -> tuple[Project, dict[str, s
                     description="A sample project with one user per role.",
                     created_by=owner,
                 )
-        Membership.objects.get_or_create(project=project, user=user, defaults={"role": role, "added_by": owner})
+        Membership.objects.get_or_create(
+            project=project, user=user, defaults={"role": role, "added_by": owner}
+        )
     fd = os.open(credentials_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(stored, f, indent=2)

@@ -8,7 +8,9 @@ from apps.projects.capabilities import Role
 class ProjectForm(forms.Form):
     name = forms.CharField(max_length=120)
     slug = forms.CharField(
-        max_length=60, required=False, help_text="Used in URLs. Leave empty to derive it from the name."
+        max_length=60,
+        required=False,
+        help_text="Used in URLs. Leave empty to derive it from the name.",
     )
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 

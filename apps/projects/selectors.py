@@ -20,4 +20,6 @@ def memberships_for_user(user) -> QuerySet[Membership]:
 
 
 def members_of_project(project: Project) -> QuerySet[Membership]:
-    return Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+    return (
+        Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+    )

@@ -38,15 +38,21 @@ def project_create(*, name: str, slug: str = "", description: str = "", by) -> P
         raise ValidationError(errors)
     try:
         with transaction.atomic():
-            project = Project.objects.create(name=name, slug=slug, description=description, created_by=by)
+            project = Project.objects.create(
+                name=name, slug=slug, description=description, created_by=by
+            )
     except IntegrityError as exc:  # a concurrent create took the slug
-        raise ValidationError({"slug": f"A project with the slug {slug!r} already exists; choose another."}) from exc
+        raise ValidationError(
+            {"slug": f"A project with the slug {slug!r} already exists; choose another."}
+        ) from exc
     Membership.objects.create(project=project, user=by, role=Role.OWNER, added_by=by)
     return project
 
 
 @transaction.atomic
-def project_update(*, project: Project, name: str | None = None, description: str | None = None) -> Project:
+def project_update(
+    *, project: Project, name: str | None = None, description: str | None = None
+) -> Project:
     fields = []
     if name is not None:
         if not name.strip():
@@ -77,7 +83,9 @@ def member_add(*, project: Project, user: str, role: str, by) -> Membership:
         try:
             validate_email(identifier)
         except ValidationError:
-            raise ValidationError({"user": f"{identifier!r} is not a valid e-mail address."}) from None
+            raise ValidationError(
+                {"user": f"{identifier!r} is not a valid e-mail address."}
+            ) from None
     person = user_by_username_or_email(identifier)
     if person is None:
         kind = "e-mail address" if "@" in identifier else "username"
@@ -88,13 +96,17 @@ def member_add(*, project: Project, user: str, role: str, by) -> Membership:
         with transaction.atomic():
             return Membership.objects.create(project=project, user=person, role=role, added_by=by)
     except IntegrityError as exc:
-        raise ValidationError({"user": f"{person.username} is already a member of this project."}) from exc
+        raise ValidationError(
+            {"user": f"{person.username} is already a member of this project."}
+        ) from exc
 
 
 def _lock_owners(project: Project) -> int:
     """Lock the project's owner rows and count them, so two demotions can't both pass."""
     return len(
-        Membership.objects.select_for_update().filter(project=project, role=Role.OWNER).values_list("pk", flat=True)
+        Membership.objects.select_for_update()
+        .filter(project=project, role=Role.OWNER)
+        .values_list("pk", flat=True)
     )
 
 
@@ -102,7 +114,11 @@ def _lock_owners(project: Project) -> int:
 def member_change_role(*, member: Membership, role: str) -> Membership:
     role = _valid_role(role)
     if member.role == Role.OWNER and role != Role.OWNER and _lock_owners(member.project) <= 1:
-        raise ValidationError({"role": f"{member.user.username} is the last owner; make another member an owner first."})
+        raise ValidationError(
+            {
+                "role": f"{member.user.username} is the last owner; make another member an owner first."
+            }
+        )
     if member.role != role:
         member.role = role
         member.save(update_fields=["role"])
@@ -113,6 +129,8 @@ def member_change_role(*, member: Membership, role: str) -> Membership:
 def member_remove(*, member: Membership) -> None:
     if member.role == Role.OWNER and _lock_owners(member.project) <= 1:
         raise ValidationError(
-            {"member": f"{member.user.username} is the last owner and cannot leave; make another member an owner first."}
+            {
+                "member": f"{member.user.username} is the last owner and cannot leave; make another member an owner first."
+            }
         )
     member.delete()

@@ -7,8 +7,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django_htmx.http import HttpResponseClientRedirect
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from apps.projects import services
 from apps.projects.access import get_member_of_project, get_membership_for_user
@@ -76,18 +76,24 @@ def member_add(request, slug: str):
     status = 200
     if form.is_valid():
         try:
-            member = services.member_add(project=membership.project, by=request.user, **form.cleaned_data)
+            member = services.member_add(
+                project=membership.project, by=request.user, **form.cleaned_data
+            )
         except ValidationError as exc:
             form.add_error(None, exc)
             status = 400
         else:
-            messages.success(request, f"{member.user.username} added as {member.get_role_display()}.")
+            messages.success(
+                request, f"{member.user.username} added as {member.get_role_display()}."
+            )
             if not request.htmx:
                 return redirect("projects:detail", slug=slug)
             form = None
     else:
         status = 400
-    return _render_members(request, _members_context(membership, add_form=form), status=status if request.htmx else 200)
+    return _render_members(
+        request, _members_context(membership, add_form=form), status=status if request.htmx else 200
+    )
 
 
 @login_required
@@ -107,7 +113,11 @@ def member_role(request, slug: str, member_id: int):
         messages.success(request, f"{member.user.username} is now {member.get_role_display()}.")
     if error is None and member.user_id == request.user.id:
         return _redirect(request, "projects:detail", slug=slug)  # what the page may show changed
-    return _render_members(request, _members_context(membership, error=error), status=400 if error and request.htmx else 200)
+    return _render_members(
+        request,
+        _members_context(membership, error=error),
+        status=400 if error and request.htmx else 200,
+    )
 
 
 @login_required
@@ -121,7 +131,9 @@ def member_remove(request, slug: str, member_id: int):
         services.member_remove(member=member)
     except ValidationError as exc:
         return _render_members(
-            request, _members_context(membership, error=" ".join(exc.messages)), status=400 if request.htmx else 200
+            request,
+            _members_context(membership, error=" ".join(exc.messages)),
+            status=400 if request.htmx else 200,
         )
     if member.pk == membership.pk:
         messages.success(request, f"You left “{membership.project.name}”.")

@@ -56,7 +56,11 @@ def test_password_change(alice, client):
     client.force_login(alice)
     response = client.post(
         "/accounts/password/change/",
-        {"old_password": PASSWORD, "new_password1": "a brand new secret 42", "new_password2": "a brand new secret 42"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a brand new secret 42",
+            "new_password2": "a brand new secret 42",
+        },
     )
     assert response.status_code == 302
     alice.refresh_from_db()
@@ -67,11 +71,15 @@ def test_password_reset_by_email(alice, client):
     response = client.post("/accounts/password/reset/", {"email": "alice@example.com"})
     assert response.status_code == 302
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["alice@example.com"]
-    link = re.search(r"http://testserver(/accounts/password/reset/\S+/)", mail.outbox[0].body).group(1)
+    link = re.search(
+        r"http://testserver(/accounts/password/reset/\S+/)", mail.outbox[0].body
+    ).group(1)
     form_page = client.get(link, follow=True)
     assert form_page.status_code == 200
     set_url = form_page.redirect_chain[-1][0]
-    done = client.post(set_url, {"new_password1": "reset via mail 9876", "new_password2": "reset via mail 9876"})
+    done = client.post(
+        set_url, {"new_password1": "reset via mail 9876", "new_password2": "reset via mail 9876"}
+    )
     assert done.status_code == 302
     alice.refresh_from_db()
     assert alice.check_password("reset via mail 9876")
@@ -91,14 +99,18 @@ def test_token_is_stored_hashed_and_works(alice, client):
     assert key not in (token.digest, token.prefix) and token.digest == token_digest(key)
     assert not ApiToken.objects.filter(digest=key).exists()
     api = client.__class__()
-    assert api.get("/api/me/", headers={"Authorization": f"Token {key}"}).json()["username"] == "alice"
+    assert (
+        api.get("/api/me/", headers={"Authorization": f"Token {key}"}).json()["username"] == "alice"
+    )
     token.refresh_from_db()
     assert token.last_used_at is not None
 
 
 def test_revoked_token_is_401(alice, client):
     client.force_login(alice)
-    key = re.search(r'id="new-key">([^<]+)<', client.post("/accounts/tokens/", {"name": "ci"}).content.decode()).group(1)
+    key = re.search(
+        r'id="new-key">([^<]+)<', client.post("/accounts/tokens/", {"name": "ci"}).content.decode()
+    ).group(1)
     token = ApiToken.objects.get(user=alice)
     response = client.post(f"/accounts/tokens/{token.pk}/revoke/", headers={"HX-Request": "true"})
     assert response.status_code == 200 and "revoked" in response.content.decode()

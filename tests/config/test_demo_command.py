@@ -29,7 +29,18 @@ def free_port() -> int:
 
 def fresh_env(var_dir: Path) -> dict[str, str]:
     """The environment of a newcomer: no database, broker or secret configured."""
-    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY", "DEBUG"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k
+        not in {
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "SECRET_KEY",
+            "DEBUG",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
+    }
     env["LOUPE_VAR_DIR"] = str(var_dir)
     return env
 
@@ -37,7 +48,10 @@ def fresh_env(var_dir: Path) -> dict[str, str]:
 def start_demo(var_dir: Path, port: int, log: Path) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [sys.executable, "manage.py", "demo", "--port", str(port), "--concurrency", "1"],
-        cwd=settings.BASE_DIR, env=fresh_env(var_dir), stdout=log.open("w"), stderr=subprocess.STDOUT,
+        cwd=settings.BASE_DIR,
+        env=fresh_env(var_dir),
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -66,7 +80,9 @@ def postgres_running(var_dir: Path) -> bool:
 
 
 def logins(banner: str) -> dict[str, str]:
-    return dict(re.findall(r"^  (owner|manager|scientist|reviewer|vendor|viewer)\s+(\S+)$", banner, re.M))
+    return dict(
+        re.findall(r"^  (owner|manager|scientist|reviewer|vendor|viewer)\s+(\S+)$", banner, re.M)
+    )
 
 
 def log_in(base: str, username: str, password: str) -> tuple[int, str]:
@@ -74,8 +90,12 @@ def log_in(base: str, username: str, password: str) -> tuple[int, str]:
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(base + "accounts/login/").read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    data = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": username, "password": password})
-    request = urllib.request.Request(base + "accounts/login/", data=data.encode(), headers={"Referer": base})
+    data = urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": token, "username": username, "password": password}
+    )
+    request = urllib.request.Request(
+        base + "accounts/login/", data=data.encode(), headers={"Referer": base}
+    )
     response = opener.open(request)
     return response.status, response.geturl() + "\n" + response.read().decode()
 
@@ -98,11 +118,17 @@ def test_demo_runs_the_whole_product_and_keeps_data_across_runs(tmp_path):
         # A management command run beside the demo shares the same embedded database.
         command = subprocess.run(
             [sys.executable, "manage.py", "create_api_token", "owner"],
-            cwd=settings.BASE_DIR, env=fresh_env(var_dir), capture_output=True, text=True, timeout=120,
+            cwd=settings.BASE_DIR,
+            env=fresh_env(var_dir),
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert command.returncode == 0, command.stderr
         key = command.stdout.strip().splitlines()[-1]
-        request = urllib.request.Request(base + "api/projects/", headers={"Authorization": f"Token {key}"})
+        request = urllib.request.Request(
+            base + "api/projects/", headers={"Authorization": f"Token {key}"}
+        )
         with urllib.request.urlopen(request) as response:
             assert response.status == 200
         assert postgres_running(var_dir)  # the command's exit did not stop the demo's database
@@ -113,7 +139,9 @@ def test_demo_runs_the_whole_product_and_keeps_data_across_runs(tmp_path):
     process, banner = start_demo(var_dir, port, tmp_path / "demo2.log")
     try:
         assert logins(banner) == passwords  # same install, same logins, data kept
-        request = urllib.request.Request(base + "api/projects/", headers={"Authorization": f"Token {key}"})
+        request = urllib.request.Request(
+            base + "api/projects/", headers={"Authorization": f"Token {key}"}
+        )
         with urllib.request.urlopen(request) as response:
             assert b'"slug":"demo"' in response.read()
     finally:

@@ -21,10 +21,15 @@ PRODUCTION_ENV = {
 
 
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL"}}
+    unset = {"SECRET_KEY", "DEBUG", "ALLOWED_HOSTS", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in unset}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR, env={**clean, **env}, capture_output=True, text=True, timeout=120,
+        cwd=settings.BASE_DIR,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -35,7 +40,11 @@ def test_missing_secret_key_with_debug_off_stops_start_up():
 
 
 def test_deploy_check_passes_once_secret_key_and_allowed_hosts_are_set():
-    env = {**PRODUCTION_ENV, "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "loupe.example.com"}
+    env = {
+        **PRODUCTION_ENV,
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "loupe.example.com",
+    }
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
@@ -59,7 +68,9 @@ def test_local_mode_uses_the_filesystem_broker_under_var():
     if not settings.LOCAL_MODE:
         pytest.skip("runs against an explicit DATABASE_URL")
     assert settings.CELERY_BROKER_URL == "filesystem://"
-    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"].startswith(str(settings.VAR_DIR))
+    assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"].startswith(
+        str(settings.VAR_DIR)
+    )
 
 
 def test_healthz_is_200_when_database_and_broker_answer(client, db):
@@ -95,4 +106,5 @@ def test_openapi_schema_and_docs_page(client, db, django_user_model):
     assert {"/api/projects/", "/api/projects/{id}/", "/api/projects/{id}/members/"} <= paths.keys()
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
-    assert "unsafe-inline" not in docs["Content-Security-Policy"]
+    directives = dict(d.strip().split(" ", 1) for d in docs["Content-Security-Policy"].split(";"))
+    assert directives["script-src"] == "'self'"

@@ -44,12 +44,17 @@ def test_owner_creates_a_project_and_adds_a_member(page, screenshot):
     expect(page.locator("#messages")).to_contain_text("rita is now Data scientist")
     page.reload()
     expect(page.locator('#member-table tr[data-username="rita"] select')).to_have_value("scientist")
-    assert Membership.objects.get(user__username="rita", project__slug="traffic-signs").role == "scientist"
+    assert (
+        Membership.objects.get(user__username="rita", project__slug="traffic-signs").role
+        == "scientist"
+    )
 
     # A bad username shows the error beside the form and adds nobody.
     page.get_by_label("Username or e-mail").fill("ghost")
     page.get_by_role("button", name="Add member").click()
-    expect(page.locator("#member-add .has-error .error")).to_contain_text("No user with the username 'ghost'")
+    expect(page.locator("#member-add .has-error .error")).to_contain_text(
+        "No user with the username 'ghost'"
+    )
     assert Membership.objects.filter(project__slug="traffic-signs").count() == 2
 
     screenshot(page, "project-members")

@@ -44,7 +44,9 @@ def expected(persona: str, cap: Cap | None, ok: int) -> int:
 
 @pytest.fixture
 def extra_member(team):
-    return MembershipFactory(project=team.project, user=UserFactory(username="extra"), role=Role.VIEWER)
+    return MembershipFactory(
+        project=team.project, user=UserFactory(username="extra"), role=Role.VIEWER
+    )
 
 
 # --- REST API ---------------------------------------------------------------------------------
@@ -94,14 +96,18 @@ def test_api_member_list(persona, team, api_as, django_assert_max_num_queries):
         response = client.get(f"/api/projects/{team.project.pk}/members/")
     assert response.status_code == expected(persona, Cap.VIEW, 200)
     if response.status_code == 200:
-        assert {m["user"]["username"] for m in response.json()["results"]} == {f"{r}1" for r in Role.values}
+        assert {m["user"]["username"] for m in response.json()["results"]} == {
+            f"{r}1" for r in Role.values
+        }
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_api_member_add(persona, team, api_as):
     UserFactory(username="newcomer")
     response = api_as(team.user(persona)).post(
-        f"/api/projects/{team.project.pk}/members/", {"user": "newcomer", "role": "reviewer"}, format="json"
+        f"/api/projects/{team.project.pk}/members/",
+        {"user": "newcomer", "role": "reviewer"},
+        format="json",
     )
     assert response.status_code == expected(persona, Cap.MANAGE_MEMBERS, 201)
     added = Membership.objects.filter(project=team.project, user__username="newcomer").exists()
@@ -110,14 +116,18 @@ def test_api_member_add(persona, team, api_as):
 
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_api_member_detail(persona, team, api_as, extra_member):
-    response = api_as(team.user(persona)).get(f"/api/projects/{team.project.pk}/members/{extra_member.pk}/")
+    response = api_as(team.user(persona)).get(
+        f"/api/projects/{team.project.pk}/members/{extra_member.pk}/"
+    )
     assert response.status_code == expected(persona, Cap.VIEW, 200)
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_api_member_change_role(persona, team, api_as, extra_member):
     response = api_as(team.user(persona)).patch(
-        f"/api/projects/{team.project.pk}/members/{extra_member.pk}/", {"role": "scientist"}, format="json"
+        f"/api/projects/{team.project.pk}/members/{extra_member.pk}/",
+        {"role": "scientist"},
+        format="json",
     )
     assert response.status_code == expected(persona, Cap.MANAGE_MEMBERS, 200)
     extra_member.refresh_from_db()
@@ -126,7 +136,9 @@ def test_api_member_change_role(persona, team, api_as, extra_member):
 
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_api_member_remove_other(persona, team, api_as, extra_member):
-    response = api_as(team.user(persona)).delete(f"/api/projects/{team.project.pk}/members/{extra_member.pk}/")
+    response = api_as(team.user(persona)).delete(
+        f"/api/projects/{team.project.pk}/members/{extra_member.pk}/"
+    )
     assert response.status_code == expected(persona, Cap.MANAGE_MEMBERS, 204)
     assert Membership.objects.filter(pk=extra_member.pk).exists() == (response.status_code != 204)
 
@@ -134,7 +146,9 @@ def test_api_member_remove_other(persona, team, api_as, extra_member):
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_api_member_leave(persona, team, api_as):
     own = team.members.get(persona) or team.members["owner"]
-    response = api_as(team.user(persona)).delete(f"/api/projects/{team.project.pk}/members/{own.pk}/")
+    response = api_as(team.user(persona)).delete(
+        f"/api/projects/{team.project.pk}/members/{own.pk}/"
+    )
     if persona == "outsider":
         assert response.status_code == 404
     elif persona == "owner":
@@ -214,7 +228,9 @@ def test_page_member_add(persona, htmx, team, web_as):
     UserFactory(username="newcomer")
     headers = {"HX-Request": "true"} if htmx else {}
     response = web_as(team.user(persona)).post(
-        "/projects/cats-dogs/members/add/", {"user": "newcomer", "role": "reviewer"}, headers=headers
+        "/projects/cats-dogs/members/add/",
+        {"user": "newcomer", "role": "reviewer"},
+        headers=headers,
     )
     ok = 200 if htmx else 302
     assert response.status_code == expected(persona, Cap.MANAGE_MEMBERS, ok)
@@ -227,7 +243,9 @@ def test_page_member_add(persona, htmx, team, web_as):
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_page_member_role(persona, team, web_as, extra_member):
     response = web_as(team.user(persona)).post(
-        f"/projects/cats-dogs/members/{extra_member.pk}/role/", {"role": "manager"}, headers={"HX-Request": "true"}
+        f"/projects/cats-dogs/members/{extra_member.pk}/role/",
+        {"role": "manager"},
+        headers={"HX-Request": "true"},
     )
     assert response.status_code == expected(persona, Cap.MANAGE_MEMBERS, 200)
     extra_member.refresh_from_db()
@@ -245,7 +263,9 @@ def test_page_member_remove(persona, team, web_as, extra_member):
 
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_page_project_delete(persona, team, web_as):
-    response = web_as(team.user(persona)).post("/projects/cats-dogs/delete/", {"confirm_slug": "cats-dogs"})
+    response = web_as(team.user(persona)).post(
+        "/projects/cats-dogs/delete/", {"confirm_slug": "cats-dogs"}
+    )
     assert response.status_code == expected(persona, Cap.MANAGE_MEMBERS, 302)
     assert Project.objects.filter(pk=team.project.pk).exists() == (response.status_code != 302)
 

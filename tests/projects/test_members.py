@@ -16,7 +16,9 @@ def snapshot():
 
 
 def test_creating_a_project_makes_the_creator_its_owner(team, api_as):
-    response = api_as(team.user("viewer")).post("/api/projects/", {"name": "Street signs"}, format="json")
+    response = api_as(team.user("viewer")).post(
+        "/api/projects/", {"name": "Street signs"}, format="json"
+    )
     assert response.status_code == 201
     body = response.json()
     assert body["slug"] == "street-signs" and body["role"] == "owner"
@@ -45,7 +47,11 @@ def test_bad_project_input_is_400_naming_the_field(payload, field, message, team
     [
         ({"user": "newcomer", "role": "admin"}, "role", "Unknown role 'admin'"),
         ({"user": "nobody", "role": "viewer"}, "user", "No user with the username 'nobody'"),
-        ({"user": "nobody@example.com", "role": "viewer"}, "user", "No user with the e-mail address"),
+        (
+            {"user": "nobody@example.com", "role": "viewer"},
+            "user",
+            "No user with the e-mail address",
+        ),
         ({"user": "not-an@email@", "role": "viewer"}, "user", "not a valid e-mail address"),
         ({"user": "", "role": "viewer"}, "user", "username or an e-mail"),
         ({"user": "reviewer1", "role": "viewer"}, "user", "already a member"),
@@ -56,7 +62,9 @@ def test_bad_project_input_is_400_naming_the_field(payload, field, message, team
 def test_bad_member_input_is_400_naming_the_field(payload, field, message, team, api_as):
     UserFactory(username="newcomer")
     before = snapshot()
-    response = api_as(team.user("owner")).post(f"/api/projects/{team.project.pk}/members/", payload, format="json")
+    response = api_as(team.user("owner")).post(
+        f"/api/projects/{team.project.pk}/members/", payload, format="json"
+    )
     assert response.status_code == 400, response.content
     assert message in " ".join(response.json()[field])
     assert snapshot() == before
@@ -65,7 +73,9 @@ def test_bad_member_input_is_400_naming_the_field(payload, field, message, team,
 def test_member_can_be_added_by_email_case_insensitively(team, api_as):
     UserFactory(username="ana", email="Ana.Lima@Example.com")
     response = api_as(team.user("owner")).post(
-        f"/api/projects/{team.project.pk}/members/", {"user": "ana.lima@example.COM", "role": "reviewer"}, format="json"
+        f"/api/projects/{team.project.pk}/members/",
+        {"user": "ana.lima@example.COM", "role": "reviewer"},
+        format="json",
     )
     assert response.status_code == 201
     assert response.json()["user"]["username"] == "ana"
@@ -74,7 +84,9 @@ def test_member_can_be_added_by_email_case_insensitively(team, api_as):
 def test_unknown_role_on_change_is_400(team, api_as):
     target = team.members["viewer"]
     response = api_as(team.user("owner")).patch(
-        f"/api/projects/{team.project.pk}/members/{target.pk}/", {"role": "superuser"}, format="json"
+        f"/api/projects/{team.project.pk}/members/{target.pk}/",
+        {"role": "superuser"},
+        format="json",
     )
     assert response.status_code == 400
     assert "Unknown role" in response.json()["role"][0]
@@ -86,7 +98,9 @@ def test_last_owner_cannot_be_demoted_or_removed(team, api_as):
     owner = team.members["owner"]
     client = api_as(team.user("owner"))
     before = snapshot()
-    demote = client.patch(f"/api/projects/{team.project.pk}/members/{owner.pk}/", {"role": "viewer"}, format="json")
+    demote = client.patch(
+        f"/api/projects/{team.project.pk}/members/{owner.pk}/", {"role": "viewer"}, format="json"
+    )
     assert demote.status_code == 400 and "last owner" in demote.json()["role"][0]
     remove = client.delete(f"/api/projects/{team.project.pk}/members/{owner.pk}/")
     assert remove.status_code == 400 and "last owner" in remove.json()["member"][0]
@@ -96,9 +110,14 @@ def test_last_owner_cannot_be_demoted_or_removed(team, api_as):
 def test_an_owner_can_leave_once_another_owner_exists(team, api_as):
     client = api_as(team.user("owner"))
     manager = team.members["manager"]
-    assert client.patch(
-        f"/api/projects/{team.project.pk}/members/{manager.pk}/", {"role": "owner"}, format="json"
-    ).status_code == 200
+    assert (
+        client.patch(
+            f"/api/projects/{team.project.pk}/members/{manager.pk}/",
+            {"role": "owner"},
+            format="json",
+        ).status_code
+        == 200
+    )
     owner = team.members["owner"]
     assert client.delete(f"/api/projects/{team.project.pk}/members/{owner.pk}/").status_code == 204
     assert not Membership.objects.filter(pk=owner.pk).exists()
@@ -110,7 +129,9 @@ def test_member_of_another_project_is_404_through_this_project(team, api_as):
     foreign = Membership.objects.get(project=team.other_project)
     client = api_as(team.user("owner"))
     assert client.get(f"/api/projects/{team.project.pk}/members/{foreign.pk}/").status_code == 404
-    assert client.delete(f"/api/projects/{team.project.pk}/members/{foreign.pk}/").status_code == 404
+    assert (
+        client.delete(f"/api/projects/{team.project.pk}/members/{foreign.pk}/").status_code == 404
+    )
     assert Membership.objects.filter(pk=foreign.pk).exists()
 
 
@@ -124,7 +145,9 @@ def test_duplicate_membership_is_refused_by_the_database(team):
 def test_web_member_add_shows_the_error_and_changes_nothing(team, web_as):
     before = snapshot()
     response = web_as(team.user("owner")).post(
-        "/projects/cats-dogs/members/add/", {"user": "ghost", "role": "viewer"}, headers={"HX-Request": "true"}
+        "/projects/cats-dogs/members/add/",
+        {"user": "ghost", "role": "viewer"},
+        headers={"HX-Request": "true"},
     )
     assert response.status_code == 400
     assert "No user with the username &#x27;ghost&#x27;" in response.content.decode()
@@ -134,7 +157,9 @@ def test_web_member_add_shows_the_error_and_changes_nothing(team, web_as):
 def test_web_last_owner_demotion_shows_the_error(team, web_as):
     owner = team.members["owner"]
     response = web_as(team.user("owner")).post(
-        f"/projects/cats-dogs/members/{owner.pk}/role/", {"role": "viewer"}, headers={"HX-Request": "true"}
+        f"/projects/cats-dogs/members/{owner.pk}/role/",
+        {"role": "viewer"},
+        headers={"HX-Request": "true"},
     )
     assert response.status_code == 400
     assert "last owner" in response.content.decode()
@@ -144,7 +169,9 @@ def test_web_last_owner_demotion_shows_the_error(team, web_as):
 
 def test_web_project_create_rejects_duplicate_slug(team, web_as):
     before = snapshot()
-    response = web_as(team.user("viewer")).post("/projects/", {"name": "Cats and dogs", "slug": "cats-dogs"})
+    response = web_as(team.user("viewer")).post(
+        "/projects/", {"name": "Cats and dogs", "slug": "cats-dogs"}
+    )
     assert response.status_code == 200
     assert "already exists" in response.content.decode()
     assert snapshot() == before

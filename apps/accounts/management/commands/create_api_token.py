@@ -11,12 +11,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("username")
-        parser.add_argument("--name", default="command line", help="A name to tell the token apart.")
+        parser.add_argument(
+            "--name", default="command line", help="A name to tell the token apart."
+        )
 
     def handle(self, *args, username: str, name: str, **options):
         user = User.objects.filter(username=username, is_active=True).first()
         if user is None:
             raise CommandError(f"No active user named {username!r}.")
         token, key = api_token_create(user=user, name=name)
-        self.stderr.write(f"Token {token.name!r} for {user.username} (use: Authorization: Token <key>)")
+        self.stderr.write(
+            f"Token {token.name!r} for {user.username} (use: Authorization: Token <key>)"
+        )
         self.stdout.write(key)

@@ -23,12 +23,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--concurrency", type=int, default=2, help="Worker processes (default 2).")
+        parser.add_argument(
+            "--concurrency", type=int, default=2, help="Worker processes (default 2)."
+        )
 
     def handle(self, *args, host: str, port: int, concurrency: int, **options):
         self.stdout.write("Starting the database and applying migrations…")
         call_command("migrate", interactive=False, verbosity=0)
-        project, passwords = demo_project_ensure(credentials_path=embedded.var_dir() / "demo-credentials.json")
+        project, passwords = demo_project_ensure(
+            credentials_path=embedded.var_dir() / "demo-credentials.json"
+        )
 
         base = Path(settings.BASE_DIR)
         children: list[subprocess.Popen] = []
@@ -41,24 +45,31 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         try:
-            children.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "celery", "-A", "workers", "worker", "--loglevel", "WARNING",
-                     "--concurrency", str(concurrency), "--hostname", "demo@%h"],
-                    cwd=base, start_new_session=True,
-                )
-            )
+            worker = [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers",
+                "worker",
+                "--loglevel",
+                "WARNING",
+            ]
+            worker += ["--concurrency", str(concurrency), "--hostname", "demo@%h"]
+            children.append(subprocess.Popen(worker, cwd=base, start_new_session=True))  # noqa: S603
             web = [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"]
             if not settings.DEBUG:
                 web.append("--insecure")  # serve static files without a front proxy
-            children.append(subprocess.Popen(web, cwd=base, start_new_session=True))
+            children.append(subprocess.Popen(web, cwd=base, start_new_session=True))  # noqa: S603
             url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
             self._wait_until_up(url + "healthz", children)
             self._banner(url, project, passwords)
             while not stopping:
                 for child in children:
                     if child.poll() is not None:
-                        raise CommandError(f"{child.args[2:5]} exited with status {child.returncode}.")
+                        raise CommandError(
+                            f"{child.args[2:5]} exited with status {child.returncode}."
+                        )
                 time.sleep(0.5)
         finally:
             self.stdout.write("\nStopping the web server, the worker and the database…")
@@ -75,7 +86,9 @@ class Command(BaseCommand):
 
             connections.close_all()
             embedded.stop()
-            self.stdout.write("Stopped. Run `python manage.py demo` again to pick up where you left off.")
+            self.stdout.write(
+                "Stopped. Run `python manage.py demo` again to pick up where you left off."
+            )
 
     def _wait_until_up(self, url: str, children: list[subprocess.Popen]) -> None:
         deadline = time.monotonic() + 60
