@@ -139,3 +139,9 @@ def celery_worker_process(transactional_db):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def sent_mail(transactional_db, mailoutbox):
+    """E-mail goes out after commit, as in production; that needs real transactions."""
+    return mailoutbox

@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from apps.accounts import api as accounts_api
 from apps.config.views import healthz
 from apps.projects import api as projects_api
+from apps.projects import views as projects_views
 
 api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -29,6 +30,16 @@ api_patterns = [
         projects_api.MemberDetail.as_view(),
         name="member",
     ),
+    path(
+        "projects/<int:pk>/invitations/",
+        projects_api.InvitationListCreate.as_view(),
+        name="invitations",
+    ),
+    path(
+        "projects/<int:pk>/invitations/<int:invitation_id>/",
+        projects_api.InvitationDetail.as_view(),
+        name="invitation",
+    ),
 ]
 
 urlpatterns = [
@@ -36,6 +47,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("apps.accounts.urls")),
     path("projects/", include("apps.projects.urls")),
+    path("invitations/<str:key>/", projects_views.invitation_accept, name="invitation_accept"),
     path("api/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
 from apps.projects.capabilities import Cap
-from apps.projects.models import Membership, Project
+from apps.projects.models import Invitation, Membership, Project
 
 
 def get_membership_for_user(
@@ -44,3 +44,10 @@ def get_member_of_project(project: Project, member_id: int) -> Membership:
     if member is None:
         raise Http404("No such member.")
     return member
+
+
+def get_invitation_of_project(project: Project, invitation_id: int) -> Invitation:
+    invitation = Invitation.objects.filter(project=project, pk=invitation_id).first()
+    if invitation is None:
+        raise Http404("No such invitation.")
+    return invitation

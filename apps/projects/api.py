@@ -8,13 +8,18 @@ from rest_framework.response import Response
 
 from apps.projects import services
 from apps.projects.access import (
+    get_invitation_of_project,
     get_member_of_project,
     get_membership_for_user,
     get_project_for_user,
 )
 from apps.projects.capabilities import Cap, Role
-from apps.projects.models import Membership, Project
-from apps.projects.selectors import members_of_project, projects_for_user
+from apps.projects.models import Invitation, Membership, Project
+from apps.projects.selectors import (
+    members_of_project,
+    pending_invitations_of_project,
+    projects_for_user,
+)
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -62,6 +67,21 @@ class MemberCreateSerializer(serializers.Serializer):
 
 
 class MemberUpdateSerializer(serializers.Serializer):
+    role = serializers.CharField(help_text="One of: " + ", ".join(Role.values))
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    invited_by = serializers.CharField(source="invited_by.username", default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "email", "role", "invited_by", "created_at", "expires_at"]
+
+
+class InvitationCreateSerializer(serializers.Serializer):
+    email = serializers.CharField(
+        help_text="E-mail address of someone without an account.", allow_blank=True
+    )
     role = serializers.CharField(help_text="One of: " + ", ".join(Role.values))
 
 
@@ -157,4 +177,37 @@ class MemberDetail(generics.GenericAPIView):
             mine = get_membership_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
         member = get_member_of_project(mine.project, member_id)
         services.member_remove(member=member)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationListCreate(generics.GenericAPIView):
+    serializer_class = InvitationSerializer
+
+    @extend_schema(responses=InvitationSerializer(many=True))
+    def get(self, request, pk: int):
+        project = get_project_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
+        page = self.paginate_queryset(pending_invitations_of_project(project))
+        return self.get_paginated_response(InvitationSerializer(page, many=True).data)
+
+    @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationSerializer})
+    def post(self, request, pk: int):
+        """Invite someone without an account; they get an e-mail with a link to join."""
+        project = get_project_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
+        body = InvitationCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        invitation = services.invitation_create(
+            project=project,
+            by=request.user,
+            site_url=request.build_absolute_uri("/"),
+            **body.validated_data,
+        )
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class InvitationDetail(generics.GenericAPIView):
+    serializer_class = InvitationSerializer
+
+    def delete(self, request, pk: int, invitation_id: int):
+        project = get_project_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
+        services.invitation_revoke(invitation=get_invitation_of_project(project, invitation_id))
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
+from urllib.parse import urljoin
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.core.validators import validate_email, validate_slug
 from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.accounts.models import User
 from apps.accounts.selectors import user_by_username_or_email
+from apps.accounts.services import token_digest
 from apps.projects.capabilities import Role
-from apps.projects.models import Membership, Project
+from apps.projects.models import Invitation, Membership, Project
+
+INVITATION_DAYS = 7
 
 ROLE_NAMES = ", ".join(Role.values)
 
@@ -88,8 +102,13 @@ def member_add(*, project: Project, user: str, role: str, by) -> Membership:
             ) from None
     person = user_by_username_or_email(identifier)
     if person is None:
-        kind = "e-mail address" if "@" in identifier else "username"
-        raise ValidationError({"user": f"No user with the {kind} {identifier!r}."})
+        if "@" in identifier:
+            raise ValidationError(
+                {
+                    "user": f"No user with the e-mail address {identifier!r}; invite them by e-mail instead."
+                }
+            )
+        raise ValidationError({"user": f"No user with the username {identifier!r}."})
     if Membership.objects.filter(project=project, user=person).exists():
         raise ValidationError({"user": f"{person.username} is already a member of this project."})
     try:
@@ -134,3 +153,101 @@ def member_remove(*, member: Membership) -> None:
             }
         )
     member.delete()
+
+
+def _valid_email(email: str) -> str:
+    email = (email or "").strip()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ValidationError({"email": f"{email!r} is not a valid e-mail address."}) from None
+    return email
+
+
+@transaction.atomic
+def invitation_create(*, project: Project, email: str, role: str, by, site_url: str) -> Invitation:
+    """Invite someone without an account by e-mail; a new invitation replaces a pending one.
+
+    `site_url` is the absolute root URL the e-mail's link starts with.
+    """
+    role = _valid_role(role)
+    email = _valid_email(email)
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        raise ValidationError(
+            {
+                "email": f"{email} already has an account ({existing.username}); add them as a member instead."
+            }
+        )
+    now = timezone.now()
+    Invitation.objects.filter(
+        project=project, email__iexact=email, accepted_at=None, revoked_at=None
+    ).update(revoked_at=now)
+    key = secrets.token_urlsafe(32)
+    invitation = Invitation.objects.create(
+        project=project,
+        email=email,
+        role=role,
+        digest=token_digest(key),
+        invited_by=by,
+        expires_at=now + timedelta(days=INVITATION_DAYS),
+    )
+    link = urljoin(site_url, reverse("invitation_accept", kwargs={"key": key}))
+    context = {"invitation": invitation, "link": link, "days": INVITATION_DAYS}
+    message = render_to_string("projects/invitation_email.txt", context)
+    transaction.on_commit(
+        lambda: send_mail(
+            f"{by.username} invited you to {project.name} on Loupe",
+            message,
+            settings.DEFAULT_FROM_EMAIL,
+            [email],
+        )
+    )
+    return invitation
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation) -> None:
+    if invitation.revoked_at is None and invitation.accepted_at is None:
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at"])
+
+
+@transaction.atomic
+def invitation_accept(
+    *, invitation: Invitation, user: User | None = None, username: str = "", password: str = ""
+) -> Membership:
+    """Join the project: as the logged-in `user`, or as a new account made from the invitation."""
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not invitation.is_pending:
+        raise ValidationError("This invitation has expired, was revoked or has already been used.")
+    if user is None:
+        username = username.strip()
+        if User.objects.filter(username__iexact=username).exists():
+            raise ValidationError(
+                {"username": f"The username {username!r} is taken; choose another."}
+            )
+        if User.objects.filter(email__iexact=invitation.email).exists():
+            raise ValidationError(f"{invitation.email} already has an account; log in to accept.")
+        candidate = User(username=username, email=invitation.email)
+        try:
+            candidate.full_clean(exclude=["password"])
+            validate_password(password, candidate)
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                raise
+            raise ValidationError({"password": exc.messages}) from None
+        user = User.objects.create_user(
+            username=username, email=invitation.email, password=password
+        )
+    membership, created = Membership.objects.get_or_create(
+        project=invitation.project,
+        user=user,
+        defaults={"role": invitation.role, "added_by": invitation.invited_by},
+    )
+    if not created:
+        raise ValidationError(f"{user.username} is already a member of {invitation.project.name}.")
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    return membership

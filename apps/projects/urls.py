@@ -9,5 +9,11 @@ urlpatterns = [
     path("<slug:slug>/members/add/", views.member_add, name="member_add"),
     path("<slug:slug>/members/<int:member_id>/role/", views.member_role, name="member_role"),
     path("<slug:slug>/members/<int:member_id>/remove/", views.member_remove, name="member_remove"),
+    path("<slug:slug>/invitations/", views.invitation_create, name="invitation_create"),
+    path(
+        "<slug:slug>/invitations/<int:invitation_id>/revoke/",
+        views.invitation_revoke,
+        name="invitation_revoke",
+    ),
     path("<slug:slug>/delete/", views.project_delete, name="delete"),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
@@ -10,11 +11,27 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps.config.forms import add_service_error
 from apps.projects import services
-from apps.projects.access import get_member_of_project, get_membership_for_user
+from apps.projects.access import (
+    get_invitation_of_project,
+    get_member_of_project,
+    get_membership_for_user,
+)
 from apps.projects.capabilities import CAP_LABELS, Cap, Role
-from apps.projects.forms import MemberAddForm, MemberRoleForm, ProjectForm
-from apps.projects.selectors import members_of_project, memberships_for_user
+from apps.projects.forms import (
+    AcceptInvitationForm,
+    InvitationForm,
+    MemberAddForm,
+    MemberRoleForm,
+    ProjectForm,
+)
+from apps.projects.selectors import (
+    get_invitation_by_key,
+    members_of_project,
+    memberships_for_user,
+    pending_invitations_of_project,
+)
 
 
 @login_required
@@ -25,7 +42,7 @@ def project_list(request):
         try:
             project = services.project_create(**form.cleaned_data, by=request.user)
         except ValidationError as exc:
-            form.add_error(None, exc)
+            add_service_error(form, exc)
         else:
             messages.success(request, f"Project “{project.name}” created. You are its owner.")
             return redirect("projects:detail", slug=project.slug)
@@ -33,14 +50,17 @@ def project_list(request):
     return render(request, "projects/list.html", {"memberships": memberships, "form": form})
 
 
-def _members_context(membership, add_form=None, error: str | None = None) -> dict:
+def _members_context(membership, add_form=None, invite_form=None, error: str | None = None) -> dict:
     project = membership.project
+    can_manage = membership.can(Cap.MANAGE_MEMBERS)
     return {
         "project": project,
         "membership": membership,
-        "can_manage": membership.can(Cap.MANAGE_MEMBERS),
+        "can_manage": can_manage,
         "members": members_of_project(project),
+        "invitations": pending_invitations_of_project(project) if can_manage else [],
         "add_form": add_form or MemberAddForm(),
+        "invite_form": invite_form or InvitationForm(),
         "roles": Role.choices,
         "error": error,
     }
@@ -80,7 +100,7 @@ def member_add(request, slug: str):
                 project=membership.project, by=request.user, **form.cleaned_data
             )
         except ValidationError as exc:
-            form.add_error(None, exc)
+            add_service_error(form, exc)
             status = 400
         else:
             messages.success(
@@ -155,3 +175,77 @@ def project_delete(request, slug: str):
     services.project_delete(project=membership.project)
     messages.success(request, f"Project “{name}” deleted.")
     return redirect("projects:list")
+
+
+@login_required
+@require_POST
+def invitation_create(request, slug: str):
+    membership = get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
+    form = InvitationForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            invitation = services.invitation_create(
+                project=membership.project,
+                by=request.user,
+                site_url=request.build_absolute_uri("/"),
+                **form.cleaned_data,
+            )
+        except ValidationError as exc:
+            add_service_error(form, exc)
+        else:
+            messages.success(request, f"Invitation sent to {invitation.email}.")
+            if not request.htmx:
+                return redirect("projects:detail", slug=slug)
+            form, status = None, 200
+    context = _members_context(membership, invite_form=form)
+    return _render_members(request, context, status=status if request.htmx else 200)
+
+
+@login_required
+@require_POST
+def invitation_revoke(request, slug: str, invitation_id: int):
+    membership = get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
+    invitation = get_invitation_of_project(membership.project, invitation_id)
+    services.invitation_revoke(invitation=invitation)
+    messages.success(request, f"Invitation to {invitation.email} revoked.")
+    if not request.htmx:
+        return redirect("projects:detail", slug=slug)
+    return _render_members(request, _members_context(membership))
+
+
+@require_http_methods(["GET", "POST"])
+def invitation_accept(request, key: str):
+    """The link in an invitation e-mail: join as the logged-in user, or make an account."""
+    invitation = get_invitation_by_key(key)
+    form = (
+        None
+        if request.user.is_authenticated
+        else AcceptInvitationForm(invitation, request.POST or None)
+    )
+    error = None
+    if request.method == "POST" and (form is None or form.is_valid()):
+        if form is None:
+            fields = {"user": request.user}
+        else:
+            fields = {
+                "username": form.cleaned_data["username"],
+                "password": form.cleaned_data["password1"],
+            }
+        try:
+            membership = services.invitation_accept(invitation=invitation, **fields)
+        except ValidationError as exc:
+            if form is None:
+                error = " ".join(exc.messages)
+            else:
+                add_service_error(form, exc)
+        else:
+            if form is not None:
+                login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome to {invitation.project.name}.")
+            return redirect("projects:detail", slug=invitation.project.slug)
+    return render(
+        request,
+        "projects/invitation_accept.html",
+        {"invitation": invitation, "form": form, "error": error},
+    )

@@ -298,3 +298,60 @@ def test_anonymous_posts_change_nothing(path, team, client):
     response = client.post(path, {"user": "outsider", "role": "owner", "confirm_slug": "cats-dogs"})
     assert response.status_code == 302
     assert Membership.objects.filter(project=team.project).count() == 6
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_api_invitation_list(persona, team, api_as):
+    response = api_as(team.user(persona)).get(f"/api/projects/{team.project.pk}/invitations/")
+    assert response.status_code == expected(persona, Cap.MANAGE_MEMBERS, 200)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_api_invitation_create(persona, team, api_as, sent_mail):
+    response = api_as(team.user(persona)).post(
+        f"/api/projects/{team.project.pk}/invitations/",
+        {"email": "new@example.org", "role": "reviewer"},
+        format="json",
+    )
+    assert response.status_code == expected(persona, Cap.MANAGE_MEMBERS, 201)
+    assert len(sent_mail) == (1 if response.status_code == 201 else 0)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_api_invitation_revoke(persona, team, api_as):
+    from apps.projects.services import invitation_create
+
+    invitation = invitation_create(
+        project=team.project,
+        email="new@example.org",
+        role="viewer",
+        by=team.user("owner"),
+        site_url="http://x/",
+    )
+    response = api_as(team.user(persona)).delete(
+        f"/api/projects/{team.project.pk}/invitations/{invitation.pk}/"
+    )
+    assert response.status_code == expected(persona, Cap.MANAGE_MEMBERS, 204)
+    invitation.refresh_from_db()
+    assert (invitation.revoked_at is not None) == (response.status_code == 204)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_page_invitation_create_and_revoke(persona, team, web_as, sent_mail):
+    client = web_as(team.user(persona))
+    response = client.post(
+        "/projects/cats-dogs/invitations/",
+        {"invite-email": "new@example.org", "invite-role": "viewer"},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == expected(persona, Cap.MANAGE_MEMBERS, 200)
+    from apps.projects.models import Invitation
+
+    invitation = Invitation.objects.filter(project=team.project).first()
+    assert (invitation is not None) == (response.status_code == 200)
+    if invitation is None:
+        return
+    revoke = client.post(
+        f"/projects/cats-dogs/invitations/{invitation.pk}/revoke/", headers={"HX-Request": "true"}
+    )
+    assert revoke.status_code == 200
