@@ -11,7 +11,7 @@ from apps.accounts.selectors import api_tokens_for_user, get_api_token_for_user
 from apps.accounts.services import api_token_create, api_token_revoke
 
 
-class MeSerializer(serializers.Serializer):
+class UserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
     email = serializers.EmailField()
@@ -36,10 +36,10 @@ class ApiTokenCreateSerializer(serializers.Serializer):
 
 
 class Me(generics.GenericAPIView):
-    serializer_class = MeSerializer
+    serializer_class = UserSerializer
 
     def get(self, request):
-        return Response(MeSerializer(request.user).data)
+        return Response(UserSerializer(request.user).data)
 
 
 class TokenListCreate(generics.GenericAPIView):

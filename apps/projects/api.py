@@ -6,6 +6,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
+from apps.accounts.api import UserSerializer
 from apps.projects import services
 from apps.projects.access import (
     get_invitation_of_project,
@@ -44,15 +45,8 @@ class ProjectUpdateSerializer(serializers.Serializer):
     description = serializers.CharField(required=False, allow_blank=True)
 
 
-class UserBriefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
-    email = serializers.EmailField()
-    name = serializers.CharField(source="get_full_name")
-
-
 class MemberSerializer(serializers.ModelSerializer):
-    user = UserBriefSerializer()
+    user = UserSerializer()
 
     class Meta:
         model = Membership
