@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "apps.config",
     "apps.accounts",
     "apps.projects",
+    "apps.datasets",
 ]
 
 MIDDLEWARE = [
@@ -305,3 +306,6 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Datasets ---------------------------------------------------------------------------------
+LOUPE_IMPORT_MAX_BYTES = env.int("LOUPE_IMPORT_MAX_BYTES", default=8 * 1024**3)

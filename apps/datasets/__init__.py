@@ -1,0 +1,1 @@
+"""Datasets, samples, embeddings, model runs, versions, import and export."""

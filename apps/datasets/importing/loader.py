@@ -1,0 +1,498 @@
+"""Load a file into a dataset, all or nothing.
+
+One PostgreSQL transaction on its own connection: rows are checked batch by batch as they
+stream in and copied (binary COPY) into a temporary staging table; checks that need the whole
+file (duplicate ids, ids already in the dataset) run in SQL at the end. Any problem rolls the
+whole transaction back, so the dataset is exactly as before. Progress is reported through a
+callback, which writes on Django's connection, outside this transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO
+
+import numpy as np
+import psycopg
+from django.db import connection
+from psycopg.types.json import Jsonb
+
+from apps.datasets.importing.readers import Batch, FileRefused, Problem, _BadValue, read_batches
+from apps.datasets.models import Dataset, Modality, Split
+
+MAX_PROBLEMS = 100
+PROB_TOLERANCE = 1e-2  # probabilities must sum to 1 within this
+SPLITS = set(Split.values)
+
+
+class ImportRefused(Exception):
+    """The file was refused; nothing was written. Carries the problems found."""
+
+    def __init__(self, problems: list[dict], count: int):
+        self.problems = problems
+        self.count = count
+        first = problems[0] if problems else {}
+        where = f"row {first['row']}, " if first.get("row") else ""
+        super().__init__(
+            f"Import refused: {count} problem{'s' if count != 1 else ''}; first: "
+            f"{where}column {first.get('column')!r}: {first.get('message')}"
+        )
+
+
+@dataclass
+class ImportOptions:
+    on_duplicate: str = "reject"  # or "upsert"
+    extend_labels: bool = False
+    embedding_space: str = "default"
+    model_run: str = ""  # name of the model run made from a probabilities column
+    file_name: str = ""
+
+
+@dataclass
+class ImportResult:
+    imported: int = 0  # new samples
+    updated: int = 0  # existing samples changed by an upsert
+    rows: int = 0
+    version: int | None = None
+    embedding_space_id: int | None = None
+    model_run_id: int | None = None
+    labels_added: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+class _Problems:
+    def __init__(self):
+        self.items: list[dict] = []
+        self.count = 0
+
+    def add(self, row: int | None, column: str, message: str) -> None:
+        self.count += 1
+        if len(self.items) < MAX_PROBLEMS:
+            self.items.append(Problem(row, column, message).as_dict())
+
+    def extend(self, problems: list[Problem]) -> None:
+        for p in problems:
+            self.add(p.row, p.column, p.message)
+
+
+def raw_connection() -> psycopg.Connection:
+    """A psycopg connection of our own to the Django database, with pgvector types."""
+    from pgvector.psycopg import register_vector
+
+    connection.ensure_connection()
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params.pop("context", None)
+    params.pop("server_side_binding", None)
+    conn = psycopg.connect(**params, autocommit=False)
+    register_vector(conn)
+    return conn
+
+
+STAGE_COLUMNS = [
+    ("row_no", "int4"),
+    ("external_id", "text"),
+    ("split", "text"),
+    ("label", "text"),
+    ("text", "text"),
+    ("image", "text"),
+    ("fields", "jsonb"),
+    ("metadata", "jsonb"),
+    ("embedding", "vector"),
+    ("probs", "vector"),
+]
+
+
+class _Validator:
+    def __init__(
+        self, dataset: Dataset, options: ImportOptions, problems: _Problems, emb_dim: int | None
+    ):
+        self.dataset = dataset
+        self.options = options
+        self.problems = problems
+        self.schema = list(dataset.labels)
+        self.known = set(self.schema)
+        self.free_schema = not self.schema  # a new dataset takes its labels from the file
+        self.new_labels: list[str] = []
+        self.emb_dim = emb_dim
+        self.prob_width: int | None = None
+        self.prob_classes: list[str] | None = None  # named by prob_<class> columns
+        self.prob_order: list[int] | None = None  # reorders those columns to the schema's order
+
+    def name_prob_columns(self, classes: list[str]) -> None:
+        """prob_<class> columns: every class needs one, in any order; unknown classes are labels."""
+        self.prob_classes = classes
+        if self.free_schema:
+            self.known = set(classes)
+            self.free_schema = False  # the columns define the schema, in their order
+            self.schema, self.new_labels = [], list(classes)
+            return
+        for cls in classes:
+            if cls not in self.known:
+                if not self.options.extend_labels:
+                    self.problems.add(
+                        None,
+                        f"prob_{cls}",
+                        f"class {cls!r} is not in the label schema (use --extend-labels)",
+                    )
+                    continue
+                self.known.add(cls)
+                self.new_labels.append(cls)
+        final = self.schema + self.new_labels
+        missing = [c for c in final if c not in classes]
+        for cls in missing:
+            self.problems.add(None, "prob_*", f"no prob_{cls} column for class {cls!r}")
+        if not missing:
+            self.prob_order = [classes.index(c) for c in final if c in classes]
+
+    def label_of(self, value, row: int) -> str | None:
+        if value is None:
+            return None
+        label = str(value).strip()
+        if not label:
+            return None
+        if label not in self.known:
+            if self.prob_classes is not None and label not in self.prob_classes:
+                self.problems.add(row, "label", f"label {label!r} has no prob_{label} column")
+                return label
+            if not (self.free_schema or self.options.extend_labels):
+                self.problems.add(
+                    row,
+                    "label",
+                    f"unknown label {label!r}; the schema has {', '.join(self.schema)} "
+                    "(use --extend-labels to add new labels)",
+                )
+                return label
+            self.known.add(label)
+            self.new_labels.append(label)
+        return label
+
+    def check_matrix(
+        self, matrix: np.ndarray, batch: Batch, column: str, *, probs: bool
+    ) -> np.ndarray:
+        """Rows of `matrix` that may be written (finite, right width; probabilities sum to 1)."""
+        n = len(batch)
+        width = matrix.shape[1]
+        expected = self.prob_width if probs else self.emb_dim
+        if expected is None:
+            expected = width
+            if probs:
+                self.prob_width = width
+            else:
+                self.emb_dim = width
+        ok = np.ones(n, dtype=bool)
+        if width != expected:
+            what = (
+                "probabilities"
+                if probs
+                else f"values; the embedding space {self.options.embedding_space!r} has"
+            )
+            for i in range(min(n, MAX_PROBLEMS)):
+                self.problems.add(
+                    batch.first_row + i, column, f"has {width} values where {what} {expected}"
+                )
+            self.problems.count += max(0, n - MAX_PROBLEMS)
+            return np.zeros(n, dtype=bool)
+        finite = np.isfinite(matrix).all(axis=1)
+        for i in np.flatnonzero(~finite):
+            self.problems.add(
+                batch.first_row + int(i), column, "missing, or has NaN or infinite values"
+            )
+        ok &= finite
+        if probs:
+            sums = matrix.sum(axis=1, dtype=np.float64)
+            in_range = ((matrix >= -1e-6) & (matrix <= 1 + 1e-6)).all(axis=1)
+            bad_sum = finite & (np.abs(sums - 1.0) > PROB_TOLERANCE)
+            for i in np.flatnonzero(finite & ~in_range):
+                self.problems.add(
+                    batch.first_row + int(i), column, "probabilities must lie between 0 and 1"
+                )
+            for i in np.flatnonzero(bad_sum & in_range):
+                self.problems.add(
+                    batch.first_row + int(i), column, f"probabilities sum to {sums[i]:.4f}, not 1"
+                )
+            ok &= in_range & ~bad_sum
+        return ok
+
+    def rows(self, batch: Batch):
+        """The batch's rows as staging tuples; problems are recorded, rows with them still go."""
+        self.problems.extend(batch.problems)
+        if batch.prob_classes is not None and self.prob_classes is None:
+            self.name_prob_columns(batch.prob_classes)
+        if batch.probs is not None and self.prob_order is not None:
+            batch.probs = batch.probs[:, self.prob_order]
+        emb_ok = (
+            self.check_matrix(batch.embeddings, batch, "embedding", probs=False)
+            if batch.embeddings is not None
+            else None
+        )
+        prob_ok = (
+            self.check_matrix(batch.probs, batch, "probs", probs=True)
+            if batch.probs is not None
+            else None
+        )
+        modality = self.dataset.modality
+        for i in range(len(batch)):
+            row = batch.first_row + i
+            ext = batch.ids[i]
+            if ext is None or str(ext).strip() == "":
+                self.problems.add(row, "id", "missing id")
+                ext = ""
+            ext = str(ext).strip()
+            split = batch.splits[i]
+            split = "train" if split is None or str(split).strip() == "" else str(split).strip()
+            if split not in SPLITS:
+                self.problems.add(
+                    row, "split", f"unknown split {split!r}; use one of {', '.join(Split.values)}"
+                )
+            label = self.label_of(batch.labels[i], row)
+            text = batch.texts[i]
+            text = "" if text is None else str(text)
+            if modality == Modality.TEXT and not text.strip():
+                self.problems.add(row, "text", "empty text in a text dataset")
+            image = batch.images[i]
+            image = "" if image is None else str(image)
+            if modality == Modality.IMAGE and not image:
+                self.problems.add(row, "image", "no image path in an image dataset")
+            meta = batch.metadata[i]
+            if isinstance(meta, _BadValue):
+                self.problems.add(row, "metadata", meta.message)
+                meta = {}
+            features = batch.features[i]
+            if features is not None:
+                features = {k: _json_safe(v) for k, v in features.items()}
+            emb = batch.embeddings[i] if emb_ok is not None and emb_ok[i] else None
+            probs = batch.probs[i] if prob_ok is not None and prob_ok[i] else None
+            yield (
+                row,
+                ext,
+                split,
+                label,
+                text,
+                image,
+                Jsonb(features) if features is not None else None,
+                Jsonb(_json_safe(meta)),
+                emb,
+                probs,
+            )
+
+
+def _json_safe(value):
+    """JSON cannot hold NaN or infinity: a missing number is null."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def import_samples(
+    *,
+    dataset: Dataset,
+    stream: IO[bytes],
+    fmt: str,
+    by,
+    options: ImportOptions,
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Import the file into `dataset` as a new version, or raise ImportRefused and change nothing."""
+    started = time.monotonic()
+    problems = _Problems()
+    space = dataset.embedding_spaces.filter(name=options.embedding_space).first()
+    validator = _Validator(dataset, options, problems, space.dimension if space else None)
+    result = ImportResult()
+    with raw_connection() as conn:
+        with conn.transaction():
+            conn.execute("SET LOCAL synchronous_commit = off")
+            columns = ", ".join(f"{name} {kind}" for name, kind in STAGE_COLUMNS)
+            conn.execute(f"CREATE TEMP TABLE import_stage ({columns}) ON COMMIT DROP")
+            try:
+                batches = read_batches(stream, fmt, tabular=dataset.modality == Modality.TABULAR)
+                with conn.cursor() as cur:
+                    with cur.copy("COPY import_stage FROM STDIN (FORMAT BINARY)") as copy:
+                        copy.set_types([kind for _, kind in STAGE_COLUMNS])
+                        for batch in batches:
+                            for row in validator.rows(batch):
+                                copy.write_row(row)
+                            result.rows += len(batch)
+                            if progress:
+                                progress(result.rows)
+            except FileRefused as exc:
+                problems.add(None, "-", str(exc))
+            else:
+                if result.rows == 0:
+                    problems.add(None, "-", "the file has no rows")
+                _whole_file_checks(conn, dataset, options, validator, problems)
+            if problems.count:  # raising out of the transaction block rolls it back
+                problems.items.sort(key=lambda p: p["row"] or 0)
+                raise ImportRefused(problems.items, problems.count)
+            _apply(conn, dataset, by, options, validator, result)
+    result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _whole_file_checks(
+    conn, dataset: Dataset, options: ImportOptions, validator: _Validator, problems: _Problems
+):
+    dupes = conn.execute(
+        """SELECT external_id, array_agg(row_no ORDER BY row_no) FROM import_stage
+           GROUP BY external_id HAVING count(*) > 1 ORDER BY min(row_no)"""
+    ).fetchall()
+    for ext, rows in dupes:
+        for row in rows[1:]:
+            problems.add(row, "id", f"duplicate id {ext!r} (first on row {rows[0]})")
+    if options.on_duplicate == "reject":
+        existing = conn.execute(
+            """SELECT r.row_no, r.external_id FROM import_stage r
+               JOIN datasets_sample s ON s.dataset_id = %s AND s.external_id = r.external_id
+               ORDER BY r.row_no""",
+            [dataset.pk],
+        ).fetchall()
+        for row, ext in existing:
+            problems.add(
+                row,
+                "id",
+                f"id {ext!r} is already in the dataset (use --on-duplicate upsert to update it)",
+            )
+    if validator.prob_width is not None and validator.prob_classes is None:
+        classes = _final_schema(validator)
+        if validator.prob_width != len(classes):
+            problems.add(
+                None,
+                "probs",
+                f"probabilities have {validator.prob_width} values but the label schema has "
+                f"{len(classes)} classes ({', '.join(classes)})",
+            )
+
+
+def _final_schema(validator: _Validator) -> list[str]:
+    if not validator.free_schema:
+        return validator.schema + validator.new_labels
+    return sorted(validator.new_labels)
+
+
+def _apply(
+    conn, dataset: Dataset, by, options: ImportOptions, validator: _Validator, result: ImportResult
+) -> None:
+    """Write the staged rows into the dataset as a new version (inside the open transaction)."""
+    from django.utils import timezone
+
+    now = timezone.now()
+    by_id = getattr(by, "pk", None)
+    # One import or commit at a time per dataset: version numbers and the schema stay in order.
+    labels_now = conn.execute(
+        "SELECT labels FROM datasets_dataset WHERE id = %s FOR UPDATE", [dataset.pk]
+    ).fetchone()[0]
+    schema = list(labels_now) + [
+        label for label in _final_schema(validator) if label not in labels_now
+    ]
+    result.labels_added = [label for label in schema if label not in labels_now]
+    if result.labels_added:
+        conn.execute("UPDATE datasets_dataset SET labels = %s WHERE id = %s", [schema, dataset.pk])
+    version = conn.execute(
+        "SELECT coalesce(max(number), 0) + 1 FROM datasets_datasetversion WHERE dataset_id = %s",
+        [dataset.pk],
+    ).fetchone()[0]
+    conn.execute("CREATE INDEX ON import_stage (external_id)")
+    conn.execute("ANALYZE import_stage")
+
+    # Existing samples an upsert touches: remember their label before, to record changes.
+    conn.execute(
+        """CREATE TEMP TABLE import_existing ON COMMIT DROP AS
+           SELECT s.id, s.label AS old_label, s.active AS was_active, r.label, r.row_no
+           FROM import_stage r JOIN datasets_sample s ON s.dataset_id = %s AND s.external_id = r.external_id""",
+        [dataset.pk],
+    )
+    updated = conn.execute(
+        """UPDATE datasets_sample s SET split = r.split, label = r.label, text = r.text, image = r.image,
+               fields = r.fields, metadata = r.metadata, active = true
+           FROM import_stage r WHERE s.dataset_id = %s AND s.external_id = r.external_id""",
+        [dataset.pk],
+    ).rowcount
+    reason = f"import of {options.file_name}" if options.file_name else "import"
+    event = {"d": dataset.pk, "v": version, "by": by_id, "reason": reason, "now": now}
+    inserted = conn.execute(
+        """WITH new AS (
+               INSERT INTO datasets_sample (dataset_id, external_id, split, label, text, image, fields, metadata,
+                                            active, created_at)
+               SELECT %(d)s, r.external_id, r.split, r.label, r.text, r.image, r.fields, r.metadata, true, %(now)s
+               FROM import_stage r
+               WHERE NOT EXISTS (SELECT 1 FROM import_existing e WHERE e.row_no = r.row_no)
+               ORDER BY r.row_no
+               RETURNING id, label)
+           INSERT INTO datasets_labelevent (dataset_id, sample_id, version, label, removed, source, by_id, reason,
+                                            created_at)
+           SELECT %(d)s, id, %(v)s, label, false, 'import', %(by)s, %(reason)s, %(now)s FROM new""",
+        event,
+    ).rowcount
+    conn.execute(
+        """INSERT INTO datasets_labelevent (dataset_id, sample_id, version, label, removed, source, by_id, reason,
+                                            created_at)
+           SELECT %(d)s, e.id, %(v)s, e.label, false, 'import', %(by)s, %(reason)s, %(now)s FROM import_existing e
+           WHERE e.old_label IS DISTINCT FROM e.label OR NOT e.was_active""",
+        event,
+    )
+    result.imported, result.updated = inserted, updated
+    relabelled = conn.execute(
+        "SELECT count(*) FROM import_existing WHERE was_active AND old_label IS DISTINCT FROM label"
+    ).fetchone()[0]
+
+    has_embeddings = validator.emb_dim is not None
+    if has_embeddings:
+        space_id = conn.execute(
+            """INSERT INTO datasets_embeddingspace (dataset_id, name, dimension, method, created_at)
+               VALUES (%s, %s, %s, 'provided', %s)
+               ON CONFLICT (dataset_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id""",
+            [dataset.pk, options.embedding_space, validator.emb_dim, now],
+        ).fetchone()[0]
+        conn.execute(
+            """INSERT INTO datasets_embedding (space_id, sample_id, vector)
+               SELECT %s, s.id, r.embedding FROM import_stage r
+               JOIN datasets_sample s ON s.dataset_id = %s AND s.external_id = r.external_id
+               WHERE r.embedding IS NOT NULL
+               ON CONFLICT (space_id, sample_id) DO UPDATE SET vector = EXCLUDED.vector""",
+            [space_id, dataset.pk],
+        )
+        result.embedding_space_id = space_id
+
+    total = conn.execute(
+        "SELECT count(*) FROM datasets_sample WHERE dataset_id = %s AND active", [dataset.pk]
+    ).fetchone()[0]
+    stats = {
+        "samples": total,
+        "added": inserted,
+        "removed": 0,
+        "relabelled": relabelled,
+        "updated": updated,
+    }
+    version_id = conn.execute(
+        """INSERT INTO datasets_datasetversion (dataset_id, number, message, author_id, created_at, stats)
+           VALUES (%s, %s, %s, %s, %s, %s) RETURNING id""",
+        [dataset.pk, version, reason.capitalize(), by_id, now, Jsonb(stats)],
+    ).fetchone()[0]
+    result.version = version
+
+    if validator.prob_width is not None:
+        run_id = conn.execute(
+            """INSERT INTO datasets_modelrun (dataset_id, version_id, name, classes, epochs, metrics, created_by_id,
+                                              created_at)
+               VALUES (%s, %s, %s, %s, 0, '{}', %s, %s) RETURNING id""",
+            [dataset.pk, version_id, options.model_run or reason, schema, by_id, now],
+        ).fetchone()[0]
+        conn.execute(
+            """INSERT INTO datasets_prediction (run_id, sample_id, epoch, probs)
+               SELECT %s, s.id, 0, r.probs FROM import_stage r
+               JOIN datasets_sample s ON s.dataset_id = %s AND s.external_id = r.external_id
+               WHERE r.probs IS NOT NULL""",
+            [run_id, dataset.pk],
+        )
+        result.model_run_id = run_id

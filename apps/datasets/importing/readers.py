@@ -1,0 +1,495 @@
+"""Stream CSV, JSONL and Parquet files as batches in the documented column conventions.
+
+Memory stays flat: CSV and JSONL are read a line at a time, Parquet a row group batch at a
+time. Every batch comes out in one shape, whatever the format: lists of Python values for the
+scalar columns and float32 matrices for embeddings and probabilities, with the problems found
+while parsing (row and column named).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import numpy as np
+
+FORMATS = ("csv", "jsonl", "parquet")
+BATCH_ROWS = 10_000
+_EMB_COLUMN = re.compile(r"^emb_(\d+)$")
+
+
+class FileRefused(Exception):
+    """The file as a whole cannot be read (unknown format, malformed header, not Parquet)."""
+
+
+@dataclass
+class Problem:
+    row: int | None  # 1-based data row; None for the file or header
+    column: str
+    message: str
+
+    def as_dict(self) -> dict:
+        return {"row": self.row, "column": self.column, "message": self.message}
+
+    def __str__(self) -> str:
+        where = f"row {self.row}" if self.row is not None else "file"
+        return f"{where}, column {self.column!r}: {self.message}"
+
+
+@dataclass
+class Layout:
+    """Which column plays which part, read from the header."""
+
+    columns: list[str]
+    embedding: str | list[str] | None = None  # "embedding", or the emb_0 … emb_{d-1} columns
+    probs: str | dict[str, str] | None = None  # "probs", or {class: "prob_<class>"}
+    meta: dict[str, str] = field(default_factory=dict)  # metadata key -> column
+    features: list[str] = field(default_factory=list)  # tabular feature columns
+
+    @property
+    def prob_classes(self) -> list[str] | None:
+        return list(self.probs) if isinstance(self.probs, dict) else None
+
+
+_KNOWN = {"id", "label", "split", "text", "image", "embedding", "probs", "metadata"}
+
+
+def layout_from_header(columns: list[str], *, tabular: bool) -> Layout:
+    if len(set(columns)) != len(columns):
+        dupes = sorted({c for c in columns if columns.count(c) > 1})
+        raise FileRefused(f"Duplicate column names in the header: {', '.join(dupes)}.")
+    if "id" not in columns:
+        raise FileRefused("The file has no 'id' column; every sample needs an external id.")
+    layout = Layout(columns=columns)
+    emb_cols = {int(m.group(1)): c for c in columns if (m := _EMB_COLUMN.match(c))}
+    if emb_cols and "embedding" in columns:
+        raise FileRefused(
+            "Give embeddings either as an 'embedding' column or as emb_0 … emb_N columns, not both."
+        )
+    if emb_cols:
+        if sorted(emb_cols) != list(range(len(emb_cols))):
+            missing = sorted(set(range(max(emb_cols) + 1)) - set(emb_cols))
+            raise FileRefused(
+                f"Embedding columns must run emb_0 … emb_{max(emb_cols)}; missing emb_{missing[0]}."
+            )
+        layout.embedding = [emb_cols[i] for i in range(len(emb_cols))]
+    elif "embedding" in columns:
+        layout.embedding = "embedding"
+    prob_cols = {c[len("prob_") :]: c for c in columns if c.startswith("prob_")}
+    if prob_cols and "probs" in columns:
+        raise FileRefused(
+            "Give probabilities either as a 'probs' column or as prob_<class> columns, not both."
+        )
+    layout.probs = prob_cols or ("probs" if "probs" in columns else None)
+    layout.meta = {c[len("meta_") :]: c for c in columns if c.startswith("meta_")}
+    used = _KNOWN | set(emb_cols.values()) | set(prob_cols.values()) | set(layout.meta.values())
+    others = [c for c in columns if c not in used]
+    if others and not tabular:
+        raise FileRefused(
+            f"Unknown column {others[0]!r}. Name metadata columns meta_<name>; other columns are "
+            "features only in tabular datasets."
+        )
+    layout.features = others
+    return layout
+
+
+@dataclass
+class Batch:
+    first_row: int
+    ids: list[Any]
+    splits: list[Any]
+    labels: list[Any]
+    texts: list[Any]
+    images: list[Any]
+    features: list[dict | None]
+    metadata: list[Any]
+    embeddings: np.ndarray | None  # (n, d) float32; rows with problems are NaN
+    probs: np.ndarray | None  # (n, k) float32
+    problems: list[Problem] = field(default_factory=list)
+    prob_classes: list[str] | None = None  # class of each probs column, from prob_<class> names
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def _parse_scalar(value: str) -> Any:
+    """A CSV cell as the JSON value it most likely is: number when it reads as one, else text."""
+    if value == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if not math.isfinite(number):
+        return value
+    return int(number) if number.is_integer() and re.fullmatch(r"[+-]?\d+", value) else number
+
+
+class _RowBuilder:
+    """Collects rows given as dicts of Python values into a Batch."""
+
+    def __init__(self, layout: Layout, first_row: int):
+        self.layout = layout
+        self.first_row = first_row
+        self.rows: list[dict] = []
+        self.emb: list[Any] = []
+        self.probs: list[Any] = []
+        self.problems: list[Problem] = []
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+        lay = self.layout
+        if isinstance(lay.embedding, list):
+            self.emb.append([row.get(c) for c in lay.embedding])
+        elif lay.embedding:
+            self.emb.append(row.get(lay.embedding))
+        if isinstance(lay.probs, dict):
+            self.probs.append([row.get(c) for c in lay.probs.values()])
+        elif lay.probs:
+            self.probs.append(row.get(lay.probs))
+
+    def _matrix(self, values: list[Any], column: str) -> np.ndarray | None:
+        if not values:
+            return None
+        width = next((len(v) for v in values if isinstance(v, list | tuple) and v), 0)
+        out = np.full((len(values), max(width, 1)), np.nan, dtype=np.float32)
+        for i, value in enumerate(values):
+            row = self.first_row + i
+            if value is None or value == "" or value == []:
+                out[i] = np.nan
+                continue
+            if isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    self.problems.append(Problem(row, column, "not a list of numbers"))
+                    continue
+            if not isinstance(value, list | tuple):
+                self.problems.append(Problem(row, column, "not a list of numbers"))
+                continue
+            if len(value) != width:
+                self.problems.append(
+                    Problem(row, column, f"has {len(value)} values where earlier rows have {width}")
+                )
+                continue
+            try:
+                out[i] = np.asarray(
+                    [float(x) if x not in (None, "") else np.nan for x in value], dtype=np.float32
+                )
+            except (TypeError, ValueError):
+                self.problems.append(Problem(row, column, "not a list of numbers"))
+        return out
+
+    def build(self) -> Batch:
+        lay = self.layout
+        rows = self.rows
+        emb_name = lay.embedding if isinstance(lay.embedding, str) else "emb_*"
+        prob_name = lay.probs if isinstance(lay.probs, str) else "prob_*"
+        return Batch(
+            first_row=self.first_row,
+            ids=[r.get("id") for r in rows],
+            splits=[r.get("split") for r in rows],
+            labels=[r.get("label") for r in rows],
+            texts=[r.get("text") for r in rows],
+            images=[r.get("image") for r in rows],
+            features=[{c: r.get(c) for c in lay.features} if lay.features else None for r in rows],
+            metadata=[_metadata(r, lay) for r in rows],
+            embeddings=self._matrix(self.emb, emb_name) if lay.embedding else None,
+            probs=self._matrix(self.probs, prob_name) if lay.probs else None,
+            problems=self.problems,
+            prob_classes=lay.prob_classes,
+        )
+
+
+def _metadata(row: dict, layout: Layout) -> Any:
+    meta = row.get("metadata")
+    if isinstance(meta, str) and meta:
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            return _BadValue("metadata is not valid JSON")
+    if meta in (None, ""):
+        meta = {}
+    if not isinstance(meta, dict):
+        return _BadValue("metadata must be a JSON object")
+    for key, column in layout.meta.items():
+        if row.get(column) is not None:
+            meta[key] = row[column]
+    return meta
+
+
+class _BadValue:
+    """A cell that could not be read; validation turns it into a problem."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def _csv_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator[Batch]:
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise FileRefused("The file is empty.") from None
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise FileRefused(f"The header cannot be read: {exc}") from None
+    header = [h.strip() for h in header]
+    layout = layout_for(header)
+    numeric = set(layout.features) | set(layout.meta.values())
+    width = len(header)
+    builder = _RowBuilder(layout, 1)
+    row_no = 0
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            row_no += 1
+            builder.problems.append(Problem(row_no, "-", f"malformed CSV: {exc}"))
+            break  # the reader cannot recover its position after a csv.Error
+        except UnicodeDecodeError:
+            builder.problems.append(Problem(row_no + 1, "-", "the file is not UTF-8 text"))
+            break
+        row_no += 1
+        if len(cells) != width:
+            builder.problems.append(
+                Problem(row_no, "-", f"has {len(cells)} fields; the header has {width}")
+            )
+            cells = (cells + [""] * width)[:width]
+        row = {}
+        for name, cell in zip(header, cells, strict=True):
+            if name in numeric:
+                row[name] = _parse_scalar(cell)
+            else:
+                row[name] = cell if cell != "" else None
+        builder.add(row)
+        if len(builder.rows) >= batch_rows:
+            yield builder.build()
+            builder = _RowBuilder(layout, row_no + 1)
+    if builder.rows or builder.problems:
+        yield builder.build()
+
+
+def _jsonl_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator[Batch]:
+    layout = None
+    builder = None
+    row_no = 0
+    for raw in stream:
+        line = raw.strip()
+        if not line:
+            continue
+        row_no += 1
+        try:
+            row = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:
+            row, problem = {}, Problem(row_no, "-", f"not valid JSON: {exc}")
+        else:
+            problem = (
+                None
+                if isinstance(row, dict)
+                else Problem(row_no, "-", "each line must be a JSON object")
+            )
+        if layout is None:
+            if problem:
+                raise FileRefused(
+                    f"Row 1 must be a JSON object naming the columns ({problem.message})."
+                )
+            layout = layout_for(list(row))
+            builder = _RowBuilder(layout, 1)
+        if problem:
+            builder.problems.append(problem)
+            row = {}
+        elif unknown := [k for k in row if k not in layout.columns]:
+            builder.problems.append(Problem(row_no, unknown[0], "column not in the first row"))
+        builder.add(row)
+        if len(builder.rows) >= batch_rows:
+            yield builder.build()
+            builder = _RowBuilder(layout, row_no + 1)
+    if layout is None:
+        raise FileRefused("The file is empty.")
+    if builder.rows or builder.problems:
+        yield builder.build()
+
+
+def _arrow_matrix(column, name: str, first_row: int, problems: list[Problem]) -> np.ndarray:
+    """A list<float> Arrow column as an (n, d) float32 matrix; bad rows become NaN and problems."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_fixed_size_list(column.type):
+        width = column.type.list_size
+        values = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+        out = values.reshape(len(column), width).copy()
+        if column.null_count:
+            out[np.asarray(column.is_null())] = np.nan
+        return out
+    if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
+        problems.append(Problem(first_row, name, "must be a list of numbers"))
+        return np.full((len(column), 1), np.nan, dtype=np.float32)
+    lengths = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    valid = ~np.asarray(column.is_null())
+    widths = lengths[valid & (lengths > 0)]
+    width = int(widths[0]) if len(widths) else 1
+    out = np.full((len(column), width), np.nan, dtype=np.float32)
+    good = valid & (lengths == width)
+    for i in np.flatnonzero(valid & (lengths != width) & (lengths > 0))[:100]:
+        problems.append(
+            Problem(
+                first_row + int(i), name, f"has {lengths[i]} values where earlier rows have {width}"
+            )
+        )
+    if good.any():
+        flat = pc.list_flatten(column.filter(pa.array(good))).to_numpy(zero_copy_only=False)
+        out[good] = flat.astype(np.float32, copy=False).reshape(-1, width)
+    return out
+
+
+def _parquet_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator[Batch]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(stream)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise FileRefused(f"Not a readable Parquet file: {exc}") from None
+    layout = layout_for(parquet.schema_arrow.names)
+    first_row = 1
+    for record_batch in parquet.iter_batches(batch_size=batch_rows):
+        n = record_batch.num_rows
+        problems: list[Problem] = []
+
+        def scalars(name: str, n=n, record_batch=record_batch) -> list:
+            if name not in layout.columns:
+                return [None] * n
+            values = record_batch.column(name).to_pylist()
+            return [None if v == "" else v for v in values] if name != "text" else values
+
+        meta_cols = {k: scalars(c) for k, c in layout.meta.items()}
+        metadata_col = scalars("metadata")
+        metadata = []
+        for i in range(n):
+            meta = metadata_col[i]
+            if isinstance(meta, str):
+                try:
+                    meta = json.loads(meta)
+                except ValueError:
+                    meta = _BadValue("metadata is not valid JSON")
+            meta = {} if meta is None else meta
+            if isinstance(meta, dict):
+                meta = dict(meta)
+                for key, values in meta_cols.items():
+                    if values[i] is not None:
+                        meta[key] = values[i]
+            elif not isinstance(meta, _BadValue):
+                meta = _BadValue("metadata must be a JSON object")
+            metadata.append(meta)
+        feature_cols = {c: scalars(c) for c in layout.features}
+        features = (
+            [{c: feature_cols[c][i] for c in layout.features} for i in range(n)]
+            if layout.features
+            else [None] * n
+        )
+        if isinstance(layout.embedding, list):
+            emb = np.column_stack(
+                [record_batch.column(c).to_numpy(zero_copy_only=False) for c in layout.embedding]
+            ).astype(np.float32)
+        elif layout.embedding:
+            emb = _arrow_matrix(record_batch.column("embedding"), "embedding", first_row, problems)
+        else:
+            emb = None
+        if isinstance(layout.probs, dict):
+            probs = np.column_stack(
+                [
+                    record_batch.column(c).to_numpy(zero_copy_only=False)
+                    for c in layout.probs.values()
+                ]
+            ).astype(np.float32)
+        elif layout.probs:
+            probs = _arrow_matrix(record_batch.column("probs"), "probs", first_row, problems)
+        else:
+            probs = None
+        yield Batch(
+            first_row=first_row,
+            ids=scalars("id"),
+            splits=scalars("split"),
+            labels=scalars("label"),
+            texts=scalars("text"),
+            images=scalars("image"),
+            features=features,
+            metadata=metadata,
+            embeddings=emb,
+            probs=probs,
+            problems=problems,
+            prob_classes=layout.prob_classes,
+        )
+        first_row += n
+
+
+def read_batches(
+    stream: IO[bytes], fmt: str, *, tabular: bool, batch_rows: int = BATCH_ROWS
+) -> Iterator[Batch]:
+    """Batches of the file in `stream` (opened in binary mode, positioned at the start)."""
+
+    def layout_for(columns: list[str]) -> Layout:
+        return layout_from_header(columns, tabular=tabular)
+
+    if fmt == "csv":
+        return _csv_batches(stream, layout_for, batch_rows)
+    if fmt == "jsonl":
+        return _jsonl_batches(stream, layout_for, batch_rows)
+    if fmt == "parquet":
+        return _parquet_batches(stream, layout_for, batch_rows)
+    raise FileRefused(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
+
+
+def guess_format(file_name: str) -> str:
+    name = file_name.lower()
+    for suffix, fmt in (
+        (".csv", "csv"),
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+    ):
+        if name.endswith(suffix):
+            return fmt
+    raise FileRefused(
+        f"Cannot tell the format of {file_name!r} from its name; give the format (csv, jsonl or parquet)."
+    )
+
+
+def peek_columns(path: str, fmt: str) -> list[str]:
+    """The column names of a file, read from its header alone."""
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_schema(path).names
+        except Exception as exc:  # noqa: BLE001 - any failure means unreadable
+            raise FileRefused(f"Not a readable Parquet file: {exc}") from None
+    with open(path, "rb") as f:
+        first = f.readline()
+    try:
+        if fmt == "csv":
+            return next(csv.reader([first.decode("utf-8-sig")]))
+        row = json.loads(first)
+        return list(row) if isinstance(row, dict) else []
+    except (ValueError, StopIteration):
+        return []
+
+
+def guess_modality(columns: list[str]) -> str:
+    if "text" in columns:
+        return "text"
+    if "image" in columns:
+        return "image"
+    return "tabular"
