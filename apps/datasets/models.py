@@ -60,9 +60,9 @@ class Sample(models.Model):
     external_id = models.TextField()
     split = models.CharField(max_length=12, choices=Split.choices, default=Split.TRAIN)
     # NULL is "unlabelled", which an empty string would blur.
-    label = models.TextField(
+    label = models.TextField(  # noqa: DJ001
         null=True, blank=True, help_text="The label in the newest committed version."
-    )  # noqa: DJ001
+    )
     text = models.TextField(blank=True, default="")
     image = models.TextField(
         blank=True, default="", help_text="Path of the image inside the dataset's media."
