@@ -1,0 +1,91 @@
+"""Reads for datasets: what a user may see, versions and their differences."""
+
+from __future__ import annotations
+
+from django.db import connection
+from django.db.models import Count, QuerySet
+
+from apps.datasets.models import Dataset, DatasetVersion, ImportJob, LabelEvent, Sample
+
+
+def datasets_of_project(project) -> QuerySet[Dataset]:
+    return Dataset.objects.filter(project=project).order_by("name", "id")
+
+
+def latest_version(dataset: Dataset) -> int | None:
+    return dataset.versions.order_by("-number").values_list("number", flat=True).first()
+
+
+def versions_of_dataset(dataset: Dataset) -> QuerySet[DatasetVersion]:
+    return dataset.versions.select_related("author").order_by("-number")
+
+
+def draft_of_dataset(dataset: Dataset) -> QuerySet[LabelEvent]:
+    return LabelEvent.objects.filter(dataset=dataset, version=None).select_related("sample", "by")
+
+
+def imports_of_dataset(dataset: Dataset) -> QuerySet[ImportJob]:
+    return dataset.imports.select_related("created_by").order_by("-created_at")
+
+
+def counts_by_split_and_label(dataset: Dataset) -> list[dict]:
+    return list(
+        Sample.objects.filter(dataset=dataset, active=True)
+        .values("split", "label")
+        .annotate(n=Count("id"))
+        .order_by("split", "label")
+    )
+
+
+def label_history(sample: Sample) -> QuerySet[LabelEvent]:
+    return sample.history.select_related("by").order_by("-created_at", "-id")
+
+
+def version_diff(dataset: Dataset, a: int, b: int, *, limit: int = 1000) -> dict:
+    """Samples added, removed and relabelled from version a to version b, with who and why."""
+    sql = """
+        WITH changed AS (
+            SELECT DISTINCT sample_id FROM datasets_labelevent
+            WHERE dataset_id = %(d)s AND version > %(a)s AND version <= %(b)s
+        ), state AS (
+            SELECT c.sample_id, old.label AS old_label, coalesce(old.removed, true) AS old_gone,
+                   new.label AS new_label, new.removed AS new_gone, new.by_id, new.reason, new.source,
+                   new.version
+            FROM changed c
+            LEFT JOIN LATERAL (SELECT label, removed FROM datasets_labelevent e
+                               WHERE e.sample_id = c.sample_id AND e.version <= %(a)s
+                               ORDER BY version DESC, id DESC LIMIT 1) old ON true
+            JOIN LATERAL (SELECT label, removed, by_id, reason, source, version FROM datasets_labelevent e
+                          WHERE e.sample_id = c.sample_id AND e.version <= %(b)s
+                          ORDER BY version DESC, id DESC LIMIT 1) new ON true
+        )
+        SELECT CASE WHEN old_gone AND NOT new_gone THEN 'added'
+                    WHEN NOT old_gone AND new_gone THEN 'removed'
+                    WHEN NOT old_gone AND old_label IS DISTINCT FROM new_label THEN 'relabelled' END AS change,
+               s.id, s.external_id, old_label, new_label, u.username, st.reason, st.source, st.version
+        FROM state st JOIN datasets_sample s ON s.id = st.sample_id
+        LEFT JOIN accounts_user u ON u.id = st.by_id
+        WHERE (old_gone <> new_gone) OR (NOT old_gone AND old_label IS DISTINCT FROM new_label)
+        ORDER BY change, s.id
+    """
+    counts = {"added": 0, "removed": 0, "relabelled": 0}
+    changes = []
+    with connection.cursor() as cur:
+        cur.execute(sql, {"d": dataset.pk, "a": a, "b": b})
+        for change, sid, ext, old, new, by, reason, source, version in cur:
+            counts[change] += 1
+            if len(changes) < limit:
+                changes.append(
+                    {
+                        "change": change,
+                        "sample_id": sid,
+                        "external_id": ext,
+                        "from": old,
+                        "to": new,
+                        "by": by,
+                        "reason": reason,
+                        "source": source,
+                        "version": version,
+                    }
+                )
+    return {"from": a, "to": b, "counts": counts, "changes": changes}
