@@ -39,16 +39,22 @@ def _rows(dataset: Dataset, version: int, space: EmbeddingSpace | None) -> Itera
         else ""
     )
     emb_col = "emb.vector" if space else "NULL::vector"
-    sql = f"""
-        SELECT s.external_id, s.split, ev.label, s.text, s.image, s.fields, s.metadata, {emb_col}
-        FROM datasets_sample s
-        JOIN LATERAL (
-            SELECT e.label, e.removed FROM datasets_labelevent e
+    if version == dataset.versions.order_by("-number").values_list("number", flat=True).first():
+        # The newest version is what the samples hold now.
+        state_join, label, where = "", "s.label", "s.active"
+    else:
+        state_join = """LEFT JOIN LATERAL (
+            SELECT e.label, e.removed, e.version FROM datasets_labelevent e
             WHERE e.sample_id = s.id AND e.version <= %(version)s
-            ORDER BY e.version DESC, e.id DESC LIMIT 1
-        ) ev ON NOT ev.removed
+            ORDER BY e.version DESC, e.id DESC LIMIT 1) ev ON true"""
+        label = "CASE WHEN ev.version IS NULL THEN s.first_label ELSE ev.label END"
+        where = "s.added_in <= %(version)s AND NOT coalesce(ev.removed, false)"
+    sql = f"""
+        SELECT s.external_id, s.split, {label}, s.text, s.image, s.fields, s.metadata, {emb_col}
+        FROM datasets_sample s
+        {state_join}
         {emb_join}
-        WHERE s.dataset_id = %(dataset)s
+        WHERE s.dataset_id = %(dataset)s AND {where}
         ORDER BY s.id"""  # noqa: S608 - only our own fragments are formatted in
     with raw_connection() as conn, conn.transaction():
         with conn.cursor(name="export") as cur:  # server-side: memory stays flat

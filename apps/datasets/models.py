@@ -1,8 +1,9 @@
 """Datasets and what hangs off them: samples, label history, versions, embeddings, model runs.
 
-Label history and versions are one table: every label or membership change is a LabelEvent;
-a draft change has no version yet, and committing a version stamps the draft's events with
-its number. A sample's state in version N is its latest event numbered N or lower.
+Label history and versions are one table: every change to a sample's label or membership
+after it was added is a LabelEvent; a draft change has no version yet, and committing a version
+stamps the draft's events with its number. A sample's state in version N is its latest event
+numbered N or lower, else its first label if it was added in version N or earlier.
 """
 
 from __future__ import annotations
@@ -56,13 +57,19 @@ class Dataset(models.Model):
 
 
 class Sample(models.Model):
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="samples")
+    # No index of its own: the unique (dataset, external_id) index serves lookups by dataset.
+    dataset = models.ForeignKey(
+        Dataset, on_delete=models.CASCADE, related_name="samples", db_index=False
+    )
     external_id = models.TextField()
     split = models.CharField(max_length=12, choices=Split.choices, default=Split.TRAIN)
     # NULL is "unlabelled", which an empty string would blur.
     label = models.TextField(  # noqa: DJ001
         null=True, blank=True, help_text="The label in the newest committed version."
     )
+    # The state a sample was added with; later changes are LabelEvents.
+    first_label = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL is "unlabelled"
+    added_in = models.PositiveIntegerField(default=1, help_text="Version the sample was added in.")
     text = models.TextField(blank=True, default="")
     image = models.TextField(
         blank=True, default="", help_text="Path of the image inside the dataset's media."
@@ -164,12 +171,25 @@ class EmbeddingSpace(models.Model):
         return f"embedding_hnsw_space_{self.pk}"
 
 
+# Embeddings and predictions are the big tables (a row per sample per space or run). Their
+# foreign keys are not database constraints: checking a million of them at commit doubled an
+# import's time. Samples are never deleted on their own (removal is a version change), and
+# deleting a dataset deletes these rows first (services.dataset_delete). The primary keys
+# (space or run first) serve every lookup, so no other index is kept.
+_BIG_TABLE_FK = {
+    "on_delete": models.DO_NOTHING,
+    "db_constraint": False,
+    "db_index": False,
+    "related_name": "+",
+}
+
+
 class Embedding(models.Model):
     # One column for every space; each space gets its own partial HNSW index on
     # (vector::vector(dimension)), which is how pgvector indexes mixed dimensions.
     pk = models.CompositePrimaryKey("space_id", "sample_id")
-    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="+")
-    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="+")
+    space = models.ForeignKey(EmbeddingSpace, **_BIG_TABLE_FK)
+    sample = models.ForeignKey(Sample, **_BIG_TABLE_FK)
     vector = VectorField()
 
     def __str__(self) -> str:
@@ -207,8 +227,8 @@ class Prediction(models.Model):
     """Probabilities of one sample in one model run; epoch 0 is the final, out-of-sample one."""
 
     pk = models.CompositePrimaryKey("run_id", "sample_id", "epoch")
-    run = models.ForeignKey(ModelRun, on_delete=models.CASCADE, related_name="+")
-    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="+")
+    run = models.ForeignKey(ModelRun, **_BIG_TABLE_FK)
+    sample = models.ForeignKey(Sample, **_BIG_TABLE_FK)
     epoch = models.PositiveSmallIntegerField(default=0)
     probs = VectorField()
 

@@ -43,31 +43,38 @@ def label_history(sample: Sample) -> QuerySet[LabelEvent]:
 
 def version_diff(dataset: Dataset, a: int, b: int, *, limit: int = 1000) -> dict:
     """Samples added, removed and relabelled from version a to version b, with who and why."""
-    sql = """
+    state_at = """LEFT JOIN LATERAL (
+            SELECT label, removed, version, by_id, reason, source FROM datasets_labelevent e
+            WHERE e.sample_id = s.id AND e.version <= %({at})s ORDER BY version DESC, id DESC LIMIT 1) {alias} ON true"""
+    sql = f"""
         WITH changed AS (
-            SELECT DISTINCT sample_id FROM datasets_labelevent
+            SELECT sample_id AS id FROM datasets_labelevent
             WHERE dataset_id = %(d)s AND version > %(a)s AND version <= %(b)s
+            UNION
+            SELECT id FROM datasets_sample WHERE dataset_id = %(d)s AND added_in > %(a)s AND added_in <= %(b)s
         ), state AS (
-            SELECT c.sample_id, old.label AS old_label, coalesce(old.removed, true) AS old_gone,
-                   new.label AS new_label, new.removed AS new_gone, new.by_id, new.reason, new.source,
-                   new.version
-            FROM changed c
-            LEFT JOIN LATERAL (SELECT label, removed FROM datasets_labelevent e
-                               WHERE e.sample_id = c.sample_id AND e.version <= %(a)s
-                               ORDER BY version DESC, id DESC LIMIT 1) old ON true
-            JOIN LATERAL (SELECT label, removed, by_id, reason, source, version FROM datasets_labelevent e
-                          WHERE e.sample_id = c.sample_id AND e.version <= %(b)s
-                          ORDER BY version DESC, id DESC LIMIT 1) new ON true
+            SELECT s.id, s.external_id,
+                   CASE WHEN o.version IS NULL THEN s.first_label ELSE o.label END AS old_label,
+                   CASE WHEN o.version IS NULL THEN s.added_in > %(a)s ELSE o.removed END AS old_gone,
+                   CASE WHEN n.version IS NULL THEN s.first_label ELSE n.label END AS new_label,
+                   CASE WHEN n.version IS NULL THEN s.added_in > %(b)s ELSE n.removed END AS new_gone,
+                   coalesce(n.version, s.added_in) AS version, n.by_id, n.reason, coalesce(n.source, 'import') AS source
+            FROM changed c JOIN datasets_sample s ON s.id = c.id
+            {state_at.format(at="a", alias="o")}
+            {state_at.format(at="b", alias="n")}
         )
         SELECT CASE WHEN old_gone AND NOT new_gone THEN 'added'
                     WHEN NOT old_gone AND new_gone THEN 'removed'
-                    WHEN NOT old_gone AND old_label IS DISTINCT FROM new_label THEN 'relabelled' END AS change,
-               s.id, s.external_id, old_label, new_label, u.username, st.reason, st.source, st.version
-        FROM state st JOIN datasets_sample s ON s.id = st.sample_id
+                    ELSE 'relabelled' END AS change,
+               st.id, st.external_id, old_label, new_label, coalesce(u.username, vu.username),
+               coalesce(st.reason, v.message), st.source, st.version
+        FROM state st
+        LEFT JOIN datasets_datasetversion v ON v.dataset_id = %(d)s AND v.number = st.version
         LEFT JOIN accounts_user u ON u.id = st.by_id
-        WHERE (old_gone <> new_gone) OR (NOT old_gone AND old_label IS DISTINCT FROM new_label)
-        ORDER BY change, s.id
-    """
+        LEFT JOIN accounts_user vu ON vu.id = v.author_id
+        WHERE old_gone <> new_gone OR (NOT old_gone AND old_label IS DISTINCT FROM new_label)
+        ORDER BY change, st.id
+    """  # noqa: S608 - only our own fragments are formatted in
     counts = {"added": 0, "removed": 0, "relabelled": 0}
     changes = []
     with connection.cursor() as cur:

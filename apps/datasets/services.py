@@ -277,3 +277,23 @@ def version_commit(*, dataset: Dataset, by, message: str) -> DatasetVersion:
             "updated": 0,
         },
     )
+
+
+@transaction.atomic
+def dataset_delete(*, dataset: Dataset) -> None:
+    """Delete a dataset and everything in it, the big tables first, in set-based statements."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "DELETE FROM datasets_prediction WHERE run_id IN (SELECT id FROM datasets_modelrun WHERE dataset_id = %s)",
+            [dataset.pk],
+        )
+        for space_id in dataset.embedding_spaces.values_list("pk", flat=True):
+            cur.execute(f"DROP INDEX IF EXISTS embedding_hnsw_space_{int(space_id)}")
+        cur.execute(
+            "DELETE FROM datasets_embedding WHERE space_id IN "
+            "(SELECT id FROM datasets_embeddingspace WHERE dataset_id = %s)",
+            [dataset.pk],
+        )
+        cur.execute("DELETE FROM datasets_labelevent WHERE dataset_id = %s", [dataset.pk])
+        cur.execute("DELETE FROM datasets_sample WHERE dataset_id = %s", [dataset.pk])
+    dataset.delete()

@@ -83,6 +83,10 @@ def project_update(
 
 @transaction.atomic
 def project_delete(*, project: Project) -> None:
+    from apps.datasets.services import dataset_delete
+
+    for dataset in project.datasets.all():
+        dataset_delete(dataset=dataset)
     project.delete()
 
 

@@ -9,9 +9,12 @@ callback, which writes on Django's connection, outside this transaction.
 
 from __future__ import annotations
 
+import struct
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from queue import Queue
 from typing import IO
 
 import numpy as np
@@ -60,6 +63,7 @@ class ImportResult:
     model_run_id: int | None = None
     labels_added: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
     def as_dict(self) -> dict:
         return {k: v for k, v in self.__dict__.items()}
@@ -96,6 +100,7 @@ def raw_connection() -> psycopg.Connection:
 
 STAGE_COLUMNS = [
     ("row_no", "int4"),
+    ("sample_id", "int8"),
     ("external_id", "text"),
     ("split", "text"),
     ("label", "text"),
@@ -103,9 +108,49 @@ STAGE_COLUMNS = [
     ("image", "text"),
     ("fields", "jsonb"),
     ("metadata", "jsonb"),
-    ("embedding", "vector"),
-    ("probs", "vector"),
 ]
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+
+
+def binary_copy_data(columns: list[tuple[str, np.ndarray]]) -> bytes:
+    """Rows for COPY ... (FORMAT BINARY), built by NumPy in one go rather than row by row.
+
+    `columns` pairs a type ("int2", "int8" or "vector") with its values: a 1-d array, or for
+    a vector a 2-d float32 array (pgvector's binary form: int16 dim, int16 0, float32 values).
+    """
+    n = len(columns[0][1])
+    fields = [("count", ">i2")]
+    for i, (kind, values) in enumerate(columns):
+        if kind == "vector":
+            fields += [
+                (f"len{i}", ">i4"),
+                (f"dim{i}", ">i2"),
+                (f"pad{i}", ">i2"),
+                (f"v{i}", ">f4", (values.shape[1],)),
+            ]
+        else:
+            fields += [(f"len{i}", ">i4"), (f"v{i}", {"int2": ">i2", "int8": ">i8"}[kind])]
+    rows = np.empty(n, dtype=np.dtype(fields))
+    rows["count"] = len(columns)
+    for i, (kind, values) in enumerate(columns):
+        if kind == "vector":
+            rows[f"len{i}"] = 4 + 4 * values.shape[1]
+            rows[f"dim{i}"] = values.shape[1]
+            rows[f"pad{i}"] = 0
+        else:
+            rows[f"len{i}"] = {"int2": 2, "int8": 8}[kind]
+        rows[f"v{i}"] = values
+    return rows.tobytes()
+
+
+def copy_binary(conn, table: str, column_names: list[str], data: bytes) -> None:
+    with (
+        conn.cursor() as cur,
+        cur.copy(f"COPY {table} ({', '.join(column_names)}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.write(_COPY_HEADER + data + _COPY_TRAILER)
 
 
 class _Validator:
@@ -220,7 +265,8 @@ class _Validator:
         return ok
 
     def rows(self, batch: Batch):
-        """The batch's rows as staging tuples; problems are recorded, rows with them still go."""
+        """The batch's rows as staging tuples (problems are recorded; rows with them still go),
+        and which rows' embeddings and probabilities may be written."""
         self.problems.extend(batch.problems)
         if batch.prob_classes is not None and self.prob_classes is None:
             self.name_prob_columns(batch.prob_classes)
@@ -237,6 +283,7 @@ class _Validator:
             else None
         )
         modality = self.dataset.modality
+        rows = []
         for i in range(len(batch)):
             row = batch.first_row + i
             ext = batch.ids[i]
@@ -266,20 +313,19 @@ class _Validator:
             features = batch.features[i]
             if features is not None:
                 features = {k: _json_safe(v) for k, v in features.items()}
-            emb = batch.embeddings[i] if emb_ok is not None and emb_ok[i] else None
-            probs = batch.probs[i] if prob_ok is not None and prob_ok[i] else None
-            yield (
-                row,
-                ext,
-                split,
-                label,
-                text,
-                image,
-                Jsonb(features) if features is not None else None,
-                Jsonb(_json_safe(meta)),
-                emb,
-                probs,
+            rows.append(
+                (
+                    row,
+                    ext,
+                    split,
+                    label,
+                    text,
+                    image,
+                    Jsonb(features) if features is not None else None,
+                    Jsonb(_json_safe(meta)),
+                )
             )
+        return rows, emb_ok, prob_ok
 
 
 def _json_safe(value):
@@ -315,29 +361,135 @@ def import_samples(
             conn.execute("SET LOCAL synchronous_commit = off")
             columns = ", ".join(f"{name} {kind}" for name, kind in STAGE_COLUMNS)
             conn.execute(f"CREATE TEMP TABLE import_stage ({columns}) ON COMMIT DROP")
+            vectors = _VectorWriter(conn, dataset, options, by)
             try:
-                batches = read_batches(stream, fmt, tabular=dataset.modality == Modality.TABULAR)
-                with conn.cursor() as cur:
-                    with cur.copy("COPY import_stage FROM STDIN (FORMAT BINARY)") as copy:
+                checked = _read_ahead(
+                    validator,
+                    read_batches(stream, fmt, tabular=dataset.modality == Modality.TABULAR),
+                )
+                for batch, rows, emb_ok, prob_ok, refused in checked:
+                    ids = (
+                        np.zeros(len(rows), dtype=np.int64)
+                        if refused
+                        else _allocate_sample_ids(conn, len(rows))
+                    )
+                    with (
+                        conn.cursor() as cur,
+                        cur.copy("COPY import_stage FROM STDIN (FORMAT BINARY)") as copy,
+                    ):
                         copy.set_types([kind for _, kind in STAGE_COLUMNS])
-                        for batch in batches:
-                            for row in validator.rows(batch):
-                                copy.write_row(row)
-                            result.rows += len(batch)
-                            if progress:
-                                progress(result.rows)
+                        for row, sample_id in zip(rows, ids.tolist(), strict=True):
+                            copy.write_row((row[0], sample_id, *row[1:]))
+                    if emb_ok is not None and not refused:
+                        vectors.embeddings(ids[emb_ok], batch.embeddings[emb_ok], validator.emb_dim)
+                    if prob_ok is not None and not refused:
+                        vectors.probs(ids[prob_ok], batch.probs[prob_ok])
+                    result.rows += len(batch)
+                    if progress:
+                        progress(result.rows)
             except FileRefused as exc:
                 problems.add(None, "-", str(exc))
             else:
-                if result.rows == 0:
+                if result.rows == 0 and not problems.count:
                     problems.add(None, "-", "the file has no rows")
                 _whole_file_checks(conn, dataset, options, validator, problems)
+            result.timings["read_and_stage"] = round(time.monotonic() - started, 3)
             if problems.count:  # raising out of the transaction block rolls it back
                 problems.items.sort(key=lambda p: p["row"] or 0)
                 raise ImportRefused(problems.items, problems.count)
-            _apply(conn, dataset, by, options, validator, result)
+            _apply(conn, dataset, by, options, validator, vectors, result)
+            result.timings["write"] = round(
+                time.monotonic() - started - result.timings["read_and_stage"], 3
+            )
+        result.timings["commit"] = round(
+            time.monotonic() - started - sum(result.timings.values()), 3
+        )
     result.seconds = round(time.monotonic() - started, 3)
     return result
+
+
+def _read_ahead(validator: _Validator, batches):
+    """Read and check the next batch in a thread while this one is written: the database works
+    on one core while Python parses on the other."""
+    queue: Queue = Queue(maxsize=2)
+    done = object()
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                rows, emb_ok, prob_ok = validator.rows(batch)
+                # Once refused, only ids are staged (to report duplicates too); vectors are skipped.
+                queue.put((batch, rows, emb_ok, prob_ok, validator.problems.count > 0))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            queue.put(exc)
+        else:
+            queue.put(done)
+
+    thread = threading.Thread(target=produce, name="import-reader", daemon=True)
+    thread.start()
+    while (item := queue.get()) is not done:
+        if isinstance(item, BaseException):
+            thread.join()
+            raise item
+        yield item
+    thread.join()
+
+
+def _allocate_sample_ids(conn, n: int) -> np.ndarray:
+    ids = conn.execute(
+        "SELECT array_agg(nextval('datasets_sample_id_seq')) FROM generate_series(1, %s)", [n]
+    ).fetchone()[0]
+    return np.asarray(ids or [], dtype=np.int64)
+
+
+class _VectorWriter:
+    """Copies embeddings and probabilities straight into their tables, keyed by the sample ids
+    allocated for the staged rows; the space and model run rows are made on first use."""
+
+    def __init__(self, conn, dataset: Dataset, options: ImportOptions, by):
+        from django.utils import timezone
+
+        self.conn, self.dataset, self.options, self.by = conn, dataset, options, by
+        self.now = timezone.now()
+        self.space_id: int | None = None
+        self.run_id: int | None = None
+
+    def embeddings(self, ids: np.ndarray, matrix: np.ndarray, dim: int) -> None:
+        if self.space_id is None:
+            self.space_id = self.conn.execute(
+                """INSERT INTO datasets_embeddingspace (dataset_id, name, dimension, method, created_at)
+                   VALUES (%s, %s, %s, 'provided', %s)
+                   ON CONFLICT (dataset_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id""",
+                [self.dataset.pk, self.options.embedding_space, dim, self.now],
+            ).fetchone()[0]
+        if len(ids):
+            data = binary_copy_data(
+                [("int8", np.full(len(ids), self.space_id)), ("int8", ids), ("vector", matrix)]
+            )
+            copy_binary(self.conn, "datasets_embedding", ["space_id", "sample_id", "vector"], data)
+
+    def probs(self, ids: np.ndarray, matrix: np.ndarray) -> None:
+        if self.run_id is None:
+            name = (
+                self.options.model_run or f"probabilities from {self.options.file_name or 'import'}"
+            )
+            self.run_id = self.conn.execute(
+                """INSERT INTO datasets_modelrun (dataset_id, name, classes, epochs, metrics, created_by_id, created_at)
+                   VALUES (%s, %s, '{}', 0, '{}', %s, %s) RETURNING id""",
+                [self.dataset.pk, name, getattr(self.by, "pk", None), self.now],
+            ).fetchone()[0]
+        if len(ids):
+            data = binary_copy_data(
+                [
+                    ("int8", np.full(len(ids), self.run_id)),
+                    ("int8", ids),
+                    ("int2", np.zeros(len(ids), dtype=np.int16)),
+                    ("vector", matrix),
+                ]
+            )
+            copy_binary(
+                self.conn, "datasets_prediction", ["run_id", "sample_id", "epoch", "probs"], data
+            )
 
 
 def _whole_file_checks(
@@ -381,12 +533,20 @@ def _final_schema(validator: _Validator) -> list[str]:
 
 
 def _apply(
-    conn, dataset: Dataset, by, options: ImportOptions, validator: _Validator, result: ImportResult
+    conn,
+    dataset: Dataset,
+    by,
+    options: ImportOptions,
+    validator: _Validator,
+    vectors: _VectorWriter,
+    result: ImportResult,
 ) -> None:
-    """Write the staged rows into the dataset as a new version (inside the open transaction)."""
-    from django.utils import timezone
+    """Make the staged rows a new version of the dataset (inside the open transaction).
 
-    now = timezone.now()
+    New samples need no history row: a sample's state before any change is its first label,
+    from the version it was added in. Samples an upsert touches get one history row each.
+    """
+    now = vectors.now
     by_id = getattr(by, "pk", None)
     # One import or commit at a time per dataset: version numbers and the schema stay in order.
     labels_now = conn.execute(
@@ -402,77 +562,78 @@ def _apply(
         "SELECT coalesce(max(number), 0) + 1 FROM datasets_datasetversion WHERE dataset_id = %s",
         [dataset.pk],
     ).fetchone()[0]
-    conn.execute("CREATE INDEX ON import_stage (external_id)")
-    conn.execute("ANALYZE import_stage")
-
-    # Existing samples an upsert touches: remember their label before, to record changes.
-    conn.execute(
-        """CREATE TEMP TABLE import_existing ON COMMIT DROP AS
-           SELECT s.id, s.label AS old_label, s.active AS was_active, r.label, r.row_no
-           FROM import_stage r JOIN datasets_sample s ON s.dataset_id = %s AND s.external_id = r.external_id""",
-        [dataset.pk],
-    )
-    updated = conn.execute(
-        """UPDATE datasets_sample s SET split = r.split, label = r.label, text = r.text, image = r.image,
-               fields = r.fields, metadata = r.metadata, active = true
-           FROM import_stage r WHERE s.dataset_id = %s AND s.external_id = r.external_id""",
-        [dataset.pk],
-    ).rowcount
     reason = f"import of {options.file_name}" if options.file_name else "import"
-    event = {"d": dataset.pk, "v": version, "by": by_id, "reason": reason, "now": now}
-    inserted = conn.execute(
-        """WITH new AS (
-               INSERT INTO datasets_sample (dataset_id, external_id, split, label, text, image, fields, metadata,
-                                            active, created_at)
-               SELECT %(d)s, r.external_id, r.split, r.label, r.text, r.image, r.fields, r.metadata, true, %(now)s
-               FROM import_stage r
-               WHERE NOT EXISTS (SELECT 1 FROM import_existing e WHERE e.row_no = r.row_no)
-               ORDER BY r.row_no
-               RETURNING id, label)
-           INSERT INTO datasets_labelevent (dataset_id, sample_id, version, label, removed, source, by_id, reason,
-                                            created_at)
-           SELECT %(d)s, id, %(v)s, label, false, 'import', %(by)s, %(reason)s, %(now)s FROM new""",
-        event,
-    ).rowcount
-    conn.execute(
-        """INSERT INTO datasets_labelevent (dataset_id, sample_id, version, label, removed, source, by_id, reason,
-                                            created_at)
-           SELECT %(d)s, e.id, %(v)s, e.label, false, 'import', %(by)s, %(reason)s, %(now)s FROM import_existing e
-           WHERE e.old_label IS DISTINCT FROM e.label OR NOT e.was_active""",
-        event,
-    )
-    result.imported, result.updated = inserted, updated
-    relabelled = conn.execute(
-        "SELECT count(*) FROM import_existing WHERE was_active AND old_label IS DISTINCT FROM label"
-    ).fetchone()[0]
 
-    has_embeddings = validator.emb_dim is not None
-    if has_embeddings:
-        space_id = conn.execute(
-            """INSERT INTO datasets_embeddingspace (dataset_id, name, dimension, method, created_at)
-               VALUES (%s, %s, %s, 'provided', %s)
-               ON CONFLICT (dataset_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id""",
-            [dataset.pk, options.embedding_space, validator.emb_dim, now],
-        ).fetchone()[0]
+    existing = 0
+    if options.on_duplicate == "upsert":
         conn.execute(
-            """INSERT INTO datasets_embedding (space_id, sample_id, vector)
-               SELECT %s, s.id, r.embedding FROM import_stage r
-               JOIN datasets_sample s ON s.dataset_id = %s AND s.external_id = r.external_id
-               WHERE r.embedding IS NOT NULL
-               ON CONFLICT (space_id, sample_id) DO UPDATE SET vector = EXCLUDED.vector""",
-            [space_id, dataset.pk],
+            """CREATE TEMP TABLE import_existing ON COMMIT DROP AS
+               SELECT r.sample_id AS staged_id, s.id, s.label AS old_label, s.active AS was_active, r.label
+               FROM import_stage r JOIN datasets_sample s ON s.dataset_id = %s AND s.external_id = r.external_id""",
+            [dataset.pk],
         )
-        result.embedding_space_id = space_id
-
+        existing = conn.execute("SELECT count(*) FROM import_existing").fetchone()[0]
+    if existing:
+        result.updated = conn.execute(
+            """UPDATE datasets_sample s SET split = r.split, label = r.label, text = r.text, image = r.image,
+                   fields = r.fields, metadata = r.metadata, active = true
+               FROM import_stage r JOIN import_existing e ON e.staged_id = r.sample_id WHERE s.id = e.id"""
+        ).rowcount
+        conn.execute(
+            """INSERT INTO datasets_labelevent (dataset_id, sample_id, version, label, removed, source, by_id,
+                                                reason, created_at)
+               SELECT %s, e.id, %s, e.label, false, 'import', %s, %s, %s FROM import_existing e
+               WHERE e.old_label IS DISTINCT FROM e.label OR NOT e.was_active""",
+            [dataset.pk, version, by_id, reason, now],
+        )
+        # Vectors were copied under the ids allocated for the staged rows; move them to the
+        # samples they update, replacing what those had.
+        if vectors.space_id is not None:
+            conn.execute(
+                """DELETE FROM datasets_embedding d USING import_existing e
+                   WHERE d.space_id = %s AND d.sample_id = e.id""",
+                [vectors.space_id],
+            )
+            conn.execute(
+                """UPDATE datasets_embedding d SET sample_id = e.id FROM import_existing e
+                   WHERE d.space_id = %s AND d.sample_id = e.staged_id""",
+                [vectors.space_id],
+            )
+        if vectors.run_id is not None:
+            conn.execute(
+                """UPDATE datasets_prediction p SET sample_id = e.id FROM import_existing e
+                   WHERE p.run_id = %s AND p.sample_id = e.staged_id""",
+                [vectors.run_id],
+            )
+    new_rows = (
+        "NOT EXISTS (SELECT 1 FROM import_existing e WHERE e.staged_id = r.sample_id)"
+        if existing
+        else "true"
+    )
+    result.imported = conn.execute(
+        f"""INSERT INTO datasets_sample (id, dataset_id, external_id, split, label, first_label, added_in, text,
+                                         image, fields, metadata, active, created_at)
+            SELECT r.sample_id, %(d)s, r.external_id, r.split, r.label, r.label, %(v)s, r.text, r.image, r.fields,
+                   r.metadata, true, %(now)s
+            FROM import_stage r WHERE {new_rows} ORDER BY r.row_no""",  # noqa: S608 - fixed fragments
+        {"d": dataset.pk, "v": version, "now": now},
+    ).rowcount
+    relabelled = (
+        conn.execute(
+            "SELECT count(*) FROM import_existing WHERE was_active AND old_label IS DISTINCT FROM label"
+        ).fetchone()[0]
+        if existing
+        else 0
+    )
     total = conn.execute(
         "SELECT count(*) FROM datasets_sample WHERE dataset_id = %s AND active", [dataset.pk]
     ).fetchone()[0]
     stats = {
         "samples": total,
-        "added": inserted,
+        "added": result.imported,
         "removed": 0,
         "relabelled": relabelled,
-        "updated": updated,
+        "updated": result.updated,
     }
     version_id = conn.execute(
         """INSERT INTO datasets_datasetversion (dataset_id, number, message, author_id, created_at, stats)
@@ -480,19 +641,10 @@ def _apply(
         [dataset.pk, version, reason.capitalize(), by_id, now, Jsonb(stats)],
     ).fetchone()[0]
     result.version = version
-
-    if validator.prob_width is not None:
-        run_id = conn.execute(
-            """INSERT INTO datasets_modelrun (dataset_id, version_id, name, classes, epochs, metrics, created_by_id,
-                                              created_at)
-               VALUES (%s, %s, %s, %s, 0, '{}', %s, %s) RETURNING id""",
-            [dataset.pk, version_id, options.model_run or reason, schema, by_id, now],
-        ).fetchone()[0]
+    result.embedding_space_id = vectors.space_id
+    if vectors.run_id is not None:
         conn.execute(
-            """INSERT INTO datasets_prediction (run_id, sample_id, epoch, probs)
-               SELECT %s, s.id, 0, r.probs FROM import_stage r
-               JOIN datasets_sample s ON s.dataset_id = %s AND s.external_id = r.external_id
-               WHERE r.probs IS NOT NULL""",
-            [run_id, dataset.pk],
+            "UPDATE datasets_modelrun SET classes = %s, version_id = %s WHERE id = %s",
+            [schema, version_id, vectors.run_id],
         )
-        result.model_run_id = run_id
+        result.model_run_id = vectors.run_id

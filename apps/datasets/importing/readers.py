@@ -358,7 +358,8 @@ def _parquet_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(stream)
+        # pre_buffer would hold far more of the file in memory than the batch being read.
+        parquet = pq.ParquetFile(stream, pre_buffer=False)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FileRefused(f"Not a readable Parquet file: {exc}") from None
     layout = layout_for(parquet.schema_arrow.names)
