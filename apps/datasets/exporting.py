@@ -11,6 +11,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from contextlib import closing
 from typing import IO
 
 import numpy as np
@@ -76,7 +77,8 @@ def export_dataset(
     connection.close_if_unusable_or_obsolete()
     feature_names = _feature_names(dataset)
     writer = {"csv": _write_csv, "jsonl": _write_jsonl, "parquet": _write_parquet}[fmt]
-    return writer(dataset, _rows(dataset, version, space), out, feature_names)
+    with closing(_rows(dataset, version, space)) as rows:  # closes the connection on an error too
+        return writer(dataset, rows, out, feature_names)
 
 
 def _feature_names(dataset: Dataset) -> list[str]:
@@ -97,7 +99,7 @@ def _record(row: tuple, dataset: Dataset, features: list[str]) -> dict:
         record[name] = (fields or {}).get(name)
     record["metadata"] = metadata or {}
     if vector is not None:
-        record["embedding"] = np.asarray(vector, dtype=np.float32).tolist()
+        record["embedding"] = vector.to_numpy().astype(np.float32).tolist()
     return record
 
 

@@ -131,7 +131,10 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
         size = _size(stream)
 
         def progress(rows: int) -> None:
-            done = min(1.0, stream.tell() / size) if size else 0.0
+            try:
+                done = min(1.0, stream.tell() / size) if size else 0.0
+            except (OSError, ValueError):  # a stream that cannot tell
+                done = 0.0
             ImportJob.objects.filter(pk=job.pk).update(
                 rows_done=rows, progress=done, heartbeat_at=timezone.now()
             )

@@ -232,15 +232,12 @@ class _Validator:
                 self.emb_dim = width
         ok = np.ones(n, dtype=bool)
         if width != expected:
-            what = (
-                "probabilities"
-                if probs
-                else f"values; the embedding space {self.options.embedding_space!r} has"
-            )
+            if probs:
+                message = f"has {width} probabilities where earlier rows have {expected}"
+            else:
+                message = f"has {width} values; the embedding space {self.options.embedding_space!r} has {expected}"
             for i in range(min(n, MAX_PROBLEMS)):
-                self.problems.add(
-                    batch.first_row + i, column, f"has {width} values where {what} {expected}"
-                )
+                self.problems.add(batch.first_row + i, column, message)
             self.problems.count += max(0, n - MAX_PROBLEMS)
             return np.zeros(n, dtype=bool)
         finite = np.isfinite(matrix).all(axis=1)
@@ -273,12 +270,12 @@ class _Validator:
         if batch.probs is not None and self.prob_order is not None:
             batch.probs = batch.probs[:, self.prob_order]
         emb_ok = (
-            self.check_matrix(batch.embeddings, batch, "embedding", probs=False)
+            self.check_matrix(batch.embeddings, batch, batch.emb_column, probs=False)
             if batch.embeddings is not None
             else None
         )
         prob_ok = (
-            self.check_matrix(batch.probs, batch, "probs", probs=True)
+            self.check_matrix(batch.probs, batch, batch.prob_column, probs=True)
             if batch.probs is not None
             else None
         )

@@ -113,6 +113,8 @@ class Batch:
     probs: np.ndarray | None  # (n, k) float32
     problems: list[Problem] = field(default_factory=list)
     prob_classes: list[str] | None = None  # class of each probs column, from prob_<class> names
+    emb_column: str = "embedding"  # how problems name the columns: "embedding" or "emb_*"
+    prob_column: str = "probs"
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -204,6 +206,8 @@ class _RowBuilder:
             probs=self._matrix(self.probs, prob_name) if lay.probs else None,
             problems=self.problems,
             prob_classes=lay.prob_classes,
+            emb_column=emb_name,
+            prob_column=prob_name,
         )
 
 
@@ -233,7 +237,14 @@ class _BadValue:
 
 def _csv_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator[Batch]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    try:
+        yield from _csv_rows(text, layout_for, batch_rows)
+    finally:
+        text.detach()  # the caller owns the stream: don't close it with the wrapper
+
+
+def _csv_rows(text: IO[str], layout_for, batch_rows: int) -> Iterator[Batch]:
+    reader = csv.reader(text, strict=True)
     try:
         header = next(reader)
     except StopIteration:
@@ -431,6 +442,8 @@ def _parquet_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator
             probs=probs,
             problems=problems,
             prob_classes=layout.prob_classes,
+            emb_column="emb_*" if isinstance(layout.embedding, list) else "embedding",
+            prob_column="prob_*" if isinstance(layout.probs, dict) else "probs",
         )
         first_row += n
 

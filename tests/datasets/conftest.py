@@ -1,0 +1,106 @@
+"""Fixtures for dataset tests: files in each format, and a way to see that nothing changed."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from apps.datasets.models import (
+    Dataset,
+    DatasetVersion,
+    Embedding,
+    EmbeddingSpace,
+    LabelEvent,
+    ModelRun,
+    Prediction,
+    Sample,
+)
+
+RECORDS = [
+    {
+        "id": "r1",
+        "text": "the cat sat",
+        "label": "cat",
+        "split": "train",
+        "metadata": {"source": "web", "n": 3},
+        "embedding": [0.1, 0.2, 0.3, 0.4],
+        "probs": [0.8, 0.2],
+    },
+    {
+        "id": "r2",
+        "text": "a dog barked",
+        "label": "dog",
+        "split": "test",
+        "metadata": {"source": "book"},
+        "embedding": [0.5, -0.25, 0.0, 1.0],
+        "probs": [0.3, 0.7],
+    },
+    {
+        "id": "r3",
+        "text": 'ünïcödé, "quotes" and, commas\nnewline',
+        "label": None,
+        "split": "unlabeled",
+        "metadata": {},
+        "embedding": [1.5, 2.5, -3.5, 0.125],
+        "probs": [0.5, 0.5],
+    },
+]
+
+
+def write_file(path: Path, records: list[dict], fmt: str) -> Path:
+    """Write records in the documented conventions: CSV with emb_i/prob_<class>/meta_ columns."""
+    if fmt == "jsonl":
+        path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    elif fmt == "csv":
+        keys = [k for k in records[0] if k not in ("embedding", "probs", "metadata")]
+        emb = len(records[0].get("embedding") or [])
+        metas = sorted({m for r in records for m in r.get("metadata", {})})
+        header = keys + [f"meta_{m}" for m in metas] + [f"emb_{i}" for i in range(emb)]
+        if "probs" in records[0]:
+            header += ["prob_cat", "prob_dog"]
+        with path.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(header)
+            for r in records:
+                row = [r.get(k) if r.get(k) is not None else "" for k in keys]
+                row += [r.get("metadata", {}).get(m, "") for m in metas]
+                row += list(r.get("embedding") or [])
+                row += list(r.get("probs") or []) if "probs" in r else []
+                w.writerow(row)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        columns = {k: [r.get(k) for r in records] for k in records[0]}
+        if "metadata" in columns:
+            columns["metadata"] = [json.dumps(m) for m in columns["metadata"]]
+        table = pa.table({k: pa.array(v) for k, v in columns.items()})
+        pq.write_table(table, path)
+    return path
+
+
+def snapshot(dataset: Dataset | None = None) -> dict:
+    """Everything an import may touch, to compare before and after a refusal."""
+    return {
+        "samples": sorted(
+            Sample.objects.values_list("dataset_id", "external_id", "label", "split", "active")
+        ),
+        "events": LabelEvent.objects.count(),
+        "versions": DatasetVersion.objects.count(),
+        "spaces": EmbeddingSpace.objects.count(),
+        "embeddings": Embedding.objects.count(),
+        "runs": ModelRun.objects.count(),
+        "predictions": Prediction.objects.count(),
+        "labels": list(Dataset.objects.order_by("pk").values_list("labels", flat=True)),
+    }
+
+
+@pytest.fixture
+def files(tmp_path):
+    def make(records=RECORDS, fmt="jsonl", name=None):
+        return write_file(tmp_path / (name or f"data.{fmt}"), records, fmt)
+
+    return make
