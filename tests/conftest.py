@@ -14,6 +14,19 @@ from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 PERSONAS = [*Role.values, "outsider"]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def test_task_queue():
+    """Tasks the tests enqueue go to a queue of this run's own, which only the tests' own
+    workers read: a demo worker on the same machine must never run them against its database."""
+    import os
+
+    from workers.celery import app
+
+    queue = f"tests-{os.getpid()}"
+    app.conf.task_default_queue = queue
+    yield queue
+
+
 @dataclass
 class Team:
     project: object
@@ -86,18 +99,17 @@ def database_url_for_tests() -> str:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db):
+def celery_worker_process(transactional_db, test_task_queue):
     """A real Celery worker process on the real broker, on a queue of its own, using the test DB."""
     import os
     import subprocess
     import sys
-    import uuid
 
     from django.conf import settings
 
     from workers.tasks import ping
 
-    queue = f"test-{uuid.uuid4().hex[:10]}"
+    queue = test_task_queue
     env = {
         **os.environ,
         "DATABASE_URL": database_url_for_tests(),

@@ -7,3 +7,7 @@ class CursorPagination(pagination.CursorPagination):
     ordering = "id"
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+
+class NewestFirstPagination(CursorPagination):
+    ordering = "-id"

@@ -233,7 +233,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.config.exceptions.exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"login": "10/min"},
+    # `format` is ours (e.g. an export's file format); renderers are chosen by Accept alone.
+    "URL_FORMAT_OVERRIDE": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loupe API",
@@ -309,3 +310,6 @@ LOGGING = {
 
 # --- Datasets ---------------------------------------------------------------------------------
 LOUPE_IMPORT_MAX_BYTES = env.int("LOUPE_IMPORT_MAX_BYTES", default=8 * 1024**3)
+# Chunks of uploads in progress; the assembled file then goes to media storage.
+LOUPE_UPLOAD_DIR = env.path("LOUPE_UPLOAD_DIR", default=VAR_DIR / "uploads")
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024  # one upload chunk

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from apps.accounts import api as accounts_api
 from apps.config.views import healthz
+from apps.datasets import api as datasets_api
 from apps.projects import api as projects_api
 from apps.projects import views as projects_views
 
@@ -39,6 +40,62 @@ api_patterns = [
         "projects/<int:pk>/invitations/<int:invitation_id>/",
         projects_api.InvitationDetail.as_view(),
         name="invitation",
+    ),
+    path("projects/<int:pk>/datasets/", datasets_api.DatasetListCreate.as_view(), name="datasets"),
+    path("datasets/<int:dataset_id>/", datasets_api.DatasetDetail.as_view(), name="dataset"),
+    path(
+        "datasets/<int:dataset_id>/imports/",
+        datasets_api.ImportListCreate.as_view(),
+        name="imports",
+    ),
+    path(
+        "datasets/<int:dataset_id>/imports/<int:job_id>/",
+        datasets_api.ImportDetail.as_view(),
+        name="import",
+    ),
+    path("datasets/<int:dataset_id>/uploads/", datasets_api.UploadCreate.as_view(), name="uploads"),
+    path(
+        "datasets/<int:dataset_id>/uploads/<int:upload_id>/",
+        datasets_api.UploadChunk.as_view(),
+        name="upload",
+    ),
+    path(
+        "datasets/<int:dataset_id>/uploads/<int:upload_id>/complete/",
+        datasets_api.UploadComplete.as_view(),
+        name="upload_complete",
+    ),
+    path("datasets/<int:dataset_id>/samples/", datasets_api.SampleList.as_view(), name="samples"),
+    path(
+        "datasets/<int:dataset_id>/samples/<int:sample_id>/",
+        datasets_api.SampleDetail.as_view(),
+        name="sample",
+    ),
+    path(
+        "datasets/<int:dataset_id>/samples/<int:sample_id>/relabel/",
+        datasets_api.SampleRelabel.as_view(),
+        name="sample_relabel",
+    ),
+    path(
+        "datasets/<int:dataset_id>/samples/<int:sample_id>/remove/",
+        datasets_api.SampleRemove.as_view(),
+        name="sample_remove",
+    ),
+    path("datasets/<int:dataset_id>/draft/", datasets_api.Draft.as_view(), name="draft"),
+    path(
+        "datasets/<int:dataset_id>/versions/",
+        datasets_api.VersionListCreate.as_view(),
+        name="versions",
+    ),
+    path(
+        "datasets/<int:dataset_id>/versions/diff/",
+        datasets_api.VersionDiff.as_view(),
+        name="version_diff",
+    ),
+    path("datasets/<int:dataset_id>/export/", datasets_api.Export.as_view(), name="export"),
+    path(
+        "datasets/<int:dataset_id>/model-runs/",
+        datasets_api.ModelRunList.as_view(),
+        name="model_runs",
     ),
 ]
 

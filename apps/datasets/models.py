@@ -284,3 +284,20 @@ class ImportJob(models.Model):
         if self.status == JobStatus.DONE:
             return 100
         return min(99, int(100 * self.progress))
+
+
+class Upload(models.Model):
+    """A file sent in chunks (the Python client's way), assembled before it is imported."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="uploads")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    file_name = models.CharField(max_length=255)
+    size = models.PositiveBigIntegerField()
+    received = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} of {self.file_name}"

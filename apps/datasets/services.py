@@ -7,13 +7,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
 from apps.datasets.importing.loader import ImportOptions, ImportRefused, import_samples
-from apps.datasets.importing.readers import FORMATS, FileRefused
+from apps.datasets.importing.readers import FORMATS, FileRefused, guess_format
 from apps.datasets.models import (
     Dataset,
     DatasetVersion,
@@ -23,6 +24,7 @@ from apps.datasets.models import (
     LabelSource,
     Modality,
     Sample,
+    Upload,
 )
 
 
@@ -300,3 +302,90 @@ def dataset_delete(*, dataset: Dataset) -> None:
         cur.execute("DELETE FROM datasets_labelevent WHERE dataset_id = %s", [dataset.pk])
         cur.execute("DELETE FROM datasets_sample WHERE dataset_id = %s", [dataset.pk])
     dataset.delete()
+
+
+def _upload_path(upload: Upload) -> Path:
+    folder = Path(settings.LOUPE_UPLOAD_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{upload.pk}.part"
+
+
+@transaction.atomic
+def upload_create(*, dataset: Dataset, by, file_name: str, size: int) -> Upload:
+    name = Path(file_name or "").name
+    if not name:
+        raise ValidationError(
+            {"file_name": "Give the file's name (its extension tells the format)."}
+        )
+    if size <= 0:
+        raise ValidationError({"size": "The file is empty."})
+    if size > settings.LOUPE_IMPORT_MAX_BYTES:
+        raise ValidationError(
+            {
+                "size": f"The file is {size:,} bytes; the limit is {settings.LOUPE_IMPORT_MAX_BYTES:,} (LOUPE_IMPORT_MAX_BYTES)."
+            }
+        )
+    upload = Upload.objects.create(dataset=dataset, created_by=by, file_name=name, size=size)
+    _upload_path(upload).write_bytes(b"")
+    return upload
+
+
+class UploadOffsetMismatch(ValidationError):
+    """A chunk that does not start where the upload stands (the client resumes from `received`)."""
+
+
+@transaction.atomic
+def upload_append(*, upload: Upload, start: int, data: bytes) -> Upload:
+    """Append a chunk at `start`. Sending a chunk again that was already stored changes nothing."""
+    upload = Upload.objects.select_for_update().get(pk=upload.pk)
+    if upload.completed_at is not None:
+        raise ValidationError({"upload": "This upload is complete."})
+    end = start + len(data)
+    if end <= upload.received and start >= 0:
+        return upload  # a retried chunk that had arrived
+    if start != upload.received:
+        raise UploadOffsetMismatch(
+            {"start": f"Expected a chunk starting at byte {upload.received}, got {start}."}
+        )
+    if end > upload.size:
+        raise ValidationError(
+            {"size": f"The chunk ends at byte {end}, past the declared size {upload.size}."}
+        )
+    with _upload_path(upload).open("r+b") as f:
+        f.seek(start)
+        f.write(data)
+        f.truncate()
+    upload.received = end
+    upload.save(update_fields=["received"])
+    return upload
+
+
+@transaction.atomic
+def upload_complete(
+    *, upload: Upload, fmt: str = "", on_duplicate: str = "reject", extend_labels: bool = False
+) -> ImportJob:
+    """The upload is whole: put it in media storage and queue its import."""
+    upload = Upload.objects.select_for_update().select_related("dataset").get(pk=upload.pk)
+    if upload.completed_at is not None:
+        raise ValidationError({"upload": "This upload is complete."})
+    if upload.received != upload.size:
+        raise ValidationError({"upload": f"Received {upload.received:,} of {upload.size:,} bytes."})
+    try:
+        fmt = fmt or guess_format(upload.file_name)
+    except FileRefused as exc:
+        raise ValidationError({"format": str(exc)}) from None
+    part = _upload_path(upload)
+    with part.open("rb") as f:
+        job = import_job_create(
+            dataset=upload.dataset,
+            by=upload.created_by,
+            file_name=upload.file_name,
+            fmt=fmt,
+            upload=File(f, name=upload.file_name),
+            on_duplicate=on_duplicate,
+            extend_labels=extend_labels,
+        )
+    part.unlink()
+    upload.completed_at = timezone.now()
+    upload.save(update_fields=["completed_at"])
+    return job

@@ -100,7 +100,7 @@ def test_healthz_is_503_when_the_database_does_not_answer(client, db, monkeypatc
 
 
 def test_openapi_schema_and_docs_page(client, db, django_user_model):
-    schema = client.get("/api/schema/?format=json")
+    schema = client.get("/api/schema/", headers={"Accept": "application/vnd.oai.openapi+json"})
     assert schema.status_code == 200
     paths = schema.json()["paths"]
     assert {"/api/projects/", "/api/projects/{id}/", "/api/projects/{id}/members/"} <= paths.keys()
