@@ -104,6 +104,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("apps.accounts.urls")),
     path("projects/", include("apps.projects.urls")),
+    path("datasets/", include("apps.datasets.urls")),
     path("invitations/<str:key>/", projects_views.invitation_accept, name="invitation_accept"),
     path("api/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tempfile
 
-from django.db.models import Q
 from django.http import FileResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, parsers, serializers, status
@@ -375,34 +374,9 @@ class SampleList(generics.GenericAPIView):
     )
     def get(self, request, dataset_id: int):
         dataset = get_dataset_for_user(request.user, dataset_id)
-        query = request.query_params
-        samples = Sample.objects.filter(
-            dataset=dataset, active=query.get("removed") not in ("true", "1")
-        )
-        if split := query.get("split"):
-            samples = samples.filter(split=split)
-        if label := query.get("label"):
-            samples = (
-                samples.filter(label__isnull=True)
-                if label == "none"
-                else samples.filter(label=label)
-            )
-        if search := query.get("search"):
-            samples = samples.filter(Q(text__icontains=search) | Q(external_id=search))
-        for key, value in query.items():
-            if key.startswith("meta.") and len(key) > 5:
-                samples = samples.filter(**{"metadata__" + key[5:]: _json_value(value)})
+        samples = selectors.samples_filtered(dataset, request.query_params)
         page = self.paginate_queryset(samples.order_by("id"))
         return self.get_paginated_response(SampleSerializer(page, many=True).data)
-
-
-def _json_value(value: str):
-    """Query strings are text; a metadata value that reads as a number is compared as one."""
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return int(number) if number.is_integer() and value.lstrip("-").isdigit() else number
 
 
 class SampleDetail(generics.GenericAPIView):

@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from apps.datasets.models import Dataset, DatasetVersion, ImportJob, LabelEvent, Sample
 
 
 def datasets_of_project(project) -> QuerySet[Dataset]:
     return Dataset.objects.filter(project=project).order_by("name", "id")
+
+
+def datasets_with_counts(project) -> QuerySet[Dataset]:
+    """The project's datasets with their active sample count and newest version number."""
+    from django.db.models import Max, OuterRef, Subquery
+
+    active = (
+        Sample.objects.filter(dataset=OuterRef("pk"), active=True)
+        .order_by()
+        .values("dataset")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return datasets_of_project(project).annotate(
+        sample_count=Subquery(active), latest_version=Max("versions__number")
+    )
 
 
 def latest_version(dataset: Dataset) -> int | None:
@@ -96,3 +112,34 @@ def version_diff(dataset: Dataset, a: int, b: int, *, limit: int = 1000) -> dict
                     }
                 )
     return {"from": a, "to": b, "counts": counts, "changes": changes}
+
+
+def samples_filtered(dataset: Dataset, params) -> QuerySet[Sample]:
+    """Samples of the dataset by the simple filters the table and the API share: split, label
+    (`none` for unlabelled), text search, `meta.KEY=value`, and `removed` to see removed ones."""
+    samples = Sample.objects.filter(
+        dataset=dataset, active=params.get("removed") not in ("true", "1", "on")
+    )
+    if split := params.get("split"):
+        samples = samples.filter(split=split)
+    if label := params.get("label"):
+        samples = (
+            samples.filter(label__isnull=True) if label == "none" else samples.filter(label=label)
+        )
+    if search := (params.get("search") or "").strip():
+        samples = samples.filter(Q(text__icontains=search) | Q(external_id=search))
+    for key, value in params.items():
+        name = key[5:]
+        # A plain key only: "__" would chain Django lookups onto the JSON path.
+        if key.startswith("meta.") and name and "__" not in name and value != "":
+            samples = samples.filter(metadata__contains={name: _json_value(value)})
+    return samples
+
+
+def _json_value(value: str):
+    """Query strings are text; a metadata value that reads as a number is compared as one."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return int(number) if number.is_integer() and value.lstrip("-").isdigit() else number

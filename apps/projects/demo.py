@@ -54,3 +54,34 @@ def demo_project_ensure(*, credentials_path: Path) -> tuple[Project, dict[str, s
     with os.fdopen(fd, "w") as f:
         json.dump(stored, f, indent=2)
     return project, stored
+
+
+DEMO_DATASET = "Support messages"
+
+
+def demo_dataset_ensure(*, project: Project, by: User, folder: Path) -> bool:
+    """Load the demonstration dataset (generated, with planted label errors) once; True if loaded now."""
+    from apps.datasets import services
+    from apps.datasets.demo_data import generate, write_jsonl
+    from apps.datasets.models import Dataset, JobStatus
+
+    if Dataset.objects.filter(project=project, name=DEMO_DATASET).exists():
+        return False
+    records, _truth = generate()
+    path = folder / "demo-support-messages.jsonl"
+    write_jsonl(path, records)
+    dataset = services.dataset_create(
+        project=project,
+        name=DEMO_DATASET,
+        modality="text",
+        by=by,
+        description="Customer-support messages in six classes, with mislabelled, duplicate, leaked "
+        "and out-of-place messages to find.",
+    )
+    job = services.import_job_create(
+        dataset=dataset, by=by, file_name=path.name, fmt="jsonl", path=str(path), enqueue=False
+    )
+    job = services.import_job_run(job_id=job.pk)
+    if job.status != JobStatus.DONE:
+        raise RuntimeError(f"The demo dataset did not import: {job.error}")
+    return True

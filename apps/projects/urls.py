@@ -1,5 +1,6 @@
 from django.urls import path
 
+from apps.datasets import views as dataset_views
 from apps.projects import views
 
 app_name = "projects"
@@ -16,4 +17,5 @@ urlpatterns = [
         name="invitation_revoke",
     ),
     path("<slug:slug>/delete/", views.project_delete, name="delete"),
+    path("<slug:slug>/datasets/new/", dataset_views.dataset_create, name="dataset_create"),
 ]

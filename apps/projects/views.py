@@ -12,6 +12,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.config.forms import add_service_error
+from apps.datasets.forms import DatasetForm
+from apps.datasets.selectors import datasets_with_counts
 from apps.projects import services
 from apps.projects.access import (
     get_invitation_of_project,
@@ -85,6 +87,9 @@ def project_detail(request, slug: str):
         return render(request, "projects/vendor_home.html", {"project": membership.project})
     context = _members_context(membership)
     context["capabilities"] = [label for cap, label in CAP_LABELS.items() if membership.can(cap)]
+    context["datasets"] = datasets_with_counts(membership.project)
+    context["can_edit"] = membership.can(Cap.EDIT_DATA)
+    context["dataset_form"] = DatasetForm()
     return render(request, "projects/detail.html", context)
 
 

@@ -183,7 +183,7 @@ class _Validator:
                     self.problems.add(
                         None,
                         f"prob_{cls}",
-                        f"class {cls!r} is not in the label schema (use --extend-labels)",
+                        f"class {cls!r} is not in the label schema (allow new labels with --extend-labels)",
                     )
                     continue
                 self.known.add(cls)
@@ -210,7 +210,7 @@ class _Validator:
                     row,
                     "label",
                     f"unknown label {label!r}; the schema has {', '.join(self.schema)} "
-                    "(use --extend-labels to add new labels)",
+                    "(allow new labels with --extend-labels to add it)",
                 )
                 return label
             self.known.add(label)

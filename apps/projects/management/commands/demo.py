@@ -14,7 +14,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.config import embedded
-from apps.projects.demo import demo_project_ensure
+from apps.projects.demo import DEMO_DATASET, demo_dataset_ensure, demo_project_ensure
 
 
 class Command(BaseCommand):
@@ -33,6 +33,8 @@ class Command(BaseCommand):
         project, passwords = demo_project_ensure(
             credentials_path=embedded.var_dir() / "demo-credentials.json"
         )
+        if demo_dataset_ensure(project=project, by=project.created_by, folder=embedded.var_dir()):
+            self.stdout.write(f"Loaded the demo dataset “{DEMO_DATASET}”.")
 
         base = Path(settings.BASE_DIR)
         children: list[subprocess.Popen] = []

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from apps.datasets import views
+
+app_name = "datasets"
+urlpatterns = [
+    path("<int:dataset_id>/", views.dataset_detail, name="detail"),
+    path("<int:dataset_id>/imports/<int:job_id>/", views.import_status, name="import_status"),
+    path("<int:dataset_id>/samples/", views.sample_list, name="samples"),
+    path("<int:dataset_id>/samples/<int:sample_id>/", views.sample_detail, name="sample"),
+    path("<int:dataset_id>/versions/", views.versions, name="versions"),
+]
