@@ -115,6 +115,12 @@ class UploadSerializer(serializers.Serializer):
 
 
 class UploadCompleteSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ImportJob.Kind.choices, default=ImportJob.Kind.SAMPLES)
+    name = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="For a model run."
+    )
+    metrics = serializers.JSONField(required=False, help_text="For a model run.")
+    embedding_space = serializers.CharField(required=False, allow_blank=True, default="")
     format = serializers.ChoiceField(choices=FORMATS, required=False)
     on_duplicate = serializers.ChoiceField(choices=["reject", "upsert"], default="reject")
     extend_labels = serializers.BooleanField(default=False)
@@ -331,11 +337,21 @@ class UploadComplete(generics.GenericAPIView):
         upload = get_upload_of_dataset(dataset, upload_id, request.user)
         body = UploadCompleteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        data = body.validated_data
+        run = None
+        if data["kind"] == ImportJob.Kind.MODEL_RUN:
+            run = services.model_run_options(
+                name=data["name"],
+                metrics=data.get("metrics"),
+                embedding_space=data["embedding_space"],
+            )
         job = services.upload_complete(
             upload=upload,
-            fmt=body.validated_data.get("format", ""),
-            on_duplicate=body.validated_data["on_duplicate"],
-            extend_labels=body.validated_data["extend_labels"],
+            fmt=data.get("format", ""),
+            on_duplicate=data["on_duplicate"],
+            extend_labels=data["extend_labels"],
+            kind=data["kind"],
+            run=run,
         )
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -514,12 +530,50 @@ class Export(generics.GenericAPIView):
         return FileResponse(out, as_attachment=True, filename=name, content_type=EXPORT_TYPES[fmt])
 
 
+class ModelRunCreateSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text="id, probs or prob_<class>, optional epoch and embedding columns."
+    )
+    name = serializers.CharField(max_length=120)
+    metrics = serializers.JSONField(
+        required=False, help_text='e.g. {"test": {"accuracy": 0.91, "f1": 0.88}}'
+    )
+    embedding_space = serializers.CharField(required=False, allow_blank=True, default="")
+    format = serializers.ChoiceField(choices=FORMATS, required=False)
+
+
 class ModelRunList(generics.GenericAPIView):
     serializer_class = ModelRunSerializer
     pagination_class = NewestFirstPagination
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
 
     @extend_schema(responses=ModelRunSerializer(many=True))
     def get(self, request, dataset_id: int):
         dataset = get_dataset_for_user(request.user, dataset_id)
         page = self.paginate_queryset(dataset.model_runs.all())
         return self.get_paginated_response(ModelRunSerializer(page, many=True).data)
+
+    @extend_schema(request=ModelRunCreateSerializer, responses={202: ImportJobSerializer})
+    def post(self, request, dataset_id: int):
+        """Log a model run from a file, as a job: probabilities (per epoch too) and embeddings."""
+        dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
+        body = ModelRunCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        run = services.model_run_options(
+            name=data["name"], metrics=data.get("metrics"), embedding_space=data["embedding_space"]
+        )
+        try:
+            fmt = data.get("format") or guess_format(data["file"].name)
+        except FileRefused as exc:
+            raise ApiValidationError({"format": [str(exc)]}) from None
+        job = services.import_job_create(
+            dataset=dataset,
+            by=request.user,
+            file_name=data["file"].name,
+            fmt=fmt,
+            upload=data["file"],
+            kind=ImportJob.Kind.MODEL_RUN,
+            run=run,
+        )
+        return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

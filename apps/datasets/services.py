@@ -13,7 +13,12 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
-from apps.datasets.importing.loader import ImportOptions, ImportRefused, import_samples
+from apps.datasets.importing.loader import (
+    ImportOptions,
+    ImportRefused,
+    import_model_run,
+    import_samples,
+)
 from apps.datasets.importing.readers import FORMATS, FileRefused, guess_format
 from apps.datasets.models import (
     Dataset,
@@ -79,6 +84,8 @@ def import_job_create(
     on_duplicate: str = "reject",
     extend_labels: bool = False,
     enqueue: bool = True,
+    kind: str = ImportJob.Kind.SAMPLES,
+    run: dict | None = None,
 ) -> ImportJob:
     """Record an import of an uploaded file (kept in media storage) or a local path; queue it."""
     _check_options(fmt, on_duplicate)
@@ -105,7 +112,9 @@ def import_job_create(
             "on_duplicate": on_duplicate,
             "extend_labels": extend_labels,
             "local": upload is None,
+            **(run or {}),
         },
+        kind=kind,
     )
     if enqueue:
         from workers.tasks.datasets import run_import
@@ -141,20 +150,32 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
                 rows_done=rows, progress=done, heartbeat_at=timezone.now()
             )
 
-        options = ImportOptions(
-            on_duplicate=job.options.get("on_duplicate", "reject"),
-            extend_labels=job.options.get("extend_labels", False),
-            file_name=job.file_name,
-        )
         try:
-            result = import_samples(
-                dataset=job.dataset,
-                stream=stream,
-                fmt=job.format,
-                by=job.created_by,
-                options=options,
-                progress=progress,
-            )
+            if job.kind == ImportJob.Kind.MODEL_RUN:
+                result = import_model_run(
+                    dataset=job.dataset,
+                    stream=stream,
+                    fmt=job.format,
+                    by=job.created_by,
+                    name=job.options.get("name") or job.file_name,
+                    metrics=job.options.get("metrics") or {},
+                    embedding_space=job.options.get("embedding_space", ""),
+                    progress=progress,
+                )
+            else:
+                options = ImportOptions(
+                    on_duplicate=job.options.get("on_duplicate", "reject"),
+                    extend_labels=job.options.get("extend_labels", False),
+                    file_name=job.file_name,
+                )
+                result = import_samples(
+                    dataset=job.dataset,
+                    stream=stream,
+                    fmt=job.format,
+                    by=job.created_by,
+                    options=options,
+                    progress=progress,
+                )
         except ImportRefused as refused:
             _finish(
                 job,
@@ -362,7 +383,13 @@ def upload_append(*, upload: Upload, start: int, data: bytes) -> Upload:
 
 @transaction.atomic
 def upload_complete(
-    *, upload: Upload, fmt: str = "", on_duplicate: str = "reject", extend_labels: bool = False
+    *,
+    upload: Upload,
+    fmt: str = "",
+    on_duplicate: str = "reject",
+    extend_labels: bool = False,
+    kind: str = ImportJob.Kind.SAMPLES,
+    run: dict | None = None,
 ) -> ImportJob:
     """The upload is whole: put it in media storage and queue its import."""
     upload = Upload.objects.select_for_update().select_related("dataset").get(pk=upload.pk)
@@ -384,8 +411,32 @@ def upload_complete(
             upload=File(f, name=upload.file_name),
             on_duplicate=on_duplicate,
             extend_labels=extend_labels,
+            kind=kind,
+            run=run,
         )
     part.unlink()
     upload.completed_at = timezone.now()
     upload.save(update_fields=["completed_at"])
     return job
+
+
+def model_run_options(*, name: str, metrics=None, embedding_space: str = "") -> dict:
+    """Check what a model-run import needs besides its file: a name, and metrics as a JSON object."""
+    import json
+
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Name the model run."})
+    if isinstance(metrics, str):
+        try:
+            metrics = json.loads(metrics) if metrics.strip() else {}
+        except ValueError:
+            raise ValidationError(
+                {"metrics": 'Metrics must be a JSON object, e.g. {"test": {"accuracy": 0.9}}.'}
+            ) from None
+    metrics = metrics or {}
+    if not isinstance(metrics, dict):
+        raise ValidationError(
+            {"metrics": 'Metrics must be a JSON object, e.g. {"test": {"accuracy": 0.9}}.'}
+        )
+    return {"name": name, "metrics": metrics, "embedding_space": (embedding_space or "").strip()}

@@ -645,3 +645,200 @@ def _apply(
             [schema, version_id, vectors.run_id],
         )
         result.model_run_id = vectors.run_id
+
+
+def import_model_run(
+    *,
+    dataset: Dataset,
+    stream: IO[bytes],
+    fmt: str,
+    by,
+    name: str,
+    metrics: dict | None = None,
+    embedding_space: str = "",
+    progress: Callable[[int], None] | None = None,
+) -> ImportResult:
+    """Log a model run from a file: `id`, probabilities (`probs` or `prob_<class>`), optionally an
+    `epoch` column (0 or absent: the final out-of-sample probabilities; 1…E: per epoch) and
+    embeddings. Samples must exist; all or nothing, like a sample import."""
+    started = time.monotonic()
+    problems = _Problems()
+    space_name = embedding_space or "default"
+    space = dataset.embedding_spaces.filter(name=space_name).first()
+    validator = _Validator(
+        dataset,
+        ImportOptions(embedding_space=space_name),
+        problems,
+        space.dimension if space else None,
+    )
+    validator.free_schema = False
+    result = ImportResult()
+    if not dataset.labels:
+        problems.add(
+            None, "-", "the dataset has no label schema yet; import labelled samples first"
+        )
+    with raw_connection() as conn:
+        with conn.transaction():
+            conn.execute(
+                "CREATE TEMP TABLE run_stage (row_no int8, external_id text, epoch int2) ON COMMIT DROP"
+            )
+            conn.execute("CREATE TEMP TABLE run_probs (row_no int8, probs vector) ON COMMIT DROP")
+            conn.execute(
+                "CREATE TEMP TABLE run_vectors (row_no int8, vector vector) ON COMMIT DROP"
+            )
+            saw_probs = False
+            try:
+                for batch in read_batches(stream, fmt, tabular=True):
+                    problems.extend(batch.problems)
+                    if batch.prob_classes is not None and validator.prob_classes is None:
+                        validator.name_prob_columns(batch.prob_classes)
+                    if batch.probs is not None and validator.prob_order is not None:
+                        batch.probs = batch.probs[:, validator.prob_order]
+                    rows = np.arange(batch.first_row, batch.first_row + len(batch), dtype=np.int64)
+                    stage = []
+                    for i, row in enumerate(rows.tolist()):
+                        ext = batch.ids[i]
+                        if ext is None or str(ext).strip() == "":
+                            problems.add(row, "id", "missing id")
+                        extra = [k for k in (batch.features[i] or {}) if k != "epoch"]
+                        if extra:
+                            problems.add(row, extra[0], "unknown column in a model run file")
+                        epoch = (batch.features[i] or {}).get("epoch")
+                        if epoch is None:
+                            epoch = 0
+                        elif (
+                            not isinstance(epoch, int)
+                            or isinstance(epoch, bool)
+                            or not 0 <= epoch < 32768
+                        ):
+                            problems.add(
+                                row, "epoch", f"epoch must be a whole number from 0, not {epoch!r}"
+                            )
+                            epoch = 0
+                        stage.append((row, str(ext or "").strip(), epoch))
+                    with (
+                        conn.cursor() as cur,
+                        cur.copy("COPY run_stage FROM STDIN (FORMAT BINARY)") as copy,
+                    ):
+                        copy.set_types(["int8", "text", "int2"])
+                        for item in stage:
+                            copy.write_row(item)
+                    if batch.probs is None:
+                        problems.add(
+                            None, "probs", "a model run needs probabilities (probs or prob_<class>)"
+                        )
+                        break
+                    saw_probs = True
+                    ok = validator.check_matrix(batch.probs, batch, batch.prob_column, probs=True)
+                    if ok.any():
+                        copy_binary(
+                            conn,
+                            "run_probs",
+                            ["row_no", "probs"],
+                            binary_copy_data([("int8", rows[ok]), ("vector", batch.probs[ok])]),
+                        )
+                    if batch.embeddings is not None:
+                        ok = validator.check_matrix(
+                            batch.embeddings, batch, batch.emb_column, probs=False
+                        )
+                        if ok.any():
+                            copy_binary(
+                                conn,
+                                "run_vectors",
+                                ["row_no", "vector"],
+                                binary_copy_data(
+                                    [("int8", rows[ok]), ("vector", batch.embeddings[ok])]
+                                ),
+                            )
+                    result.rows += len(batch)
+                    if progress:
+                        progress(result.rows)
+            except FileRefused as exc:
+                problems.add(None, "-", str(exc))
+            else:
+                if result.rows == 0 and not problems.count:
+                    problems.add(None, "-", "the file has no rows")
+                if (
+                    saw_probs
+                    and validator.prob_classes is None
+                    and validator.prob_width != len(dataset.labels)
+                ):
+                    problems.add(
+                        None,
+                        "probs",
+                        f"probabilities have {validator.prob_width} values but the label "
+                        f"schema has {len(dataset.labels)} classes ({', '.join(dataset.labels)})",
+                    )
+                for row, ext in conn.execute(
+                    """SELECT r.row_no, r.external_id FROM run_stage r
+                       WHERE NOT EXISTS (SELECT 1 FROM datasets_sample s
+                                         WHERE s.dataset_id = %s AND s.external_id = r.external_id)
+                       ORDER BY r.row_no LIMIT 101""",
+                    [dataset.pk],
+                ).fetchall():
+                    problems.add(row, "id", f"no sample with id {ext!r} in the dataset")
+                for ext, epoch, rows_ in conn.execute(
+                    """SELECT external_id, epoch, array_agg(row_no ORDER BY row_no) FROM run_stage
+                       GROUP BY external_id, epoch HAVING count(*) > 1 ORDER BY min(row_no) LIMIT 101"""
+                ).fetchall():
+                    for row in rows_[1:]:
+                        problems.add(row, "id", f"id {ext!r} appears twice for epoch {epoch}")
+            result.timings["read_and_stage"] = round(time.monotonic() - started, 3)
+            if problems.count:
+                problems.items.sort(key=lambda p: p["row"] or 0)
+                raise ImportRefused(problems.items, problems.count)
+            _apply_model_run(conn, dataset, by, name, metrics or {}, space_name, validator, result)
+        result.seconds = round(time.monotonic() - started, 3)
+    return result
+
+
+def _apply_model_run(conn, dataset, by, name, metrics, space_name, validator, result) -> None:
+    from django.utils import timezone
+
+    now = timezone.now()
+    version = conn.execute(
+        "SELECT id, number FROM datasets_datasetversion WHERE dataset_id = %s ORDER BY number DESC LIMIT 1",
+        [dataset.pk],
+    ).fetchone()
+    epochs = conn.execute("SELECT coalesce(max(epoch), 0) FROM run_stage").fetchone()[0]
+    run_id = conn.execute(
+        """INSERT INTO datasets_modelrun (dataset_id, version_id, name, classes, epochs, metrics, created_by_id,
+                                          created_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
+        [
+            dataset.pk,
+            version[0] if version else None,
+            name,
+            list(dataset.labels),
+            epochs,
+            Jsonb(metrics),
+            getattr(by, "pk", None),
+            now,
+        ],
+    ).fetchone()[0]
+    conn.execute(
+        """INSERT INTO datasets_prediction (run_id, sample_id, epoch, probs)
+           SELECT %s, s.id, r.epoch, p.probs FROM run_stage r
+           JOIN run_probs p ON p.row_no = r.row_no
+           JOIN datasets_sample s ON s.dataset_id = %s AND s.external_id = r.external_id""",
+        [run_id, dataset.pk],
+    )
+    if validator.emb_dim is not None:
+        space_id = conn.execute(
+            """INSERT INTO datasets_embeddingspace (dataset_id, name, dimension, method, created_at)
+               VALUES (%s, %s, %s, 'provided', %s)
+               ON CONFLICT (dataset_id, name) DO UPDATE SET name = EXCLUDED.name RETURNING id""",
+            [dataset.pk, space_name, validator.emb_dim, now],
+        ).fetchone()[0]
+        conn.execute(
+            """INSERT INTO datasets_embedding (space_id, sample_id, vector)
+               SELECT DISTINCT ON (s.id) %s, s.id, v.vector FROM run_stage r
+               JOIN run_vectors v ON v.row_no = r.row_no
+               JOIN datasets_sample s ON s.dataset_id = %s AND s.external_id = r.external_id
+               ORDER BY s.id, r.epoch
+               ON CONFLICT (space_id, sample_id) DO UPDATE SET vector = EXCLUDED.vector""",
+            [space_id, dataset.pk],
+        )
+        result.embedding_space_id = space_id
+    result.model_run_id = run_id
+    result.version = version[1] if version else None
