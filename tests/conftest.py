@@ -14,6 +14,17 @@ from tests.factories import MembershipFactory, ProjectFactory, UserFactory
 PERSONAS = [*Role.values, "outsider"]
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """A test database of this run's own, so two test runs on one machine don't collide."""
+    import os
+
+    from django.conf import settings
+
+    test = settings.DATABASES["default"].setdefault("TEST", {})
+    test["NAME"] = f"test_{settings.DATABASES['default']['NAME']}_{os.getpid()}"
+
+
 @pytest.fixture(autouse=True, scope="session")
 def test_task_queue():
     """Tasks the tests enqueue go to a queue of this run's own, which only the tests' own

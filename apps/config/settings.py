@@ -314,3 +314,8 @@ LOUPE_IMPORT_MAX_BYTES = env.int("LOUPE_IMPORT_MAX_BYTES", default=8 * 1024**3)
 # Chunks of uploads in progress; the assembled file then goes to media storage.
 LOUPE_UPLOAD_DIR = env.path("LOUPE_UPLOAD_DIR", default=VAR_DIR / "uploads")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024  # one upload chunk
+LOUPE_ARCHIVE_MAX_BYTES = env.int("LOUPE_ARCHIVE_MAX_BYTES", default=32 * 1024**3)  # decompressed
+LOUPE_ARCHIVE_MAX_ENTRIES = env.int("LOUPE_ARCHIVE_MAX_ENTRIES", default=2_000_000)
+LOUPE_INDEX_MEMORY_MB = env.int(
+    "LOUPE_INDEX_MEMORY_MB", default=1024
+)  # maintenance_work_mem for HNSW builds

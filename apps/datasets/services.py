@@ -23,6 +23,7 @@ from apps.datasets.importing.readers import FORMATS, FileRefused, guess_format
 from apps.datasets.models import (
     Dataset,
     DatasetVersion,
+    EmbeddingSpace,
     ImportJob,
     JobStatus,
     LabelEvent,
@@ -63,10 +64,13 @@ def dataset_create(
         ) from None
 
 
+IMPORT_FORMATS = (*FORMATS, "archive")
+
+
 def _check_options(fmt: str, on_duplicate: str) -> None:
-    if fmt not in FORMATS:
+    if fmt not in IMPORT_FORMATS:
         raise ValidationError(
-            {"format": f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}."}
+            {"format": f"Unknown format {fmt!r}; use one of {', '.join(IMPORT_FORMATS)}."}
         )
     if on_duplicate not in ("reject", "upsert"):
         raise ValidationError({"on_duplicate": "Use 'reject' or 'upsert'."})
@@ -168,14 +172,17 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
                     extend_labels=job.options.get("extend_labels", False),
                     file_name=job.file_name,
                 )
-                result = import_samples(
-                    dataset=job.dataset,
-                    stream=stream,
-                    fmt=job.format,
-                    by=job.created_by,
-                    options=options,
-                    progress=progress,
-                )
+                if job.format == "archive":
+                    result = _import_archive(job, stream, options, progress)
+                else:
+                    result = import_samples(
+                        dataset=job.dataset,
+                        stream=stream,
+                        fmt=job.format,
+                        by=job.created_by,
+                        options=options,
+                        progress=progress,
+                    )
         except ImportRefused as refused:
             _finish(
                 job,
@@ -191,6 +198,12 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             raise
         else:
             _finish(job, JobStatus.DONE, result={"dataset_id": job.dataset_id, **result.as_dict()})
+            from workers.tasks.datasets import build_embedding_index, compute_embeddings
+
+            if result.embedding_space_id:
+                build_embedding_index.delay(result.embedding_space_id)
+            elif not job.dataset.embedding_spaces.exists():
+                compute_embeddings.delay(job.dataset_id)
     job.refresh_from_db()
     return job
 
@@ -440,3 +453,132 @@ def model_run_options(*, name: str, metrics=None, embedding_space: str = "") -> 
             {"metrics": 'Metrics must be a JSON object, e.g. {"test": {"accuracy": 0.9}}.'}
         )
     return {"name": name, "metrics": metrics, "embedding_space": (embedding_space or "").strip()}
+
+
+def embedding_index_build(*, space_id: int) -> float | None:
+    """Build the space's HNSW cosine index (once); returns the seconds it took, None if it exists.
+
+    pgvector indexes one dimension per index, so each space has a partial index on
+    (vector::vector(d)) WHERE space_id = …; queries must use that same expression.
+    """
+    import time
+
+    from apps.datasets.importing.loader import raw_connection
+
+    space = EmbeddingSpace.objects.filter(pk=space_id).first()
+    if space is None or space.index_built_at is not None:
+        return None
+    started = time.monotonic()
+    with raw_connection() as conn:
+        conn.autocommit = True  # CREATE INDEX CONCURRENTLY cannot run in a transaction
+        conn.execute(f"SET maintenance_work_mem = '{int(settings.LOUPE_INDEX_MEMORY_MB)}MB'")
+        conn.execute(
+            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {space.index_name} ON datasets_embedding "
+            f"USING hnsw ((vector::vector({int(space.dimension)})) vector_cosine_ops) "
+            f"WHERE space_id = {int(space.pk)}"
+        )
+    seconds = round(time.monotonic() - started, 2)
+    EmbeddingSpace.objects.filter(pk=space.pk).update(
+        index_built_at=timezone.now(), index_build_seconds=seconds
+    )
+    return seconds
+
+
+def embeddings_compute(*, dataset_id: int, method: str | None = None) -> EmbeddingSpace | None:
+    """Compute an embedding space for a dataset that came without one (see workers.engine.embeddings).
+
+    Returns the new space, or None when the dataset already has a space made with `method`.
+    """
+    import numpy as np
+
+    from apps.datasets.importing.loader import binary_copy_data, copy_binary, raw_connection
+    from workers.engine import embeddings as kernels
+
+    dataset = Dataset.objects.filter(pk=dataset_id).first()
+    if dataset is None:
+        return None
+    method = method or kernels.choose_method(dataset.modality)
+    if dataset.embedding_spaces.filter(name=method).exists():
+        return None
+    rows = list(dataset.samples.order_by("id").values_list("id", "text", "fields", "image"))
+    if not rows:
+        return None
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    if method == "minilm":
+        vectors = kernels.text_minilm([r[1] for r in rows])
+    elif method == "tfidf-svd":
+        vectors = kernels.text_tfidf_svd([r[1] for r in rows])
+    elif method == "scaled-features":
+        vectors = kernels.tabular_scaled([r[2] or {} for r in rows])
+    elif method == "pixels-pca":
+        vectors = kernels.image_pixels_pca(
+            default_storage.open(media_path(dataset, r[3])).read() for r in rows
+        )
+    else:
+        raise ValueError(f"Unknown embedding method {method!r}")
+    del rows
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    with raw_connection() as conn, conn.transaction():
+        space_id = conn.execute(
+            """INSERT INTO datasets_embeddingspace (dataset_id, name, dimension, method, created_at)
+               VALUES (%s, %s, %s, %s, now()) RETURNING id""",
+            [dataset.pk, method, vectors.shape[1], method],
+        ).fetchone()[0]
+        for start in range(0, len(ids), 50_000):
+            chunk = slice(start, start + 50_000)
+            n = len(ids[chunk])
+            data = binary_copy_data(
+                [("int8", np.full(n, space_id)), ("int8", ids[chunk]), ("vector", vectors[chunk])]
+            )
+            copy_binary(conn, "datasets_embedding", ["space_id", "sample_id", "vector"], data)
+    return EmbeddingSpace.objects.get(pk=space_id)
+
+
+def media_path(dataset: Dataset, image: str) -> str:
+    """Where an image of the dataset lives in media storage."""
+    return f"datasets/{dataset.pk}/media/{image}"
+
+
+def _import_archive(job: ImportJob, stream, options: ImportOptions, progress):
+    """Inspect the archive, put its images in the dataset's media under a folder of this import,
+    then import its table; a refused table takes the images back out."""
+    import shutil
+    import tempfile
+
+    from apps.datasets.importing.archive import inspect_archive, iter_images, open_member
+
+    with tempfile.NamedTemporaryFile(suffix=Path(job.file_name).suffix) as local:
+        if job.options.get("local"):
+            path = job.file
+        else:  # storage may be remote: archives need random access
+            shutil.copyfileobj(stream, local)
+            local.flush()
+            path = local.name
+        contents = inspect_archive(
+            path,
+            max_bytes=settings.LOUPE_ARCHIVE_MAX_BYTES,
+            max_entries=settings.LOUPE_ARCHIVE_MAX_ENTRIES,
+        )
+        options.images = frozenset(contents.images)
+        options.image_prefix = f"import-{job.pk}/"
+        stored = []
+        try:
+            for name, member in iter_images(path, contents.images):
+                stored.append(
+                    default_storage.save(
+                        media_path(job.dataset, options.image_prefix + name), File(member)
+                    )
+                )
+            with open_member(path, contents.table) as table:
+                return import_samples(
+                    dataset=job.dataset,
+                    stream=table,
+                    fmt=contents.table_format,
+                    by=job.created_by,
+                    options=options,
+                    progress=progress,
+                )
+        except BaseException:
+            for name in stored:
+                default_storage.delete(name)
+            raise

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import mimetypes
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -243,3 +246,21 @@ def versions(request, dataset_id: int):
         **_caps(request, dataset),
     }
     return render(request, "datasets/versions.html", context)
+
+
+@login_required
+def media(request, dataset_id: int, path: str):
+    """An image of the dataset, after the project's access check: only a path some sample of
+    this dataset points at is served, and only to those who may see the dataset."""
+    from django.http import FileResponse, Http404
+
+    dataset = get_dataset_for_user(request.user, dataset_id)
+    if not Sample.objects.filter(dataset=dataset, image=path).exists():
+        raise Http404("No such image.")
+    try:
+        stream = default_storage.open(services.media_path(dataset, path), "rb")
+    except FileNotFoundError:
+        raise Http404("No such image.") from None
+    response = FileResponse(stream, content_type=mimetypes.guess_type(path)[0] or "application/octet-stream")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

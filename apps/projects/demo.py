@@ -84,4 +84,7 @@ def demo_dataset_ensure(*, project: Project, by: User, folder: Path) -> bool:
     job = services.import_job_run(job_id=job.pk)
     if job.status != JobStatus.DONE:
         raise RuntimeError(f"The demo dataset did not import: {job.error}")
+    space = services.embeddings_compute(dataset_id=dataset.pk)
+    if space is not None:
+        services.embedding_index_build(space_id=space.pk)
     return True

@@ -8,3 +8,19 @@ def run_import(job_id: int) -> None:
     from apps.datasets.services import import_job_run
 
     import_job_run(job_id=job_id)
+
+
+@shared_task(name="loupe.datasets.build_embedding_index", acks_late=True)
+def build_embedding_index(space_id: int) -> None:
+    from apps.datasets.services import embedding_index_build
+
+    embedding_index_build(space_id=space_id)
+
+
+@shared_task(name="loupe.datasets.compute_embeddings", acks_late=True, time_limit=6 * 3600)
+def compute_embeddings(dataset_id: int) -> None:
+    from apps.datasets.services import embeddings_compute
+
+    space = embeddings_compute(dataset_id=dataset_id)
+    if space is not None:
+        build_embedding_index.delay(space.pk)

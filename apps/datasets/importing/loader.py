@@ -51,6 +51,8 @@ class ImportOptions:
     embedding_space: str = "default"
     model_run: str = ""  # name of the model run made from a probabilities column
     file_name: str = ""
+    images: frozenset[str] | None = None  # for an archive: the image entries it holds
+    image_prefix: str = ""  # where in the dataset's media those entries were put
 
 
 @dataclass
@@ -303,6 +305,10 @@ class _Validator:
             image = "" if image is None else str(image)
             if modality == Modality.IMAGE and not image:
                 self.problems.add(row, "image", "no image path in an image dataset")
+            if image and self.options.images is not None:
+                if image.lstrip("./") not in self.options.images:
+                    self.problems.add(row, "image", f"{image!r} is not an image in the archive")
+                image = self.options.image_prefix + image.lstrip("./")
             meta = batch.metadata[i]
             if isinstance(meta, _BadValue):
                 self.problems.add(row, "metadata", meta.message)

@@ -467,6 +467,8 @@ def read_batches(
 
 def guess_format(file_name: str) -> str:
     name = file_name.lower()
+    if name.endswith((".zip", ".tar", ".tar.gz", ".tgz")):
+        return "archive"
     for suffix, fmt in (
         (".csv", "csv"),
         (".jsonl", "jsonl"),

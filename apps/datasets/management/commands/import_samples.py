@@ -34,7 +34,9 @@ class Command(BaseCommand):
             "--create", action="store_true", help="Create the project and dataset when missing."
         )
         parser.add_argument("--user", help="Who imports (and owns what --create makes).")
-        parser.add_argument("--format", choices=FORMATS, help="Default: from the file name.")
+        parser.add_argument(
+            "--format", choices=[*FORMATS, "archive"], help="Default: from the file name (.zip/.tar: an archive)."
+        )
         parser.add_argument(
             "--modality",
             choices=["text", "image", "tabular"],
@@ -123,6 +125,8 @@ class Command(BaseCommand):
                 raise CommandError(
                     f"Project {slug!r} has no dataset named {name!r} (use --create to make it)."
                 )
+            if fmt == "archive":
+                modality = modality or "image"
             modality = modality or guess_modality(peek_columns(path, fmt))
             dataset = services.dataset_create(project=project, name=name, modality=modality, by=by)
         return dataset
