@@ -38,6 +38,11 @@ class SampleFilterForm(forms.Form):
     search = forms.CharField(required=False, label="Text or id")
     split = forms.ChoiceField(choices=[("", "All splits"), *Split.choices], required=False)
     label = forms.ChoiceField(required=False)
+    meta = forms.CharField(
+        required=False,
+        label="Metadata",
+        widget=forms.TextInput(attrs={"placeholder": "key=value, e.g. channel=phone"}),
+    )
 
     def __init__(self, labels: list[str], *args, **kwargs):
         super().__init__(*args, **kwargs)

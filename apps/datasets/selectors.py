@@ -128,7 +128,11 @@ def samples_filtered(dataset: Dataset, params) -> QuerySet[Sample]:
         )
     if search := (params.get("search") or "").strip():
         samples = samples.filter(Q(text__icontains=search) | Q(external_id=search))
-    for key, value in params.items():
+    pairs = list(params.items())
+    if "=" in (params.get("meta") or ""):  # the table's one metadata box: key=value
+        key, _, value = params["meta"].partition("=")
+        pairs.append((f"meta.{key.strip()}", value.strip()))
+    for key, value in pairs:
         name = key[5:]
         # A plain key only: "__" would chain Django lookups onto the JSON path.
         if key.startswith("meta.") and name and "__" not in name and value != "":

@@ -472,6 +472,14 @@ def embedding_index_build(*, space_id: int) -> float | None:
     with raw_connection() as conn:
         conn.autocommit = True  # CREATE INDEX CONCURRENTLY cannot run in a transaction
         conn.execute(f"SET maintenance_work_mem = '{int(settings.LOUPE_INDEX_MEMORY_MB)}MB'")
+        conn.execute(f"SET max_parallel_maintenance_workers = {int(settings.LOUPE_INDEX_WORKERS)}")
+        # A build that was interrupted leaves an invalid index behind; IF NOT EXISTS would keep it.
+        invalid = conn.execute(
+            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s AND NOT i.indisvalid",
+            [space.index_name],
+        ).fetchone()
+        if invalid:
+            conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {space.index_name}")
         conn.execute(
             f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {space.index_name} ON datasets_embedding "
             f"USING hnsw ((vector::vector({int(space.dimension)})) vector_cosine_ops) "

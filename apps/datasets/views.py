@@ -261,6 +261,8 @@ def media(request, dataset_id: int, path: str):
         stream = default_storage.open(services.media_path(dataset, path), "rb")
     except FileNotFoundError:
         raise Http404("No such image.") from None
-    response = FileResponse(stream, content_type=mimetypes.guess_type(path)[0] or "application/octet-stream")
+    response = FileResponse(
+        stream, content_type=mimetypes.guess_type(path)[0] or "application/octet-stream"
+    )
     response["Cache-Control"] = "private, max-age=3600"
     return response

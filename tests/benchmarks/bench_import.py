@@ -25,7 +25,12 @@ sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
 
 def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
 
 
@@ -33,7 +38,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=384)
-    parser.add_argument("--work", help="Folder for the file and the database (default: a temporary one).")
+    parser.add_argument(
+        "--work", help="Folder for the file and the database (default: a temporary one)."
+    )
     parser.add_argument("--skip-index", action="store_true")
     args = parser.parse_args()
 
@@ -41,17 +48,42 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     data = work / f"bench-{args.rows}.parquet"
     if not data.exists():
-        subprocess.run([sys.executable, str(ROOT / "tests/benchmarks/make_parquet.py"), str(data),
-                        "--rows", str(args.rows), "--dim", str(args.dim)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                str(ROOT / "tests/benchmarks/make_parquet.py"),
+                str(data),
+                "--rows",
+                str(args.rows),
+                "--dim",
+                str(args.dim),
+            ],
+            check=True,
+        )
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG")}
     env["LOUPE_VAR_DIR"] = str(work / "var")
     manage("migrate", "--noinput", env=env)
-    manage("shell", "-c", "from apps.accounts.models import User; User.objects.get_or_create(username='bench')",
-           env=env)
+    manage(
+        "shell",
+        "-c",
+        "from apps.accounts.models import User; User.objects.get_or_create(username='bench')",
+        env=env,
+    )
 
     started = time.monotonic()
-    done = manage("import_samples", str(data), "--project", "bench", "--dataset", f"b{time.time_ns()}",
-                  "--create", "--user", "bench", "--json", env=env)
+    done = manage(
+        "import_samples",
+        str(data),
+        "--project",
+        "bench",
+        "--dataset",
+        f"b{time.time_ns()}",
+        "--create",
+        "--user",
+        "bench",
+        "--json",
+        env=env,
+    )
     seconds = time.monotonic() - started
     # The largest resident set of any finished child: the import command is by far the largest.
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

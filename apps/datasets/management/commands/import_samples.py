@@ -35,7 +35,9 @@ class Command(BaseCommand):
         )
         parser.add_argument("--user", help="Who imports (and owns what --create makes).")
         parser.add_argument(
-            "--format", choices=[*FORMATS, "archive"], help="Default: from the file name (.zip/.tar: an archive)."
+            "--format",
+            choices=[*FORMATS, "archive"],
+            help="Default: from the file name (.zip/.tar: an archive).",
         )
         parser.add_argument(
             "--modality",
