@@ -325,10 +325,13 @@ class _Validator:
                     text,
                     image,
                     Jsonb(features) if features is not None else None,
-                    Jsonb(_json_safe(meta)),
+                    Jsonb(_json_safe(meta)) if meta else _EMPTY_JSON,
                 )
             )
         return rows, emb_ok, prob_ok
+
+
+_EMPTY_JSON = Jsonb({})
 
 
 def _json_safe(value):
@@ -618,7 +621,7 @@ def _apply(
                                          image, fields, metadata, active, created_at)
             SELECT r.sample_id, %(d)s, r.external_id, r.split, r.label, r.label, %(v)s, r.text, r.image, r.fields,
                    r.metadata, true, %(now)s
-            FROM import_stage r WHERE {new_rows} ORDER BY r.row_no""",  # noqa: S608 - fixed fragments
+            FROM import_stage r WHERE {new_rows}""",  # noqa: S608 - fixed fragments; ids follow row order
         {"d": dataset.pk, "v": version, "now": now},
     ).rowcount
     relabelled = (

@@ -20,7 +20,7 @@ from typing import IO, Any
 import numpy as np
 
 FORMATS = ("csv", "jsonl", "parquet")
-BATCH_ROWS = 10_000
+BATCH_ROWS = 25_000
 _EMB_COLUMN = re.compile(r"^emb_(\d+)$")
 
 
