@@ -110,17 +110,24 @@ def database_url_for_tests() -> str:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, test_task_queue):
-    """A real Celery worker process on the real broker, on a queue of its own, using the test DB."""
+def celery_worker_process(transactional_db, test_task_queue, monkeypatch):
+    """A real Celery worker process on the real broker, on a queue of its own, using the test DB.
+
+    The queue is new for each test: tasks other tests left behind (no worker was reading then)
+    must not keep this worker busy.
+    """
     import os
     import subprocess
     import sys
+    import uuid
 
     from django.conf import settings
 
+    from workers.celery import app
     from workers.tasks import ping
 
-    queue = test_task_queue
+    queue = f"{test_task_queue}-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setitem(app.conf, "task_default_queue", queue)
     env = {
         **os.environ,
         "DATABASE_URL": database_url_for_tests(),
