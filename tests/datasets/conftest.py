@@ -104,3 +104,22 @@ def files(tmp_path):
         return write_file(tmp_path / (name or f"data.{fmt}"), records, fmt)
 
     return make
+
+
+def import_into(team, path: Path, name: str = "animals") -> Dataset:
+    """Import a file into a dataset of the team's project (made if missing), as its owner."""
+    import io
+
+    from django.core.management import call_command
+
+    call_command(
+        "import_samples",
+        str(path),
+        project=team.project.slug,
+        dataset=name,
+        create=True,
+        user=team.user("owner").username,
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
+    return Dataset.objects.get(name=name)

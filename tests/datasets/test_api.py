@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
 
 import pytest
-from django.core.management import call_command
 
 from apps.datasets.models import Dataset, ImportJob, LabelEvent, Sample
 from apps.projects.capabilities import Cap
 from tests.conftest import PERSONAS
-from tests.datasets.conftest import RECORDS, write_file
+from tests.datasets.conftest import RECORDS, import_into, write_file
 from tests.projects.test_access_matrix import expected
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,17 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def dataset(team, tmp_path) -> Dataset:
     path = write_file(tmp_path / "d.jsonl", RECORDS, "jsonl")
-    call_command(
-        "import_samples",
-        str(path),
-        project=team.project.slug,
-        dataset="animals",
-        create=True,
-        user=team.user("owner").username,
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-    )
-    return Dataset.objects.get(name="animals")
+    return import_into(team, path)
 
 
 def sample_id(external_id: str) -> int:

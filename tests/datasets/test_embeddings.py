@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-from django.core.management import call_command
 from django.db import connection
 
 from apps.datasets import services
 from apps.datasets.models import Dataset, Embedding, EmbeddingSpace
+from tests.datasets.conftest import import_into
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,17 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def load(team, tmp_path, name: str, content: str) -> Dataset:
     path = tmp_path / f"{name}.csv"
     path.write_text(content)
-    call_command(
-        "import_samples",
-        str(path),
-        project=team.project.slug,
-        dataset=name,
-        create=True,
-        user=team.user("owner").username,
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-    )
-    return Dataset.objects.get(name=name)
+    return import_into(team, path, name)
 
 
 def test_text_without_embeddings_gets_a_tfidf_space(team, tmp_path):

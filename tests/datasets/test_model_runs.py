@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-from django.core.management import call_command
 
 from apps.datasets import services
 from apps.datasets.models import Dataset, Embedding, JobStatus, ModelRun, Prediction
 from apps.projects.capabilities import Cap
 from tests.conftest import PERSONAS
-from tests.datasets.conftest import RECORDS, snapshot, write_file
+from tests.datasets.conftest import RECORDS, import_into, snapshot, write_file
 from tests.projects.test_access_matrix import expected
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -25,17 +22,7 @@ def dataset(team, tmp_path) -> Dataset:
         [{k: v for k, v in r.items() if k != "probs"} for r in RECORDS],
         "jsonl",
     )
-    call_command(
-        "import_samples",
-        str(path),
-        project=team.project.slug,
-        dataset="animals",
-        create=True,
-        user=team.user("owner").username,
-        stdout=io.StringIO(),
-        stderr=io.StringIO(),
-    )
-    return Dataset.objects.get(name="animals")
+    return import_into(team, path)
 
 
 def log_run(dataset, by, path, **run):
