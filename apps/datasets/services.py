@@ -29,6 +29,8 @@ from apps.datasets.models import (
     LabelEvent,
     LabelSource,
     Modality,
+    ModelRun,
+    Prediction,
     Sample,
     Upload,
 )
@@ -200,6 +202,8 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             _finish(job, JobStatus.DONE, result={"dataset_id": job.dataset_id, **result.as_dict()})
             from workers.tasks.datasets import build_embedding_index, compute_embeddings
 
+            if result.model_run_id:
+                model_run_compute_metrics(run_id=result.model_run_id)
             if result.embedding_space_id:
                 build_embedding_index.delay(result.embedding_space_id)
             elif not job.dataset.embedding_spaces.exists():
@@ -590,3 +594,29 @@ def _import_archive(job: ImportJob, stream, options: ImportOptions, progress):
             for name in stored:
                 default_storage.delete(name)
             raise
+
+
+def model_run_compute_metrics(*, run_id: int) -> dict | None:
+    """Accuracy and macro F1 per split of the run's final probabilities against the current
+    labels, kept in the run's metrics under "computed" beside what the user logged."""
+    import numpy as np
+
+    from workers.engine.metrics import split_metrics
+
+    run = ModelRun.objects.filter(pk=run_id).first()
+    if run is None:
+        return None
+    index = {label: i for i, label in enumerate(run.classes)}
+    rows = list(
+        Prediction.objects.filter(run=run, epoch=0, sample__active=True).values_list(
+            "probs", "sample__label", "sample__split"
+        )
+    )
+    if not rows:
+        return None
+    probs = np.array([np.asarray(r[0], dtype=np.float32) for r in rows])
+    labels = np.array([index.get(r[1], -1) if r[1] is not None else -1 for r in rows])
+    splits = np.array([r[2] for r in rows])
+    computed = split_metrics(probs, labels, splits)
+    ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "computed": computed})
+    return computed

@@ -349,7 +349,7 @@ def test_log_model_run_stores_epochs_and_metrics_and_refuses_unknown_ids(
 
     run = ModelRun.objects.get(pk=result["model_run_id"])
     assert (run.name, run.epochs, run.classes) == ("resnet fold 1", 2, LABELS)
-    assert run.metrics == {"test": {"accuracy": 0.91}}
+    assert run.metrics["test"] == {"accuracy": 0.91} and "all" in run.metrics["computed"]
     got = {
         (p.sample.external_id, p.epoch): np.asarray(p.probs)
         for p in Prediction.objects.filter(run=run).select_related("sample")

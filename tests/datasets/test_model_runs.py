@@ -51,12 +51,16 @@ def test_per_epoch_probabilities_and_embeddings(team, dataset, tmp_path):
     )
     assert job.status == JobStatus.DONE, job.problems
     run = ModelRun.objects.get(pk=job.result["model_run_id"])
-    assert (run.name, run.epochs, run.metrics, run.classes) == (
+    assert (run.name, run.epochs, run.metrics["test"], run.classes) == (
         "bert-v2",
         3,
-        {"test": {"accuracy": 0.91}},
+        {"accuracy": 0.91},
         ["cat", "dog"],
     )
+    # Computed from the final probabilities (cat 0.75) against the labels: r1 is a cat (train),
+    # r2 a dog (test).
+    assert run.metrics["computed"]["train"] == {"accuracy": 1.0, "macro_f1": 1.0, "n": 1}
+    assert run.metrics["computed"]["test"]["accuracy"] == 0.0
     assert run.version.number == 1
     probs = Prediction.objects.filter(run=run)
     assert probs.count() == 8
