@@ -108,3 +108,26 @@ def test_openapi_schema_and_docs_page(client, db, django_user_model):
     assert docs.status_code == 200
     directives = dict(d.strip().split(" ", 1) for d in docs["Content-Security-Policy"].split(";"))
     assert directives["script-src"] == "'self'"
+
+
+def test_dbshell_reaches_the_embedded_server(db):
+    if not settings.LOCAL_MODE:
+        pytest.skip("runs against an explicit DATABASE_URL")
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "dbshell",
+            "--",
+            "-Atc",
+            "SELECT current_database()",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == settings.DATABASES["default"]["NAME"]
