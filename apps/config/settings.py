@@ -290,6 +290,11 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=6 * 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Run state lives in PostgreSQL; this sweep settles jobs whose worker died or whose message was lost.
+CELERY_BEAT_SCHEDULE = {
+    "recover-imports": {"task": "loupe.datasets.recover_imports", "schedule": 300.0},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Internationalisation and logging ---------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -620,3 +620,35 @@ def model_run_compute_metrics(*, run_id: int) -> dict | None:
     computed = split_metrics(probs, labels, splits)
     ModelRun.objects.filter(pk=run.pk).update(metrics={**run.metrics, "computed": computed})
     return computed
+
+
+STALE_AFTER_MINUTES = 10
+
+
+def import_jobs_recover(*, now=None) -> dict[str, int]:
+    """Find imports no worker is carrying any more and settle them.
+
+    A running import whose heartbeat stopped belonged to a worker that died: its transaction
+    died with it, so nothing was written, and the job is failed saying so. A queued import
+    nobody picked up (a broker that lost the message) is queued again; claiming is atomic, so a
+    message that does turn up later changes nothing.
+    """
+    from datetime import timedelta
+
+    from workers.tasks.datasets import run_import
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=STALE_AFTER_MINUTES)
+    failed = ImportJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
+        status=JobStatus.FAILED,
+        finished_at=now,
+        stage="",
+        error="The worker running this import stopped; nothing was written. Import the file again.",
+    )
+    requeued = 0
+    for job_id in ImportJob.objects.filter(
+        status=JobStatus.QUEUED, created_at__lt=cutoff
+    ).values_list("pk", flat=True):
+        run_import.delay(job_id)
+        requeued += 1
+    return {"failed": failed, "requeued": requeued}

@@ -1,6 +1,11 @@
 """Thin Celery tasks: ids in, one service call."""
 
-from workers.tasks.datasets import build_embedding_index, compute_embeddings, run_import
+from workers.tasks.datasets import (
+    build_embedding_index,
+    compute_embeddings,
+    recover_imports,
+    run_import,
+)
 from workers.tasks.system import ping
 
-__all__ = ["build_embedding_index", "compute_embeddings", "ping", "run_import"]
+__all__ = ["build_embedding_index", "compute_embeddings", "ping", "recover_imports", "run_import"]

@@ -24,3 +24,10 @@ def compute_embeddings(dataset_id: int) -> None:
     space = embeddings_compute(dataset_id=dataset_id)
     if space is not None:
         build_embedding_index.delay(space.pk)
+
+
+@shared_task(name="loupe.datasets.recover_imports")
+def recover_imports() -> None:
+    from apps.datasets.services import import_jobs_recover
+
+    import_jobs_recover()

@@ -57,7 +57,8 @@ class Command(BaseCommand):
                 "--loglevel",
                 "WARNING",
             ]
-            worker += ["--concurrency", str(concurrency), "--hostname", "demo@%h"]
+            # -B: the demo's one worker also runs the periodic sweeps (deploy/ runs a beat of its own).
+            worker += ["--concurrency", str(concurrency), "--hostname", "demo@%h", "-B"]
             children.append(subprocess.Popen(worker, cwd=base, start_new_session=True))  # noqa: S603
             web = [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"]
             if not settings.DEBUG:
