@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "apps.accounts",
     "apps.projects",
     "apps.datasets",
+    "apps.quality",
 ]
 
 MIDDLEWARE = [
@@ -293,6 +294,7 @@ CELERY_TIMEZONE = "UTC"
 # Run state lives in PostgreSQL; this sweep settles jobs whose worker died or whose message was lost.
 CELERY_BEAT_SCHEDULE = {
     "recover-imports": {"task": "loupe.datasets.recover_imports", "schedule": 300.0},
+    "recover-scoring-runs": {"task": "loupe.quality.recover_runs", "schedule": 300.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

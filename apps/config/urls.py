@@ -9,6 +9,7 @@ from apps.config.views import healthz
 from apps.datasets import api as datasets_api
 from apps.projects import api as projects_api
 from apps.projects import views as projects_views
+from apps.quality import api as quality_api
 
 api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -96,6 +97,16 @@ api_patterns = [
         "datasets/<int:dataset_id>/model-runs/",
         datasets_api.ModelRunList.as_view(),
         name="model_runs",
+    ),
+    path(
+        "datasets/<int:dataset_id>/scoring-runs/",
+        quality_api.ScoringRunListCreate.as_view(),
+        name="scoring_runs",
+    ),
+    path(
+        "datasets/<int:dataset_id>/scoring-runs/<int:run_id>/",
+        quality_api.ScoringRunDetail.as_view(),
+        name="scoring_run",
     ),
 ]
 

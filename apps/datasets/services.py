@@ -337,6 +337,11 @@ def dataset_delete(*, dataset: Dataset) -> None:
             "(SELECT id FROM datasets_embeddingspace WHERE dataset_id = %s)",
             [dataset.pk],
         )
+        cur.execute(
+            "DELETE FROM quality_samplescore WHERE run_id IN "
+            "(SELECT id FROM quality_scoringrun WHERE dataset_id = %s)",
+            [dataset.pk],
+        )
         cur.execute("DELETE FROM datasets_labelevent WHERE dataset_id = %s", [dataset.pk])
         cur.execute("DELETE FROM datasets_sample WHERE dataset_id = %s", [dataset.pk])
     dataset.delete()

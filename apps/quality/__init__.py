@@ -1,0 +1,1 @@
+"""Scoring runs: the quality engine's results per dataset version, and starting and reading them."""

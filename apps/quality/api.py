@@ -1,0 +1,88 @@
+"""REST endpoints for scoring runs: start one, follow it, read its summary."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.response import Response
+
+from apps.config.pagination import NewestFirstPagination
+from apps.datasets.access import get_dataset_for_user
+from apps.projects.capabilities import Cap
+from apps.quality import services
+from apps.quality.models import ScoringRun
+
+
+class ScoringRunSerializer(serializers.ModelSerializer):
+    percent = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ScoringRun
+        fields = [
+            "id",
+            "dataset",
+            "version",
+            "model_run",
+            "status",
+            "stage",
+            "percent",
+            "attempts",
+            "summary",
+            "skipped",
+            "timings",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class ScoringRunStartSerializer(serializers.Serializer):
+    model_run = serializers.IntegerField(
+        required=False, help_text="Default: the dataset's newest model run."
+    )
+
+
+class ScoringRunListCreate(generics.GenericAPIView):
+    serializer_class = ScoringRunSerializer
+    pagination_class = NewestFirstPagination
+
+    @extend_schema(responses=ScoringRunSerializer(many=True))
+    def get(self, request, dataset_id: int):
+        dataset = get_dataset_for_user(request.user, dataset_id)
+        page = self.paginate_queryset(dataset.scoring_runs.all())
+        return self.get_paginated_response(ScoringRunSerializer(page, many=True).data)
+
+    @extend_schema(request=ScoringRunStartSerializer, responses={202: ScoringRunSerializer})
+    def post(self, request, dataset_id: int):
+        """Queue a scoring run of the newest version; poll it until done or failed."""
+        dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
+        body = ScoringRunStartSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        model_run = None
+        if "model_run" in body.validated_data:
+            model_run = dataset.model_runs.filter(pk=body.validated_data["model_run"]).first()
+            if model_run is None:
+                return Response({"model_run": ["No such model run in this dataset."]}, status=400)
+        run = services.scoring_run_start(dataset=dataset, by=request.user, model_run=model_run)
+        return Response(ScoringRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ScoringRunDetail(generics.GenericAPIView):
+    serializer_class = ScoringRunSerializer
+
+    def get(self, request, dataset_id: int, run_id: int):
+        dataset = get_dataset_for_user(request.user, dataset_id)
+        run = dataset.scoring_runs.filter(pk=run_id).first()
+        if run is None:
+            return Response({"detail": "No such scoring run."}, status=404)
+        return Response(ScoringRunSerializer(run).data)
+
+    def delete(self, request, dataset_id: int, run_id: int):
+        """Cancel a queued or running scoring run."""
+        dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
+        run = dataset.scoring_runs.filter(pk=run_id).first()
+        if run is None:
+            return Response({"detail": "No such scoring run."}, status=404)
+        services.scoring_run_cancel(run=run)
+        return Response(status=status.HTTP_204_NO_CONTENT)

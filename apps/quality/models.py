@@ -1,0 +1,90 @@
+"""Scoring runs and the per-sample scores they produce."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from apps.datasets.models import Dataset, ModelRun, Sample
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class ScoringRun(models.Model):
+    """One execution of the quality engine over a dataset version. Its state lives here, so a
+    worker that dies is noticed (heartbeat) and the run resumed or failed, never left hanging."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="scoring_runs")
+    version = models.PositiveIntegerField(help_text="Dataset version scored.")
+    model_run = models.ForeignKey(
+        ModelRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    stage = models.CharField(max_length=60, blank=True)
+    progress = models.FloatField(default=0.0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    params = models.JSONField(default=dict, blank=True)
+    summary = models.JSONField(default=dict, blank=True, help_text="Dataset-level results.")
+    skipped = models.JSONField(
+        default=dict, blank=True, help_text="Signal → why it was not computed."
+    )
+    timings = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"scoring run {self.pk} of {self.dataset} v{self.version}"
+
+    @property
+    def percent(self) -> int:
+        return 100 if self.status == RunStatus.DONE else min(99, int(100 * self.progress))
+
+
+_BIG_TABLE_FK = {
+    "on_delete": models.DO_NOTHING,
+    "db_constraint": False,
+    "db_index": False,
+    "related_name": "+",
+}
+
+
+class SampleScore(models.Model):
+    """What one run found about one sample, with the reasons a reviewer reads.
+
+    A big table like the embeddings: no foreign-key constraints (deleting a run or dataset
+    deletes these rows first), the primary key serves lookups by run.
+    """
+
+    pk = models.CompositePrimaryKey("run_id", "sample_id")
+    run = models.ForeignKey(ScoringRun, **_BIG_TABLE_FK)
+    sample = models.ForeignKey(Sample, **_BIG_TABLE_FK)
+    suggested_label = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL: no suggestion
+    likely_mislabeled = models.BooleanField(default=False)
+    mislabel_score = models.FloatField(null=True, blank=True)
+    error_potential = models.FloatField(null=True, blank=True)
+    margin = models.FloatField(null=True, blank=True)
+    outlier_score = models.FloatField(null=True, blank=True)
+    knn_agreement = models.FloatField(null=True, blank=True)
+    duplicate_group = models.IntegerField(null=True, blank=True)
+    cluster = models.IntegerField(null=True, blank=True)
+    x = models.FloatField(null=True, blank=True)
+    y = models.FloatField(null=True, blank=True)
+    reasons = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"run {self.run_id}, sample {self.sample_id}"

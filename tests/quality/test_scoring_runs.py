@@ -1,0 +1,149 @@
+"""Scoring runs: state in PostgreSQL, the same result twice, degenerate data skipped with reasons."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from apps.quality import arrays
+from apps.quality.models import RunStatus, SampleScore, ScoringRun
+from apps.quality.services import scoring_run_execute, scoring_run_start, scoring_runs_recover
+from tests.datasets.conftest import import_into
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def blobs(tmp_path, *, n=60, flips=(3, 40), with_vectors=True, classes=("cat", "dog")):
+    """Two well-separated blobs; the samples in `flips` carry the other blob's label."""
+    rng = np.random.default_rng(0)
+    lines = [
+        "id,text,label" + ("," + ",".join(f"emb_{j}" for j in range(8)) if with_vectors else "")
+    ]
+    for i in range(n):
+        blob = i % len(classes)
+        centre = np.eye(8)[blob] * 5
+        vector = centre + rng.normal(scale=0.3, size=8)
+        label = classes[(blob + 1) % len(classes)] if i in flips else classes[blob]
+        row = f"s{i},sample {i},{label}"
+        if with_vectors:
+            row += "," + ",".join(f"{v:.4f}" for v in vector)
+        lines.append(row)
+    path = tmp_path / "blobs.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def scores(run) -> dict[str, SampleScore]:
+    return {
+        s.sample.external_id: s
+        for s in SampleScore.objects.filter(run=run).select_related("sample")
+    }
+
+
+def test_vectors_come_back_as_arrays(team, tmp_path):
+    dataset = import_into(team, blobs(tmp_path))
+    ids, vectors = arrays.space_vectors(dataset.embedding_spaces.get().pk)
+    assert vectors.shape == (60, 8) and list(ids) == sorted(ids)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 5, atol=1.5)
+
+
+def test_inline_run_flags_the_planted_flips_with_reasons(team, tmp_path):
+    dataset = import_into(team, blobs(tmp_path))
+    out = io.StringIO()
+    call_command(
+        "score", dataset=dataset.pk, inline=True, json=True, stdout=out, stderr=io.StringIO()
+    )
+    result = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert result["status"] == "done"
+    run = ScoringRun.objects.get(pk=result["run"])
+    found = scores(run)
+    assert len(found) == 60
+    flagged = {k for k, s in found.items() if s.likely_mislabeled}
+    assert {"s3", "s40"} <= flagged and len(flagged) <= 4
+    assert (
+        found["s3"].suggested_label == "dog"  # s3 lies in the dog blob but is labelled cat
+        and "labelled cat; the model says dog" in found["s3"].reasons[0]
+    )
+    assert (
+        0 <= found["s3"].error_potential <= 1
+        and found["s3"].error_potential > found["s2"].error_potential
+    )
+
+    # Running it again gives the same rows.
+    ScoringRun.objects.filter(pk=run.pk).update(status=RunStatus.QUEUED)
+    scoring_run_execute(run_id=run.pk)
+    again = scores(run)
+    assert {k: (s.likely_mislabeled, s.suggested_label) for k, s in again.items()} == {
+        k: (s.likely_mislabeled, s.suggested_label) for k, s in found.items()
+    }
+
+
+@pytest.mark.parametrize(
+    "build,skipped",
+    [
+        (lambda d: blobs(d, with_vectors=False), "label_errors"),
+        (lambda d: blobs(d, classes=("cat",), flips=()), "label_errors"),
+    ],
+)
+def test_degenerate_data_finishes_with_reasons(build, skipped, team, tmp_path):
+    dataset = import_into(team, build(tmp_path))
+    run = scoring_run_start(dataset=dataset, by=None, enqueue=False)
+    run = scoring_run_execute(run_id=run.pk)
+    assert run.status == RunStatus.DONE
+    assert skipped in run.skipped
+    assert SampleScore.objects.filter(run=run).count() == 60
+
+
+def test_stalled_runs_are_resumed_then_failed(team, tmp_path):
+    dataset = import_into(team, blobs(tmp_path))
+    long_ago = timezone.now() - timedelta(hours=1)
+    resumable = scoring_run_start(dataset=dataset, by=None, enqueue=False)
+    hopeless = scoring_run_start(dataset=dataset, by=None, enqueue=False)
+    ScoringRun.objects.filter(pk=resumable.pk).update(
+        status=RunStatus.RUNNING, heartbeat_at=long_ago, attempts=1
+    )
+    ScoringRun.objects.filter(pk=hopeless.pk).update(
+        status=RunStatus.RUNNING, heartbeat_at=long_ago, attempts=3
+    )
+    assert scoring_runs_recover() == {"failed": 1, "resumed": 1}
+    hopeless.refresh_from_db()
+    assert hopeless.status == RunStatus.FAILED and "3 times" in hopeless.error
+    # The resumed run is claimable again (its heartbeat is stale) and finishes.
+    assert scoring_run_execute(run_id=resumable.pk).status == RunStatus.DONE
+
+
+def test_a_run_someone_else_holds_is_not_taken(team, tmp_path):
+    dataset = import_into(team, blobs(tmp_path))
+    run = scoring_run_start(dataset=dataset, by=None, enqueue=False)
+    ScoringRun.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING, heartbeat_at=timezone.now()
+    )
+    assert scoring_run_execute(run_id=run.pk).status == RunStatus.RUNNING
+    assert SampleScore.objects.filter(run=run).count() == 0
+
+
+@pytest.mark.parametrize(
+    "persona", ["owner", "manager", "scientist", "reviewer", "vendor", "viewer", "outsider"]
+)
+def test_scoring_run_endpoints_as_every_role(persona, team, tmp_path, api_as):
+    from apps.projects.capabilities import Cap
+    from tests.projects.test_access_matrix import expected
+
+    dataset = import_into(team, blobs(tmp_path))
+    client = api_as(team.user(persona))
+    base = f"/api/datasets/{dataset.pk}/scoring-runs/"
+    started = client.post(base, {}, format="json")
+    assert started.status_code == expected(persona, Cap.EDIT_DATA, 202)
+    assert client.get(base).status_code == expected(persona, Cap.VIEW, 200)
+    run = scoring_run_start(dataset=dataset, by=None, enqueue=False)
+    assert client.get(f"{base}{run.pk}/").status_code == expected(persona, Cap.VIEW, 200)
+    cancel = client.delete(f"{base}{run.pk}/")
+    assert cancel.status_code == expected(persona, Cap.EDIT_DATA, 204)
+    run.refresh_from_db()
+    assert (run.status == RunStatus.CANCELLED) == (cancel.status_code == 204)

@@ -1,0 +1,197 @@
+"""Label-quality kernels on constructed data whose answers are known."""
+
+import numpy as np
+import pytest
+
+from workers.engine.labels import (
+    class_overlap,
+    confident_joint,
+    error_potential,
+    find_label_issues,
+    knn_search,
+    label_noise_estimate,
+    out_of_sample_probs,
+    per_class_thresholds,
+    rank_label_issues,
+    suggested_label,
+)
+
+
+def blobs(n_per_class=150, k=4, d=48, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((k, d)) * 4.0
+    y = np.repeat(np.arange(k), n_per_class)
+    x = centres[y] + rng.standard_normal((len(y), d))
+    return x, y
+
+
+def flip(y, *, rate, seed=0):
+    rng = np.random.default_rng(seed)
+    k = y.max() + 1
+    noisy = y.copy()
+    idx = rng.choice(len(y), size=int(rate * len(y)), replace=False)
+    noisy[idx] = (y[idx] + rng.integers(1, k, size=len(idx))) % k
+    return noisy, noisy != y
+
+
+# Hand-computed: class 0 self-confidences 0.9, 0.7, 0.2 → t0 = 0.6; class 1: 0.8, 0.6 → t1 = 0.7.
+TINY_PROBS = np.array([[0.9, 0.1], [0.7, 0.3], [0.2, 0.8], [0.2, 0.8], [0.4, 0.6]])
+TINY_LABELS = np.array([0, 0, 0, 1, 1])
+
+
+def test_thresholds_are_the_mean_self_confidence_per_class():
+    assert per_class_thresholds(TINY_PROBS, TINY_LABELS) == pytest.approx([0.6, 0.7])
+
+
+def test_confident_joint_on_a_hand_computed_example():
+    # Row 2 (given 0) has p1 = 0.8 >= 0.7 → counted as true 1; row 4 (given 1) clears neither
+    # threshold (0.4 < 0.6, 0.6 < 0.7) and is not counted.
+    joint, true = confident_joint(TINY_PROBS, TINY_LABELS, calibrate=False)
+    assert joint.tolist() == [[2.0, 1.0], [0.0, 1.0]]
+    assert true.tolist() == [0, 0, 1, 1, -1]
+    # Calibrated: each given-label row sums to that label's count (3 and 2), total n = 5.
+    calibrated, _ = confident_joint(TINY_PROBS, TINY_LABELS)
+    assert calibrated.sum(axis=1) == pytest.approx([3.0, 2.0])
+    assert calibrated[0, 1] == pytest.approx(1.0)
+
+
+def test_prune_by_noise_rate_finds_the_hand_computed_issue():
+    issues = find_label_issues(TINY_PROBS, TINY_LABELS)
+    assert issues.tolist() == [False, False, True, False, False]
+    assert suggested_label(TINY_PROBS, TINY_LABELS)[2] == 1
+
+
+def test_out_of_sample_probs_are_distributions_and_accurate_on_blobs():
+    x, y = blobs()
+    probs, how = out_of_sample_probs(x, y, n_folds=5)
+    assert probs.shape == (len(y), 4)
+    assert np.allclose(probs.sum(axis=1), 1.0)
+    assert (probs.argmax(axis=1) == y).mean() > 0.97
+    assert "5-fold stratified" in how and "kNN" in how
+
+
+@pytest.mark.parametrize("method", ["prune_by_noise_rate", "both", "ensemble"])
+def test_confident_learning_finds_flipped_labels_with_few_false_positives(method):
+    x, y = blobs(seed=1)
+    noisy, truth = flip(y, rate=0.1, seed=1)
+    probs, _ = out_of_sample_probs(x, noisy)
+    issues = find_label_issues(probs, noisy, method=method, features=x)
+    recall = (issues & truth).sum() / truth.sum()
+    precision = (issues & truth).sum() / max(issues.sum(), 1)
+    assert recall >= 0.9 and precision >= 0.9
+    # The suggested label of a found flip is its original label.
+    assert (suggested_label(probs, noisy)[issues & truth] == y[issues & truth]).mean() > 0.95
+
+
+def test_ranking_puts_flipped_labels_first():
+    x, y = blobs(seed=2)
+    noisy, truth = flip(y, rate=0.1, seed=2)
+    probs, _ = out_of_sample_probs(x, noisy)
+    for rank_by in ("self_confidence", "normalized_margin"):
+        quality = rank_label_issues(probs, noisy, rank_by=rank_by)
+        worst = np.argsort(quality)[: truth.sum()]
+        assert truth[worst].mean() > 0.9
+
+
+def test_unlabelled_rows_get_predictions_and_are_never_issues():
+    x, y = blobs(n_per_class=60, k=3, d=8, seed=3)
+    labels = y.copy()
+    labels[::10] = -1
+    probs, _ = out_of_sample_probs(x, labels)
+    assert (probs[labels == -1].argmax(axis=1) == y[labels == -1]).mean() > 0.95
+    assert not find_label_issues(probs, labels)[labels == -1].any()
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.zeros(20, dtype=int),  # one class
+        np.array([0] * 19 + [1]),  # a class with a single sample
+        np.array([0, 1, 1]),  # fewer rows than folds
+        np.array([0, 1]),
+        np.array([-1, -1, -1, 0]),
+    ],
+)
+def test_degenerate_inputs_do_not_crash(labels):
+    x = np.random.default_rng(0).standard_normal((len(labels), 5))
+    probs, how = out_of_sample_probs(x, labels, n_folds=5)
+    assert probs.shape[0] == len(labels) and np.allclose(probs.sum(axis=1), 1.0)
+    assert how
+    assert find_label_issues(probs, labels, method="ensemble", features=x).shape == labels.shape
+    assert error_potential(probs, labels).shape == labels.shape
+    class_overlap(probs, labels)
+
+
+def test_one_class_falls_back_to_priors():
+    probs, how = out_of_sample_probs(np.ones((6, 3)), np.zeros(6, dtype=int))
+    assert "priors" in how and np.allclose(probs, 1.0)
+
+
+def test_approximate_knn_matches_exact_neighbours_mostly(monkeypatch):
+    import workers.engine.labels as kernels
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3000, 16)).astype(np.float32) + np.repeat(
+        rng.standard_normal((30, 16)) * 3, 100, axis=0
+    ).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    own = np.arange(len(x))
+    exact, _ = knn_search(x, x, k=10, self_index=own)
+    monkeypatch.setattr(kernels, "EXACT_KNN_MAX", 100)
+    approx, _ = knn_search(x, x, k=10, self_index=own)
+    assert not (exact == own[:, None]).any() and not (approx == own[:, None]).any()
+    overlap = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(exact, approx, strict=True)])
+    assert overlap > 0.9
+
+
+def test_error_potential_is_high_for_wrong_and_uncertain_rows():
+    probs = np.array([[0.95, 0.05], [0.55, 0.45], [0.1, 0.9]])
+    score = error_potential(probs, np.array([0, 0, 0]))
+    assert ((score >= 0) & (score <= 1)).all()
+    assert score[0] < score[1] < score[2]
+
+
+def test_aum_is_lower_for_samples_flipped_mid_training():
+    # 10 epochs, 100 samples, 3 classes: clean rows grow confident in their label; the flipped
+    # ones are learnt early and then pulled towards their true class, so their margin collapses.
+    rng = np.random.default_rng(0)
+    n, epochs = 100, 10
+    labels = rng.integers(0, 3, size=n)
+    flipped = np.zeros(n, dtype=bool)
+    flipped[:15] = True
+    true = np.where(flipped, (labels + 1) % 3, labels)
+    series = []
+    for e in range(epochs):
+        p = np.full((n, 3), 0.1)
+        strength = 0.5 + 0.04 * e
+        p[np.arange(n), labels] = np.where(flipped & (e >= 4), 0.2, strength)
+        p[np.arange(n), true] = np.where(flipped & (e >= 4), 0.7, p[np.arange(n), true])
+        series.append(p / p.sum(axis=1, keepdims=True))
+    epoch_probs = np.stack(series)
+    final = epoch_probs[-1]
+    with_dynamics = error_potential(final, labels, epoch_probs=epoch_probs)
+    assert with_dynamics[flipped].min() > with_dynamics[~flipped].max()
+    with pytest.raises(ValueError):
+        error_potential(final, labels, epoch_probs=epoch_probs[:, :10])
+
+
+def test_class_overlap_names_the_confused_pair():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], 50)
+    probs = np.full((150, 3), 0.02)
+    probs[np.arange(150), y] = 0.96
+    # Classes 0 and 1 are confused: a fifth of each is predicted as the other.
+    swap = np.concatenate([rng.choice(50, 10, replace=False), 50 + rng.choice(50, 10, False)])
+    probs[swap] = probs[swap][:, [1, 0, 2]]
+    result = class_overlap(probs, y)
+    assert result["confusion"][0, 1] == 10 and result["confusion"][1, 0] == 10
+    assert result["pairs"][0]["classes"] == (0, 1)
+    assert result["confident_joint"].shape == (3, 3)
+
+
+def test_label_noise_estimate_has_a_wilson_interval():
+    rate, low, high = label_noise_estimate(np.array([True] * 10 + [False] * 90))
+    assert rate == 0.1
+    # Wilson 95% for 10/100: [0.0552, 0.1744].
+    assert low == pytest.approx(0.0552, abs=1e-3) and high == pytest.approx(0.1744, abs=1e-3)
+    assert label_noise_estimate(np.array([], dtype=bool)) == (0.0, 0.0, 1.0)

@@ -1,0 +1,497 @@
+"""Label-quality kernels: out-of-sample probabilities, confident learning, hardness, class overlap."""
+
+from __future__ import annotations
+
+import math
+from statistics import NormalDist
+
+import numpy as np
+from sklearn.cluster import MiniBatchKMeans
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+
+UNLABELLED = -1
+
+# PCA above this width: 128 components keep nearly all the class signal of sentence and image
+# embeddings while making the kNN dot products and the logistic fits 3x cheaper at 384-d.
+PCA_DIM = 128
+# Below this width rows are treated as tabular features rather than embeddings.
+NARROW_DIM = 32
+KNN_K = 15
+# Exact kNN costs n^2 dot products plus a per-row selection; above this size an IVF-style
+# search (k-means cells, each searched against its nearest cells) keeps 100,000 rows to seconds.
+EXACT_KNN_MAX = 20_000
+LR_MAX_TRAIN = 25_000
+_CHUNK = 2048
+
+PRUNE_METHODS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_joint", "ensemble")
+RANK_BY = ("self_confidence", "normalized_margin")
+
+
+# --- out-of-sample probabilities ---------------------------------------------------------------
+
+
+def out_of_sample_probs(
+    features: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, seed: int = 0
+) -> tuple[np.ndarray, str]:
+    """Cross-validated class probabilities: mean of logistic regression and a cosine kNN vote.
+
+    Rows labelled -1 are predicted by models fitted on every labelled row.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    x = _prepare(np.asarray(features, dtype=np.float32), seed=seed)
+    n = len(labels)
+    labelled = labels >= 0
+    k = int(labels.max()) + 1 if labelled.any() else 1
+    counts = np.bincount(labels[labelled], minlength=k)
+    # Smoothed priors: a class seen once still gets some mass, an unseen class index stays tiny.
+    prior = (counts + 1.0) / (counts.sum() + k)
+
+    if labelled.sum() == 0:
+        return np.tile(prior, (n, 1)), "class priors (no labelled rows)"
+    present = np.flatnonzero(counts)
+    if len(present) < 2:
+        return np.tile(prior, (n, 1)), "class priors (only one class is labelled)"
+
+    probs = np.zeros((n, k))
+    notes: list[str] = []
+    lr_probs = _logistic_oof(x, labels, k=k, n_folds=n_folds, seed=seed, notes=notes)
+    knn_probs = _knn_oof(x, labels, k=k, prior=prior, seed=seed, notes=notes)
+    probs = 0.5 * lr_probs + 0.5 * knn_probs
+    probs /= probs.sum(axis=1, keepdims=True)
+    return probs, "; ".join(notes)
+
+
+def _prepare(x: np.ndarray, *, seed: int) -> np.ndarray:
+    """Rows scaled to about unit length, so that squared distances stay on one scale.
+
+    Wide inputs (embeddings) compare by angle: unit rows, PCA when wider than PCA_DIM, unit rows
+    again. Narrow inputs (a few tabular columns) would lose a real share of their information to
+    row normalisation, so they are standardised and divided by sqrt(d) instead.
+    """
+    x = np.nan_to_num(x)
+    d = x.shape[1]
+    if d < NARROW_DIM:
+        z = StandardScaler().fit_transform(x) / math.sqrt(max(d, 1))
+        return z.astype(np.float32)
+    x = _unit_rows(x)
+    if d > PCA_DIM and x.shape[0] > PCA_DIM:
+        # Fit on a sample: the components of 20,000 rows are as good as those of 100,000.
+        rng = np.random.default_rng(seed)
+        fit_rows = x[rng.choice(len(x), size=min(len(x), 20_000), replace=False)]
+        pca = PCA(n_components=PCA_DIM, random_state=seed).fit(fit_rows)
+        x = _unit_rows(pca.transform(x).astype(np.float32))
+    return x
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def _logistic_oof(
+    x: np.ndarray, labels: np.ndarray, *, k: int, n_folds: int, seed: int, notes: list[str]
+) -> np.ndarray:
+    n = len(labels)
+    labelled = np.flatnonzero(labels >= 0)
+    y = labels[labelled]
+    # Standardise after normalising: unit rows have tiny coordinates, and a default C would
+    # then regularise almost everything away.
+    z = StandardScaler().fit_transform(x).astype(np.float32)
+    out = np.zeros((n, k))
+    min_count = int(np.bincount(y)[np.bincount(y) > 0].min())
+    folds = min(n_folds, len(y))
+    if folds < 2:
+        notes.append("logistic regression fitted without cross-validation (too few rows)")
+        out[:] = _fit_predict(z[labelled], y, z, k=k)
+        return out
+    if min_count >= folds:
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        kind = "stratified"
+    elif min_count >= 2:
+        folds = min_count
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        kind = "stratified"
+    else:
+        # A class with a single sample cannot be stratified; plain folds leave it out of its own
+        # training fold, which is the honest answer (it gets the prior of the others).
+        splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
+        kind = "unstratified"
+    for train, test in splitter.split(z[labelled], y):
+        out[labelled[test]] = _fit_predict(z[labelled[train]], y[train], z[labelled[test]], k=k)
+    unlabelled = np.flatnonzero(labels < 0)
+    if len(unlabelled):
+        out[unlabelled] = _fit_predict(z[labelled], y, z[unlabelled], k=k)
+    notes.append(f"logistic regression, {folds}-fold {kind} cross-validation")
+    return out
+
+
+def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, k: int):
+    classes = np.unique(y_train)
+    out = np.full((len(x_test), k), 1e-6)
+    if len(classes) == 1:
+        out[:, classes[0]] = 1.0
+    else:
+        if len(x_train) > LR_MAX_TRAIN:
+            # A linear model over <=128 dims is saturated long before this many rows; the cap
+            # keeps 100,000 rows x 5 folds within the time budget.
+            keep = np.random.default_rng(0).choice(len(x_train), LR_MAX_TRAIN, replace=False)
+            # ...but every class keeps at least one row, so a rare class is still a column.
+            keep = np.union1d(keep, np.unique(y_train, return_index=True)[1])
+            x_train, y_train = x_train[keep], y_train[keep]
+        # lbfgs gets within noise of the optimum in ~100 steps on standardised inputs; noisy
+        # labels otherwise keep it iterating for little gain on large sets.
+        model = LogisticRegression(C=1.0, max_iter=100, tol=1e-3)
+        model.fit(x_train, y_train)
+        out[:, model.classes_] = model.predict_proba(x_test)
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def _knn_oof(
+    x: np.ndarray, labels: np.ndarray, *, k: int, prior: np.ndarray, seed: int, notes: list[str]
+) -> np.ndarray:
+    """Leave-one-out kNN vote: a row's own label never counts, so the vote is out of sample."""
+    labelled = np.flatnonzero(labels >= 0)
+    neighbours = min(KNN_K, len(labelled) - 1)
+    if neighbours < 1:
+        notes.append("kNN skipped (one labelled row)")
+        return np.tile(prior, (len(labels), 1))
+    idx, dist = knn_search(x[labelled], x, k=neighbours, seed=seed, self_index=_self_index(labels))
+    votes = labels[labelled][idx]
+    # Inverse distance (1 - cosine for unit rows): close neighbours dominate, and near-duplicates
+    # do not swamp the rest because the weight is capped.
+    weights = 1.0 / np.clip(dist / 2.0, 0.05, None)
+    out = np.zeros((len(labels), k))
+    rows = np.repeat(np.arange(len(labels)), neighbours)
+    np.add.at(out, (rows, votes.ravel()), weights.ravel())
+    # A pseudo-count of one neighbour spread by the prior keeps probabilities off 0 and 1.
+    out += prior * weights.mean(axis=1, keepdims=True)
+    notes.append(f"cosine kNN vote (k={neighbours}, leave-one-out)")
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def _self_index(labels: np.ndarray) -> np.ndarray:
+    """For each query row, its position among the labelled rows (-1 when unlabelled)."""
+    pos = np.full(len(labels), -1, dtype=np.int64)
+    labelled = np.flatnonzero(labels >= 0)
+    pos[labelled] = np.arange(len(labelled))
+    return pos
+
+
+def knn_search(
+    base: np.ndarray, queries: np.ndarray, *, k: int, seed: int = 0, self_index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k Euclidean neighbours (cosine for unit rows) and their squared distances.
+
+    `self_index[i]` is query i's own row in `base` (or -1), which is never its neighbour.
+    """
+    if len(base) <= EXACT_KNN_MAX:
+        return _knn_exact(base, queries, np.arange(len(base)), k=k, self_index=self_index)
+    return _knn_ivf(base, queries, k=k, seed=seed, self_index=self_index)
+
+
+def _knn_exact(
+    base: np.ndarray, queries: np.ndarray, base_ids: np.ndarray, *, k: int, self_index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    n = len(queries)
+    idx = np.zeros((n, k), dtype=np.int64)
+    dist = np.zeros((n, k), dtype=np.float32)
+    base_sq = (base * base).sum(axis=1)
+    take = min(k, len(base) - 1) if len(base) > 1 else 1
+    for start in range(0, n, _CHUNK):
+        stop = min(start + _CHUNK, n)
+        q = queries[start:stop]
+        # -|q - b|^2 + |q|^2: the same order as the distance without forming the differences.
+        s = 2.0 * (q @ base.T) - base_sq[None, :]
+        own = self_index[start:stop][:, None] == base_ids[None, :]
+        s[own] = -np.inf
+        part = np.argpartition(-s, take - 1, axis=1)[:, :take]
+        part_s = np.take_along_axis(s, part, axis=1)
+        if take < k:
+            # Too few candidates: repeat the best one rather than invent a neighbour.
+            part = np.concatenate([part, np.repeat(part[:, :1], k - take, axis=1)], axis=1)
+            part_s = np.concatenate([part_s, np.repeat(part_s[:, :1], k - take, axis=1)], axis=1)
+        idx[start:stop] = base_ids[part]
+        d2 = (q * q).sum(axis=1)[:, None] - part_s
+        dist[start:stop] = np.where(np.isfinite(d2), np.maximum(d2, 0.0), 4.0)
+    return idx, dist
+
+
+def _knn_ivf(
+    base: np.ndarray, queries: np.ndarray, *, k: int, seed: int, self_index: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Approximate kNN: each k-means cell's queries search the base rows of its nearest cells."""
+    n_cells = int(min(512, max(16, math.sqrt(len(base)))))
+    probe = 8
+    # Rough cells are enough: a neighbour just across a border is still in a probed cell.
+    km = MiniBatchKMeans(
+        n_clusters=n_cells, random_state=seed, n_init=1, batch_size=4096, max_iter=20, init="random"
+    )
+    km.fit(base[np.random.default_rng(seed).choice(len(base), min(len(base), 20_000), False)])
+    centres = km.cluster_centers_.astype(np.float32)
+    centre_sq = (centres * centres).sum(axis=1)
+    base_cell = np.argmax(2.0 * base @ centres.T - centre_sq, axis=1)
+    query_cell = np.argmax(2.0 * queries @ centres.T - centre_sq, axis=1)
+    nearest_cells = np.argsort(-(2.0 * centres @ centres.T - centre_sq), axis=1)[:, :probe]
+    members = [np.flatnonzero(base_cell == c) for c in range(n_cells)]
+    idx = np.zeros((len(queries), k), dtype=np.int64)
+    dist = np.zeros((len(queries), k), dtype=np.float32)
+    for cell in range(n_cells):
+        q = np.flatnonzero(query_cell == cell)
+        if not len(q):
+            continue
+        candidates = np.concatenate([members[c] for c in nearest_cells[cell]])
+        if len(candidates) <= k:
+            candidates = np.arange(len(base))
+        i, s = _knn_exact(base[candidates], queries[q], candidates, k=k, self_index=self_index[q])
+        idx[q], dist[q] = i, s
+    return idx, dist
+
+
+# --- confident learning --------------------------------------------------------------------------
+
+
+def per_class_thresholds(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Mean self-confidence of each class: t_j = mean of p(j | x) over rows labelled j."""
+    probs, labels, k = _checked(probs, labels)
+    labelled = labels >= 0
+    sums = np.bincount(labels[labelled], weights=probs[labelled, labels[labelled]], minlength=k)
+    counts = np.bincount(labels[labelled], minlength=k)
+    # A class nobody carries gets an unreachable threshold, so nothing is counted into it.
+    return np.where(counts > 0, sums / np.maximum(counts, 1), 1.0 + 1e-6)
+
+
+def confident_joint(
+    probs: np.ndarray, labels: np.ndarray, *, calibrate: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Confident joint C[given, true] and, per row, its confident true class (-1 when none).
+
+    A row counts towards true class j when p(j|x) >= t_j; of several such classes, the most
+    probable wins. Calibration rescales each given-label row to that label's count, and the whole
+    matrix to the number of labelled rows (Northcutt et al. 2021, eq. 2-3).
+    """
+    probs, labels, k = _checked(probs, labels)
+    thresholds = per_class_thresholds(probs, labels)
+    above = probs >= thresholds[None, :] - 1e-12
+    masked = np.where(above, probs, -np.inf)
+    true = np.argmax(masked, axis=1)
+    true[~above.any(axis=1)] = -1
+    true[labels < 0] = -1
+    counted = true >= 0
+    joint = np.zeros((k, k))
+    np.add.at(joint, (labels[counted], true[counted]), 1.0)
+    if calibrate:
+        counts = np.bincount(labels[labels >= 0], minlength=k).astype(float)
+        row_sums = joint.sum(axis=1)
+        joint = joint * (counts / np.maximum(row_sums, 1e-12))[:, None]
+        total = joint.sum()
+        if total > 0:
+            joint = joint * (counts.sum() / total)
+    return joint, true
+
+
+def find_label_issues(
+    probs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    method: str = "prune_by_noise_rate",
+    features: np.ndarray | None = None,
+) -> np.ndarray:
+    """Boolean mask of likely mislabelled rows by confident learning.
+
+    Methods: `prune_by_noise_rate` (default; per off-diagonal cell of the calibrated confident
+    joint, remove that many rows of the given class with the largest margin p_true - p_given),
+    `prune_by_class` (per class, its estimated noisy count with the lowest self-confidence),
+    `both` (their intersection), `confident_joint` (off-diagonal membership), and `ensemble`.
+
+    `ensemble` is a vote of three: prune-by-noise-rate, prune-by-class and the confident-joint
+    off-diagonal, plus — when `features` are given — disagreement of the row's label with its
+    cosine kNN neighbourhood. A row is flagged when a majority of the votes cast agree.
+    """
+    if method not in PRUNE_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {PRUNE_METHODS}")
+    probs, labels, k = _checked(probs, labels)
+    joint, true = confident_joint(probs, labels)
+    off = (true >= 0) & (true != labels) & (labels >= 0)
+    if method == "confident_joint":
+        return off
+    by_noise = _prune_by_noise_rate(probs, labels, joint)
+    by_class = _prune_by_class(probs, labels, joint)
+    if method == "prune_by_noise_rate":
+        return by_noise
+    if method == "prune_by_class":
+        return by_class
+    if method == "both":
+        return by_noise & by_class
+    votes = [by_noise, by_class, off]
+    if features is not None:
+        votes.append(_knn_disagrees(features, labels))
+    tally = np.sum(votes, axis=0)
+    return tally * 2 > len(votes)
+
+
+def _prune_by_noise_rate(probs: np.ndarray, labels: np.ndarray, joint: np.ndarray) -> np.ndarray:
+    k = probs.shape[1]
+    issues = np.zeros(len(labels), dtype=bool)
+    for given in range(k):
+        rows = np.flatnonzero(labels == given)
+        if not len(rows):
+            continue
+        # Never empty a class: keep at least one row with each given label.
+        budget = max(0, len(rows) - 1)
+        for true in range(k):
+            if true == given:
+                continue
+            n_remove = min(int(round(joint[given, true])), budget)
+            if n_remove <= 0:
+                continue
+            margin = probs[rows, true] - probs[rows, given]
+            order = np.argsort(-margin, kind="stable")[:n_remove]
+            issues[rows[order]] = True
+    return issues
+
+
+def _prune_by_class(probs: np.ndarray, labels: np.ndarray, joint: np.ndarray) -> np.ndarray:
+    k = probs.shape[1]
+    issues = np.zeros(len(labels), dtype=bool)
+    for given in range(k):
+        rows = np.flatnonzero(labels == given)
+        if not len(rows):
+            continue
+        n_remove = min(int(round(joint[given].sum() - joint[given, given])), len(rows) - 1)
+        if n_remove <= 0:
+            continue
+        order = np.argsort(probs[rows, given], kind="stable")[:n_remove]
+        issues[rows[order]] = True
+    return issues
+
+
+def _knn_disagrees(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Rows whose label is held by under a fifth of their weighted cosine neighbours."""
+    x = _prepare(np.asarray(features, dtype=np.float32), seed=0)
+    k = int(labels.max()) + 1
+    counts = np.bincount(labels[labels >= 0], minlength=k)
+    prior = (counts + 1.0) / (counts.sum() + k)
+    knn = _knn_oof(x, labels, k=k, prior=prior, seed=0, notes=[])
+    agree = knn[np.arange(len(labels)), np.maximum(labels, 0)]
+    return (labels >= 0) & (agree < 0.2) & (np.argmax(knn, axis=1) != labels)
+
+
+def rank_label_issues(
+    probs: np.ndarray, labels: np.ndarray, *, rank_by: str = "self_confidence"
+) -> np.ndarray:
+    """Quality score per row, lower = more likely mislabelled: self-confidence or normalized margin."""
+    if rank_by not in RANK_BY:
+        raise ValueError(f"unknown rank_by {rank_by!r}; choose one of {RANK_BY}")
+    probs, labels, _ = _checked(probs, labels)
+    given = np.maximum(labels, 0)
+    self_conf = probs[np.arange(len(labels)), given]
+    if rank_by == "self_confidence":
+        return self_conf
+    others = probs.copy()
+    others[np.arange(len(labels)), given] = -np.inf
+    # (p_given - max p_other + 1) / 2 maps the margin from [-1, 1] to [0, 1].
+    return (self_conf - others.max(axis=1) + 1.0) / 2.0
+
+
+def suggested_label(probs: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+    """The label to propose: the confident-joint true class when there is one, else the argmax."""
+    probs = np.asarray(probs, dtype=float)
+    suggestion = np.argmax(probs, axis=1)
+    if labels is None:
+        return suggestion
+    _, true = confident_joint(probs, labels, calibrate=False)
+    return np.where(true >= 0, true, suggestion)
+
+
+# --- error potential -----------------------------------------------------------------------------
+
+
+def error_potential(
+    probs: np.ndarray, labels: np.ndarray, *, epoch_probs: np.ndarray | None = None
+) -> np.ndarray:
+    """Hardness in [0, 1]: mean of low self-confidence and small margin, plus training dynamics.
+
+    With per-epoch probabilities (E, n, k) it also averages in the area under the margin
+    (Pleiss et al. 2020: mean over epochs of p_given - max p_other) and dataset cartography
+    (Swayamdipta et al. 2020): low mean confidence, and variability across epochs.
+    Unlabelled rows are scored against their predicted class.
+    """
+    probs, labels, _ = _checked(probs, labels)
+    given = np.where(labels >= 0, labels, np.argmax(probs, axis=1))
+    parts = [1.0 - _given_prob(probs, given), (1.0 - _margin(probs, given)) / 2.0]
+    if epoch_probs is not None:
+        epochs = np.asarray(epoch_probs, dtype=float)
+        if epochs.ndim != 3 or epochs.shape[1:] != probs.shape:
+            raise ValueError("epoch_probs must have shape (epochs, n, classes)")
+        margins = np.stack([_margin(p, given) for p in epochs])
+        confidence = np.stack([_given_prob(p, given) for p in epochs])
+        parts.append((1.0 - margins.mean(axis=0)) / 2.0)  # AUM
+        parts.append(1.0 - confidence.mean(axis=0))
+        # The std of a [0, 1] quantity is at most 0.5, hence the doubling.
+        parts.append(np.clip(2.0 * confidence.std(axis=0), 0.0, 1.0))
+    return np.clip(np.mean(parts, axis=0), 0.0, 1.0)
+
+
+def _given_prob(probs: np.ndarray, given: np.ndarray) -> np.ndarray:
+    return probs[np.arange(len(given)), given]
+
+
+def _margin(probs: np.ndarray, given: np.ndarray) -> np.ndarray:
+    others = probs.copy()
+    others[np.arange(len(given)), given] = -np.inf
+    return _given_prob(probs, given) - others.max(axis=1)
+
+
+# --- class overlap and noise ---------------------------------------------------------------------
+
+
+def class_overlap(probs: np.ndarray, labels: np.ndarray, *, top: int = 10) -> dict:
+    """Confusion matrix (given x predicted), confident joint, and the most confused class pairs.
+
+    A pair's overlap is the symmetric off-diagonal mass of the calibrated confident joint,
+    (C[a, b] + C[b, a]) / n, so it reads as the share of rows caught between the two classes.
+    """
+    probs, labels, k = _checked(probs, labels)
+    labelled = labels >= 0
+    predicted = np.argmax(probs, axis=1)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (labels[labelled], predicted[labelled]), 1)
+    joint, _ = confident_joint(probs, labels)
+    n = max(int(labelled.sum()), 1)
+    pairs = []
+    for a in range(k):
+        for b in range(a + 1, k):
+            mass = (joint[a, b] + joint[b, a]) / n
+            if mass > 0:
+                pairs.append({"classes": (a, b), "overlap": float(mass)})
+    pairs.sort(key=lambda p: -p["overlap"])
+    return {"confusion": confusion, "confident_joint": joint, "pairs": pairs[:top]}
+
+
+def label_noise_estimate(
+    is_issue: np.ndarray, *, confidence: float = 0.95
+) -> tuple[float, float, float]:
+    """Estimated noise rate with its Wilson score interval: (rate, low, high)."""
+    flags = np.asarray(is_issue, dtype=bool)
+    n = len(flags)
+    if n == 0:
+        return 0.0, 0.0, 1.0
+    p = float(flags.mean())
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return p, max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _checked(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    probs = np.asarray(probs, dtype=float)
+    labels = np.asarray(labels, dtype=np.int64)
+    if probs.ndim != 2 or len(probs) != len(labels):
+        raise ValueError("probs must be (n, classes) with one label per row")
+    if labels.max(initial=-1) >= probs.shape[1]:
+        raise ValueError("a label is outside the probability columns")
+    return probs, labels, probs.shape[1]
