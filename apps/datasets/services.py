@@ -199,11 +199,11 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             _finish(job, JobStatus.FAILED, error=f"Import failed: {exc.__class__.__name__}: {exc}")
             raise
         else:
+            if result.model_run_id:  # before the job says done: the metrics are part of the result
+                model_run_compute_metrics(run_id=result.model_run_id)
             _finish(job, JobStatus.DONE, result={"dataset_id": job.dataset_id, **result.as_dict()})
             from workers.tasks.datasets import build_embedding_index, compute_embeddings
 
-            if result.model_run_id:
-                model_run_compute_metrics(run_id=result.model_run_id)
             if result.embedding_space_id:
                 build_embedding_index.delay(result.embedding_space_id)
             elif not job.dataset.embedding_spaces.exists():
@@ -612,8 +612,13 @@ def model_run_compute_metrics(*, run_id: int) -> dict | None:
     if run is None:
         return None
     index = {label: i for i, label in enumerate(run.classes)}
+    # The final probabilities: epoch 0 when logged, else the last epoch's.
+    predictions = Prediction.objects.filter(run=run)
+    epoch = (
+        0 if predictions.filter(epoch=0).exists() else predictions.aggregate(e=Max("epoch"))["e"]
+    )
     rows = list(
-        Prediction.objects.filter(run=run, epoch=0, sample__active=True).values_list(
+        Prediction.objects.filter(run=run, epoch=epoch, sample__active=True).values_list(
             "probs", "sample__label", "sample__split"
         )
     )
