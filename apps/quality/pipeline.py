@@ -133,12 +133,77 @@ def score_run(run: ScoringRun) -> None:
             for split in np.unique(data.splits[labelled])
         }
 
+    stage("neighbours", 0.55)
+    if data.vectors is not None and n >= 3 and data.has_vector.all():
+        _neighbour_signals(data, scores, summary, reasons)
+    elif data.vectors is not None:
+        data.skipped["neighbours"] = "fewer than 3 samples, or samples without an embedding"
+    else:
+        data.skipped["neighbours"] = "no embeddings"
+
     stage("writing", 0.9)
     _write(run, data, scores, reasons)
     start = timings.pop("reading")
     run.summary, run.skipped = summary, data.skipped
     run.timings = {name: round(t - start, 2) for name, t in timings.items()}
     run.save(update_fields=["summary", "skipped", "timings"])
+
+
+def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[list[str]]) -> None:
+    """Outliers, kNN label agreement, near duplicates, clusters, the 2D map and drift."""
+    from workers.engine import neighbours as nb
+
+    vectors, labels, n = data.vectors, data.labels, len(data.ids)
+    k = min(10, n - 1)
+    reference = data.splits != "production"
+    scores["outlier_score"] = nb.outlier_scores(
+        vectors, reference_mask=reference if reference.any() else None, k=k
+    )
+    indices, _sims = nb.knn(vectors, k=k)
+    agreement, majority, majority_count = nb.knn_label_agreement(indices, labels)
+    scores["knn_agreement"] = agreement
+    for i in np.flatnonzero(scores.get("likely_mislabeled", np.zeros(n, dtype=bool))):
+        if majority[i] >= 0 and majority[i] != labels[i]:
+            reasons[i].append(
+                f"{int(majority_count[i])} of {k} nearest neighbours are {data.classes[majority[i]]}"
+            )
+    for i in np.flatnonzero(scores["outlier_score"] >= 0.99):
+        reasons[i].append(
+            f"far from the rest: further from its {k} nearest neighbours than 99% of samples"
+        )
+
+    groups = nb.near_duplicates(vectors, k=k)
+    findings = nb.duplicate_findings(groups, data.splits, labels)
+    duplicate_group = np.full(n, -1)
+    for g, members in enumerate(groups):
+        duplicate_group[members] = g
+        if len(members) > 1:
+            for i in members:
+                reasons[i].append(f"near duplicate of {len(members) - 1} other sample(s)")
+    scores["duplicate_group"] = duplicate_group
+    summary["duplicates"] = (
+        {key: findings[key] for key in findings if key != "groups"}
+        if isinstance(findings, dict)
+        else {}
+    )
+
+    cluster_ids = nb.clusters(vectors)
+    scores["cluster"] = cluster_ids
+    is_error = scores.get("likely_mislabeled", np.zeros(n, dtype=bool))
+    summary["clusters"] = nb.cluster_summary(cluster_ids, labels, is_error)[:50]
+    xy = nb.project_2d(vectors)
+    scores["x"], scores["y"] = xy[:, 0], xy[:, 1]
+
+    production = data.splits == "production"
+    training = data.splits == "train"
+    if production.sum() >= 10 and training.sum() >= 10:
+        report = nb.drift(vectors[training], vectors[production])
+        summary["drift"] = {key: value for key, value in report.items() if np.ndim(value) == 0}
+        summary["drift"]["cluster_shift"] = nb.cluster_shift(
+            cluster_ids[training], cluster_ids[production]
+        )[:20]
+    else:
+        data.skipped["drift"] = "needs at least 10 train and 10 production samples"
 
 
 def _write(
@@ -155,6 +220,7 @@ def _write(
 
     suggested = scores.get("suggested")
     labels = [data.classes[s] for s in suggested.tolist()] if suggested is not None else [None] * n
+    group = [None if g is None or g < 0 else g for g in column("duplicate_group")]
     rows = zip(
         data.ids.tolist(),
         labels,
@@ -162,6 +228,12 @@ def _write(
         column("mislabel_score"),
         column("error_potential"),
         column("margin"),
+        column("outlier_score"),
+        column("knn_agreement"),
+        group,
+        column("cluster"),
+        column("x"),
+        column("y"),
         reasons,
         strict=True,
     )
@@ -171,10 +243,25 @@ def _write(
             conn.cursor() as cur,
             cur.copy(
                 "COPY quality_samplescore (run_id, sample_id, suggested_label, likely_mislabeled, mislabel_score, "
-                "error_potential, margin, reasons) FROM STDIN"
+                "error_potential, margin, outlier_score, knn_agreement, duplicate_group, cluster, x, y, reasons) "
+                "FROM STDIN"
             ) as copy,
         ):
-            for sample_id, label, issue, score, potential, margin, why in rows:
+            for (
+                sample_id,
+                label,
+                issue,
+                score,
+                potential,
+                margin,
+                outlier,
+                agree,
+                group,
+                cluster,
+                x,
+                y,
+                why,
+            ) in rows:
                 copy.write_row(
                     (
                         run.pk,
@@ -184,6 +271,12 @@ def _write(
                         _num(score),
                         _num(potential),
                         _num(margin),
+                        _num(outlier),
+                        _num(agree),
+                        group,
+                        cluster,
+                        _num(x),
+                        _num(y),
                         json.dumps(why),
                     )
                 )

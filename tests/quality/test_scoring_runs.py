@@ -70,6 +70,11 @@ def test_inline_run_flags_the_planted_flips_with_reasons(team, tmp_path):
         found["s3"].suggested_label == "dog"  # s3 lies in the dog blob but is labelled cat
         and "labelled cat; the model says dog" in found["s3"].reasons[0]
     )
+    assert any("nearest neighbours are dog" in r for r in found["s3"].reasons), found["s3"].reasons
+    assert all(
+        s.x is not None and s.cluster is not None and 0 <= s.outlier_score <= 1
+        for s in found.values()
+    )
     assert (
         0 <= found["s3"].error_potential <= 1
         and found["s3"].error_potential > found["s2"].error_potential
@@ -147,3 +152,31 @@ def test_scoring_run_endpoints_as_every_role(persona, team, tmp_path, api_as):
     assert cancel.status_code == expected(persona, Cap.EDIT_DATA, 204)
     run.refresh_from_db()
     assert (run.status == RunStatus.CANCELLED) == (cancel.status_code == 204)
+
+
+def test_duplicates_leakage_and_drift_land_in_the_summary(team, tmp_path):
+    rng = np.random.default_rng(1)
+    lines = ["id,text,label,split," + ",".join(f"emb_{j}" for j in range(8))]
+    for i in range(80):
+        blob = i % 2
+        vector = np.eye(8)[blob] * 5 + rng.normal(scale=0.5, size=8)
+        split = "production" if i >= 60 else ("test" if i % 7 == 0 else "train")
+        if split == "production":
+            vector = np.eye(8)[4] * 5 + rng.normal(scale=0.5, size=8)  # a topic training never saw
+        label = "" if split == "production" else ("cat", "dog")[blob]
+        lines.append(f"p{i},t {i},{label},{split}," + ",".join(f"{v:.4f}" for v in vector))
+    lines.append(
+        lines[2].replace("p1,", "leak,", 1).replace(",train,", ",test,")
+    )  # a copy of p1 in test
+    path = tmp_path / "drift.csv"
+    path.write_text("\n".join(lines) + "\n")
+    dataset = import_into(team, path)
+    run = scoring_run_execute(run_id=scoring_run_start(dataset=dataset, by=None, enqueue=False).pk)
+    assert run.status == RunStatus.DONE, run.error
+    found = scores(run)
+    assert (
+        found["p1"].duplicate_group is not None
+        and found["p1"].duplicate_group == found["leak"].duplicate_group
+    )
+    assert len(run.summary["duplicates"]["leakage_groups"]) >= 1
+    assert run.summary["drift"]["auc"] > 0.9 and run.summary["drift"]["p_value"] < 0.01
