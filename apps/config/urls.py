@@ -108,6 +108,11 @@ api_patterns = [
         quality_api.ScoringRunDetail.as_view(),
         name="scoring_run",
     ),
+    path(
+        "datasets/<int:dataset_id>/scoring-runs/<int:run_id>/scores/",
+        quality_api.ScoreExport.as_view(),
+        name="scoring_run_scores",
+    ),
 ]
 
 urlpatterns = [

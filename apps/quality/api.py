@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+import tempfile
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.response import Response
 
@@ -10,6 +13,7 @@ from apps.config.pagination import NewestFirstPagination
 from apps.datasets.access import get_dataset_for_user
 from apps.projects.capabilities import Cap
 from apps.quality import services
+from apps.quality.exporting import SCORE_FORMATS, export_scores
 from apps.quality.models import ScoringRun
 
 
@@ -86,3 +90,27 @@ class ScoringRunDetail(generics.GenericAPIView):
             return Response({"detail": "No such scoring run."}, status=404)
         services.scoring_run_cancel(run=run)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ScoreExport(generics.GenericAPIView):
+    serializer_class = ScoringRunSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("format", str, enum=["csv", "parquet"], default="csv")],
+        responses={(200, "application/octet-stream"): bytes},
+    )
+    def get(self, request, dataset_id: int, run_id: int):
+        """One row per sample: id, label, suggested label, the scores and the reasons."""
+        dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
+        run = dataset.scoring_runs.filter(pk=run_id, status="done").first()
+        if run is None:
+            return Response({"detail": "No finished scoring run with that id."}, status=404)
+        fmt = request.query_params.get("format", "csv")
+        if fmt not in SCORE_FORMATS:
+            return Response({"format": ["Use csv or parquet."]}, status=400)
+        out = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
+        export_scores(run=run, fmt=fmt, out=out)
+        out.seek(0)
+        return FileResponse(
+            out, as_attachment=True, filename=f"{dataset.name}-scores-{run.pk}.{fmt}"
+        )

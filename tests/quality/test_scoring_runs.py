@@ -180,3 +180,50 @@ def test_duplicates_leakage_and_drift_land_in_the_summary(team, tmp_path):
     )
     assert len(run.summary["duplicates"]["leakage_groups"]) >= 1
     assert run.summary["drift"]["auc"] > 0.9 and run.summary["drift"]["p_value"] < 0.01
+
+
+def test_export_scores_command_and_api(team, tmp_path, api_as):
+    import csv as csv_module
+
+    import pyarrow.parquet as pq
+    from django.core.management.base import CommandError
+
+    dataset = import_into(team, blobs(tmp_path))
+    with pytest.raises(CommandError, match="no finished scoring run"):
+        call_command(
+            "export_scores", str(tmp_path / "s.csv"), dataset=dataset.pk, stderr=io.StringIO()
+        )
+    run = scoring_run_execute(run_id=scoring_run_start(dataset=dataset, by=None, enqueue=False).pk)
+    call_command("export_scores", str(tmp_path / "s.csv"), dataset=dataset.pk, stderr=io.StringIO())
+    call_command(
+        "export_scores",
+        str(tmp_path / "s.parquet"),
+        dataset=dataset.pk,
+        run=run.pk,
+        stderr=io.StringIO(),
+    )
+    rows = {r["id"]: r for r in csv_module.DictReader((tmp_path / "s.csv").open(newline=""))}
+    required = {
+        "id",
+        "label",
+        "suggested_label",
+        "likely_mislabeled",
+        "mislabel_score",
+        "error_potential",
+        "outlier_score",
+        "duplicate_group",
+        "cluster",
+        "x",
+        "y",
+    }
+    assert len(rows) == 60 and required <= set(rows["s3"])
+    assert rows["s3"]["likely_mislabeled"] == "True" and rows["s3"]["suggested_label"] == "dog"
+    table = pq.read_table(tmp_path / "s.parquet").to_pylist()
+    assert len(table) == 60 and required <= set(table[0])
+    assert next(r for r in table if r["id"] == "s3")["likely_mislabeled"] is True
+
+    base = f"/api/datasets/{dataset.pk}/scoring-runs/{run.pk}/scores/"
+    response = api_as(team.user("scientist")).get(base + "?format=parquet")
+    assert response.status_code == 200 and "scores" in response["Content-Disposition"]
+    assert api_as(team.user("reviewer")).get(base).status_code == 403
+    assert api_as(team.user("vendor")).get(base).status_code == 404
