@@ -111,8 +111,38 @@ def _detail_context(request, dataset, form) -> dict:
         "spaces": list(dataset.embedding_spaces.all()),
         "runs": list(dataset.model_runs.all()[:5]),
         "form": form,
+        **_scoring_context(dataset),
         **_caps(request, dataset),
     }
+
+
+def _scoring_context(dataset) -> dict:
+    from apps.quality.models import RunStatus
+
+    run = dataset.scoring_runs.first()
+    return {
+        "scoring": run,
+        "scoring_live": run is not None and run.status in (RunStatus.QUEUED, RunStatus.RUNNING),
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def scoring(request, dataset_id: int):
+    """The scoring panel: start a run (POST), or its live state while it runs (polled)."""
+    from apps.quality.services import scoring_run_start
+
+    dataset = get_dataset_for_user(request.user, dataset_id)
+    if request.method == "POST":
+        dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
+        try:
+            scoring_run_start(dataset=dataset, by=request.user)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        if not request.htmx:
+            return redirect("datasets:detail", dataset_id=dataset.pk)
+    context = {"dataset": dataset, **_scoring_context(dataset), **_caps(request, dataset)}
+    return render(request, "datasets/detail.html#scoring", context)
 
 
 @login_required

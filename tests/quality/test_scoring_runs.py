@@ -227,3 +227,21 @@ def test_export_scores_command_and_api(team, tmp_path, api_as):
     assert response.status_code == 200 and "scores" in response["Content-Disposition"]
     assert api_as(team.user("reviewer")).get(base).status_code == 403
     assert api_as(team.user("vendor")).get(base).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "persona", ["owner", "manager", "scientist", "reviewer", "vendor", "viewer", "outsider"]
+)
+def test_scoring_panel_as_every_role(persona, team, tmp_path, web_as):
+    from apps.projects.capabilities import Cap
+    from tests.projects.test_access_matrix import expected
+
+    dataset = import_into(team, blobs(tmp_path))
+    client = web_as(team.user(persona))
+    started = client.post(f"/datasets/{dataset.pk}/scoring/", headers={"HX-Request": "true"})
+    assert started.status_code == expected(persona, Cap.EDIT_DATA, 200)
+    assert ScoringRun.objects.filter(dataset=dataset).exists() == (started.status_code == 200)
+    shown = client.get(f"/datasets/{dataset.pk}/scoring/", headers={"HX-Request": "true"})
+    assert shown.status_code == expected(persona, Cap.VIEW, 200)
+    if started.status_code == 200:
+        assert "waiting for a worker" in shown.content.decode()
