@@ -49,8 +49,16 @@ def load(run: ScoringRun) -> Arrays:
         classes=classes,
     )
     space = dataset.embedding_spaces.order_by("id").first()
+    if space is None and rows:
+        # No embeddings given or computed yet: compute them now (text, tabular or images).
+        from apps.datasets.services import embeddings_compute
+
+        try:
+            space = embeddings_compute(dataset_id=dataset.pk)
+        except Exception as exc:  # noqa: BLE001 - e.g. no text at all: scoring goes on without
+            data.skipped["embeddings"] = f"none given, and computing them failed: {exc}"
     if space is None:
-        data.skipped["embeddings"] = "the dataset has no embedding space yet"
+        data.skipped.setdefault("embeddings", "the dataset has no embedding space")
     else:
         found, vectors = arrays.space_vectors(space.pk)
         data.vectors, data.has_vector = arrays.align(data.ids, found, vectors)

@@ -92,8 +92,8 @@ def test_inline_run_flags_the_planted_flips_with_reasons(team, tmp_path):
 @pytest.mark.parametrize(
     "build,skipped",
     [
-        (lambda d: blobs(d, with_vectors=False), "label_errors"),
         (lambda d: blobs(d, classes=("cat",), flips=()), "label_errors"),
+        (lambda d: blobs(d, n=2, flips=()), "neighbours"),
     ],
 )
 def test_degenerate_data_finishes_with_reasons(build, skipped, team, tmp_path):
@@ -102,7 +102,14 @@ def test_degenerate_data_finishes_with_reasons(build, skipped, team, tmp_path):
     run = scoring_run_execute(run_id=run.pk)
     assert run.status == RunStatus.DONE
     assert skipped in run.skipped
-    assert SampleScore.objects.filter(run=run).count() == 60
+    assert SampleScore.objects.filter(run=run).count() == dataset.samples.count()
+
+
+def test_a_dataset_without_embeddings_gets_them_computed_for_scoring(team, tmp_path):
+    dataset = import_into(team, blobs(tmp_path, with_vectors=False))
+    run = scoring_run_execute(run_id=scoring_run_start(dataset=dataset, by=None, enqueue=False).pk)
+    assert run.status == RunStatus.DONE and "embeddings" not in run.skipped
+    assert dataset.embedding_spaces.get().method == "tfidf-svd"
 
 
 def test_stalled_runs_are_resumed_then_failed(team, tmp_path):
