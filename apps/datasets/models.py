@@ -176,7 +176,7 @@ class EmbeddingSpace(models.Model):
 # import's time. Samples are never deleted on their own (removal is a version change), and
 # deleting a dataset deletes these rows first (services.dataset_delete). The primary keys
 # (space or run first) serve every lookup, so no other index is kept.
-_BIG_TABLE_FK = {
+BIG_TABLE_FK = {
     "on_delete": models.DO_NOTHING,
     "db_constraint": False,
     "db_index": False,
@@ -188,8 +188,8 @@ class Embedding(models.Model):
     # One column for every space; each space gets its own partial HNSW index on
     # (vector::vector(dimension)), which is how pgvector indexes mixed dimensions.
     pk = models.CompositePrimaryKey("space_id", "sample_id")
-    space = models.ForeignKey(EmbeddingSpace, **_BIG_TABLE_FK)
-    sample = models.ForeignKey(Sample, **_BIG_TABLE_FK)
+    space = models.ForeignKey(EmbeddingSpace, **BIG_TABLE_FK)
+    sample = models.ForeignKey(Sample, **BIG_TABLE_FK)
     vector = VectorField()
 
     def __str__(self) -> str:
@@ -227,8 +227,8 @@ class Prediction(models.Model):
     """Probabilities of one sample in one model run; epoch 0 is the final, out-of-sample one."""
 
     pk = models.CompositePrimaryKey("run_id", "sample_id", "epoch")
-    run = models.ForeignKey(ModelRun, **_BIG_TABLE_FK)
-    sample = models.ForeignKey(Sample, **_BIG_TABLE_FK)
+    run = models.ForeignKey(ModelRun, **BIG_TABLE_FK)
+    sample = models.ForeignKey(Sample, **BIG_TABLE_FK)
     epoch = models.PositiveSmallIntegerField(default=0)
     probs = VectorField()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from apps.datasets.models import Dataset, ModelRun, Sample
+from apps.datasets.models import BIG_TABLE_FK, Dataset, ModelRun, Sample
 
 
 class RunStatus(models.TextChoices):
@@ -55,14 +55,6 @@ class ScoringRun(models.Model):
         return 100 if self.status == RunStatus.DONE else min(99, int(100 * self.progress))
 
 
-_BIG_TABLE_FK = {
-    "on_delete": models.DO_NOTHING,
-    "db_constraint": False,
-    "db_index": False,
-    "related_name": "+",
-}
-
-
 class SampleScore(models.Model):
     """What one run found about one sample, with the reasons a reviewer reads.
 
@@ -71,8 +63,8 @@ class SampleScore(models.Model):
     """
 
     pk = models.CompositePrimaryKey("run_id", "sample_id")
-    run = models.ForeignKey(ScoringRun, **_BIG_TABLE_FK)
-    sample = models.ForeignKey(Sample, **_BIG_TABLE_FK)
+    run = models.ForeignKey(ScoringRun, **BIG_TABLE_FK)
+    sample = models.ForeignKey(Sample, **BIG_TABLE_FK)
     suggested_label = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL: no suggestion
     likely_mislabeled = models.BooleanField(default=False)
     mislabel_score = models.FloatField(null=True, blank=True)
