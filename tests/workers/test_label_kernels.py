@@ -195,3 +195,26 @@ def test_label_noise_estimate_has_a_wilson_interval():
     # Wilson 95% for 10/100: [0.0552, 0.1744].
     assert low == pytest.approx(0.0552, abs=1e-3) and high == pytest.approx(0.1744, abs=1e-3)
     assert label_noise_estimate(np.array([], dtype=bool)) == (0.0, 0.0, 1.0)
+
+
+def test_knn_share_of_the_mixture_shrinks_for_narrow_tabular_inputs():
+    from workers.engine.labels import NARROW_DIM, _knn_weight
+
+    assert _knn_weight(384) == pytest.approx(0.5)
+    assert _knn_weight(NARROW_DIM) == pytest.approx(0.5)
+    assert _knn_weight(4) == pytest.approx(0.25 + 0.25 * 4 / NARROW_DIM)
+    assert _knn_weight(4) < _knn_weight(13) < _knn_weight(30) < 0.5
+
+
+def test_knn_vote_still_fires_when_a_neighbourhood_shares_the_wrong_label():
+    # Under heavy class-conditional noise a flipped row's neighbours may carry its wrong label
+    # too; the vote must still fire as long as the true class is the neighbourhood majority.
+    from workers.engine.labels import _knn_disagrees
+
+    x, y = blobs(n_per_class=40, k=2, d=48, seed=3)
+    noisy = y.copy()
+    flipped = np.flatnonzero(y == 0)[:12]  # 30% of class 0 labelled 1
+    noisy[flipped] = 1
+    votes = _knn_disagrees(x, noisy)
+    assert votes[flipped].mean() > 0.9
+    assert votes[noisy == 0].mean() < 0.1
