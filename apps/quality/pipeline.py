@@ -28,6 +28,7 @@ class Arrays:
     has_vector: np.ndarray | None = None
     probs: np.ndarray | None = None
     probs_source: str = ""
+    metadata: list[dict] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
 
@@ -36,8 +37,9 @@ def load(run: ScoringRun) -> Arrays:
     rows = list(
         Sample.objects.filter(dataset=dataset, active=True)
         .order_by("id")
-        .values_list("id", "label", "split")
+        .values_list("id", "label", "split", "metadata")
     )
+
     classes = list(dataset.labels)
     index = {c: i for i, c in enumerate(classes)}
     data = Arrays(
@@ -47,6 +49,7 @@ def load(run: ScoringRun) -> Arrays:
         ),
         splits=np.array([r[2] for r in rows]),
         classes=classes,
+        metadata=[r[3] or {} for r in rows],
     )
     space = dataset.embedding_spaces.order_by("id").first()
     if space is None and rows:
@@ -141,6 +144,12 @@ def score_run(run: ScoringRun) -> None:
             for split in np.unique(data.splits[labelled])
         }
 
+    stage("weak slices", 0.5)
+    if "likely_mislabeled" in scores:
+        _weak_slices(data, scores, summary)
+    else:
+        data.skipped["weak_slices"] = "needs label errors"
+
     stage("neighbours", 0.55)
     if data.vectors is not None and n >= 3 and data.has_vector.all():
         _neighbour_signals(data, scores, summary, reasons)
@@ -155,6 +164,23 @@ def score_run(run: ScoringRun) -> None:
     run.summary, run.skipped = summary, data.skipped
     run.timings = {name: round(t - start, 2) for name, t in timings.items()}
     run.save(update_fields=["summary", "skipped", "timings"])
+
+
+def _weak_slices(data: Arrays, scores: dict, summary: dict) -> None:
+    """Metadata values where likely label errors concentrate, with Fisher p and BH q values."""
+    from workers.engine.slices import weak_slices
+
+    labelled = data.labels >= 0
+    keys = sorted({key for meta in data.metadata for key in meta})
+    columns = {
+        key: [meta.get(key) for meta, keep in zip(data.metadata, labelled, strict=True) if keep]
+        for key in keys
+    }
+    if not columns:
+        data.skipped["weak_slices"] = "no metadata"
+        return
+    found = weak_slices(columns, scores["likely_mislabeled"][labelled])
+    summary["weak_slices"] = [s for s in found if s.get("significant")][:20]
 
 
 def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[list[str]]) -> None:
@@ -201,6 +227,17 @@ def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[
     summary["clusters"] = nb.cluster_summary(cluster_ids, labels, is_error)[:50]
     xy = nb.project_2d(vectors)
     scores["x"], scores["y"] = xy[:, 0], xy[:, 1]
+
+    pool = (data.splits == "production") | (data.splits == "unlabeled") | (labels < 0)
+    if data.probs is not None and pool.sum() >= 2:
+        budget = int(min(100, max(1, pool.sum() // 10)))
+        picked = nb.active_learning_pick(data.probs[pool], vectors[pool], budget=budget)
+        summary["active_learning"] = {
+            "budget": budget,
+            "sample_ids": data.ids[pool][picked].tolist(),
+        }
+    else:
+        data.skipped["active_learning"] = "no unlabelled or production samples with probabilities"
 
     production = data.splits == "production"
     training = data.splits == "train"

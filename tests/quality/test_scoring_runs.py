@@ -252,3 +252,30 @@ def test_scoring_panel_as_every_role(persona, team, tmp_path, web_as):
     assert shown.status_code == expected(persona, Cap.VIEW, 200)
     if started.status_code == 200:
         assert "waiting for a worker" in shown.content.decode()
+
+
+def test_weak_slice_and_active_learning_pick(team, tmp_path):
+    rng = np.random.default_rng(2)
+    lines = ["id,text,label,split,meta_channel," + ",".join(f"emb_{j}" for j in range(8))]
+    for i in range(220):
+        blob = i % 2
+        vector = np.eye(8)[blob] * 5 + rng.normal(scale=0.4, size=8)
+        channel = "phone" if i < 60 else "email"
+        flipped = i < 60 and i % 4 == 0  # 15 errors, all in the phone channel
+        if i >= 200:
+            split, label = "production", ""
+        else:
+            split, label = "train", ("cat", "dog")[(blob + flipped) % 2]
+        lines.append(
+            f"w{i},t {i},{label},{split},{channel}," + ",".join(f"{v:.4f}" for v in vector)
+        )
+    path = tmp_path / "slices.csv"
+    path.write_text("\n".join(lines) + "\n")
+    dataset = import_into(team, path)
+    run = scoring_run_execute(run_id=scoring_run_start(dataset=dataset, by=None, enqueue=False).pk)
+    assert run.status == RunStatus.DONE, run.error
+    slices = run.summary["weak_slices"]
+    assert slices and slices[0]["column"] == "channel" and slices[0]["value"] == "phone"
+    picked = run.summary["active_learning"]
+    production = set(dataset.samples.filter(split="production").values_list("pk", flat=True))
+    assert picked["budget"] == 2 and set(picked["sample_ids"]) <= production
