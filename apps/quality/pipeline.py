@@ -215,6 +215,19 @@ def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[
             for i in members:
                 reasons[i].append(f"near duplicate of {len(members) - 1} other sample(s)")
     scores["duplicate_group"] = duplicate_group
+    # Redundancy: easy samples with a near duplicate can go to shrink the training set; one
+    # member of each group stays.
+    easy = scores.get("error_potential", np.ones(n)) < 0.2
+    redundant = [
+        i
+        for members in groups
+        for i in sorted(members)[1:]
+        if easy[i] and data.splits[i] == "train"
+    ]
+    summary["redundancy"] = {
+        "candidates": len(redundant),
+        "sample_ids": data.ids[redundant][:1000].tolist(),
+    }
     summary["duplicates"] = (
         {key: findings[key] for key in findings if key != "groups"}
         if isinstance(findings, dict)

@@ -175,6 +175,7 @@ def test_duplicates_leakage_and_drift_land_in_the_summary(team, tmp_path):
     lines.append(
         lines[2].replace("p1,", "leak,", 1).replace(",train,", ",test,")
     )  # a copy of p1 in test
+    lines.append(lines[5].replace("p4,", "twin,", 1))  # a copy of p4 in train: one is redundant
     path = tmp_path / "drift.csv"
     path.write_text("\n".join(lines) + "\n")
     dataset = import_into(team, path)
@@ -186,6 +187,14 @@ def test_duplicates_leakage_and_drift_land_in_the_summary(team, tmp_path):
         and found["p1"].duplicate_group == found["leak"].duplicate_group
     )
     assert len(run.summary["duplicates"]["leakage_groups"]) >= 1
+    redundant = set(run.summary["redundancy"]["sample_ids"])
+    twins = {dataset.samples.get(external_id=x).pk for x in ("p4", "twin")}
+    assert twins & redundant  # one of the two copies may go
+    groups: dict[int, set[int]] = {}
+    for score in found.values():
+        if score.duplicate_group is not None:
+            groups.setdefault(score.duplicate_group, set()).add(score.sample_id)
+    assert all(members - redundant for members in groups.values())  # every group keeps one
     assert run.summary["drift"]["auc"] > 0.9 and run.summary["drift"]["p_value"] < 0.01
 
 
