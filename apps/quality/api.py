@@ -13,8 +13,9 @@ from apps.config.pagination import NewestFirstPagination
 from apps.datasets.access import get_dataset_for_user
 from apps.projects.capabilities import Cap
 from apps.quality import services
+from apps.quality.access import get_scoring_run_of_dataset
 from apps.quality.exporting import SCORE_FORMATS, export_scores
-from apps.quality.models import ScoringRun
+from apps.quality.models import RunStatus, ScoringRun
 
 
 class ScoringRunSerializer(serializers.ModelSerializer):
@@ -77,17 +78,13 @@ class ScoringRunDetail(generics.GenericAPIView):
 
     def get(self, request, dataset_id: int, run_id: int):
         dataset = get_dataset_for_user(request.user, dataset_id)
-        run = dataset.scoring_runs.filter(pk=run_id).first()
-        if run is None:
-            return Response({"detail": "No such scoring run."}, status=404)
+        run = get_scoring_run_of_dataset(dataset, run_id)
         return Response(ScoringRunSerializer(run).data)
 
     def delete(self, request, dataset_id: int, run_id: int):
         """Cancel a queued or running scoring run."""
         dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
-        run = dataset.scoring_runs.filter(pk=run_id).first()
-        if run is None:
-            return Response({"detail": "No such scoring run."}, status=404)
+        run = get_scoring_run_of_dataset(dataset, run_id)
         services.scoring_run_cancel(run=run)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -102,9 +99,7 @@ class ScoreExport(generics.GenericAPIView):
     def get(self, request, dataset_id: int, run_id: int):
         """One row per sample: id, label, suggested label, the scores and the reasons."""
         dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
-        run = dataset.scoring_runs.filter(pk=run_id, status="done").first()
-        if run is None:
-            return Response({"detail": "No finished scoring run with that id."}, status=404)
+        run = get_scoring_run_of_dataset(dataset, run_id, status=RunStatus.DONE)
         fmt = request.query_params.get("format", "csv")
         if fmt not in SCORE_FORMATS:
             return Response({"format": ["Use csv or parquet."]}, status=400)

@@ -288,3 +288,33 @@ def test_weak_slice_and_active_learning_pick(team, tmp_path):
     picked = run.summary["active_learning"]
     production = set(dataset.samples.filter(split="production").values_list("pk", flat=True))
     assert picked["budget"] == 2 and set(picked["sample_ids"]) <= production
+
+
+def test_inline_failure_is_reported_with_its_reason(team, tmp_path, monkeypatch):
+    from django.core.management.base import CommandError
+
+    from apps.quality import pipeline
+
+    dataset = import_into(team, blobs(tmp_path))
+
+    def broken(run):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(pipeline, "score_run", broken)
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="failed: RuntimeError: disk full"):
+        call_command(
+            "score", dataset=dataset.pk, inline=True, json=True, stdout=out, stderr=io.StringIO()
+        )
+    report = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert report["status"] == "failed" and "disk full" in report["error"]
+    assert ScoringRun.objects.get(pk=report["run"]).status == RunStatus.FAILED
+
+
+def test_unknown_or_unfinished_run_is_404(team, tmp_path, api_as):
+    dataset = import_into(team, blobs(tmp_path))
+    run = scoring_run_start(dataset=dataset, by=None, enqueue=False)
+    client = api_as(team.user("owner"))
+    base = f"/api/datasets/{dataset.pk}/scoring-runs/"
+    assert client.get(f"{base}999999/").status_code == 404
+    assert client.get(f"{base}{run.pk}/scores/").status_code == 404  # queued, not finished

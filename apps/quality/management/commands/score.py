@@ -52,7 +52,10 @@ class Command(BaseCommand):
             return self._report(run, json)
         run = scoring_run_start(dataset=target, by=None, enqueue=not inline)
         if inline:
-            run = scoring_run_execute(run_id=run.pk)
+            try:
+                run = scoring_run_execute(run_id=run.pk)
+            except Exception:  # noqa: BLE001 - the run is marked failed with the reason; report it
+                run.refresh_from_db()
         elif wait:
             run = self._wait(run, timeout)
         else:
