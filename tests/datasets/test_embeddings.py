@@ -72,13 +72,19 @@ def test_hnsw_index_is_built_once_per_space_and_used(team, tmp_path):
             and "vector_cosine_ops" in definition
             and f"space_id = {space.pk}" in definition
         )
+        # On a 40-row table the planner may prefer the primary key plus a sort; with both
+        # ruled out, only the HNSW index can give the order the query asks for.
+        cur.execute("ANALYZE datasets_embedding")
         cur.execute("SET enable_seqscan = off")
+        cur.execute("SET enable_sort = off")
         cur.execute(
             "EXPLAIN SELECT sample_id FROM datasets_embedding WHERE space_id = %s "
             "ORDER BY vector::vector(4) <=> '[1,0,0,0]' LIMIT 5",
             [space.pk],
         )
         plan = " ".join(row[0] for row in cur.fetchall())
+        cur.execute("RESET enable_seqscan")
+        cur.execute("RESET enable_sort")
     assert space.index_name in plan
 
 
