@@ -38,6 +38,7 @@ class SampleFilterForm(forms.Form):
     search = forms.CharField(required=False, label="Text or id")
     split = forms.ChoiceField(choices=[("", "All splits"), *Split.choices], required=False)
     label = forms.ChoiceField(required=False)
+    flag = forms.ChoiceField(required=False, label="Flagged as")
     meta = forms.CharField(
         required=False,
         label="Metadata",
@@ -51,6 +52,9 @@ class SampleFilterForm(forms.Form):
             ("none", "Unlabelled"),
             *[(x, x) for x in labels],
         ]
+        from apps.quality.models import Flag
+
+        self.fields["flag"].choices = [("", "Anything"), *Flag.choices]
 
 
 class RelabelForm(forms.Form):

@@ -116,7 +116,8 @@ def version_diff(dataset: Dataset, a: int, b: int, *, limit: int = 1000) -> dict
 
 def samples_filtered(dataset: Dataset, params) -> QuerySet[Sample]:
     """Samples of the dataset by the simple filters the table and the API share: split, label
-    (`none` for unlabelled), text search, `meta.KEY=value`, and `removed` to see removed ones."""
+    (`none` for unlabelled), text search, `meta.KEY=value`, `flag` (what the newest finished
+    scoring run flagged them for), and `removed` to see removed ones."""
     samples = Sample.objects.filter(
         dataset=dataset, active=params.get("removed") not in ("true", "1", "on")
     )
@@ -128,6 +129,11 @@ def samples_filtered(dataset: Dataset, params) -> QuerySet[Sample]:
         )
     if search := (params.get("search") or "").strip():
         samples = samples.filter(Q(text__icontains=search) | Q(external_id=search))
+    if flag := params.get("flag"):
+        from apps.quality.selectors import flagged_sample_ids, latest_done_run
+
+        run = latest_done_run(dataset)
+        samples = samples.filter(pk__in=flagged_sample_ids(run, flag)) if run else samples.none()
     pairs = list(params.items())
     if "=" in (params.get("meta") or ""):  # the table's one metadata box: key=value
         key, _, value = params["meta"].partition("=")

@@ -10,5 +10,6 @@ urlpatterns = [
     path("<int:dataset_id>/samples/<int:sample_id>/", views.sample_detail, name="sample"),
     path("<int:dataset_id>/versions/", views.versions, name="versions"),
     path("<int:dataset_id>/scoring/", views.scoring, name="scoring"),
+    path("<int:dataset_id>/health/", views.health, name="health"),
     path("<int:dataset_id>/media/<path:path>", views.media, name="media"),
 ]

@@ -145,6 +145,71 @@ def scoring(request, dataset_id: int):
     return render(request, "datasets/detail.html#scoring", context)
 
 
+# Health tiles: (flag, what the count means, the method's anchor on the methods page).
+HEALTH_TILES = [
+    ("mislabeled", "likely mislabelled", "likely-mislabeled"),
+    ("boundary", "on the class boundary", "class-overlap"),
+    ("outlier", "outliers", "outlier"),
+    ("duplicate", "near duplicates", "near-duplicates"),
+    ("leaked", "in groups leaked across splits", "near-duplicates"),
+    ("conflicting", "duplicates with conflicting labels", "near-duplicates"),
+    ("redundant", "redundant (easy duplicates)", "redundancy"),
+    ("out_of_coverage", "production samples outside training coverage", "drift"),
+    ("pick", "worth labelling next", "active-learning"),
+]
+
+
+@login_required
+def health(request, dataset_id: int):
+    """Dataset health: what the newest finished scoring run found, each count a link to its samples."""
+    from apps.quality.models import RunStatus
+    from apps.quality.selectors import latest_done_run
+
+    dataset = get_dataset_for_user(request.user, dataset_id)
+    run = latest_done_run(dataset)
+    summary = run.summary if run else {}
+    counts = summary.get("flag_counts", {})
+    tiles = [
+        {"flag": flag, "label": label, "anchor": anchor, "count": counts[flag]}
+        for flag, label, anchor in HEALTH_TILES
+        if flag in counts
+    ]
+    classes = summary.get("classes", [])
+    confusion = summary.get("confusion")
+    if confusion:
+        most = max(max(row) for row in confusion) or 1
+        confusion = [
+            {
+                "label": label,
+                "cells": [
+                    {"count": n, "diagonal": i == j, "shade": round(n / most, 2)}
+                    for j, n in enumerate(row)
+                ],
+            }
+            for i, (label, row) in enumerate(zip(classes, confusion, strict=True))
+        ]
+    context = {
+        "dataset": dataset,
+        "project": dataset.project,
+        "run": run,
+        "summary": summary,
+        "tiles": tiles,
+        "confusion": confusion,
+        "classes": classes,
+        "distribution": [
+            {"split": split, **row} for split, row in summary.get("label_distribution", {}).items()
+        ],
+        "noise": [
+            {"split": split, **row} for split, row in summary.get("noise_by_split", {}).items()
+        ],
+        "live": dataset.scoring_runs.filter(
+            status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+        ).first(),
+        **_caps(request, dataset),
+    }
+    return render(request, "datasets/health.html", context)
+
+
 @login_required
 def import_status(request, dataset_id: int, job_id: int):
     """The imports panel, polled while a job runs."""

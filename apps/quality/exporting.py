@@ -27,6 +27,8 @@ COLUMNS = [
     "cluster",
     "x",
     "y",
+    "coverage",
+    "flags",
     "reasons",
 ]
 SCORE_FORMATS = ("csv", "parquet")
@@ -37,7 +39,7 @@ def _rows(run: ScoringRun):
     sql = """
         SELECT s.external_id, s.split, s.label, c.suggested_label, c.likely_mislabeled, c.mislabel_score,
                c.error_potential, c.margin, c.outlier_score, c.knn_agreement, c.duplicate_group, c.cluster,
-               c.x, c.y, c.reasons
+               c.x, c.y, c.coverage, c.flags, c.reasons
         FROM quality_samplescore c JOIN datasets_sample s ON s.id = c.sample_id
         WHERE c.run_id = %s ORDER BY c.sample_id"""
     with raw_connection() as conn, conn.transaction(), conn.cursor(name="scores") as cur:
@@ -61,10 +63,10 @@ def _csv(batches, out) -> int:
     count = 0
     for rows in batches:
         for row in rows:
-            *values, reasons = row
+            *values, flags, reasons = row
             writer.writerow(
                 [neutralise(v) if v is not None else "" for v in values]
-                + ["; ".join(reasons or [])]
+                + [" ".join(flags or []), "; ".join(reasons or [])]
             )
             count += 1
     text.detach()
@@ -91,6 +93,8 @@ def _parquet(batches, out) -> int:
             ("cluster", pa.int64()),
             ("x", pa.float64()),
             ("y", pa.float64()),
+            ("coverage", pa.float64()),
+            ("flags", pa.list_(pa.string())),
             ("reasons", pa.string()),
         ]
     )
@@ -98,6 +102,7 @@ def _parquet(batches, out) -> int:
     with pq.ParquetWriter(out, schema) as writer:
         for rows in batches:
             columns = list(zip(*rows, strict=True))
+            columns[-2] = tuple(f or [] for f in columns[-2])
             columns[-1] = tuple(json.dumps(r or []) for r in columns[-1])
             writer.write_table(pa.table(dict(zip(COLUMNS, columns, strict=True)), schema=schema))
             count += len(rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 
 from apps.datasets.models import BIG_TABLE_FK, Dataset, ModelRun, Sample
@@ -55,6 +56,20 @@ class ScoringRun(models.Model):
         return 100 if self.status == RunStatus.DONE else min(99, int(100 * self.progress))
 
 
+class Flag(models.TextChoices):
+    """What a sample was flagged for; the health page and the sample table filter by these."""
+
+    MISLABELED = "mislabeled", "likely mislabelled"
+    BOUNDARY = "boundary", "on the class boundary"
+    OUTLIER = "outlier", "outlier"
+    DUPLICATE = "duplicate", "near duplicate"
+    LEAKED = "leaked", "leaked across splits"
+    CONFLICTING = "conflicting", "duplicates with conflicting labels"
+    REDUNDANT = "redundant", "redundant"
+    OUT_OF_COVERAGE = "out_of_coverage", "outside training coverage"
+    PICK = "pick", "worth labelling next"
+
+
 class SampleScore(models.Model):
     """What one run found about one sample, with the reasons a reviewer reads.
 
@@ -76,6 +91,12 @@ class SampleScore(models.Model):
     cluster = models.IntegerField(null=True, blank=True)
     x = models.FloatField(null=True, blank=True)
     y = models.FloatField(null=True, blank=True)
+    coverage = models.FloatField(
+        null=True, blank=True, help_text="Production samples: k-th neighbour distance percentile."
+    )
+    flags = ArrayField(
+        models.CharField(max_length=20, choices=Flag.choices), default=list, blank=True
+    )
     reasons = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:

@@ -7,15 +7,25 @@ samples…) is skipped with the reason; the others still land.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
 from apps.datasets.importing.loader import raw_connection
 from apps.datasets.models import Sample
 from apps.quality import arrays
-from apps.quality.models import ScoringRun
+from apps.quality.models import Flag, ScoringRun
 from apps.quality.services import scoring_run_progress
+
+# A sample is flagged an outlier above this percentile of mean neighbour distance, and on the
+# boundary when its top two classes are closer than this.
+OUTLIER_PERCENTILE = 0.99
+BOUNDARY_MARGIN = 0.1
+# Easy (error potential below this) near duplicates in train are redundancy candidates.
+REDUNDANT_BELOW = 0.2
+ACTIVE_LEARNING_BUDGET = 100
 
 
 @dataclass
@@ -28,6 +38,8 @@ class Arrays:
     has_vector: np.ndarray | None = None
     probs: np.ndarray | None = None
     probs_source: str = ""
+    epoch_probs: np.ndarray | None = None  # (epochs, n, classes) when the model run logged them
+    texts: list[str] | None = None
     metadata: list[dict] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -37,7 +49,7 @@ def load(run: ScoringRun) -> Arrays:
     rows = list(
         Sample.objects.filter(dataset=dataset, active=True)
         .order_by("id")
-        .values_list("id", "label", "split", "metadata")
+        .values_list("id", "label", "split", "metadata", "text")
     )
 
     classes = list(dataset.labels)
@@ -50,6 +62,7 @@ def load(run: ScoringRun) -> Arrays:
         splits=np.array([r[2] for r in rows]),
         classes=classes,
         metadata=[r[3] or {} for r in rows],
+        texts=[r[4] or "" for r in rows] if dataset.modality == "text" else None,
     )
     space = dataset.embedding_spaces.order_by("id").first()
     if space is None and rows:
@@ -66,15 +79,43 @@ def load(run: ScoringRun) -> Arrays:
         found, vectors = arrays.space_vectors(space.pk)
         data.vectors, data.has_vector = arrays.align(data.ids, found, vectors)
     if run.model_run_id and run.model_run.classes == classes:
-        found, probs = arrays.run_probs(run.model_run_id)
-        probs, present = arrays.align(data.ids, found, probs)
-        if present.all():
-            data.probs, data.probs_source = probs, f"model run “{run.model_run.name}”"
-        else:
-            data.skipped["model_run"] = (
-                f"the model run has no probabilities for {int((~present).sum())} samples"
-            )
+        _load_model_run(run.model_run, data)
+    elif run.model_run_id:
+        data.skipped["model_run"] = "the model run's classes differ from the dataset's labels"
     return data
+
+
+def _load_model_run(model_run, data: Arrays) -> None:
+    """The final probabilities (epoch 0, else the last epoch) and, when logged, every epoch's."""
+    from apps.datasets.models import Prediction
+
+    epochs = list(
+        Prediction.objects.filter(run=model_run)
+        .values_list("epoch", flat=True)
+        .distinct()
+        .order_by("epoch")
+    )
+    if not epochs:
+        data.skipped["model_run"] = "the model run has no probabilities"
+        return
+    by_epoch = {}
+    for epoch in epochs:
+        found, probs = arrays.run_probs(model_run.pk, epoch=epoch)
+        probs, present = arrays.align(data.ids, found, probs)
+        if not present.all():
+            data.skipped["model_run"] = (
+                f"the model run has no epoch-{epoch} probabilities for "
+                f"{int((~present).sum())} samples"
+            )
+            return
+        by_epoch[epoch] = probs
+    final = 0 if 0 in by_epoch else epochs[-1]
+    data.probs, data.probs_source = by_epoch[final], f"model run “{model_run.name}”"
+    training = [by_epoch[e] for e in epochs if e > 0]
+    if len(training) >= 2:
+        data.epoch_probs = np.stack(training)
+    else:
+        data.skipped["training_dynamics"] = "the model run has fewer than two epochs logged"
 
 
 def score_run(run: ScoringRun) -> None:
@@ -128,21 +169,30 @@ def score_run(run: ScoringRun) -> None:
         scores["suggested"] = suggested
         top2 = np.sort(data.probs, axis=1)[:, -2:] if data.probs.shape[1] > 1 else np.ones((n, 2))
         scores["margin"] = top2[:, 1] - top2[:, 0]
-        scores["error_potential"] = label_kernels.error_potential(data.probs, data.labels)
+        scores["error_potential"] = label_kernels.error_potential(
+            data.probs, data.labels, epoch_probs=data.epoch_probs
+        )
+        summary["training_dynamics"] = data.epoch_probs is not None
         for i in np.flatnonzero(scores["likely_mislabeled"]):
             reasons[i].append(
                 f"labelled {data.classes[data.labels[i]]}; the model says {data.classes[suggested[i]]} "
                 f"at {data.probs[i, suggested[i]]:.2f}"
             )
+        _boundary(data, scores, summary, reasons)
         summary["likely_mislabeled"] = int(scores["likely_mislabeled"].sum())
-        summary["noise_by_split"] = {
-            str(split): list(
-                label_kernels.label_noise_estimate(
-                    scores["likely_mislabeled"][(data.splits == split) & labelled]
-                )
-            )
-            for split in np.unique(data.splits[labelled])
-        }
+        summary["noise_by_split"] = {}
+        for split in np.unique(data.splits[labelled]).tolist():
+            flagged = scores["likely_mislabeled"][(data.splits == split) & labelled]
+            rate, low, high = label_kernels.label_noise_estimate(flagged)
+            summary["noise_by_split"][split] = {
+                "labelled": len(flagged),
+                "flagged": int(flagged.sum()),
+                "rate": rate,
+                "low": low,
+                "high": high,
+            }
+
+    summary["label_distribution"] = _label_distribution(data)
 
     stage("weak slices", 0.5)
     if "likely_mislabeled" in scores:
@@ -159,11 +209,58 @@ def score_run(run: ScoringRun) -> None:
         data.skipped["neighbours"] = "no embeddings"
 
     stage("writing", 0.9)
-    _write(run, data, scores, reasons)
+    flags = _flags(scores, n)
+    counts = Counter(chain.from_iterable(flags))
+    summary["flag_counts"] = {flag.value: counts[flag.value] for flag in Flag}
+    _write(run, data, scores, flags, reasons)
     start = timings.pop("reading")
     run.summary, run.skipped = summary, data.skipped
     run.timings = {name: round(t - start, 2) for name, t in timings.items()}
     run.save(update_fields=["summary", "skipped", "timings"])
+
+
+def _boundary(data: Arrays, scores: dict, summary: dict, reasons: list[list[str]]) -> None:
+    """Samples caught between two classes, the confusion matrix and the most confused pairs."""
+    from workers.engine.labels import class_overlap
+
+    n, k = data.probs.shape
+    boundary = np.zeros(n, dtype=bool)
+    if k > 1:
+        top2 = np.argsort(-data.probs, axis=1)[:, :2]
+        boundary = scores["margin"] < BOUNDARY_MARGIN
+        for i in np.flatnonzero(boundary):
+            a, b = top2[i]
+            reasons[i].append(
+                f"on the boundary between {data.classes[a]} and {data.classes[b]} "
+                f"(margin {scores['margin'][i]:.2f})"
+            )
+    scores["boundary"] = boundary
+    summary["boundary"] = int(boundary.sum())
+    if (data.labels >= 0).any():
+        overlap = class_overlap(data.probs, data.labels)
+        summary["confusion"] = overlap["confusion"].tolist()
+        summary["class_pairs"] = [
+            {
+                "classes": [data.classes[a] for a in pair["classes"]],
+                "overlap": round(pair["overlap"], 4),
+            }
+            for pair in overlap["pairs"]
+        ]
+
+
+def _label_distribution(data: Arrays) -> dict:
+    """Per split: samples per class (and unlabelled), and the largest-to-smallest class ratio."""
+    result = {}
+    for split in np.unique(data.splits).tolist():
+        in_split = data.labels[data.splits == split]
+        counts = np.bincount(in_split[in_split >= 0], minlength=len(data.classes))
+        present = counts[counts > 0]
+        result[split] = {
+            "counts": dict(zip(data.classes, counts.tolist(), strict=True)),
+            "unlabelled": int((in_split < 0).sum()),
+            "imbalance": round(float(present.max() / present.min()), 2) if present.size else None,
+        }
+    return result
 
 
 def _weak_slices(data: Arrays, scores: dict, summary: dict) -> None:
@@ -201,53 +298,104 @@ def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[
             reasons[i].append(
                 f"{int(majority_count[i])} of {k} nearest neighbours are {data.classes[majority[i]]}"
             )
-    for i in np.flatnonzero(scores["outlier_score"] >= 0.99):
+    scores["outlier"] = scores["outlier_score"] >= OUTLIER_PERCENTILE
+    summary["outliers"] = int(scores["outlier"].sum())
+    for i in np.flatnonzero(scores["outlier"]):
         reasons[i].append(
-            f"far from the rest: further from its {k} nearest neighbours than 99% of samples"
+            f"far from the rest: further from its {k} nearest neighbours than "
+            f"{OUTLIER_PERCENTILE:.0%} of samples"
         )
 
     groups = nb.near_duplicates(vectors, k=k)
     findings = nb.duplicate_findings(groups, data.splits, labels)
     duplicate_group = np.full(n, -1)
-    for g, members in enumerate(groups):
+    leaked = np.zeros(n, dtype=bool)
+    conflicting = np.zeros(n, dtype=bool)
+    for g, record in enumerate(findings["groups"]):
+        members = record["members"]
         duplicate_group[members] = g
-        if len(members) > 1:
+        others = len(members) - 1
+        splits = ", ".join(record["splits"])
+        for i in members:
+            reasons[i].append(f"near duplicate of {others} other sample(s) in {splits}")
+        if record["leakage"]:
+            leaked[members] = True
             for i in members:
-                reasons[i].append(f"near duplicate of {len(members) - 1} other sample(s)")
+                if data.splits[i] != "train":
+                    reasons[i].append(
+                        f"leaked: a near duplicate is in train, so the model has seen this {data.splits[i]} sample"
+                    )
+        if record["conflicting_labels"]:
+            conflicting[members] = True
+            names = " vs ".join(
+                data.classes[c] for c in sorted({int(c) for c in labels[members] if c >= 0})
+            )
+            for i in members:
+                reasons[i].append(f"near duplicates disagree on the label ({names})")
     scores["duplicate_group"] = duplicate_group
+    scores["leaked"], scores["conflicting"] = leaked, conflicting
     # Redundancy: easy samples with a near duplicate can go to shrink the training set; one
     # member of each group stays.
-    easy = scores.get("error_potential", np.ones(n)) < 0.2
-    redundant = [
-        i
-        for members in groups
-        for i in sorted(members)[1:]
-        if easy[i] and data.splits[i] == "train"
-    ]
+    easy = scores.get("error_potential", np.ones(n)) < REDUNDANT_BELOW
+    redundant = np.zeros(n, dtype=bool)
+    for members in groups:
+        for i in sorted(members)[1:]:
+            redundant[i] = easy[i] and data.splits[i] == "train" and not conflicting[i]
+    scores["redundant"] = redundant
     summary["redundancy"] = {
-        "candidates": len(redundant),
+        "candidates": int(redundant.sum()),
         "sample_ids": data.ids[redundant][:1000].tolist(),
     }
-    summary["duplicates"] = (
-        {key: findings[key] for key in findings if key != "groups"}
-        if isinstance(findings, dict)
-        else {}
-    )
+    summary["duplicates"] = {
+        "n_groups": findings["n_groups"],
+        "n_duplicate_samples": findings["n_duplicate_samples"],
+        "n_leaked_samples": findings["n_leaked_samples"],
+        "n_leakage_groups": len(findings["leakage_groups"]),
+        "n_conflicting_groups": len(findings["conflicting_label_groups"]),
+        "n_conflicting_samples": int(conflicting.sum()),
+    }
 
     cluster_ids = nb.clusters(vectors)
     scores["cluster"] = cluster_ids
     is_error = scores.get("likely_mislabeled", np.zeros(n, dtype=bool))
-    summary["clusters"] = nb.cluster_summary(cluster_ids, labels, is_error)[:50]
+    labelled = labels >= 0
+    predicted = None if data.probs is None else np.argmax(data.probs, axis=1)[labelled]
+    rows = (
+        nb.cluster_summary(
+            cluster_ids[labelled],
+            labels[labelled],
+            is_error[labelled],
+            [t for t, keep in zip(data.texts, labelled, strict=True) if keep]
+            if data.texts
+            else None,
+            predicted=predicted,
+        )
+        if labelled.any()
+        else []
+    )
+    sizes = np.bincount(cluster_ids, minlength=int(cluster_ids.max()) + 1)
+    for row in rows:
+        row["majority_label"] = data.classes[row["majority_label"]]
+        row["size"] = int(sizes[row["cluster"]])  # unlabelled members count towards the size
+    summary["clusters"] = rows[:50]
     xy = nb.project_2d(vectors)
     scores["x"], scores["y"] = xy[:, 0], xy[:, 1]
 
     pool = (data.splits == "production") | (data.splits == "unlabeled") | (labels < 0)
     if data.probs is not None and pool.sum() >= 2:
-        budget = int(min(100, max(1, pool.sum() // 10)))
-        picked = nb.active_learning_pick(data.probs[pool], vectors[pool], budget=budget)
+        budget = int(min(ACTIVE_LEARNING_BUDGET, max(1, pool.sum() // 10)))
+        picked = np.flatnonzero(pool)[
+            nb.active_learning_pick(data.probs[pool], vectors[pool], budget=budget)
+        ]
+        scores["pick"] = np.isin(np.arange(n), picked)
+        for rank, i in enumerate(picked, start=1):
+            reasons[i].append(
+                f"worth labelling next: pick {rank} of {budget} (uncertain, and unlike the other picks)"
+            )
         summary["active_learning"] = {
             "budget": budget,
-            "sample_ids": data.ids[pool][picked].tolist(),
+            "pool": int(pool.sum()),
+            "sample_ids": data.ids[picked].tolist(),
         }
     else:
         data.skipped["active_learning"] = "no unlabelled or production samples with probabilities"
@@ -257,6 +405,17 @@ def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[
     if production.sum() >= 10 and training.sum() >= 10:
         report = nb.drift(vectors[training], vectors[production])
         summary["drift"] = {key: value for key, value in report.items() if np.ndim(value) == 0}
+        coverage = np.full(n, np.nan)
+        coverage[production] = report["coverage_percentile"]
+        scores["coverage"] = coverage
+        scores["out_of_coverage"] = np.zeros(n, dtype=bool)
+        scores["out_of_coverage"][production] = report["out_of_coverage"]
+        summary["drift"]["n_out_of_coverage"] = int(report["out_of_coverage"].sum())
+        for i in np.flatnonzero(scores["out_of_coverage"]):
+            reasons[i].append(
+                f"outside training coverage: its 10th nearest training sample is further away "
+                f"than for {coverage[i]:.0%} of training samples"
+            )
         summary["drift"]["cluster_shift"] = nb.cluster_shift(
             cluster_ids[training], cluster_ids[production]
         )[:20]
@@ -265,7 +424,11 @@ def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[
 
 
 def _write(
-    run: ScoringRun, data: Arrays, scores: dict[str, np.ndarray], reasons: list[list[str]]
+    run: ScoringRun,
+    data: Arrays,
+    scores: dict[str, np.ndarray],
+    flags: list[list[str]],
+    reasons: list[list[str]],
 ) -> None:
     """Replace the run's scores in one transaction (an earlier attempt's rows go first)."""
     import json
@@ -292,6 +455,8 @@ def _write(
         column("cluster"),
         column("x"),
         column("y"),
+        column("coverage"),
+        flags,
         reasons,
         strict=True,
     )
@@ -301,7 +466,8 @@ def _write(
             conn.cursor() as cur,
             cur.copy(
                 "COPY quality_samplescore (run_id, sample_id, suggested_label, likely_mislabeled, mislabel_score, "
-                "error_potential, margin, outlier_score, knn_agreement, duplicate_group, cluster, x, y, reasons) "
+                "error_potential, margin, outlier_score, knn_agreement, duplicate_group, cluster, x, y, "
+                "coverage, flags, reasons) "
                 "FROM STDIN"
             ) as copy,
         ):
@@ -318,6 +484,8 @@ def _write(
                 cluster,
                 x,
                 y,
+                coverage,
+                flagged,
                 why,
             ) in rows:
                 copy.write_row(
@@ -335,9 +503,35 @@ def _write(
                         cluster,
                         _num(x),
                         _num(y),
+                        _num(coverage),
+                        flagged,
                         json.dumps(why),
                     )
                 )
+
+
+_FLAG_SCORES = {
+    Flag.MISLABELED: "likely_mislabeled",
+    Flag.BOUNDARY: "boundary",
+    Flag.OUTLIER: "outlier",
+    Flag.LEAKED: "leaked",
+    Flag.CONFLICTING: "conflicting",
+    Flag.REDUNDANT: "redundant",
+    Flag.OUT_OF_COVERAGE: "out_of_coverage",
+    Flag.PICK: "pick",
+}
+
+
+def _flags(scores: dict[str, np.ndarray], n: int) -> list[list[str]]:
+    """Per sample, the flags it earned, from the boolean score arrays."""
+    masks = [(flag.value, scores[name]) for flag, name in _FLAG_SCORES.items() if name in scores]
+    if "duplicate_group" in scores:
+        masks.append((Flag.DUPLICATE.value, scores["duplicate_group"] >= 0))
+    flags: list[list[str]] = [[] for _ in range(n)]
+    for value, mask in masks:
+        for i in np.flatnonzero(mask):
+            flags[i].append(value)
+    return flags
 
 
 def _num(value):

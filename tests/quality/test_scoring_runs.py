@@ -186,7 +186,9 @@ def test_duplicates_leakage_and_drift_land_in_the_summary(team, tmp_path):
         found["p1"].duplicate_group is not None
         and found["p1"].duplicate_group == found["leak"].duplicate_group
     )
-    assert len(run.summary["duplicates"]["leakage_groups"]) >= 1
+    assert run.summary["duplicates"]["n_leakage_groups"] >= 1
+    assert {"duplicate", "leaked"} <= set(found["leak"].flags)
+    assert any("leaked: a near duplicate is in train" in r for r in found["leak"].reasons)
     redundant = set(run.summary["redundancy"]["sample_ids"])
     twins = {dataset.samples.get(external_id=x).pk for x in ("p4", "twin")}
     assert twins & redundant  # one of the two copies may go
@@ -196,6 +198,18 @@ def test_duplicates_leakage_and_drift_land_in_the_summary(team, tmp_path):
             groups.setdefault(score.duplicate_group, set()).add(score.sample_id)
     assert all(members - redundant for members in groups.values())  # every group keeps one
     assert run.summary["drift"]["auc"] > 0.9 and run.summary["drift"]["p_value"] < 0.01
+    # Production samples come from a topic training never saw: most are outside its coverage.
+    production = [s for ext, s in found.items() if ext.startswith("p") and int(ext[1:]) >= 60]
+    outside = [s for s in production if "out_of_coverage" in s.flags]
+    assert len(outside) >= 0.8 * len(production)
+    assert all(s.coverage is not None and s.coverage > 0.95 for s in outside)
+    assert all(
+        s.coverage is None
+        for ext, s in found.items()
+        if not ext.startswith("p") or int(ext[1:]) < 60
+    )
+    assert run.summary["drift"]["n_out_of_coverage"] == len(outside)
+    assert run.summary["flag_counts"]["out_of_coverage"] == len(outside)
 
 
 def test_export_scores_command_and_api(team, tmp_path, api_as):

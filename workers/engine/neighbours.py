@@ -421,15 +421,19 @@ def cluster_summary(
     is_error: np.ndarray | Sequence[bool],
     texts: Sequence[str] | None = None,
     *,
+    predicted: np.ndarray | Sequence[Any] | None = None,
     top_n: int = 5,
 ) -> list[dict[str, Any]]:
     """Per cluster: size, error rate, accuracy, majority label and (for text) top terms.
 
-    Sorted worst first (error rate, then size) so the UI can surface the weakest clusters.
+    Accuracy is the model's (predicted == label) when predictions are given, else the share
+    not flagged as an error. Sorted worst first (error rate, then size) so the UI can surface
+    the weakest clusters.
     """
     ids = np.asarray(cluster_ids)
     errors = np.asarray(is_error, dtype=bool)
     labels_arr = np.asarray(labels)
+    correct = None if predicted is None else np.asarray(predicted) == labels_arr
     order = np.unique(ids).tolist()
     terms = _top_terms_per_cluster(ids, texts, order, top_n) if texts is not None else {}
     rows = []
@@ -445,7 +449,7 @@ def cluster_summary(
                 "cluster": c,
                 "size": size,
                 "error_rate": error_rate,
-                "accuracy": 1.0 - error_rate,
+                "accuracy": 1.0 - error_rate if correct is None else float(correct[in_c].mean()),
                 # NumPy scalars become plain Python values so the row serialises to JSON.
                 "majority_label": majority.item() if hasattr(majority, "item") else majority,
                 "majority_share": float(value_counts[top] / size),

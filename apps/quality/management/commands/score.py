@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.datasets.models import Dataset
 from apps.quality.models import RunStatus, ScoringRun
+from apps.quality.selectors import latest_done_run
 from apps.quality.services import scoring_run_execute, scoring_run_start
 
 
@@ -46,7 +47,7 @@ class Command(BaseCommand):
         if target is None:
             raise CommandError(f"No dataset with id {dataset}.")
         if show:
-            run = target.scoring_runs.filter(status=RunStatus.DONE).first()
+            run = latest_done_run(target)
             if run is None:
                 raise CommandError(f"Dataset {dataset} has no finished scoring run yet.")
             return self._report(run, json)

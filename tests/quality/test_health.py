@@ -1,0 +1,157 @@
+"""What a scoring run flags beyond label errors, and the dataset health page built on it."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from apps.datasets.models import ModelRun
+from apps.projects.capabilities import Cap
+from apps.quality.models import Flag, RunStatus
+from apps.quality.services import scoring_run_execute, scoring_run_start
+from tests.conftest import PERSONAS
+from tests.datasets.conftest import import_into
+from tests.datasets.test_model_runs import log_run
+from tests.projects.test_access_matrix import expected
+from tests.quality.test_scoring_runs import blobs, scores
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def score(dataset, model_run=None):
+    run = scoring_run_start(dataset=dataset, by=None, model_run=model_run, enqueue=False)
+    run = scoring_run_execute(run_id=run.pk)
+    assert run.status == RunStatus.DONE, run.error
+    return run
+
+
+def model_run(team, dataset, tmp_path, rows: dict[str, list[tuple[int, float]]]) -> ModelRun:
+    """Log a model run: per sample, (epoch, probability of cat) pairs."""
+    lines = ["id,epoch,prob_cat,prob_dog"]
+    for ext, probs in rows.items():
+        lines += [f"{ext},{epoch},{p:.4f},{1 - p:.4f}" for epoch, p in probs]
+    path = tmp_path / "run.csv"
+    path.write_text("\n".join(lines) + "\n")
+    job = log_run(dataset, team.user("scientist"), path, name="resnet")
+    assert job.status == "done", job.problems
+    return ModelRun.objects.get(pk=job.result["model_run_id"])
+
+
+def confident(ext: str) -> float:
+    """The blobs' true class (even: cat) at 0.95."""
+    return 0.95 if int(ext[1:]) % 2 == 0 else 0.05
+
+
+def test_training_dynamics_raise_the_error_potential_of_unstable_samples(team, tmp_path):
+    dataset = import_into(team, blobs(tmp_path, flips=()))
+    ids = [f"s{i}" for i in range(60)]
+    # Every sample ends confident and right; s10 flip-flopped while training, s12 was learnt late.
+    history = {ext: [(e, confident(ext)) for e in (1, 2, 3, 0)] for ext in ids}
+    history["s10"] = [(1, 0.1), (2, 0.9), (3, 0.1), (0, 0.95)]
+    history["s12"] = [(1, 0.2), (2, 0.3), (3, 0.6), (0, 0.95)]
+    run = score(dataset, model_run(team, dataset, tmp_path, history))
+    assert run.summary["training_dynamics"] is True
+    found = scores(run)
+    steady = max(found[ext].error_potential for ext in ids if ext not in ("s10", "s12"))
+    assert found["s10"].error_potential > steady + 0.2
+    assert found["s12"].error_potential > steady + 0.1
+    assert found["s10"].error_potential > found["s12"].error_potential  # variability counts too
+
+    final_only = score(
+        dataset,
+        model_run(team, dataset, tmp_path, {ext: [(0, confident(ext))] for ext in ids}),
+    )
+    assert final_only.summary["training_dynamics"] is False
+    assert "training_dynamics" in final_only.skipped
+    assert len({round(s.error_potential, 6) for s in scores(final_only).values()}) == 1
+
+
+def test_boundary_samples_class_overlap_and_the_confusion_matrix(team, tmp_path):
+    dataset = import_into(team, blobs(tmp_path, flips=(3,)))
+    rows = {f"s{i}": [(0, confident(f"s{i}"))] for i in range(60)}
+    rows["s8"] = [(0, 0.52)]  # a cat the model can barely place
+    run = score(dataset, model_run(team, dataset, tmp_path, rows))
+    found = scores(run)
+    assert "boundary" in found["s8"].flags
+    assert any(
+        "on the boundary between cat and dog (margin 0.04)" in r for r in found["s8"].reasons
+    )
+    assert [ext for ext, s in found.items() if "boundary" in s.flags] == ["s8"]
+    # s3 is a dog labelled cat: the model (right) says dog. Given label ↓, predicted →.
+    assert run.summary["confusion"] == [[30, 1], [0, 29]]
+    assert run.summary["class_pairs"][0]["classes"] == ["cat", "dog"]
+    assert run.summary["label_distribution"]["train"]["counts"] == {"cat": 31, "dog": 29}
+    assert run.summary["label_distribution"]["train"]["imbalance"] == round(31 / 29, 2)
+    noise = run.summary["noise_by_split"]["train"]
+    assert noise["labelled"] == 60 and noise["flagged"] == 1
+    assert noise["low"] < noise["rate"] < noise["high"] and noise["rate"] == pytest.approx(1 / 60)
+
+
+def test_text_clusters_carry_their_top_terms_and_model_accuracy(team, tmp_path):
+    topics = {
+        "billing": "refund invoice charged twice card payment",
+        "shipping": "parcel courier delivery late tracking",
+    }
+    lines = ["id,text,label"]
+    for i in range(40):
+        label = ("billing", "shipping")[i % 2]
+        words = topics[label].split()
+        lines.append(f"t{i},{' '.join(words[j % 5] for j in range(i % 3, i % 3 + 4))},{label}")
+    path = tmp_path / "texts.csv"
+    path.write_text("\n".join(lines) + "\n")
+    run = score(import_into(team, path, "support"))
+    clusters = run.summary["clusters"]
+    assert clusters and sum(c["size"] for c in clusters) == 40
+    terms = {t for c in clusters for t in c["top_terms"]}
+    assert terms & set(topics["billing"].split()) and terms & set(topics["shipping"].split())
+    for c in clusters:
+        assert 0 <= c["accuracy"] <= 1 and c["majority_label"] in topics
+
+
+def test_flag_filter_lists_exactly_the_flagged_samples(team, tmp_path, web_as):
+    dataset = import_into(team, blobs(tmp_path))
+    run = score(dataset)
+    found = scores(run)
+    flagged = {ext for ext, s in found.items() if Flag.MISLABELED in s.flags}
+    assert flagged == {"s3", "s40"}
+    assert run.summary["flag_counts"]["mislabeled"] == 2
+    page = web_as(team.user("viewer")).get(f"/datasets/{dataset.pk}/samples/?flag=mislabeled")
+    listed = {ext for ext in found if f">{ext}</a>" in page.content.decode()}
+    assert listed == flagged
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_health_page_as_every_role(persona, team, tmp_path, web_as):
+    dataset = import_into(team, blobs(tmp_path))
+    score(dataset)
+    page = web_as(team.user(persona)).get(f"/datasets/{dataset.pk}/health/")
+    assert page.status_code == expected(persona, Cap.VIEW, 200)
+    if page.status_code == 200:
+        html = page.content.decode()
+        assert f"/datasets/{dataset.pk}/samples/?flag=mislabeled" in html
+        assert 'id="noise"' in html and 'id="confusion"' in html and 'id="clusters"' in html
+        assert "/methods/#likely-mislabeled" in html
+
+
+def test_health_page_before_any_run_says_so(team, tmp_path, web_as):
+    dataset = import_into(team, blobs(tmp_path))
+    html = web_as(team.user("scientist")).get(f"/datasets/{dataset.pk}/health/").content.decode()
+    assert "Not scored yet" in html and "dataset page" in html
+
+
+def test_export_carries_flags_and_coverage(team, tmp_path):
+    import csv
+
+    dataset = import_into(team, blobs(tmp_path))
+    score(dataset)
+    out = tmp_path / "scores.csv"
+    call_command("export_scores", str(out), dataset=dataset.pk, stdout=io.StringIO())
+    rows = {r["id"]: r for r in csv.DictReader(out.open())}
+    assert (
+        "mislabeled" in rows["s3"]["flags"].split()
+        and "mislabeled" not in rows["s1"]["flags"].split()
+    )
+    assert "coverage" in rows["s3"] and np.isfinite(float(rows["s3"]["mislabel_score"]))
