@@ -121,6 +121,7 @@ urlpatterns = [
     path("accounts/", include("apps.accounts.urls")),
     path("projects/", include("apps.projects.urls")),
     path("datasets/", include("apps.datasets.urls")),
+    path("methods/", include("apps.quality.urls")),
     path("invitations/<str:key>/", projects_views.invitation_accept, name="invitation_accept"),
     path("api/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),

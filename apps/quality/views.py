@@ -1,0 +1,117 @@
+"""Web pages of the quality engine: the methods page, how every score of a scoring run is made."""
+
+from __future__ import annotations
+
+import inspect
+from functools import cache
+from statistics import NormalDist
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+# The methods page, section by section: (anchor, title). Other pages link to a signal's method
+# as `{% url 'quality:methods' %}#<anchor>`, so an anchor, once published, stays.
+METHOD_SECTIONS: list[tuple[str, str]] = [
+    ("embeddings", "Embeddings"),
+    ("out-of-sample-probabilities", "Out-of-sample probabilities"),
+    ("likely-mislabeled", "Likely mislabelled and suggested label"),
+    ("error-potential", "Error potential (hardness)"),
+    ("class-overlap", "On the boundary, class overlap and confusion"),
+    ("outlier", "Outliers"),
+    ("near-duplicates", "Near duplicates, leakage and conflicting labels"),
+    ("redundancy", "Redundancy"),
+    ("clusters", "Clusters"),
+    ("weak-slices", "Weak metadata slices"),
+    ("map", "2D map"),
+    ("drift", "Production drift and coverage"),
+    ("label-noise", "Label noise per split and class balance"),
+    ("active-learning", "Active-learning selection"),
+]
+
+
+def _default(function, name: str) -> Any:
+    return inspect.signature(function).parameters[name].default
+
+
+@cache
+def method_parameters() -> dict[str, Any]:
+    """The defaults the engine and the scoring pipeline actually run with, read from the code.
+
+    Imported here rather than at module level: the kernels pull in scikit-learn, which the
+    rest of the web process does not need; the result is the same for every request.
+    """
+    from apps.quality import pipeline
+    from workers.engine import embeddings, labels, neighbours, slices
+
+    outlier_k = _default(neighbours.outlier_scores, "k")
+    coverage = _default(neighbours.drift, "coverage_percentile")
+    noise_confidence = _default(labels.label_noise_estimate, "confidence")
+    return {
+        # Embeddings
+        # Keys as template-friendly names: "tfidf-svd" -> "tfidf_svd".
+        "embedding_methods": {
+            key.replace("-", "_"): text for key, text in embeddings.EMBEDDING_METHODS.items()
+        },
+        "tfidf_dim": _default(embeddings.text_tfidf_svd, "dim"),
+        "tfidf_min_df_from": embeddings._MIN_DF_FROM,
+        "max_categories": _default(embeddings.tabular_scaled, "max_categories"),
+        "thumb_size": _default(embeddings.image_pixels_pca, "size"),
+        "image_dim": _default(embeddings.image_pixels_pca, "dim"),
+        # Out-of-sample probabilities
+        "n_folds": _default(labels.out_of_sample_probs, "n_folds"),
+        "oof_knn_k": labels.KNN_K,
+        "pca_dim": labels.PCA_DIM,
+        "narrow_dim": labels.NARROW_DIM,
+        "exact_knn_max": labels.EXACT_KNN_MAX,
+        "lr_max_train": labels.LR_MAX_TRAIN,
+        "knn_weight_wide": labels._knn_weight(labels.NARROW_DIM),
+        "knn_weight_narrowest": labels._knn_weight(0),
+        # Label errors and the class boundary
+        "prune_methods": labels.PRUNE_METHODS,
+        "boundary_margin": pipeline.BOUNDARY_MARGIN,
+        "overlap_top": _default(labels.class_overlap, "top"),
+        # Neighbour kernels
+        "outlier_k": outlier_k,
+        "outlier_percentile": pipeline.OUTLIER_PERCENTILE,
+        "outlier_percent": round(100 * pipeline.OUTLIER_PERCENTILE),
+        "exact_below": _default(neighbours.knn, "exact_below"),
+        "hnsw_m": neighbours._HNSW_M,
+        "hnsw_ef_construction": neighbours._HNSW_EF_CONSTRUCTION,
+        "hnsw_ef_search": neighbours._HNSW_EF_SEARCH,
+        "duplicate_threshold": _default(neighbours.near_duplicates, "threshold"),
+        "duplicate_k": _default(neighbours.near_duplicates, "k"),
+        "redundant_below": pipeline.REDUNDANT_BELOW,
+        "cluster_cap": _default(neighbours.default_cluster_count, "cap"),
+        "cluster_examples": [(n, neighbours.default_cluster_count(n)) for n in (1_000, 10_000)],
+        "top_terms": _default(neighbours.cluster_summary, "top_n"),
+        # Weak slices
+        "slice_min_size": _default(slices.weak_slices, "min_size"),
+        "slice_alpha": _default(slices.weak_slices, "alpha"),
+        "slice_max_distinct": slices._MAX_DISTINCT_NUMERIC,
+        "slice_bins": slices._NUMERIC_BINS,
+        # Drift
+        "drift_k": _default(neighbours.drift, "k"),
+        "coverage_percentile": coverage,
+        "coverage_percent": round(100 * coverage),
+        "drift_max_per_side": _default(neighbours.drift, "max_per_side"),
+        # Label noise
+        "noise_confidence_percent": round(100 * noise_confidence),
+        "noise_z": f"{NormalDist().inv_cdf(0.5 + noise_confidence / 2.0):.2f}",
+        # Active learning
+        "al_budget": pipeline.ACTIVE_LEARNING_BUDGET,
+        "al_uncertainty": _default(neighbours.active_learning_pick, "uncertainty"),
+        "al_pool_factor": _default(neighbours.active_learning_pick, "pool_factor"),
+    }
+
+
+@login_required
+@require_safe
+def methods(request):
+    """Each quality signal: what it means, how it is computed, its defaults and its paper.
+
+    The same page for every signed-in user: it documents the engine and shows no project data.
+    """
+    context = {"sections": METHOD_SECTIONS, "p": method_parameters()}
+    return render(request, "quality/methods.html", context)
