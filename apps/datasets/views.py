@@ -145,24 +145,24 @@ def scoring(request, dataset_id: int):
     return render(request, "datasets/detail.html#scoring", context)
 
 
-# Health tiles: (flag, what the count means, the method's anchor on the methods page).
-HEALTH_TILES = [
-    ("mislabeled", "likely mislabelled", "likely-mislabeled"),
-    ("boundary", "on the class boundary", "class-overlap"),
-    ("outlier", "outliers", "outlier"),
-    ("duplicate", "near duplicates", "near-duplicates"),
-    ("leaked", "in groups leaked across splits", "near-duplicates"),
-    ("conflicting", "duplicates with conflicting labels", "near-duplicates"),
-    ("redundant", "redundant (easy duplicates)", "redundancy"),
-    ("out_of_coverage", "production samples outside training coverage", "drift"),
-    ("pick", "worth labelling next", "active-learning"),
-]
+# Health tiles, in this order: each flag and the anchor of its method on the methods page.
+HEALTH_TILES = {
+    "mislabeled": "likely-mislabeled",
+    "boundary": "class-overlap",
+    "outlier": "outlier",
+    "duplicate": "near-duplicates",
+    "leaked": "near-duplicates",
+    "conflicting": "near-duplicates",
+    "redundant": "redundancy",
+    "out_of_coverage": "drift",
+    "pick": "active-learning",
+}
 
 
 @login_required
 def health(request, dataset_id: int):
     """Dataset health: what the newest finished scoring run found, each count a link to its samples."""
-    from apps.quality.models import RunStatus
+    from apps.quality.models import Flag, RunStatus
     from apps.quality.selectors import latest_done_run
 
     dataset = get_dataset_for_user(request.user, dataset_id)
@@ -170,8 +170,8 @@ def health(request, dataset_id: int):
     summary = run.summary if run else {}
     counts = summary.get("flag_counts", {})
     tiles = [
-        {"flag": flag, "label": label, "anchor": anchor, "count": counts[flag]}
-        for flag, label, anchor in HEALTH_TILES
+        {"flag": flag, "label": Flag(flag).label, "anchor": anchor, "count": counts[flag]}
+        for flag, anchor in HEALTH_TILES.items()
         if flag in counts
     ]
     classes = summary.get("classes", [])

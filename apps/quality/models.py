@@ -61,12 +61,12 @@ class Flag(models.TextChoices):
 
     MISLABELED = "mislabeled", "likely mislabelled"
     BOUNDARY = "boundary", "on the class boundary"
-    OUTLIER = "outlier", "outlier"
-    DUPLICATE = "duplicate", "near duplicate"
-    LEAKED = "leaked", "leaked across splits"
+    OUTLIER = "outlier", "outliers"
+    DUPLICATE = "duplicate", "near duplicates"
+    LEAKED = "leaked", "in groups leaked across splits"
     CONFLICTING = "conflicting", "duplicates with conflicting labels"
-    REDUNDANT = "redundant", "redundant"
-    OUT_OF_COVERAGE = "out_of_coverage", "outside training coverage"
+    REDUNDANT = "redundant", "redundant (easy duplicates)"
+    OUT_OF_COVERAGE = "out_of_coverage", "production samples outside training coverage"
     PICK = "pick", "worth labelling next"
 
 

@@ -235,7 +235,6 @@ def _boundary(data: Arrays, scores: dict, summary: dict, reasons: list[list[str]
                 f"(margin {scores['margin'][i]:.2f})"
             )
     scores["boundary"] = boundary
-    summary["boundary"] = int(boundary.sum())
     if (data.labels >= 0).any():
         overlap = class_overlap(data.probs, data.labels)
         summary["confusion"] = overlap["confusion"].tolist()
@@ -299,7 +298,6 @@ def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[
                 f"{int(majority_count[i])} of {k} nearest neighbours are {data.classes[majority[i]]}"
             )
     scores["outlier"] = scores["outlier_score"] >= OUTLIER_PERCENTILE
-    summary["outliers"] = int(scores["outlier"].sum())
     for i in np.flatnonzero(scores["outlier"]):
         reasons[i].append(
             f"far from the rest: further from its {k} nearest neighbours than "
@@ -307,7 +305,10 @@ def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[
         )
 
     groups = nb.near_duplicates(vectors, k=k)
-    findings = nb.duplicate_findings(groups, data.splits, labels)
+    # Unlabelled samples have no label to conflict with: None, not the -1 index.
+    findings = nb.duplicate_findings(
+        groups, data.splits, [int(c) if c >= 0 else None for c in labels]
+    )
     duplicate_group = np.full(n, -1)
     leaked = np.zeros(n, dtype=bool)
     conflicting = np.zeros(n, dtype=bool)
@@ -327,9 +328,7 @@ def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[
                     )
         if record["conflicting_labels"]:
             conflicting[members] = True
-            names = " vs ".join(
-                data.classes[c] for c in sorted({int(c) for c in labels[members] if c >= 0})
-            )
+            names = " vs ".join(data.classes[int(c)] for c in record["labels"])
             for i in members:
                 reasons[i].append(f"near duplicates disagree on the label ({names})")
     scores["duplicate_group"] = duplicate_group
@@ -403,7 +402,7 @@ def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[
     production = data.splits == "production"
     training = data.splits == "train"
     if production.sum() >= 10 and training.sum() >= 10:
-        report = nb.drift(vectors[training], vectors[production])
+        report = nb.drift(vectors[training], vectors[production], k=k)
         summary["drift"] = {key: value for key, value in report.items() if np.ndim(value) == 0}
         coverage = np.full(n, np.nan)
         coverage[production] = report["coverage_percentile"]
@@ -413,7 +412,7 @@ def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[
         summary["drift"]["n_out_of_coverage"] = int(report["out_of_coverage"].sum())
         for i in np.flatnonzero(scores["out_of_coverage"]):
             reasons[i].append(
-                f"outside training coverage: its 10th nearest training sample is further away "
+                f"outside training coverage: its {k}th nearest training sample is further away "
                 f"than for {coverage[i]:.0%} of training samples"
             )
         summary["drift"]["cluster_shift"] = nb.cluster_shift(

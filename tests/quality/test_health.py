@@ -155,3 +155,15 @@ def test_export_carries_flags_and_coverage(team, tmp_path):
         and "mislabeled" not in rows["s1"]["flags"].split()
     )
     assert "coverage" in rows["s3"] and np.isfinite(float(rows["s3"]["mislabel_score"]))
+
+
+def test_an_unlabelled_copy_is_a_duplicate_but_not_a_label_conflict(team, tmp_path):
+    path = blobs(tmp_path, flips=())
+    lines = path.read_text().splitlines()
+    copy = lines[5].split(",")  # s4, a cat
+    lines.append(",".join(["copy", copy[1], "", *copy[3:]]))
+    path.write_text("\n".join(lines) + "\n")
+    found = scores(score(import_into(team, path)))
+    assert found["copy"].duplicate_group == found["s4"].duplicate_group is not None
+    assert not [ext for ext, s in found.items() if "conflicting" in s.flags]
+    assert not any("disagree on the label" in r for s in found.values() for r in s.reasons)

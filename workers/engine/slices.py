@@ -27,7 +27,9 @@ def _slice_values(values: Sequence[Any]) -> list[str]:
     )
     if not numeric or len(set(present)) <= _MAX_DISTINCT_NUMERIC:
         return [MISSING if _is_missing(v) else str(v) for v in values]
-    edges = np.unique(np.quantile(np.asarray(present, dtype=np.float64), np.linspace(0, 1, 5)))
+    edges = np.unique(
+        np.quantile(np.asarray(present, dtype=np.float64), np.linspace(0, 1, _NUMERIC_BINS + 1))
+    )
     labels = []
     for v in values:
         if _is_missing(v):
