@@ -159,11 +159,35 @@ HEALTH_TILES = {
 }
 
 
+# Splits in the order a data scientist reads them; any other split follows, by name.
+HEALTH_SPLIT_ORDER = ["train", "validation", "test", "production", "unlabeled"]
+
+# What a skipped part of a scoring run is called on the health page, and its method's anchor.
+HEALTH_SKIPPED = {
+    "embeddings": ("Embeddings", "embeddings"),
+    "model_run": ("The model run's probabilities", "out-of-sample-probabilities"),
+    "training_dynamics": ("Training dynamics", "error-potential"),
+    "label_errors": ("Label errors and label noise", "likely-mislabeled"),
+    "neighbours": ("Outliers, duplicates and clusters", "outlier"),
+    "weak_slices": ("Weak metadata slices", "weak-slices"),
+    "active_learning": ("Active-learning selection", "active-learning"),
+    "drift": ("Production drift", "drift"),
+}
+
+
 @login_required
 def health(request, dataset_id: int):
     """Dataset health: what the newest finished scoring run found, each count a link to its samples."""
     from apps.quality.models import Flag, RunStatus
     from apps.quality.selectors import latest_done_run
+
+    def pct(share):
+        """A share (0-1) as a percentage for the page; None stays None."""
+        return None if share is None else round(100 * share, 1)
+
+    def split_key(split):
+        order = HEALTH_SPLIT_ORDER
+        return (order.index(split), "") if split in order else (len(order), split)
 
     dataset = get_dataset_for_user(request.user, dataset_id)
     run = latest_done_run(dataset)
@@ -175,19 +199,120 @@ def health(request, dataset_id: int):
         if flag in counts
     ]
     classes = summary.get("classes", [])
+
+    # Confusion matrix, given label (rows) x most probable class (columns). Agreement and
+    # confusion are shaded on their own scales (0-10): a few confused samples would otherwise
+    # vanish next to the hundreds on the diagonal.
     confusion = summary.get("confusion")
     if confusion:
-        most = max(max(row) for row in confusion) or 1
+        size = range(len(confusion))
+        most_right = max(confusion[i][i] for i in size) or 1
+        most_wrong = max((confusion[i][j] for i in size for j in size if i != j), default=0) or 1
         confusion = [
             {
                 "label": label,
+                "total": sum(row),
+                "agree": pct(row[i] / sum(row)) if sum(row) else None,
                 "cells": [
-                    {"count": n, "diagonal": i == j, "shade": round(n / most, 2)}
+                    {
+                        "count": n,
+                        "diagonal": i == j,
+                        "shade": round(10 * n / (most_right if i == j else most_wrong)),
+                    }
                     for j, n in enumerate(row)
                 ],
             }
             for i, (label, row) in enumerate(zip(classes, confusion, strict=True))
         ]
+
+    # Class balance, one row per class and one column per split. A split's counts are looked up
+    # by class name: the stored mapping does not keep the order of `classes`.
+    distribution = summary.get("label_distribution", {})
+    splits = sorted(distribution, key=split_key)
+    labelled = {s: sum(distribution[s].get("counts", {}).values()) for s in splits}
+    balance = {
+        "splits": splits,
+        "rows": [
+            {
+                "label": c,
+                "cells": [
+                    {
+                        "split": s,
+                        "count": (n := distribution[s].get("counts", {}).get(c, 0)),
+                        "share": pct(n / labelled[s]) if labelled[s] else None,
+                    }
+                    for s in splits
+                ],
+            }
+            for c in classes
+        ],
+        "unlabelled": [{"split": s, "count": distribution[s].get("unlabelled", 0)} for s in splits],
+        "imbalance": [distribution[s].get("imbalance") for s in splits],
+    }
+
+    noise = [
+        {
+            "split": split,
+            "labelled": row["labelled"],
+            "flagged": row["flagged"],
+            "rate": pct(row["rate"]),
+            "low": pct(row["low"]),
+            "high": pct(row["high"]),
+        }
+        for split, row in sorted(
+            summary.get("noise_by_split", {}).items(), key=lambda i: split_key(i[0])
+        )
+    ]
+
+    cluster_terms = {c["cluster"]: c.get("top_terms", []) for c in summary.get("clusters", [])}
+    clusters = [
+        {
+            **c,
+            "error_pct": pct(c["error_rate"]),
+            "accuracy_pct": pct(c.get("accuracy")),
+            "majority_pct": pct(c.get("majority_share")),
+        }
+        for c in summary.get("clusters", [])[:10]
+    ]
+
+    drift = summary.get("drift")
+    if drift:
+        drift = {
+            **drift,
+            "share_out_of_coverage_pct": pct(drift.get("share_out_of_coverage")),
+            "shift": [
+                {
+                    "cluster": c["cluster"],
+                    "terms": cluster_terms.get(c["cluster"], []),
+                    "train": pct(c["train_share"]),
+                    "production": pct(c["production_share"]),
+                    # Percentage points, signed, with a true minus sign.
+                    "change": f"{100 * c['change']:+.1f}".replace("-", "\u2212"),
+                }
+                for c in drift.get("cluster_shift", [])[:6]
+            ],
+        }
+
+    slices = [
+        {
+            **s,
+            "error_pct": pct(s["error_rate"]),
+            "rest_pct": pct(s["rest_error_rate"]),
+            # A quantile bin ("[0.5, 3)") or a missing value is not a metadata value to filter by.
+            "filterable": not (str(s["value"]).startswith("[") or s["value"] == "(missing)"),
+        }
+        for s in summary.get("weak_slices", [])[:10]
+    ]
+
+    skipped = [
+        {
+            "name": HEALTH_SKIPPED.get(key, (key.replace("_", " ").capitalize(), None))[0],
+            "anchor": HEALTH_SKIPPED.get(key, (None, None))[1],
+            "why": why,
+        }
+        for key, why in (run.skipped.items() if run and run.skipped else [])
+    ]
+
     context = {
         "dataset": dataset,
         "project": dataset.project,
@@ -196,12 +321,16 @@ def health(request, dataset_id: int):
         "tiles": tiles,
         "confusion": confusion,
         "classes": classes,
-        "distribution": [
-            {"split": split, **row} for split, row in summary.get("label_distribution", {}).items()
+        "balance": balance,
+        "noise": noise,
+        "clusters": clusters,
+        "drift": drift,
+        "class_pairs": [
+            {"classes": p["classes"], "overlap": pct(p["overlap"])}
+            for p in summary.get("class_pairs", [])[:5]
         ],
-        "noise": [
-            {"split": split, **row} for split, row in summary.get("noise_by_split", {}).items()
-        ],
+        "slices": slices,
+        "skipped": skipped,
         "live": dataset.scoring_runs.filter(
             status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
         ).first(),
