@@ -20,6 +20,15 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--chunk", type=int, default=50_000)
+    parser.add_argument(
+        "--no-probs", action="store_true", help="Leave out the model's probabilities."
+    )
+    parser.add_argument(
+        "--production", type=float, default=0.0, help="Share of rows in the production split."
+    )
+    parser.add_argument(
+        "--noise", type=float, default=0.0, help="Share of labels flipped to another class."
+    )
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     centers = rng.normal(size=(len(CLASSES), args.dim)).astype(np.float32)
@@ -32,17 +41,27 @@ def main() -> None:
         logits = rng.normal(size=(n, len(CLASSES))).astype(np.float32)
         logits[np.arange(n), y] += 3
         probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-        table = pa.table(
-            {
-                "id": [f"s{start + i:07d}" for i in range(n)],
-                "text": [f"sample {start + i} of class {CLASSES[c]}" for i, c in enumerate(y)],
-                "label": [CLASSES[c] for c in y],
-                "split": rng.choice(["train", "train", "train", "validation", "test"], n),
-                "meta_source": rng.choice(["web", "book", "crawl"], n),
-                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), args.dim),
-                "probs": pa.FixedSizeListArray.from_arrays(pa.array(probs.ravel()), len(CLASSES)),
-            }
-        )
+        split = rng.choice(["train", "train", "train", "validation", "test"], n)
+        split[rng.random(n) < args.production] = "production"
+        given = y.copy()
+        flip = rng.random(n) < args.noise
+        given[flip] = (y[flip] + rng.integers(1, len(CLASSES), flip.sum())) % len(CLASSES)
+        columns = {
+            "id": [f"s{start + i:07d}" for i in range(n)],
+            "text": [f"sample {start + i} of class {CLASSES[c]}" for i, c in enumerate(y)],
+            # Production rows arrive unlabelled.
+            "label": [
+                None if s == "production" else CLASSES[c] for s, c in zip(split, given, strict=True)
+            ],
+            "split": split,
+            "meta_source": rng.choice(["web", "book", "crawl"], n),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(emb.ravel()), args.dim),
+        }
+        if not args.no_probs:
+            columns["probs"] = pa.FixedSizeListArray.from_arrays(
+                pa.array(probs.ravel()), len(CLASSES)
+            )
+        table = pa.table(columns)
         if writer is None:
             writer = pq.ParquetWriter(args.out, table.schema)
         writer.write_table(table)

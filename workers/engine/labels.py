@@ -40,28 +40,117 @@ def out_of_sample_probs(
 
     Rows labelled -1 are predicted by models fitted on every labelled row.
     """
-    labels = np.asarray(labels, dtype=np.int64)
-    x = _prepare(np.asarray(features, dtype=np.float32), seed=seed)
-    n = len(labels)
-    labelled = labels >= 0
-    k = int(labels.max()) + 1 if labelled.any() else 1
-    counts = np.bincount(labels[labelled], minlength=k)
-    # Smoothed priors: a class seen once still gets some mass, an unseen class index stays tiny.
-    prior = (counts + 1.0) / (counts.sum() + k)
+    cv = CrossValidation(features, labels, n_folds=n_folds, seed=seed)
+    return cv.combine([cv.part(i) for i in range(cv.n_parts)])
 
-    if labelled.sum() == 0:
-        return np.tile(prior, (n, 1)), "class priors (no labelled rows)"
-    present = np.flatnonzero(counts)
-    if len(present) < 2:
-        return np.tile(prior, (n, 1)), "class priors (only one class is labelled)"
 
-    notes: list[str] = []
-    lr_probs = _logistic_oof(x, labels, k=k, n_folds=n_folds, seed=seed, notes=notes)
-    knn_probs = _knn_oof(x, labels, k=k, prior=prior, seed=seed, notes=notes)
-    knn_weight = _knn_weight(np.shape(features)[1])
-    probs = (1.0 - knn_weight) * lr_probs + knn_weight * knn_probs
-    probs /= probs.sum(axis=1, keepdims=True)
-    return probs, "; ".join(notes)
+class CrossValidation:
+    """Out-of-sample probabilities in independent parts (one per fold, one for the unlabelled
+    rows), so that separate workers can compute them; `combine` puts the parts together.
+
+    Everything a part needs is derived from the features, labels and seed alone, so any worker
+    that builds this object from the same inputs computes the same part.
+    """
+
+    def __init__(
+        self, features: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, seed: int = 0
+    ) -> None:
+        self.labels = labels = np.asarray(labels, dtype=np.int64)
+        self.seed = seed
+        self.width = np.shape(features)[1]
+        labelled = labels >= 0
+        self.k = int(labels.max()) + 1 if labelled.any() else 1
+        counts = np.bincount(labels[labelled], minlength=self.k)
+        # Smoothed priors: a class seen once still gets some mass, an unseen class index stays tiny.
+        self.prior = (counts + 1.0) / (counts.sum() + self.k)
+        self.notes: list[str] = []
+        self.parts: list[np.ndarray] = []  # rows each part predicts
+        self.trivial = ""
+        if labelled.sum() == 0:
+            self.trivial = "class priors (no labelled rows)"
+        elif len(np.flatnonzero(counts)) < 2:
+            self.trivial = "class priors (only one class is labelled)"
+        if self.trivial:
+            return
+        self.x = _prepare(np.asarray(features, dtype=np.float32), seed=seed)
+        # Standardise after normalising: unit rows have tiny coordinates, and a default C would
+        # then regularise almost everything away.
+        self.z = StandardScaler().fit_transform(self.x).astype(np.float32)
+        self.labelled = np.flatnonzero(labelled)
+        self._plan_folds(n_folds)
+        unlabelled = np.flatnonzero(~labelled)
+        if len(unlabelled):
+            self.parts.append(unlabelled)
+        neighbours = min(KNN_K, len(self.labelled) - 1)
+        self.neighbours = neighbours
+        self.notes.append(
+            f"cosine kNN vote (k={neighbours}, leave-one-out)"
+            if neighbours >= 1
+            else "kNN skipped (one labelled row)"
+        )
+
+    def _plan_folds(self, n_folds: int) -> None:
+        y = self.labels[self.labelled]
+        present = np.bincount(y)
+        min_count = int(present[present > 0].min())
+        folds = min(n_folds, len(y))
+        if folds < 2:
+            self.notes.append("logistic regression fitted without cross-validation (too few rows)")
+            self.parts.append(self.labelled)
+            self.train = [self.labelled]
+            return
+        if min_count >= folds:
+            splitter, kind = (
+                StratifiedKFold(folds, shuffle=True, random_state=self.seed),
+                "stratified",
+            )
+        elif min_count >= 2:
+            folds = min_count
+            splitter, kind = (
+                StratifiedKFold(folds, shuffle=True, random_state=self.seed),
+                "stratified",
+            )
+        else:
+            # A class with a single sample cannot be stratified; plain folds leave it out of its
+            # own training fold, which is the honest answer (it gets the prior of the others).
+            splitter, kind = KFold(folds, shuffle=True, random_state=self.seed), "unstratified"
+        self.train = []
+        for train, test in splitter.split(self.labelled, y):
+            self.parts.append(self.labelled[test])
+            self.train.append(self.labelled[train])
+        self.notes.append(f"logistic regression, {folds}-fold {kind} cross-validation")
+
+    @property
+    def n_parts(self) -> int:
+        return 1 if self.trivial else len(self.parts)
+
+    def part(self, i: int) -> np.ndarray:
+        """Probabilities for the rows of part i (a fold's held-out rows, or the unlabelled)."""
+        if self.trivial:
+            return np.tile(self.prior, (len(self.labels), 1))
+        rows = self.parts[i]
+        train = self.train[i] if i < len(self.train) else self.labelled
+        lr = _fit_predict(self.z[train], self.labels[train], self.z[rows], k=self.k)
+        if self.neighbours < 1:
+            return self._mix(lr, np.tile(self.prior, (len(rows), 1)))
+        return self._mix(lr, self._knn_vote(rows))
+
+    def _knn_vote(self, rows: np.ndarray) -> np.ndarray:
+        return knn_vote(self.x, self.labels, rows, k=self.k, prior=self.prior, seed=self.seed)
+
+    def _mix(self, lr: np.ndarray, knn: np.ndarray) -> np.ndarray:
+        w = _knn_weight(self.width)
+        probs = (1.0 - w) * lr + w * knn
+        return probs / probs.sum(axis=1, keepdims=True)
+
+    def combine(self, parts: list[np.ndarray]) -> tuple[np.ndarray, str]:
+        """The parts' probabilities in row order, and how they were made."""
+        if self.trivial:
+            return parts[0], self.trivial
+        out = np.zeros((len(self.labels), self.k))
+        for rows, probs in zip(self.parts, parts, strict=True):
+            out[rows] = probs
+        return out, "; ".join(self.notes)
 
 
 def _knn_weight(width: int) -> float:
@@ -101,43 +190,6 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def _logistic_oof(
-    x: np.ndarray, labels: np.ndarray, *, k: int, n_folds: int, seed: int, notes: list[str]
-) -> np.ndarray:
-    n = len(labels)
-    labelled = np.flatnonzero(labels >= 0)
-    y = labels[labelled]
-    # Standardise after normalising: unit rows have tiny coordinates, and a default C would
-    # then regularise almost everything away.
-    z = StandardScaler().fit_transform(x).astype(np.float32)
-    out = np.zeros((n, k))
-    min_count = int(np.bincount(y)[np.bincount(y) > 0].min())
-    folds = min(n_folds, len(y))
-    if folds < 2:
-        notes.append("logistic regression fitted without cross-validation (too few rows)")
-        out[:] = _fit_predict(z[labelled], y, z, k=k)
-        return out
-    if min_count >= folds:
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        kind = "stratified"
-    elif min_count >= 2:
-        folds = min_count
-        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        kind = "stratified"
-    else:
-        # A class with a single sample cannot be stratified; plain folds leave it out of its own
-        # training fold, which is the honest answer (it gets the prior of the others).
-        splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
-        kind = "unstratified"
-    for train, test in splitter.split(z[labelled], y):
-        out[labelled[test]] = _fit_predict(z[labelled[train]], y[train], z[labelled[test]], k=k)
-    unlabelled = np.flatnonzero(labels < 0)
-    if len(unlabelled):
-        out[unlabelled] = _fit_predict(z[labelled], y, z[unlabelled], k=k)
-    notes.append(f"logistic regression, {folds}-fold {kind} cross-validation")
-    return out
-
-
 def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, k: int):
     classes = np.unique(y_train)
     out = np.full((len(x_test), k), 1e-6)
@@ -159,26 +211,27 @@ def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *
     return out / out.sum(axis=1, keepdims=True)
 
 
-def _knn_oof(
-    x: np.ndarray, labels: np.ndarray, *, k: int, prior: np.ndarray, seed: int, notes: list[str]
+def knn_vote(
+    x: np.ndarray, labels: np.ndarray, rows: np.ndarray, *, k: int, prior: np.ndarray, seed: int
 ) -> np.ndarray:
-    """Leave-one-out kNN vote: a row's own label never counts, so the vote is out of sample."""
+    """Leave-one-out kNN vote of `rows` among the labelled rows of prepared features `x`: a
+    row's own label never counts, so the vote is out of sample."""
     labelled = np.flatnonzero(labels >= 0)
     neighbours = min(KNN_K, len(labelled) - 1)
     if neighbours < 1:
-        notes.append("kNN skipped (one labelled row)")
-        return np.tile(prior, (len(labels), 1))
-    idx, dist = knn_search(x[labelled], x, k=neighbours, seed=seed, self_index=_self_index(labels))
+        return np.tile(prior, (len(rows), 1))
+    idx, dist = knn_search(
+        x[labelled], x[rows], k=neighbours, seed=seed, self_index=_self_index(labels)[rows]
+    )
     votes = labels[labelled][idx]
     # Inverse distance (1 - cosine for unit rows): close neighbours dominate, and near-duplicates
     # do not swamp the rest because the weight is capped.
     weights = 1.0 / np.clip(dist / 2.0, 0.05, None)
-    out = np.zeros((len(labels), k))
-    rows = np.repeat(np.arange(len(labels)), neighbours)
-    np.add.at(out, (rows, votes.ravel()), weights.ravel())
+    out = np.zeros((len(rows), k))
+    at = np.repeat(np.arange(len(rows)), neighbours)
+    np.add.at(out, (at, votes.ravel()), weights.ravel())
     # A pseudo-count of one neighbour spread by the prior keeps probabilities off 0 and 1.
     out += prior * weights.mean(axis=1, keepdims=True)
-    notes.append(f"cosine kNN vote (k={neighbours}, leave-one-out)")
     return out / out.sum(axis=1, keepdims=True)
 
 
@@ -389,7 +442,7 @@ def _knn_disagrees(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
     k = int(labels.max()) + 1
     counts = np.bincount(labels[labels >= 0], minlength=k)
     prior = (counts + 1.0) / (counts.sum() + k)
-    knn = _knn_oof(x, labels, k=k, prior=prior, seed=0, notes=[])
+    knn = knn_vote(x, labels, np.arange(len(labels)), k=k, prior=prior, seed=0)
     return (labels >= 0) & (np.argmax(knn, axis=1) != labels)
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
@@ -29,6 +31,7 @@ except ImportError:  # pragma: no cover - exercised only where faiss-cpu is miss
 # Exact work is quadratic, so past ~50,000 rows only a graph index fits the 5-minute scoring
 # budget, and faiss built its graph several times faster than usearch on this CPU. Below
 # `exact_below` exact BLAS is fast enough and loses no recall.
+EXACT_BELOW = 50_000
 _BLOCK_ROWS = 2048
 _HNSW_M = 16
 _HNSW_EF_CONSTRUCTION = 40
@@ -47,52 +50,107 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     return x / norms
 
 
-def _knn_exact(
-    base: np.ndarray, queries: np.ndarray, k: int, *, exclude_self: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    m = queries.shape[0]
-    indices = np.empty((m, k), dtype=np.int64)
-    sims = np.empty((m, k), dtype=np.float32)
-    for start in range(0, m, _BLOCK_ROWS):
-        stop = min(start + _BLOCK_ROWS, m)
-        block = queries[start:stop] @ base.T
-        rows = np.arange(stop - start)
-        if exclude_self:
-            # Mask by position, not by value: an exact duplicate of a point must still be found.
-            block[rows, np.arange(start, stop)] = -np.inf
-        if k < block.shape[1]:
-            part = np.argpartition(-block, k - 1, axis=1)[:, :k]
+class NeighbourIndex:
+    """Cosine k-nearest-neighbour search over a fixed set of rows.
+
+    Exact (blocked matrix products) below `exact_below` rows, else a faiss HNSW graph. The
+    graph saves to bytes, so one build serves every worker that answers a chunk of the queries.
+    """
+
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        *,
+        exact_below: int = EXACT_BELOW,
+        graph: bytes | np.ndarray | None = None,
+    ) -> None:
+        self.base = _unit_rows(vectors)
+        if self.base.ndim != 2:
+            raise ValueError(f"expected a 2-D array of vectors, got shape {self.base.shape}")
+        self.graph = None
+        if graph is not None:
+            self.graph = faiss.deserialize_index(np.frombuffer(graph, dtype=np.uint8))
+        elif len(self.base) >= exact_below and len(self.base) > 1 and faiss is not None:
+            self.graph = faiss.IndexHNSWFlat(
+                self.base.shape[1], _HNSW_M, faiss.METRIC_INNER_PRODUCT
+            )
+            self.graph.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
+            self.graph.add(self.base)
+
+    def to_bytes(self) -> bytes | None:
+        return None if self.graph is None else faiss.serialize_index(self.graph).tobytes()
+
+    def neighbours(
+        self, rows: np.ndarray, k: int, *, within: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest of the indexed rows `rows` (never themselves), among the rows where
+        `within` is true (default: all). Nearest first; an unfilled slot is -1 / -inf."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return self._search(self.base[rows], k, own=rows, within=within)
+
+    def query(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The k nearest indexed rows of vectors from outside the index."""
+        q = _unit_rows(queries)
+        if q.shape[0] and q.shape[1] != self.base.shape[1]:
+            raise ValueError("queries and vectors must have the same dimension")
+        return self._search(q, k, own=None, within=None)
+
+    def _search(self, q, k, *, own, within) -> tuple[np.ndarray, np.ndarray]:
+        pool = len(self.base) if within is None else int(np.count_nonzero(within))
+        if own is not None and within is not None:
+            pool_for_self = pool - 1 if np.asarray(within)[own].any() else pool
         else:
-            part = np.broadcast_to(np.arange(block.shape[1]), (stop - start, block.shape[1]))
-        part_sims = np.take_along_axis(block, part, axis=1)
-        order = np.argsort(-part_sims, axis=1, kind="stable")
-        indices[start:stop] = np.take_along_axis(part, order, axis=1)
-        sims[start:stop] = np.take_along_axis(part_sims, order, axis=1)
-    return indices, sims
+            pool_for_self = pool - 1 if own is not None else pool
+        k = max(0, min(int(k), pool_for_self))
+        if k == 0 or q.shape[0] == 0:
+            return np.empty((q.shape[0], k), dtype=np.int64), np.empty((q.shape[0], k), np.float32)
+        if self.graph is None:
+            return self._exact(q, k, own=own, within=within)
+        return self._hnsw(q, k, own=own, within=within)
 
+    def _exact(self, q, k, *, own, within) -> tuple[np.ndarray, np.ndarray]:
+        candidates = np.arange(len(self.base)) if within is None else np.flatnonzero(within)
+        base = self.base[candidates]
+        m = q.shape[0]
+        indices = np.empty((m, k), dtype=np.int64)
+        sims = np.empty((m, k), dtype=np.float32)
+        for start in range(0, m, _BLOCK_ROWS):
+            stop = min(start + _BLOCK_ROWS, m)
+            block = q[start:stop] @ base.T
+            if own is not None:
+                # Mask by position, not by value: an exact duplicate of a point must be found.
+                block[own[start:stop, None] == candidates[None, :]] = -np.inf
+            if k < block.shape[1]:
+                part = np.argpartition(-block, k - 1, axis=1)[:, :k]
+            else:
+                part = np.broadcast_to(np.arange(block.shape[1]), (stop - start, block.shape[1]))
+            part_sims = np.take_along_axis(block, part, axis=1)
+            order = np.argsort(-part_sims, axis=1, kind="stable")
+            indices[start:stop] = candidates[np.take_along_axis(part, order, axis=1)[:, :k]]
+            sims[start:stop] = np.take_along_axis(part_sims, order, axis=1)[:, :k]
+        return indices, sims
 
-def _knn_hnsw(
-    base: np.ndarray, queries: np.ndarray, k: int, *, exclude_self: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    # Rows are unit length, so inner product is cosine and faiss reports similarities directly.
-    index = faiss.IndexHNSWFlat(base.shape[1], _HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    index.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
-    index.add(base)
-    want = k + 1 if exclude_self else k
-    index.hnsw.efSearch = max(_HNSW_EF_SEARCH, want)
-    sims, keys = index.search(queries, want)
-    keys = keys.astype(np.int64)  # faiss marks unfilled slots -1
-    sims = sims.astype(np.float32)
-    if exclude_self:
-        own = keys == np.arange(keys.shape[0])[:, None]
-        # Drop the query's own key when the graph returned it, else the weakest extra neighbour.
-        drop = np.where(own.any(axis=1), own.argmax(axis=1), want - 1)
-        keep = np.ones_like(keys, dtype=bool)
-        keep[np.arange(keys.shape[0]), drop] = False
-        keys = keys[keep].reshape(-1, k)
-        sims = sims[keep].reshape(-1, k)
-    sims[keys < 0] = -np.inf
-    return keys, sims
+    def _hnsw(self, q, k, *, own, within) -> tuple[np.ndarray, np.ndarray]:
+        want = k + 1 if own is not None else k
+        params = faiss.SearchParametersHNSW()
+        params.efSearch = max(_HNSW_EF_SEARCH, want)
+        if within is not None:
+            bitmap = np.packbits(np.asarray(within, dtype=bool), bitorder="little")
+            selector = faiss.IDSelectorBitmap(len(self.base), faiss.swig_ptr(bitmap))
+            params.sel = selector
+        sims, keys = self.graph.search(q, want, params=params)
+        keys = keys.astype(np.int64)  # faiss marks unfilled slots -1
+        sims = sims.astype(np.float32)
+        if own is not None:
+            mine = keys == own[:, None]
+            # Drop the query's own key when the graph returned it, else the weakest extra one.
+            drop = np.where(mine.any(axis=1), mine.argmax(axis=1), want - 1)
+            keep = np.ones_like(keys, dtype=bool)
+            keep[np.arange(keys.shape[0]), drop] = False
+            keys = keys[keep].reshape(-1, k)
+            sims = sims[keep].reshape(-1, k)
+        sims[keys < 0] = -np.inf
+        return keys, sims
 
 
 def knn(
@@ -100,25 +158,17 @@ def knn(
     *,
     k: int,
     queries: np.ndarray | None = None,
-    exact_below: int = 50_000,
+    exact_below: int = EXACT_BELOW,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k nearest rows of `vectors` by cosine, for each query (default: each row, not itself).
 
     Returns (indices, similarities), both shaped (queries, k') with k' = min(k, rows available),
     nearest first. The HNSW path may leave a slot unfilled: index -1, similarity -inf.
     """
-    base = _unit_rows(vectors)
-    exclude_self = queries is None
-    q = base if exclude_self else _unit_rows(queries)
-    if q.shape[1] != base.shape[1] and q.shape[0]:
-        raise ValueError("queries and vectors must have the same dimension")
-    available = base.shape[0] - 1 if exclude_self else base.shape[0]
-    k = max(0, min(int(k), available))
-    if k == 0 or q.shape[0] == 0:
-        return np.empty((q.shape[0], k), dtype=np.int64), np.empty((q.shape[0], k), np.float32)
-    if base.shape[0] < exact_below or faiss is None:
-        return _knn_exact(base, q, k, exclude_self=exclude_self)
-    return _knn_hnsw(base, q, k, exclude_self=exclude_self)
+    index = NeighbourIndex(vectors, exact_below=exact_below)
+    if queries is None:
+        return index.neighbours(np.arange(len(index.base)), k)
+    return index.query(queries, k)
 
 
 def _percentile_against(reference_scores: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -144,39 +194,20 @@ def outlier_scores(
     The percentile is against the reference's own scores (each reference sample scored against
     the others), so 0.99 reads "further out than 99% of the training set" whatever the embedding.
     """
-    x = _unit_rows(vectors)
-    n = x.shape[0]
+    index = NeighbourIndex(vectors)
+    n = len(index.base)
     mask = np.ones(n, dtype=bool) if reference_mask is None else np.asarray(reference_mask, bool)
-    ref_idx = np.flatnonzero(mask)
-    raw = np.zeros(n, dtype=np.float64)
-    if ref_idx.size == 0:
-        return raw
-    ref = x[ref_idx]
-    _, ref_sims = knn(ref, k=k)
-    raw[ref_idx] = _mean_distance(ref_sims)
-    others = np.flatnonzero(~mask)
-    if others.size:
-        _, other_sims = knn(ref, k=k, queries=x[others])
-        raw[others] = _mean_distance(other_sims)
-    return _percentile_against(raw[ref_idx], raw)
+    if not mask.any():
+        return np.zeros(n, dtype=np.float64)
+    _, sims = index.neighbours(np.arange(n), k, within=mask)
+    return outlier_scores_from(sims, mask)
 
 
-class _UnionFind:
-    def __init__(self, n: int) -> None:
-        self.parent = np.arange(n)
-
-    def find(self, a: int) -> int:
-        root = a
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[a] != root:  # path compression keeps later finds near O(1)
-            self.parent[a], a = root, self.parent[a]
-        return int(root)
-
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+def outlier_scores_from(sims: np.ndarray, reference_mask: np.ndarray) -> np.ndarray:
+    """`outlier_scores` from each row's similarities to its nearest reference rows."""
+    mask = np.asarray(reference_mask, dtype=bool)
+    raw = _mean_distance(sims)
+    return _percentile_against(raw[mask], raw) if mask.any() else np.zeros(len(raw))
 
 
 def near_duplicates(
@@ -188,17 +219,25 @@ def near_duplicates(
     chains of neighbours rather than every pair.
     """
     indices, sims = knn(vectors, k=k)
-    rows, cols = np.nonzero(sims >= threshold)
-    uf = _UnionFind(len(indices))
-    for a, b in zip(rows.tolist(), indices[rows, cols].tolist(), strict=True):
-        if b >= 0:
-            uf.union(a, b)
-    members: dict[int, list[int]] = {}
-    for a in np.unique(np.concatenate([rows, indices[rows, cols]])).tolist():
-        if a >= 0:
-            members.setdefault(uf.find(a), []).append(a)
-    groups = [sorted(g) for g in members.values() if len(g) > 1]
-    return sorted(groups, key=lambda g: (-len(g), g[0]))
+    return duplicate_groups(indices, sims, threshold=threshold)
+
+
+def duplicate_groups(
+    indices: np.ndarray, sims: np.ndarray, *, threshold: float = 0.95
+) -> list[list[int]]:
+    """`near_duplicates` from a kNN table: the connected components of its close pairs."""
+    n = len(indices)
+    rows, cols = np.nonzero((sims >= threshold) & (indices >= 0))
+    if not len(rows):
+        return []
+    pairs = coo_matrix((np.ones(len(rows)), (rows, indices[rows, cols])), shape=(n, n))
+    _, component = connected_components(pairs, directed=False)
+    sizes = np.bincount(component)
+    in_group = np.flatnonzero(sizes[component] > 1)
+    groups: dict[int, list[int]] = {}
+    for i in in_group.tolist():
+        groups.setdefault(int(component[i]), []).append(i)
+    return sorted(groups.values(), key=lambda g: (-len(g), g[0]))
 
 
 def duplicate_findings(
@@ -302,6 +341,11 @@ def _domain_classifier_auc(
     return auc, float(result.pvalue), n_t, n_p
 
 
+def kth_distance(sims: np.ndarray) -> np.ndarray:
+    """Cosine distance to the k-th (last) neighbour of each row of a kNN table."""
+    return 1.0 - sims[:, -1] if sims.shape[1] else np.zeros(len(sims))
+
+
 def drift(
     train_vectors: np.ndarray,
     production_vectors: np.ndarray,
@@ -310,6 +354,7 @@ def drift(
     k: int = 10,
     coverage_percentile: float = 0.95,
     max_per_side: int = 5_000,
+    kth_distances: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Production vs training: a dataset-level two-sample test and per-sample out-of-coverage.
 
@@ -317,16 +362,19 @@ def drift(
     the two are indistinguishable, with a Mann-Whitney p-value. Per sample: the distance to the
     k-th nearest training sample, as a percentile of training's own k-th distances; above the
     95th percentile the sample sits where the model saw little data (Galileo's core distance).
+    `kth_distances` (training's, production's) can be given when a kNN table is at hand.
     """
     train = _unit_rows(train_vectors)
     prod = _unit_rows(production_vectors)
     auc, p_value, n_t, n_p = _domain_classifier_auc(
         train, prod, seed=seed, max_per_side=max_per_side
     )
-    _, train_sims = knn(train, k=k)
-    _, prod_sims = knn(train, k=k, queries=prod)
-    train_kth = 1.0 - train_sims[:, -1] if train_sims.shape[1] else np.zeros(len(train))
-    prod_kth = 1.0 - prod_sims[:, -1] if prod_sims.shape[1] else np.zeros(len(prod))
+    if kth_distances is None:
+        index = NeighbourIndex(train)
+        _, train_sims = index.neighbours(np.arange(len(train)), k)
+        _, prod_sims = index.query(prod, k)
+        kth_distances = (kth_distance(train_sims), kth_distance(prod_sims))
+    train_kth, prod_kth = kth_distances
     percentile = _percentile_against(train_kth, prod_kth)
     out = percentile > coverage_percentile
     return {
