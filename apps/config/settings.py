@@ -328,3 +328,7 @@ LOUPE_INDEX_MEMORY_MB = env.int("LOUPE_INDEX_MEMORY_MB", default=4096)
 LOUPE_INDEX_WORKERS = env.int(
     "LOUPE_INDEX_WORKERS", default=1
 )  # parallel workers besides the leader
+
+# --- Scoring ----------------------------------------------------------------------------------
+# A scoring run's neighbour work is split into chunks of this many rows that any worker may take.
+LOUPE_SCORING_CHUNK_ROWS = env.int("LOUPE_SCORING_CHUNK_ROWS", default=25_000)

@@ -56,6 +56,35 @@ class ScoringRun(models.Model):
         return 100 if self.status == RunStatus.DONE else min(99, int(100 * self.progress))
 
 
+class ScoringChunk(models.Model):
+    """A bounded piece of a run's work (a cross-validation fold, a block of rows' neighbours)
+    that any worker may take. Its result goes to the media storage, shared by every worker;
+    the run finishes once all its chunks are done."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+
+    run = models.ForeignKey(ScoringRun, on_delete=models.CASCADE, related_name="chunks")
+    stage = models.CharField(max_length=20)
+    index = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, help_text="Who computed it.")
+    seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "stage", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "stage", "index"], name="one_chunk_per_slot")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stage} chunk {self.index} of run {self.run_id}"
+
+
 class Flag(models.TextChoices):
     """What a sample was flagged for; the health page and the sample table filter by these."""
 

@@ -6,12 +6,17 @@ samples…) is skipped with the reason; the others still land.
 
 from __future__ import annotations
 
+import io
+import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
 from apps.datasets.importing.loader import raw_connection
 from apps.datasets.models import Sample
@@ -44,13 +49,17 @@ class Arrays:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def load(run: ScoringRun) -> Arrays:
+def load(run: ScoringRun, *, full: bool = True) -> Arrays:
+    """The run's arrays; `full=False` (a chunk's needs) leaves out metadata, texts and the
+    model run, and never computes embeddings."""
     dataset = run.dataset
-    rows = list(
-        Sample.objects.filter(dataset=dataset, active=True)
+    columns = ("id", "label", "split", "metadata", "text") if full else ("id", "label", "split")
+    rows = [
+        (*row, None, None)[:5]
+        for row in Sample.objects.filter(dataset=dataset, active=True)
         .order_by("id")
-        .values_list("id", "label", "split", "metadata", "text")
-    )
+        .values_list(*columns)
+    ]
 
     classes = list(dataset.labels)
     index = {c: i for i, c in enumerate(classes)}
@@ -62,10 +71,10 @@ def load(run: ScoringRun) -> Arrays:
         splits=np.array([r[2] for r in rows]),
         classes=classes,
         metadata=[r[3] or {} for r in rows],
-        texts=[r[4] or "" for r in rows] if dataset.modality == "text" else None,
+        texts=[r[4] or "" for r in rows] if dataset.modality == "text" and full else None,
     )
     space = dataset.embedding_spaces.order_by("id").first()
-    if space is None and rows:
+    if space is None and rows and full:
         # No embeddings given or computed yet: compute them now (text, tabular or images).
         from apps.datasets.services import embeddings_compute
 
@@ -78,6 +87,8 @@ def load(run: ScoringRun) -> Arrays:
     else:
         found, vectors = arrays.space_vectors(space.pk)
         data.vectors, data.has_vector = arrays.align(data.ids, found, vectors)
+    if not full:
+        return data
     if run.model_run_id and run.model_run.classes == classes:
         _load_model_run(run.model_run, data)
     elif run.model_run_id:
@@ -118,39 +129,207 @@ def _load_model_run(model_run, data: Arrays) -> None:
         data.skipped["training_dynamics"] = "the model run has fewer than two epochs logged"
 
 
-def score_run(run: ScoringRun) -> None:
+# --- chunks: bounded pieces of a run that any worker may compute ------------------------------
+
+PROBABILITIES, NEIGHBOURS = "probabilities", "neighbours"
+_cache: dict = {}
+
+
+def _cached(run: ScoringRun, name: str, build):
+    """One worker keeps what it built for the run it is working on (arrays, models, the graph)
+    for the next chunk of the same run."""
+    key = (run.pk, run.created_at, run.attempts)
+    if _cache.get("key") != key:
+        _cache.clear()
+        _cache["key"] = key
+    if name not in _cache:
+        _cache[name] = build()
+    return _cache[name]
+
+
+def _chunk_arrays(run: ScoringRun) -> Arrays:
+    if _cache.get("key") == (run.pk, run.created_at, run.attempts) and "full arrays" in _cache:
+        return _cache["full arrays"]  # the worker that planned the run: no second copy
+    return _cached(run, "arrays", lambda: load(run, full=False))
+
+
+def _needs_cross_validation(data: Arrays) -> bool:
+    labelled = data.labels >= 0
+    return (
+        data.probs is None
+        and data.vectors is not None
+        and bool(data.has_vector.all())
+        and len(set(data.labels[labelled].tolist())) >= 2
+    )
+
+
+def _has_neighbours(data: Arrays) -> bool:
+    return data.vectors is not None and len(data.ids) >= 3 and bool(data.has_vector.all())
+
+
+def _cross_validation(run: ScoringRun):
+    from workers.engine.labels import CrossValidation
+
+    data = _chunk_arrays(run)
+    return _cached(run, "cv", lambda: CrossValidation(data.vectors, data.labels))
+
+
+def _neighbour_index(run: ScoringRun):
+    from workers.engine.neighbours import NeighbourIndex
+
+    def build():
+        graph = _artefact_path(run, "graph")
+        data = _chunk_arrays(run)
+        if default_storage.exists(graph):
+            with default_storage.open(graph) as f:
+                return NeighbourIndex(data.vectors, graph=f.read())
+        return NeighbourIndex(data.vectors)
+
+    return _cached(run, "index", build)
+
+
+def plan(run: ScoringRun) -> dict[str, int]:
+    """Read the dataset, build what every chunk shares (the neighbour graph), and say how many
+    chunks of each stage the run needs."""
+    data = _cached(run, "full arrays", lambda: load(run))
+    stages = {}
+    if _needs_cross_validation(data):
+        stages[PROBABILITIES] = _cross_validation(run).n_parts
+    if _has_neighbours(data):
+        index = _neighbour_index(run)
+        graph = index.to_bytes()
+        if graph is not None:
+            _save_bytes(run, "graph", graph)
+            run.params = {**run.params, "graph": True}
+        stages[NEIGHBOURS] = math.ceil(len(data.ids) / settings.LOUPE_SCORING_CHUNK_ROWS)
+    return stages
+
+
+def results_intact(run: ScoringRun, done: list[tuple[str, int]]) -> bool:
+    """Whether the results of the run's done chunks (and its graph) are still in storage; a
+    run resumed after its results were discarded must plan again."""
+    names = [f"{stage}-{index}" for stage, index in done]
+    if run.params.get("graph"):
+        names.append("graph")
+    return all(default_storage.exists(_artefact_path(run, name)) for name in names)
+
+
+def neighbour_k(n: int) -> int:
+    return min(10, n - 1)
+
+
+def compute_chunk(run: ScoringRun, stage: str, index: int) -> None:
+    """Compute one chunk and save its result where every worker can read it."""
+    data = _chunk_arrays(run)
+    if stage == PROBABILITIES:
+        result = {"probs": _cross_validation(run).part(index)}
+    elif stage == NEIGHBOURS:
+        result = _neighbour_chunk(run, data, index)
+    else:
+        raise ValueError(f"unknown stage {stage!r}")
+    _save_bytes(run, f"{stage}-{index}", _npz(result))
+
+
+def _neighbour_chunk(run: ScoringRun, data: Arrays, number: int) -> dict[str, np.ndarray]:
+    """A block of rows: their neighbours among all rows, among the reference (non-production)
+    rows and, for drift, among the training rows."""
+    from workers.engine.neighbours import kth_distance
+
+    size = settings.LOUPE_SCORING_CHUNK_ROWS
+    rows = np.arange(number * size, min((number + 1) * size, len(data.ids)))
+    index, k = _neighbour_index(run), neighbour_k(len(data.ids))
+    result = dict(zip(("indices", "sims"), index.neighbours(rows, k), strict=True))
+    reference = data.splits != "production"
+    if reference.any() and not reference.all():
+        result["reference_sims"] = index.neighbours(rows, k, within=reference)[1]
+    training, production = data.splits == "train", data.splits == "production"
+    if _drift_applies(data):
+        kth = np.full(len(rows), np.nan)
+        ask = training[rows] | production[rows]
+        kth[ask] = kth_distance(index.neighbours(rows[ask], k, within=training)[1])
+        result["train_kth"] = kth
+    return result
+
+
+def _drift_applies(data: Arrays) -> bool:
+    return (data.splits == "production").sum() >= 10 and (data.splits == "train").sum() >= 10
+
+
+def _gather(run: ScoringRun, stage: str, count: int) -> dict[str, np.ndarray]:
+    parts = [_load_npz(run, f"{stage}-{i}") for i in range(count)]
+    return {key: [part[key] for part in parts] for key in parts[0]} if parts else {}
+
+
+def _artefact_path(run: ScoringRun, name: str) -> str:
+    # The creation time keeps two databases' run 1 (a test database, say) apart in one storage.
+    return f"scoring/run-{run.pk}-{run.created_at:%Y%m%d%H%M%S%f}/{name}"
+
+
+def _save_bytes(run: ScoringRun, name: str, content: bytes) -> None:
+    path = _artefact_path(run, name)
+    if default_storage.exists(path):  # an earlier attempt's: replace it
+        default_storage.delete(path)
+    default_storage.save(path, ContentFile(content))
+
+
+def _npz(result: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **result)
+    return buffer.getvalue()
+
+
+def _load_npz(run: ScoringRun, name: str) -> dict[str, np.ndarray]:
+    with default_storage.open(_artefact_path(run, name)) as f:
+        loaded = np.load(io.BytesIO(f.read()))
+        return {key: loaded[key] for key in loaded.files}
+
+
+def discard_artefacts(run: ScoringRun) -> None:
+    """Remove the chunk results and graph of a finished run."""
+    folder = _artefact_path(run, "")
+    try:
+        _dirs, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in files:
+        default_storage.delete(folder + name)
+
+
+# --- finishing: everything else, from the chunks' results -------------------------------------
+
+
+def finish(run: ScoringRun, stages: dict[str, int]) -> None:
     from workers.engine import labels as label_kernels
 
     timings: dict[str, float] = {}
+    last = [None, time.monotonic()]
 
     def stage(name: str, progress: float) -> None:
-        timings[name] = time.monotonic()
+        now = time.monotonic()
+        if last[0]:
+            timings[last[0]] = round(now - last[1], 2)
+        last[:] = [name, now]
         scoring_run_progress(run=run, stage=name, progress=progress)
 
-    stage("reading", 0.02)
-    data = load(run)
+    stage("reading", 0.86)
+    data = _cached(run, "full arrays", lambda: load(run))
     n = len(data.ids)
     scores: dict[str, np.ndarray] = {}
     summary: dict = {"samples": n, "classes": data.classes}
     reasons: list[list[str]] = [[] for _ in range(n)]
     labelled = data.labels >= 0
 
-    stage("out-of-sample probabilities", 0.1)
-    if (
-        data.probs is None
-        and data.vectors is not None
-        and labelled.sum() >= 2
-        and len(set(data.labels[labelled])) >= 2
-    ):
-        data.probs, description = label_kernels.out_of_sample_probs(data.vectors, data.labels)
-        data.probs_source = description
+    if PROBABILITIES in stages:
+        data.probs, data.probs_source = _cross_validation(run).combine(
+            _gather(run, PROBABILITIES, stages[PROBABILITIES])["probs"]
+        )
     if data.probs is None:
         data.skipped["label_errors"] = (
             "no model run and no embeddings to cross-validate on, or fewer than two classes"
         )
     summary["probabilities"] = data.probs_source
 
-    stage("label errors", 0.4)
+    stage("label errors", 0.88)
     if data.probs is not None:
         usable = data.vectors is not None and bool(data.has_vector.all())
         # The ensemble (noise-rate and per-class pruning, the confident joint's off-diagonal, and
@@ -194,28 +373,32 @@ def score_run(run: ScoringRun) -> None:
 
     summary["label_distribution"] = _label_distribution(data)
 
-    stage("weak slices", 0.5)
+    stage("weak slices", 0.9)
     if "likely_mislabeled" in scores:
         _weak_slices(data, scores, summary)
     else:
         data.skipped["weak_slices"] = "needs label errors"
 
-    stage("neighbours", 0.55)
-    if data.vectors is not None and n >= 3 and data.has_vector.all():
-        _neighbour_signals(data, scores, summary, reasons)
+    stage("neighbours", 0.91)
+    if NEIGHBOURS in stages:
+        graph = {
+            key: np.concatenate(parts)
+            for key, parts in _gather(run, NEIGHBOURS, stages[NEIGHBOURS]).items()
+        }
+        _neighbour_signals(data, graph, scores, summary, reasons)
     elif data.vectors is not None:
         data.skipped["neighbours"] = "fewer than 3 samples, or samples without an embedding"
     else:
         data.skipped["neighbours"] = "no embeddings"
 
-    stage("writing", 0.9)
+    stage("writing", 0.95)
     flags = _flags(scores, n)
     counts = Counter(chain.from_iterable(flags))
     summary["flag_counts"] = {flag.value: counts[flag.value] for flag in Flag}
     _write(run, data, scores, flags, reasons)
-    start = timings.pop("reading")
+    stage("", 0.99)
     run.summary, run.skipped = summary, data.skipped
-    run.timings = {name: round(t - start, 2) for name, t in timings.items()}
+    run.timings = {**run.timings, **{f"finish: {name}": t for name, t in timings.items()}}
     run.save(update_fields=["summary", "skipped", "timings"])
 
 
@@ -279,17 +462,22 @@ def _weak_slices(data: Arrays, scores: dict, summary: dict) -> None:
     summary["weak_slices"] = [s for s in found if s.get("significant")][:20]
 
 
-def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[list[str]]) -> None:
-    """Outliers, kNN label agreement, near duplicates, clusters, the 2D map and drift."""
+def _neighbour_signals(
+    data: Arrays, graph: dict, scores: dict, summary: dict, reasons: list[list[str]]
+) -> None:
+    """Outliers, kNN label agreement, near duplicates, clusters, the 2D map and drift, from the
+    neighbour chunks' results."""
     from workers.engine import neighbours as nb
 
     vectors, labels, n = data.vectors, data.labels, len(data.ids)
-    k = min(10, n - 1)
+    k = neighbour_k(n)
     reference = data.splits != "production"
-    scores["outlier_score"] = nb.outlier_scores(
-        vectors, reference_mask=reference if reference.any() else None, k=k
+    if not reference.any():
+        reference = np.ones(n, dtype=bool)
+    scores["outlier_score"] = nb.outlier_scores_from(
+        graph.get("reference_sims", graph["sims"]), reference
     )
-    indices, _sims = nb.knn(vectors, k=k)
+    indices = graph["indices"]
     agreement, majority, majority_count = nb.knn_label_agreement(indices, labels)
     scores["knn_agreement"] = agreement
     for i in np.flatnonzero(scores.get("likely_mislabeled", np.zeros(n, dtype=bool))):
@@ -304,7 +492,7 @@ def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[
             f"{OUTLIER_PERCENTILE:.0%} of samples"
         )
 
-    groups = nb.near_duplicates(vectors, k=k)
+    groups = nb.duplicate_groups(indices, graph["sims"])
     # Unlabelled samples have no label to conflict with: None, not the -1 index.
     findings = nb.duplicate_findings(
         groups, data.splits, [int(c) if c >= 0 else None for c in labels]
@@ -401,8 +589,13 @@ def _neighbour_signals(data: Arrays, scores: dict, summary: dict, reasons: list[
 
     production = data.splits == "production"
     training = data.splits == "train"
-    if production.sum() >= 10 and training.sum() >= 10:
-        report = nb.drift(vectors[training], vectors[production], k=k)
+    if _drift_applies(data):
+        report = nb.drift(
+            vectors[training],
+            vectors[production],
+            k=k,
+            kth_distances=(graph["train_kth"][training], graph["train_kth"][production]),
+        )
         summary["drift"] = {key: value for key, value in report.items() if np.ndim(value) == 0}
         coverage = np.full(n, np.nan)
         coverage[production] = report["coverage_percentile"]

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
-from collections.abc import Callable
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from apps.datasets.models import Dataset, ModelRun
 from apps.datasets.selectors import latest_version
-from apps.quality.models import RunStatus, ScoringRun
+from apps.quality.models import RunStatus, ScoringChunk, ScoringRun
 
 STALE_AFTER = timedelta(minutes=10)
 MAX_ATTEMPTS = 3
@@ -85,39 +86,193 @@ def scoring_run_cancel(*, run: ScoringRun) -> bool:
     )
 
 
-def scoring_run_execute(*, run_id: int, engine: Callable | None = None) -> ScoringRun | None:
-    """Carry a run from claim to done or failed. Scores are written whole at the end, replacing
-    any a previous attempt left, so running twice gives the same rows."""
-    from apps.quality.pipeline import score_run
+def scoring_run_execute(*, run_id: int, inline: bool = True) -> ScoringRun | None:
+    """Claim a run and plan its chunks (or pick up the plan an earlier attempt left). Inline,
+    compute every chunk and finish in this process; otherwise queue the chunks for any worker,
+    the last of which queues the finish. Results are written whole at the end, replacing any
+    an earlier attempt left, so running twice gives the same rows."""
+    from apps.quality import pipeline
 
     run = scoring_run_claim(run_id=run_id)
     if run is None:
         return ScoringRun.objects.filter(pk=run_id).first()
+    try:
+        done = list(
+            run.chunks.filter(status=ScoringChunk.Status.DONE).values_list("stage", "index")
+        )
+        if not pipeline.results_intact(run, done):
+            run.params = {key: v for key, v in run.params.items() if key not in ("stages", "graph")}
+        if not run.params.get("stages"):
+            started = time.monotonic()
+            scoring_run_progress(run=run, stage="planning", progress=0.02)
+            run.params = {key: v for key, v in run.params.items() if key != "graph"}
+            stages = pipeline.plan(run)
+            with transaction.atomic():
+                ScoringChunk.objects.filter(run=run).delete()
+                ScoringChunk.objects.bulk_create(
+                    ScoringChunk(run=run, stage=stage, index=i)
+                    for stage, count in stages.items()
+                    for i in range(count)
+                )
+                run.params = {**run.params, "stages": stages}
+                run.timings = {"planning": round(time.monotonic() - started, 2)}
+                run.save(update_fields=["params", "timings"])
+        pending = list(
+            run.chunks.exclude(status=ScoringChunk.Status.DONE).values_list("pk", flat=True)
+        )
+        scoring_run_progress(run=run, stage=CHUNKS_STAGE, progress=_chunk_progress(run))
+        if not inline:
+            for chunk_id in pending:
+                _send("loupe.quality.score_chunk", chunk_id)
+            if not pending:
+                _claim_finish(run) and _send("loupe.quality.finish_run", run.pk)
+            return run
+        for chunk_id in pending:
+            scoring_chunk_execute(chunk_id=chunk_id, inline=True)
+        if not _claim_finish(run):
+            run.refresh_from_db()
+            return run
+        return scoring_run_finish(run_id=run.pk)
+    except RunCancelled:
+        run.refresh_from_db()
+        return run
+    except Exception as exc:
+        _fail(run, exc)
+        raise
+
+
+CHUNKS_STAGE = "scoring chunks"
+FINISH_STAGE = "finishing"
+
+
+def _chunk_progress(run: ScoringRun) -> float:
+    total = run.chunks.count()
+    done = run.chunks.filter(status=ScoringChunk.Status.DONE).count()
+    return 0.05 + 0.8 * (done / total if total else 1.0)
+
+
+def _fail(run: ScoringRun, exc: Exception) -> None:
+    ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        status=RunStatus.FAILED,
+        finished_at=timezone.now(),
+        stage="",
+        error=f"{exc.__class__.__name__}: {exc}",
+    )
+
+
+def _send(task_name: str, *args) -> None:
+    """Queue a follow-up task once the transaction commits, on the queue the current task came
+    from (a worker serving one queue keeps its run's chunks on it)."""
+    from celery import current_task
+
+    from workers.celery import app
+
+    queue = None
+    if current_task and current_task.request.delivery_info:
+        queue = current_task.request.delivery_info.get("routing_key")
+    transaction.on_commit(lambda: app.send_task(task_name, args=args, queue=queue))
+
+
+def scoring_chunk_claim(*, chunk_id: int) -> ScoringChunk | None:
+    """Take a queued chunk of a running run, or one whose worker stopped beating."""
+    now = timezone.now()
+    with transaction.atomic():
+        chunk = (
+            ScoringChunk.objects.select_for_update(skip_locked=True)
+            .select_related("run")
+            .filter(
+                Q(status=ScoringChunk.Status.QUEUED)
+                | Q(status=ScoringChunk.Status.RUNNING, heartbeat_at__lt=now - STALE_AFTER),
+                pk=chunk_id,
+                run__status=RunStatus.RUNNING,
+            )
+            .first()
+        )
+        if chunk is None:
+            return None
+        chunk.status, chunk.heartbeat_at = ScoringChunk.Status.RUNNING, now
+        chunk.attempts += 1
+        chunk.worker = f"{socket.gethostname()}:{os.getpid()}"
+        chunk.save(update_fields=["status", "heartbeat_at", "attempts", "worker"])
+    ScoringRun.objects.filter(pk=chunk.run_id).update(heartbeat_at=now)
+    return chunk
+
+
+def scoring_chunk_execute(*, chunk_id: int, inline: bool = False) -> None:
+    """Compute one chunk; the worker that completes a run's last chunk queues its finish."""
+    from apps.quality import pipeline
+
+    chunk = scoring_chunk_claim(chunk_id=chunk_id)
+    if chunk is None:
+        return
+    run = chunk.run
     started = time.monotonic()
     try:
-        (engine or score_run)(run)
-    except RunCancelled:
-        pass
+        pipeline.compute_chunk(run, chunk.stage, chunk.index)
     except Exception as exc:
-        ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-            status=RunStatus.FAILED,
-            finished_at=timezone.now(),
-            stage="",
-            error=f"{exc.__class__.__name__}: {exc}",
-        )
+        _fail(run, exc)
         raise
-    else:
-        ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-            status=RunStatus.DONE, finished_at=timezone.now(), stage="", progress=1.0
+    ScoringChunk.objects.filter(pk=chunk.pk).update(
+        status=ScoringChunk.Status.DONE, seconds=round(time.monotonic() - started, 2)
+    )
+    try:
+        scoring_run_progress(run=run, stage=CHUNKS_STAGE, progress=_chunk_progress(run))
+    except RunCancelled:
+        return
+    if not inline and not run.chunks.exclude(status=ScoringChunk.Status.DONE).exists():
+        _claim_finish(run) and _send("loupe.quality.finish_run", run.pk)
+
+
+def _claim_finish(run: ScoringRun) -> bool:
+    """Exactly one caller moves a run whose chunks are all done on to finishing."""
+    return bool(
+        ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING)
+        .exclude(stage=FINISH_STAGE, heartbeat_at__gte=timezone.now() - STALE_AFTER)
+        .exclude(chunks__status__in=[ScoringChunk.Status.QUEUED, ScoringChunk.Status.RUNNING])
+        .update(stage=FINISH_STAGE, heartbeat_at=timezone.now())
+    )
+
+
+def scoring_run_finish(*, run_id: int) -> ScoringRun | None:
+    """Put the chunks' results together, compute the rest and write the scores."""
+    from apps.quality import pipeline
+
+    run = ScoringRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).first()
+    if run is None:
+        return ScoringRun.objects.filter(pk=run_id).first()
+    try:
+        pipeline.finish(run, run.params.get("stages", {}))
+    except RunCancelled:
+        run.refresh_from_db()
+        return run
+    except Exception as exc:
+        _fail(run, exc)
+        raise
+    chunks = run.chunks.values_list("stage", "seconds", "worker")
+    seconds: dict[str, float] = {}
+    for stage, spent, _worker in chunks:
+        seconds[f"chunks: {stage} (worker seconds)"] = round(
+            seconds.get(f"chunks: {stage} (worker seconds)", 0.0) + (spent or 0.0), 2
         )
+    finished = timezone.now()
+    ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        status=RunStatus.DONE, finished_at=finished, stage="", progress=1.0
+    )
     run.refresh_from_db()
-    run.timings = {**run.timings, "total_seconds": round(time.monotonic() - started, 2)}
+    run.timings = {
+        **run.timings,
+        **seconds,
+        "workers": len({worker for _stage, _spent, worker in chunks}),
+        "total_seconds": round((finished - run.started_at).total_seconds(), 2),
+    }
     run.save(update_fields=["timings"])
+    pipeline.discard_artefacts(run)
     return run
 
 
 def scoring_runs_recover(*, now=None) -> dict[str, int]:
-    """Stalled runs are resumed (queued again) until MAX_ATTEMPTS, then failed with the reason."""
+    """Stalled runs are resumed (queued again, keeping the chunks already done) until
+    MAX_ATTEMPTS, then failed with the reason."""
     from workers.tasks.quality import score_dataset
 
     now = now or timezone.now()

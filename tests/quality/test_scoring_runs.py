@@ -311,10 +311,10 @@ def test_inline_failure_is_reported_with_its_reason(team, tmp_path, monkeypatch)
 
     dataset = import_into(team, blobs(tmp_path))
 
-    def broken(run):
+    def broken(run, stages):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(pipeline, "score_run", broken)
+    monkeypatch.setattr(pipeline, "finish", broken)
     out = io.StringIO()
     with pytest.raises(CommandError, match="failed: RuntimeError: disk full"):
         call_command(
