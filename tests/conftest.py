@@ -110,11 +110,13 @@ def database_url_for_tests() -> str:
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, test_task_queue, monkeypatch):
-    """A real Celery worker process on the real broker, on a queue of its own, using the test DB.
+def celery_workers(transactional_db, test_task_queue, monkeypatch):
+    """Start real Celery worker processes on the real broker, on a queue of this test's own,
+    using the test DB: `celery_workers(2, LOUPE_SCORING_CHUNK_ROWS="100")`. Each call may add
+    workers to the same queue; every one is stopped at the end.
 
     The queue is new for each test: tasks other tests left behind (no worker was reading then)
-    must not keep this worker busy.
+    must not keep these workers busy.
     """
     import os
     import subprocess
@@ -128,47 +130,70 @@ def celery_worker_process(transactional_db, test_task_queue, monkeypatch):
 
     queue = f"{test_task_queue}-{uuid.uuid4().hex[:8]}"
     monkeypatch.setitem(app.conf, "task_default_queue", queue)
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url_for_tests(),
-        "SECRET_KEY": settings.SECRET_KEY,
-        "DEBUG": "false",
-        "DATABASE_CONN_MAX_AGE": "0",
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers",
-            "worker",
-            "--queues",
-            queue,
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "WARNING",
-            "--hostname",
-            f"{queue}@%h",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-    )
+    started: list[subprocess.Popen] = []
+
+    def start(count: int = 1, **extra_env: str) -> list[WorkerProcess]:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url_for_tests(),
+            "SECRET_KEY": settings.SECRET_KEY,
+            "DEBUG": "false",
+            "DATABASE_CONN_MAX_AGE": "0",
+            **extra_env,
+        }
+        workers = []
+        for _ in range(count):
+            own = f"{queue}-{len(started)}"  # to check that this one worker is up
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "workers",
+                    "worker",
+                    "--queues",
+                    f"{queue},{own}",
+                    "--concurrency",
+                    "1",
+                    "--prefetch-multiplier",
+                    "1",
+                    "--loglevel",
+                    "WARNING",
+                    "--hostname",
+                    f"{own}@%h",
+                    "--without-heartbeat",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                cwd=settings.BASE_DIR,
+                env=env,
+                start_new_session=True,  # its own process group: a test can kill the pool too
+            )
+            started.append(process)
+            workers.append((own, WorkerProcess(queue=queue, process=process)))
+        # Ready once each has answered a ping through the broker.
+        for own, _worker in workers:
+            ping.apply_async(args=["ready"], queue=own).get(timeout=90)
+        return [worker for _own, worker in workers]
+
     try:
-        # Ready once it has answered a ping through the broker.
-        ping.apply_async(args=["ready"], queue=queue).get(timeout=90)
-        yield WorkerProcess(queue=queue, process=process)
+        yield start
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        for process in started:
+            process.terminate()
+        for process in started:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+def celery_worker_process(celery_workers):
+    """One real Celery worker process (see `celery_workers`)."""
+    return celery_workers(1)[0]
 
 
 @pytest.fixture

@@ -271,28 +271,43 @@ def scoring_run_finish(*, run_id: int) -> ScoringRun | None:
 
 
 def scoring_runs_recover(*, now=None) -> dict[str, int]:
-    """Stalled runs are resumed (queued again, keeping the chunks already done) until
-    MAX_ATTEMPTS, then failed with the reason."""
-    from workers.tasks.quality import score_dataset
+    """Stalled runs are resumed (queued again, keeping the chunks already done) and stalled
+    chunks queued again, until MAX_ATTEMPTS; then the run fails with the reason."""
+    from workers.tasks.quality import score_chunk, score_dataset
 
     now = now or timezone.now()
-    stalled = ScoringRun.objects.filter(
-        status=RunStatus.RUNNING, heartbeat_at__lt=now - STALE_AFTER
-    )
+    cutoff = now - STALE_AFTER
+    stalled = ScoringRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
     failed = stalled.filter(attempts__gte=MAX_ATTEMPTS).update(
         status=RunStatus.FAILED,
         finished_at=now,
         stage="",
         error=f"The worker stopped {MAX_ATTEMPTS} times while scoring; giving up.",
     )
+    stalled_chunks = ScoringChunk.objects.filter(
+        run__status=RunStatus.RUNNING,
+        status=ScoringChunk.Status.RUNNING,
+        heartbeat_at__lt=cutoff,
+    )
+    for chunk in stalled_chunks.filter(attempts__gte=MAX_ATTEMPTS):
+        failed += ScoringRun.objects.filter(pk=chunk.run_id, status=RunStatus.RUNNING).update(
+            status=RunStatus.FAILED,
+            finished_at=now,
+            stage="",
+            error=f"The worker stopped {MAX_ATTEMPTS} times on {chunk}; giving up.",
+        )
+    chunks = 0
+    for chunk_id in stalled_chunks.filter(attempts__lt=MAX_ATTEMPTS).values_list("pk", flat=True):
+        score_chunk.delay(chunk_id)
+        chunks += 1
     resumed = 0
-    lost = Q(status=RunStatus.QUEUED, created_at__lt=now - STALE_AFTER)
+    lost = Q(status=RunStatus.QUEUED, created_at__lt=cutoff)
     for run_id in ScoringRun.objects.filter(lost | Q(pk__in=stalled.values("pk"))).values_list(
         "pk", flat=True
     ):
         score_dataset.delay(run_id)
         resumed += 1
-    return {"failed": failed, "resumed": resumed}
+    return {"failed": failed, "resumed": resumed, "chunks_resumed": chunks}
 
 
 def scoring_run_delete_scores(*, run: ScoringRun) -> None:

@@ -18,7 +18,12 @@ def dataset(team):
 
 def job(dataset, **fields) -> ImportJob:
     return ImportJob.objects.create(
-        project=dataset.project, dataset=dataset, file="x.csv", file_name="x.csv", format="csv", **fields
+        project=dataset.project,
+        dataset=dataset,
+        file="x.csv",
+        file_name="x.csv",
+        format="csv",
+        **fields,
     )
 
 
@@ -33,7 +38,11 @@ def test_stalled_and_lost_imports_are_settled(dataset):
 
     assert import_jobs_recover(now=now) == {"failed": 1, "requeued": 1}
     stalled.refresh_from_db()
-    assert stalled.status == JobStatus.FAILED and "stopped" in stalled.error and stalled.finished_at == now
+    assert (
+        stalled.status == JobStatus.FAILED
+        and "stopped" in stalled.error
+        and stalled.finished_at == now
+    )
     for other in (alive, lost, fresh):
         before = other.status
         other.refresh_from_db()

@@ -123,7 +123,7 @@ def test_stalled_runs_are_resumed_then_failed(team, tmp_path):
     ScoringRun.objects.filter(pk=hopeless.pk).update(
         status=RunStatus.RUNNING, heartbeat_at=long_ago, attempts=3
     )
-    assert scoring_runs_recover() == {"failed": 1, "resumed": 1}
+    assert scoring_runs_recover() == {"failed": 1, "resumed": 1, "chunks_resumed": 0}
     hopeless.refresh_from_db()
     assert hopeless.status == RunStatus.FAILED and "3 times" in hopeless.error
     # The resumed run is claimable again (its heartbeat is stale) and finishes.

@@ -11,7 +11,9 @@ def score_dataset(run_id: int) -> None:
     scoring_run_execute(run_id=run_id, inline=False)
 
 
-@shared_task(name="loupe.quality.score_chunk", acks_late=True, time_limit=3600)
+@shared_task(
+    name="loupe.quality.score_chunk", acks_late=True, time_limit=3600, soft_time_limit=3540
+)
 def score_chunk(chunk_id: int) -> None:
     from apps.quality.services import scoring_chunk_execute
 
