@@ -178,7 +178,8 @@ def scoring_chunk_claim(*, chunk_id: int) -> ScoringChunk | None:
     now = timezone.now()
     with transaction.atomic():
         chunk = (
-            ScoringChunk.objects.select_for_update(skip_locked=True)
+            # Lock the chunk only: a worker claiming a sibling chunk holds nothing we need.
+            ScoringChunk.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("run")
             .filter(
                 Q(status=ScoringChunk.Status.QUEUED)

@@ -32,6 +32,13 @@ def wait_for(predicate, timeout: float = 180.0, describe=lambda: ""):
     raise AssertionError(f"timed out: {describe()}")
 
 
+def describe(run: ScoringRun) -> str:
+    """Where a run stands, for a timed-out wait."""
+    state = ScoringRun.objects.filter(pk=run.pk).values("status", "stage", "attempts").first()
+    chunks = ScoringChunk.objects.filter(run=run).exclude(status="done")
+    return f"{state}; not done: {list(chunks.values('stage', 'index', 'status', 'attempts'))}"
+
+
 def outcome(run: ScoringRun) -> dict:
     rows = SampleScore.objects.filter(run=run).order_by("sample_id")
     return {
@@ -59,7 +66,10 @@ def test_two_workers_share_a_runs_chunks(team, tmp_path, celery_workers, setting
     dataset = import_into(team, blobs(tmp_path, n=600, flips=(3, 40, 77, 310)))
     celery_workers(2, LOUPE_SCORING_CHUNK_ROWS=str(CHUNK_ROWS))
     run = scoring_run_start(dataset=dataset, by=None)
-    wait_for(lambda: ScoringRun.objects.get(pk=run.pk).status in ("done", "failed"))
+    wait_for(
+        lambda: ScoringRun.objects.get(pk=run.pk).status in ("done", "failed"),
+        describe=lambda: describe(run),
+    )
     run.refresh_from_db()
     assert run.status == RunStatus.DONE, run.error
     chunks = ScoringChunk.objects.filter(run=run)
@@ -106,10 +116,7 @@ def test_a_worker_killed_mid_run_is_resumed_without_redoing_done_chunks(
     celery_workers(1, LOUPE_SCORING_CHUNK_ROWS=str(CHUNK_ROWS))
     wait_for(
         lambda: ScoringRun.objects.get(pk=run.pk).status in ("done", "failed"),
-        describe=lambda: (
-            ScoringRun.objects.filter(pk=run.pk).values("status", "stage", "attempts").first(),
-            list(chunks.exclude(status="done").values("stage", "index", "status", "attempts")),
-        ),
+        describe=lambda: describe(run),
     )
     run.refresh_from_db()
     assert run.status == RunStatus.DONE, run.error
