@@ -464,6 +464,9 @@ def model_run_options(*, name: str, metrics=None, embedding_space: str = "") -> 
     return {"name": name, "metrics": metrics, "embedding_space": (embedding_space or "").strip()}
 
 
+INDEX_BUILD_LOCK = 0x4C6F75706501  # advisory lock key: one embedding index build at a time
+
+
 def embedding_index_build(*, space_id: int) -> float | None:
     """Build the space's HNSW cosine index (once); returns the seconds it took, None if it exists.
 
@@ -482,18 +485,28 @@ def embedding_index_build(*, space_id: int) -> float | None:
         conn.autocommit = True  # CREATE INDEX CONCURRENTLY cannot run in a transaction
         conn.execute(f"SET maintenance_work_mem = '{int(settings.LOUPE_INDEX_MEMORY_MB)}MB'")
         conn.execute(f"SET max_parallel_maintenance_workers = {int(settings.LOUPE_INDEX_WORKERS)}")
-        # A build that was interrupted leaves an invalid index behind; IF NOT EXISTS would keep it.
-        invalid = conn.execute(
-            "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s AND NOT i.indisvalid",
-            [space.index_name],
-        ).fetchone()
-        if invalid:
-            conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {space.index_name}")
-        conn.execute(
-            f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {space.index_name} ON datasets_embedding "
-            f"USING hnsw ((vector::vector({int(space.dimension)})) vector_cosine_ops) "
-            f"WHERE space_id = {int(space.pk)}"
-        )
+        # Two concurrent builds on one table wait for each other's snapshot and deadlock: one
+        # build at a time (a session lock, released when this connection closes at the latest).
+        # Polled, not waited for: a statement waiting on the lock holds a snapshot the running
+        # build would wait for in turn.
+        while not conn.execute("SELECT pg_try_advisory_lock(%s)", [INDEX_BUILD_LOCK]).fetchone()[0]:
+            time.sleep(1)
+        try:
+            # A build that was interrupted leaves an invalid index; IF NOT EXISTS would keep it.
+            invalid = conn.execute(
+                "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE c.relname = %s AND NOT i.indisvalid",
+                [space.index_name],
+            ).fetchone()
+            if invalid:
+                conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {space.index_name}")
+            conn.execute(
+                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {space.index_name} ON datasets_embedding "
+                f"USING hnsw ((vector::vector({int(space.dimension)})) vector_cosine_ops) "
+                f"WHERE space_id = {int(space.pk)}"
+            )
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [INDEX_BUILD_LOCK])
     seconds = round(time.monotonic() - started, 2)
     EmbeddingSpace.objects.filter(pk=space.pk).update(
         index_built_at=timezone.now(), index_build_seconds=seconds
@@ -535,6 +548,12 @@ def embeddings_compute(*, dataset_id: int, method: str | None = None) -> Embeddi
         raise ValueError(f"Unknown embedding method {method!r}")
     del rows
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    if len(vectors) > 1 and not np.ptp(vectors, axis=0).any():
+        # Every row the same (no feature columns, say): a space that tells no sample apart
+        # would only make every neighbour signal noise.
+        raise ValueError(
+            f"the {method} embeddings are identical for every sample: nothing to compute them from"
+        )
     with raw_connection() as conn, conn.transaction():
         space_id = conn.execute(
             """INSERT INTO datasets_embeddingspace (dataset_id, name, dimension, method, created_at)

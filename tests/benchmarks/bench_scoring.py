@@ -123,6 +123,14 @@ def main() -> None:
 
 def _with_workers(dataset_id: int, workers: int, env: dict) -> tuple[float, float, str]:
     """Start Celery workers (one process each), time `score --wait`, and the largest worker."""
+    # The imports queued their pgvector index builds: not part of scoring, so dropped here.
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "workers", "purge", "-f"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     procs = [
         subprocess.Popen(
             [

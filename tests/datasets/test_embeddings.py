@@ -98,3 +98,22 @@ def test_deleting_a_dataset_deletes_its_vectors_and_index(team, tmp_path):
     with connection.cursor() as cur:
         cur.execute("SELECT count(*) FROM pg_indexes WHERE indexname = %s", [space.index_name])
         assert cur.fetchone()[0] == 0
+
+
+def test_two_index_builds_at_once_both_finish(team, tmp_path):
+    """Concurrent CREATE INDEX CONCURRENTLY on one table deadlock; builds take turns instead."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(3)
+    spaces = []
+    for name in ("first", "second"):
+        rows = [
+            f"{name}{i},t,a," + ",".join(f"{v:.3f}" for v in rng.normal(size=4)) for i in range(400)
+        ]
+        header = "id,text,label,emb_0,emb_1,emb_2,emb_3\n"
+        dataset = load(team, tmp_path, name, header + "\n".join(rows) + "\n")
+        spaces.append(dataset.embedding_spaces.get().pk)
+    with ThreadPoolExecutor(2) as pool:
+        seconds = list(pool.map(lambda pk: services.embedding_index_build(space_id=pk), spaces))
+    assert all(s is not None for s in seconds)
+    assert EmbeddingSpace.objects.filter(pk__in=spaces, index_built_at__isnull=False).count() == 2

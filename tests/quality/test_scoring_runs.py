@@ -89,24 +89,86 @@ def test_inline_run_flags_the_planted_flips_with_reasons(team, tmp_path):
     }
 
 
+def table(tmp_path, rows: list[tuple[str, str, list[float] | None]]):
+    """A CSV of (text, label, embedding or None) rows."""
+    width = next((len(v) for _t, _l, v in rows if v is not None), 0)
+    lines = ["id,text,label" + "".join(f",emb_{j}" for j in range(width))]
+    for i, (text, label, vector) in enumerate(rows):
+        lines.append(f"s{i},{text},{label}" + "".join(f",{x}" for x in vector or []))
+    path = tmp_path / "table.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def bare(tmp_path, labels: list[str]):
+    """Ids and labels, nothing else: no text, no features, no embeddings."""
+    path = tmp_path / "bare.csv"
+    path.write_text("id,label\n" + "".join(f"s{i},{label}\n" for i, label in enumerate(labels)))
+    return path
+
+
 @pytest.mark.parametrize(
-    "build,skipped",
+    "build,skipped,computed",
     [
-        (lambda d: blobs(d, classes=("cat",), flips=()), "label_errors"),
-        (lambda d: blobs(d, n=2, flips=()), "neighbours"),
+        # One class only: nothing to confuse it with.
+        (lambda d: blobs(d, classes=("cat",), flips=()), {"label_errors"}, {"duplicate_group"}),
+        # Two samples: too few for neighbours; folds still give probabilities.
+        (lambda d: blobs(d, n=2, flips=()), {"neighbours"}, {"mislabel_score"}),
+        # Fewer samples than folds (3 < 5), one class with a single sample.
+        (lambda d: blobs(d, n=3, flips=()), set(), {"mislabel_score", "outlier_score"}),
+        # Classes with a single sample each, among a larger class.
+        (
+            lambda d: table(
+                d,
+                [(f"t{i}", "cat", [1.0, 0.1 * i, 0.0]) for i in range(20)]
+                + [("d", "dog", [0.0, 1.0, 0.0]), ("e", "eel", [0.0, 0.0, 1.0])],
+            ),
+            set(),
+            {"mislabel_score", "outlier_score"},
+        ),
+        # No embeddings and no text: nothing to compute them from.
+        (
+            lambda d: bare(d, ["cat" if i % 2 else "dog" for i in range(12)]),
+            {"embeddings", "label_errors", "neighbours"},
+            set(),
+        ),
+        # All-identical embeddings: one big duplicate group, no outliers, still finishes.
+        (
+            lambda d: table(
+                d, [(f"t{i}", "cat" if i % 3 else "dog", [1.0, 2.0]) for i in range(30)]
+            ),
+            set(),
+            {"mislabel_score", "duplicate_group", "outlier_score"},
+        ),
+    ],
+    ids=[
+        "one-class",
+        "two-samples",
+        "fewer-than-folds",
+        "singleton-classes",
+        "nothing",
+        "identical",
     ],
 )
-def test_degenerate_data_finishes_with_reasons(build, skipped, team, tmp_path):
+def test_degenerate_data_finishes_with_reasons(build, skipped, computed, team, tmp_path):
     dataset = import_into(team, build(tmp_path))
     run = scoring_run_start(dataset=dataset, by=None, enqueue=False)
     run = scoring_run_execute(run_id=run.pk)
-    assert run.status == RunStatus.DONE
-    assert skipped in run.skipped
-    assert SampleScore.objects.filter(run=run).count() == dataset.samples.count()
+    assert run.status == RunStatus.DONE, run.error
+    assert skipped <= set(run.skipped), run.skipped
+    assert all(run.skipped[name] for name in skipped)  # each with its reason
+    rows = SampleScore.objects.filter(run=run)
+    assert rows.count() == dataset.samples.count()
+    for name in computed:
+        assert rows.filter(**{f"{name}__isnull": False}).exists(), name
 
 
 def test_a_dataset_without_embeddings_gets_them_computed_for_scoring(team, tmp_path):
-    dataset = import_into(team, blobs(tmp_path, with_vectors=False))
+    words = ["purr whiskers meow", "bark fetch woof"]
+    dataset = import_into(
+        team,
+        table(tmp_path, [(f"{words[i % 2]} {i}", ("cat", "dog")[i % 2], None) for i in range(40)]),
+    )
     run = scoring_run_execute(run_id=scoring_run_start(dataset=dataset, by=None, enqueue=False).pk)
     assert run.status == RunStatus.DONE and "embeddings" not in run.skipped
     assert dataset.embedding_spaces.get().method == "tfidf-svd"
