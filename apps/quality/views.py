@@ -7,6 +7,7 @@ from functools import cache
 from statistics import NormalDist
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
@@ -77,6 +78,7 @@ def method_parameters() -> dict[str, Any]:
         "outlier_percentile": pipeline.OUTLIER_PERCENTILE,
         "outlier_percent": round(100 * pipeline.OUTLIER_PERCENTILE),
         "exact_below": _default(neighbours.knn, "exact_below"),
+        "chunk_rows": settings.LOUPE_SCORING_CHUNK_ROWS,
         "hnsw_m": neighbours._HNSW_M,
         "hnsw_ef_construction": neighbours._HNSW_EF_CONSTRUCTION,
         "hnsw_ef_search": neighbours._HNSW_EF_SEARCH,

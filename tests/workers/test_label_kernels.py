@@ -218,3 +218,26 @@ def test_knn_vote_still_fires_when_a_neighbourhood_shares_the_wrong_label():
     votes = _knn_disagrees(x, noisy)
     assert votes[flipped].mean() > 0.9
     assert votes[noisy == 0].mean() < 0.1
+
+
+def test_prune_by_noise_rate_never_empties_a_class() -> None:
+    from workers.engine.labels import _prune_by_noise_rate
+
+    # Three rows labelled 0; the joint says two of them belong to class 1 and two to class 2,
+    # and the cells' picks overlap to cover all three.
+    labels = np.array([0, 0, 0, 1, 1, 2, 2])
+    probs = np.array(
+        [
+            [0.1, 0.6, 0.3],
+            [0.2, 0.5, 0.3],
+            [0.05, 0.15, 0.8],
+            [0.0, 1.0, 0.0],
+            [0.0, 1.0, 0.0],
+            [0.0, 0.0, 1.0],
+            [0.0, 0.0, 1.0],
+        ]
+    )
+    joint = np.array([[0.0, 2.0, 2.0], [0.0, 2.0, 0.0], [0.0, 0.0, 2.0]])
+    flagged = _prune_by_noise_rate(probs, labels, joint)
+    assert flagged[:3].sum() == 2
+    assert not flagged[1]  # the most self-confident row of class 0 keeps its label

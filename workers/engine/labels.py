@@ -402,7 +402,6 @@ def _prune_by_noise_rate(probs: np.ndarray, labels: np.ndarray, joint: np.ndarra
         rows = np.flatnonzero(labels == given)
         if not len(rows):
             continue
-        # Never empty a class: keep at least one row with each given label.
         budget = max(0, len(rows) - 1)
         for true in range(k):
             if true == given:
@@ -413,6 +412,10 @@ def _prune_by_noise_rate(probs: np.ndarray, labels: np.ndarray, joint: np.ndarra
             margin = probs[rows, true] - probs[rows, given]
             order = np.argsort(-margin, kind="stable")[:n_remove]
             issues[rows[order]] = True
+        if len(rows) > 1 and issues[rows].all():
+            # Never empty a class: the cells of its row together took every row, so the most
+            # self-confident one keeps its label.
+            issues[rows[np.argmax(probs[rows, given])]] = False
     return issues
 
 
