@@ -147,6 +147,11 @@ def _cached(run: ScoringRun, name: str, build):
     return _cache[name]
 
 
+def forget() -> None:
+    """Drop what this worker kept for its last run (a million samples' worth is several GB)."""
+    _cache.clear()
+
+
 def _chunk_arrays(run: ScoringRun) -> Arrays:
     if _cache.get("key") == (run.pk, run.created_at, run.attempts) and "full arrays" in _cache:
         return _cache["full arrays"]  # the worker that planned the run: no second copy

@@ -268,6 +268,7 @@ def scoring_run_finish(*, run_id: int) -> ScoringRun | None:
     }
     run.save(update_fields=["timings"])
     pipeline.discard_artefacts(run)
+    pipeline.forget()
     return run
 
 
