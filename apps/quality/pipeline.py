@@ -44,6 +44,7 @@ class Arrays:
     probs: np.ndarray | None = None
     probs_source: str = ""
     epoch_probs: np.ndarray | None = None  # (epochs, n, classes) when the model run logged them
+    knn_votes: np.ndarray | None = None  # the cross-validation's kNN vote, when it ran
     texts: list[str] | None = None
     metadata: list[dict] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -227,7 +228,7 @@ def compute_chunk(run: ScoringRun, stage: str, index: int) -> None:
     """Compute one chunk and save its result where every worker can read it."""
     data = _chunk_arrays(run)
     if stage == PROBABILITIES:
-        result = {"probs": _cross_validation(run).part(index)}
+        result = _cross_validation(run).part(index)
     elif stage == NEIGHBOURS:
         result = _neighbour_chunk(run, data, index)
     else:
@@ -325,9 +326,9 @@ def finish(run: ScoringRun, stages: dict[str, int]) -> None:
     labelled = data.labels >= 0
 
     if PROBABILITIES in stages:
-        data.probs, data.probs_source = _cross_validation(run).combine(
-            _gather(run, PROBABILITIES, stages[PROBABILITIES])["probs"]
-        )
+        cv, parts = _cross_validation(run), _gather(run, PROBABILITIES, stages[PROBABILITIES])
+        data.probs, data.knn_votes = cv.combine(parts["probs"]), cv.combine(parts["knn"])
+        data.probs_source = cv.description
     if data.probs is None:
         data.skipped["label_errors"] = (
             "no model run and no embeddings to cross-validate on, or fewer than two classes"
@@ -344,6 +345,7 @@ def finish(run: ScoringRun, stages: dict[str, int]) -> None:
             data.labels,
             method="ensemble" if usable else "prune_by_noise_rate",
             features=data.vectors if usable else None,
+            knn_votes=data.knn_votes if usable else None,
         )
         given = np.where(labelled, data.labels, 0)
         self_confidence = data.probs[np.arange(n), given]

@@ -41,7 +41,7 @@ def out_of_sample_probs(
     Rows labelled -1 are predicted by models fitted on every labelled row.
     """
     cv = CrossValidation(features, labels, n_folds=n_folds, seed=seed)
-    return cv.combine([cv.part(i) for i in range(cv.n_parts)])
+    return cv.combine([cv.part(i)["probs"] for i in range(cv.n_parts)]), cv.description
 
 
 class CrossValidation:
@@ -124,33 +124,35 @@ class CrossValidation:
     def n_parts(self) -> int:
         return 1 if self.trivial else len(self.parts)
 
-    def part(self, i: int) -> np.ndarray:
-        """Probabilities for the rows of part i (a fold's held-out rows, or the unlabelled)."""
+    def part(self, i: int) -> dict[str, np.ndarray]:
+        """Part i's rows (a fold's held-out rows, or the unlabelled): their probabilities, and
+        the kNN vote mixed into them (which `find_label_issues` can reuse)."""
         if self.trivial:
-            return np.tile(self.prior, (len(self.labels), 1))
+            prior = np.tile(self.prior, (len(self.labels), 1))
+            return {"probs": prior, "knn": prior}
         rows = self.parts[i]
         train = self.train[i] if i < len(self.train) else self.labelled
         lr = _fit_predict(self.z[train], self.labels[train], self.z[rows], k=self.k)
-        if self.neighbours < 1:
-            return self._mix(lr, np.tile(self.prior, (len(rows), 1)))
-        return self._mix(lr, self._knn_vote(rows))
-
-    def _knn_vote(self, rows: np.ndarray) -> np.ndarray:
-        return knn_vote(self.x, self.labels, rows, k=self.k, prior=self.prior, seed=self.seed)
+        knn = knn_vote(self.x, self.labels, rows, k=self.k, prior=self.prior, seed=self.seed)
+        return {"probs": self._mix(lr, knn), "knn": knn}
 
     def _mix(self, lr: np.ndarray, knn: np.ndarray) -> np.ndarray:
         w = _knn_weight(self.width)
         probs = (1.0 - w) * lr + w * knn
         return probs / probs.sum(axis=1, keepdims=True)
 
-    def combine(self, parts: list[np.ndarray]) -> tuple[np.ndarray, str]:
-        """The parts' probabilities in row order, and how they were made."""
+    def combine(self, parts: list[np.ndarray]) -> np.ndarray:
+        """The parts' arrays (probabilities or kNN votes) as one, in row order."""
         if self.trivial:
-            return parts[0], self.trivial
+            return parts[0]
         out = np.zeros((len(self.labels), self.k))
-        for rows, probs in zip(self.parts, parts, strict=True):
-            out[rows] = probs
-        return out, "; ".join(self.notes)
+        for rows, values in zip(self.parts, parts, strict=True):
+            out[rows] = values
+        return out
+
+    @property
+    def description(self) -> str:
+        return self.trivial or "; ".join(self.notes)
 
 
 def _knn_weight(width: int) -> float:
@@ -361,6 +363,7 @@ def find_label_issues(
     *,
     method: str = "prune_by_noise_rate",
     features: np.ndarray | None = None,
+    knn_votes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Boolean mask of likely mislabelled rows by confident learning.
 
@@ -372,6 +375,8 @@ def find_label_issues(
     `ensemble` is a vote of three: prune-by-noise-rate, prune-by-class and the confident-joint
     off-diagonal, plus — when `features` are given — disagreement of the row's label with its
     cosine kNN neighbourhood. A row is flagged when a majority of the votes cast agree.
+    `knn_votes` (the kNN vote of `CrossValidation`, computed from the same features) saves
+    computing that neighbourhood again.
     """
     if method not in PRUNE_METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {PRUNE_METHODS}")
@@ -389,7 +394,9 @@ def find_label_issues(
     if method == "both":
         return by_noise & by_class
     votes = [by_noise, by_class, off]
-    if features is not None:
+    if knn_votes is not None:
+        votes.append((labels >= 0) & (np.argmax(knn_votes, axis=1) != labels))
+    elif features is not None:
         votes.append(_knn_disagrees(features, labels))
     tally = np.sum(votes, axis=0)
     return tally * 2 > len(votes)
