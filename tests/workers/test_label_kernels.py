@@ -241,3 +241,28 @@ def test_prune_by_noise_rate_never_empties_a_class() -> None:
     flagged = _prune_by_noise_rate(probs, labels, joint)
     assert flagged[:3].sum() == 2
     assert not flagged[1]  # the most self-confident row of class 0 keeps its label
+
+
+def test_cross_validation_parts_combine_to_the_whole_and_lend_their_knn_vote() -> None:
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    from workers.engine.labels import CrossValidation, find_label_issues, out_of_sample_probs
+
+    x, y = load_wine(return_X_y=True)
+    x = StandardScaler().fit_transform(x)
+    y = y.copy()
+    flips = np.random.default_rng(1).random(len(y)) < 0.2
+    y[flips] = (y[flips] + 1) % 3
+    y[::17] = -1  # some unlabelled rows: a part of their own
+    cv = CrossValidation(x, y)
+    parts = [cv.part(i) for i in reversed(range(cv.n_parts))][::-1]  # any order, any worker
+    probs = cv.combine([p["probs"] for p in parts])
+    whole, description = out_of_sample_probs(x, y)
+    assert np.allclose(probs, whole) and description == cv.description
+    assert cv.n_parts == 6  # five folds and the unlabelled rows
+    votes = cv.combine([p["knn"] for p in parts])
+    assert np.array_equal(
+        find_label_issues(probs, y, method="ensemble", features=x),
+        find_label_issues(probs, y, method="ensemble", knn_votes=votes),
+    )
