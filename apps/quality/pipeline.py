@@ -136,10 +136,14 @@ PROBABILITIES, NEIGHBOURS = "probabilities", "neighbours"
 _cache: dict = {}
 
 
+def _cache_key(run: ScoringRun) -> tuple:
+    return (run.pk, run.created_at, run.attempts)
+
+
 def _cached(run: ScoringRun, name: str, build):
     """One worker keeps what it built for the run it is working on (arrays, models, the graph)
     for the next chunk of the same run."""
-    key = (run.pk, run.created_at, run.attempts)
+    key = _cache_key(run)
     if _cache.get("key") != key:
         _cache.clear()
         _cache["key"] = key
@@ -154,7 +158,7 @@ def forget() -> None:
 
 
 def _chunk_arrays(run: ScoringRun) -> Arrays:
-    if _cache.get("key") == (run.pk, run.created_at, run.attempts) and "full arrays" in _cache:
+    if _cache.get("key") == _cache_key(run) and "full arrays" in _cache:
         return _cache["full arrays"]  # the worker that planned the run: no second copy
     return _cached(run, "arrays", lambda: load(run, full=False))
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from apps.datasets.models import Dataset, ModelRun
@@ -79,11 +79,14 @@ class RunCancelled(Exception):
 
 
 def scoring_run_cancel(*, run: ScoringRun) -> bool:
-    return bool(
-        ScoringRun.objects.filter(
-            pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
-        ).update(status=RunStatus.CANCELLED, finished_at=timezone.now(), stage="")
-    )
+    from apps.quality import pipeline
+
+    cancelled = ScoringRun.objects.filter(
+        pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
+    ).update(status=RunStatus.CANCELLED, finished_at=timezone.now(), stage="")
+    if cancelled:
+        pipeline.discard_artefacts(run)
+    return bool(cancelled)
 
 
 def scoring_run_execute(*, run_id: int, inline: bool = True) -> ScoringRun | None:
@@ -100,12 +103,11 @@ def scoring_run_execute(*, run_id: int, inline: bool = True) -> ScoringRun | Non
         done = list(
             run.chunks.filter(status=ScoringChunk.Status.DONE).values_list("stage", "index")
         )
-        if not pipeline.results_intact(run, done):
-            run.params = {key: v for key, v in run.params.items() if key not in ("stages", "graph")}
-        if not run.params.get("stages"):
+        # No plan yet, or its results were discarded (a finished run scored again): plan anew.
+        if not run.params.get("stages") or not pipeline.results_intact(run, done):
             started = time.monotonic()
             scoring_run_progress(run=run, stage="planning", progress=0.02)
-            run.params = {key: v for key, v in run.params.items() if key != "graph"}
+            run.params = {key: v for key, v in run.params.items() if key not in ("stages", "graph")}
             stages = pipeline.plan(run)
             with transaction.atomic():
                 ScoringChunk.objects.filter(run=run).delete()
@@ -124,8 +126,8 @@ def scoring_run_execute(*, run_id: int, inline: bool = True) -> ScoringRun | Non
         if not inline:
             for chunk_id in pending:
                 _send("loupe.quality.score_chunk", chunk_id)
-            if not pending:
-                _claim_finish(run) and _send("loupe.quality.finish_run", run.pk)
+            if not pending and _claim_finish(run):
+                _send("loupe.quality.finish_run", run.pk)
             return run
         for chunk_id in pending:
             scoring_chunk_execute(chunk_id=chunk_id, inline=True)
@@ -137,7 +139,7 @@ def scoring_run_execute(*, run_id: int, inline: bool = True) -> ScoringRun | Non
         run.refresh_from_db()
         return run
     except Exception as exc:
-        _fail(run, exc)
+        _fail(run.pk, f"{exc.__class__.__name__}: {exc}")
         raise
 
 
@@ -146,18 +148,22 @@ FINISH_STAGE = "finishing"
 
 
 def _chunk_progress(run: ScoringRun) -> float:
-    total = run.chunks.count()
-    done = run.chunks.filter(status=ScoringChunk.Status.DONE).count()
-    return 0.05 + 0.8 * (done / total if total else 1.0)
-
-
-def _fail(run: ScoringRun, exc: Exception) -> None:
-    ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-        status=RunStatus.FAILED,
-        finished_at=timezone.now(),
-        stage="",
-        error=f"{exc.__class__.__name__}: {exc}",
+    counts = run.chunks.aggregate(
+        total=Count("pk"), done=Count("pk", filter=Q(status=ScoringChunk.Status.DONE))
     )
+    return 0.05 + 0.8 * (counts["done"] / counts["total"] if counts["total"] else 1.0)
+
+
+def _fail(run_id: int, error: str) -> int:
+    """Fail a running run with the reason, and drop its intermediate results."""
+    from apps.quality import pipeline
+
+    failed = ScoringRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
+        status=RunStatus.FAILED, finished_at=timezone.now(), stage="", error=error
+    )
+    if failed:
+        pipeline.discard_artefacts(ScoringRun.objects.get(pk=run_id))
+    return failed
 
 
 def _send(task_name: str, *args) -> None:
@@ -211,7 +217,7 @@ def scoring_chunk_execute(*, chunk_id: int, inline: bool = False) -> None:
     try:
         pipeline.compute_chunk(run, chunk.stage, chunk.index)
     except Exception as exc:
-        _fail(run, exc)
+        _fail(run.pk, f"{exc.__class__.__name__}: {exc}")
         raise
     ScoringChunk.objects.filter(pk=chunk.pk).update(
         status=ScoringChunk.Status.DONE, seconds=round(time.monotonic() - started, 2)
@@ -220,8 +226,10 @@ def scoring_chunk_execute(*, chunk_id: int, inline: bool = False) -> None:
         scoring_run_progress(run=run, stage=CHUNKS_STAGE, progress=_chunk_progress(run))
     except RunCancelled:
         return
-    if not inline and not run.chunks.exclude(status=ScoringChunk.Status.DONE).exists():
-        _claim_finish(run) and _send("loupe.quality.finish_run", run.pk)
+    if inline or run.chunks.exclude(status=ScoringChunk.Status.DONE).exists():
+        return
+    if _claim_finish(run):
+        _send("loupe.quality.finish_run", run.pk)
 
 
 def _claim_finish(run: ScoringRun) -> bool:
@@ -247,23 +255,21 @@ def scoring_run_finish(*, run_id: int) -> ScoringRun | None:
         run.refresh_from_db()
         return run
     except Exception as exc:
-        _fail(run, exc)
+        _fail(run.pk, f"{exc.__class__.__name__}: {exc}")
         raise
-    chunks = run.chunks.values_list("stage", "seconds", "worker")
-    seconds: dict[str, float] = {}
-    for stage, spent, _worker in chunks:
-        seconds[f"chunks: {stage} (worker seconds)"] = round(
-            seconds.get(f"chunks: {stage} (worker seconds)", 0.0) + (spent or 0.0), 2
-        )
     finished = timezone.now()
     ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
         status=RunStatus.DONE, finished_at=finished, stage="", progress=1.0
     )
     run.refresh_from_db()
+    by_stage = run.chunks.values("stage").annotate(seconds=Sum("seconds"))
     run.timings = {
         **run.timings,
-        **seconds,
-        "workers": len({worker for _stage, _spent, worker in chunks}),
+        **{
+            f"chunks: {row['stage']} (worker seconds)": round(row["seconds"] or 0, 2)
+            for row in by_stage
+        },
+        "workers": run.chunks.aggregate(n=Count("worker", distinct=True))["n"],
         "total_seconds": round((finished - run.started_at).total_seconds(), 2),
     }
     run.save(update_fields=["timings"])
@@ -275,39 +281,33 @@ def scoring_run_finish(*, run_id: int) -> ScoringRun | None:
 def scoring_runs_recover(*, now=None) -> dict[str, int]:
     """Stalled runs are resumed (queued again, keeping the chunks already done) and stalled
     chunks queued again, until MAX_ATTEMPTS; then the run fails with the reason."""
-    from workers.tasks.quality import score_chunk, score_dataset
-
     now = now or timezone.now()
     cutoff = now - STALE_AFTER
     stalled = ScoringRun.objects.filter(status=RunStatus.RUNNING, heartbeat_at__lt=cutoff)
-    failed = stalled.filter(attempts__gte=MAX_ATTEMPTS).update(
-        status=RunStatus.FAILED,
-        finished_at=now,
-        stage="",
-        error=f"The worker stopped {MAX_ATTEMPTS} times while scoring; giving up.",
-    )
+    failed = 0
+    for run_id in stalled.filter(attempts__gte=MAX_ATTEMPTS).values_list("pk", flat=True):
+        failed += _fail(
+            run_id, f"The worker stopped {MAX_ATTEMPTS} times while scoring; giving up."
+        )
     stalled_chunks = ScoringChunk.objects.filter(
         run__status=RunStatus.RUNNING,
         status=ScoringChunk.Status.RUNNING,
         heartbeat_at__lt=cutoff,
     )
     for chunk in stalled_chunks.filter(attempts__gte=MAX_ATTEMPTS):
-        failed += ScoringRun.objects.filter(pk=chunk.run_id, status=RunStatus.RUNNING).update(
-            status=RunStatus.FAILED,
-            finished_at=now,
-            stage="",
-            error=f"The worker stopped {MAX_ATTEMPTS} times on {chunk}; giving up.",
+        failed += _fail(
+            chunk.run_id, f"The worker stopped {MAX_ATTEMPTS} times on {chunk}; giving up."
         )
     chunks = 0
     for chunk_id in stalled_chunks.filter(attempts__lt=MAX_ATTEMPTS).values_list("pk", flat=True):
-        score_chunk.delay(chunk_id)
+        _send("loupe.quality.score_chunk", chunk_id)
         chunks += 1
     resumed = 0
     lost = Q(status=RunStatus.QUEUED, created_at__lt=cutoff)
     for run_id in ScoringRun.objects.filter(lost | Q(pk__in=stalled.values("pk"))).values_list(
         "pk", flat=True
     ):
-        score_dataset.delay(run_id)
+        _send("loupe.quality.score_dataset", run_id)
         resumed += 1
     return {"failed": failed, "resumed": resumed, "chunks_resumed": chunks}
 

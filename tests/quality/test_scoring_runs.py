@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import call_command
 from django.utils import timezone
 
@@ -384,7 +385,11 @@ def test_inline_failure_is_reported_with_its_reason(team, tmp_path, monkeypatch)
         )
     report = json.loads(out.getvalue().strip().splitlines()[-1])
     assert report["status"] == "failed" and "disk full" in report["error"]
-    assert ScoringRun.objects.get(pk=report["run"]).status == RunStatus.FAILED
+    run = ScoringRun.objects.get(pk=report["run"])
+    assert run.status == RunStatus.FAILED
+    # The chunks were computed before the finish failed; their results go with the run.
+    assert run.chunks.filter(status="done").exists()
+    assert not default_storage.exists(pipeline._artefact_path(run, "neighbours-0"))
 
 
 def test_unknown_or_unfinished_run_is_404(team, tmp_path, api_as):

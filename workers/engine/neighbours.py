@@ -96,12 +96,10 @@ class NeighbourIndex:
         return self._search(q, k, own=None, within=None)
 
     def _search(self, q, k, *, own, within) -> tuple[np.ndarray, np.ndarray]:
-        pool = len(self.base) if within is None else int(np.count_nonzero(within))
-        if own is not None and within is not None:
-            pool_for_self = pool - 1 if np.asarray(within)[own].any() else pool
-        else:
-            pool_for_self = pool - 1 if own is not None else pool
-        k = max(0, min(int(k), pool_for_self))
+        available = len(self.base) if within is None else int(np.count_nonzero(within))
+        if own is not None and (within is None or np.asarray(within)[own].any()):
+            available -= 1  # a row is never its own neighbour
+        k = max(0, min(int(k), available))
         if k == 0 or q.shape[0] == 0:
             return np.empty((q.shape[0], k), dtype=np.int64), np.empty((q.shape[0], k), np.float32)
         if self.graph is None:
