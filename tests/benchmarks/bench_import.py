@@ -11,27 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
-
-
-def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+from bench_setup import fresh_database, manage, parquet, work_folder  # noqa: E402
 
 
 def main() -> None:
@@ -44,31 +31,9 @@ def main() -> None:
     parser.add_argument("--skip-index", action="store_true")
     args = parser.parse_args()
 
-    work = Path(args.work or tempfile.mkdtemp(prefix="loupe-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    data = work / f"bench-{args.rows}.parquet"
-    if not data.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "tests/benchmarks/make_parquet.py"),
-                str(data),
-                "--rows",
-                str(args.rows),
-                "--dim",
-                str(args.dim),
-            ],
-            check=True,
-        )
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG")}
-    env["LOUPE_VAR_DIR"] = str(work / "var")
-    manage("migrate", "--noinput", env=env)
-    manage(
-        "shell",
-        "-c",
-        "from apps.accounts.models import User; User.objects.get_or_create(username='bench')",
-        env=env,
-    )
+    work = work_folder(args.work)
+    data = parquet(work / f"bench-{args.rows}.parquet", f"--rows={args.rows}", f"--dim={args.dim}")
+    env = fresh_database(work)
 
     started = time.monotonic()
     done = manage(

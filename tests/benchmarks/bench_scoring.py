@@ -19,22 +19,12 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
+from bench_setup import fresh_database, manage, parquet, work_folder  # noqa: E402
 
 
 def timed(command: list[str], env: dict) -> tuple[float, float, str]:
@@ -58,32 +48,16 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    work = Path(args.work or tempfile.mkdtemp(prefix="loupe-bench-"))
-    work.mkdir(parents=True, exist_ok=True)
-    data = work / f"score-{args.rows}-{args.dim}.parquet"
-    if not data.exists():
-        subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "tests/benchmarks/make_parquet.py"),
-                str(data),
-                f"--rows={args.rows}",
-                f"--dim={args.dim}",
-                "--no-probs",
-                "--production=0.1",
-                "--noise=0.05",
-            ],
-            check=True,
-        )
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DEBUG")}
-    env["LOUPE_VAR_DIR"] = str(work / "var")
-    manage("migrate", "--noinput", env=env)
-    manage(
-        "shell",
-        "-c",
-        "from apps.accounts.models import User; User.objects.get_or_create(username='bench')",
-        env=env,
+    work = work_folder(args.work)
+    data = parquet(
+        work / f"score-{args.rows}-{args.dim}.parquet",
+        f"--rows={args.rows}",
+        f"--dim={args.dim}",
+        "--no-probs",
+        "--production=0.1",
+        "--noise=0.05",
     )
+    env = fresh_database(work)
     imported = manage(
         "import_samples",
         str(data),
