@@ -258,12 +258,9 @@ def scoring_run_finish(*, run_id: int) -> ScoringRun | None:
         _fail(run.pk, f"{exc.__class__.__name__}: {exc}")
         raise
     finished = timezone.now()
-    ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-        status=RunStatus.DONE, finished_at=finished, stage="", progress=1.0
-    )
-    run.refresh_from_db()
-    by_stage = run.chunks.values("stage").annotate(seconds=Sum("seconds"))
-    run.timings = {
+    run.refresh_from_db(fields=["timings"])
+    by_stage = run.chunks.order_by().values("stage").annotate(seconds=Sum("seconds"))
+    timings = {
         **run.timings,
         **{
             f"chunks: {row['stage']} (worker seconds)": round(row["seconds"] or 0, 2)
@@ -272,7 +269,11 @@ def scoring_run_finish(*, run_id: int) -> ScoringRun | None:
         "workers": run.chunks.aggregate(n=Count("worker", distinct=True))["n"],
         "total_seconds": round((finished - run.started_at).total_seconds(), 2),
     }
-    run.save(update_fields=["timings"])
+    # Done and its timings in one write: whoever sees the run done sees its timings too.
+    ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        status=RunStatus.DONE, finished_at=finished, stage="", progress=1.0, timings=timings
+    )
+    run.refresh_from_db()
     pipeline.discard_artefacts(run)
     pipeline.forget()
     return run
