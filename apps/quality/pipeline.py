@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
@@ -23,6 +24,9 @@ from apps.datasets.models import Sample
 from apps.quality import arrays
 from apps.quality.models import Flag, ScoringRun
 from apps.quality.services import scoring_run_progress
+
+if TYPE_CHECKING:
+    from workers.engine.labels import LabelErrors
 
 # A sample is flagged an outlier above this percentile of mean neighbour distance, and on the
 # boundary when its top two classes are closer than this.
@@ -44,7 +48,9 @@ class Arrays:
     probs: np.ndarray | None = None
     probs_source: str = ""
     epoch_probs: np.ndarray | None = None  # (epochs, n, classes) when the model run logged them
-    knn_votes: np.ndarray | None = None  # the cross-validation's kNN vote, when it ran
+    # What cross-validation found (probabilities refitted without the flagged rows, flags and
+    # each row's chance of a wrong label), when it ran instead of a model run.
+    label_errors: LabelErrors | None = None
     texts: list[str] | None = None
     metadata: list[dict] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -329,31 +335,34 @@ def finish(run: ScoringRun, stages: dict[str, int]) -> None:
     reasons: list[list[str]] = [[] for _ in range(n)]
     labelled = data.labels >= 0
 
+    stage("label errors", 0.88)
     if PROBABILITIES in stages:
         cv, parts = _cross_validation(run), _gather(run, PROBABILITIES, stages[PROBABILITIES])
-        data.probs, data.knn_votes = cv.combine(parts["probs"]), cv.combine(parts["knn"])
-        data.probs_source = cv.description
+        data.label_errors = cv.label_errors({key: cv.combine(p) for key, p in parts.items()})
+        data.probs, data.probs_source = data.label_errors.probs, cv.description
     if data.probs is None:
         data.skipped["label_errors"] = (
             "no model run and no embeddings to cross-validate on, or fewer than two classes"
         )
     summary["probabilities"] = data.probs_source
 
-    stage("label errors", 0.88)
-    if data.probs is not None:
+    if data.label_errors is not None:
+        issues = data.label_errors.issues
+    elif data.probs is not None:
+        # A model run's probabilities cannot be refitted without the flagged rows: the ensemble
+        # (noise-rate and per-class pruning, the confident joint's off-diagonal, and
+        # disagreement with the nearest neighbours) decides.
         usable = data.vectors is not None and bool(data.has_vector.all())
-        # The ensemble (noise-rate and per-class pruning, the confident joint's off-diagonal, and
-        # disagreement with the nearest neighbours) beat cleanlab's default in our benchmark.
         issues = label_kernels.find_label_issues(
             data.probs,
             data.labels,
             method="ensemble" if usable else "prune_by_noise_rate",
             features=data.vectors if usable else None,
-            knn_votes=data.knn_votes if usable else None,
         )
+    if data.probs is not None:
         given = np.where(labelled, data.labels, 0)
         self_confidence = data.probs[np.arange(n), given]
-        suggested = label_kernels.suggested_label(data.probs, data.labels)
+        suggested = label_kernels.suggested_label(data.probs, data.labels, issues=issues & labelled)
         scores["likely_mislabeled"] = issues & labelled
         scores["mislabel_score"] = np.where(labelled, 1 - self_confidence, np.nan)
         scores["suggested"] = suggested
@@ -367,6 +376,11 @@ def finish(run: ScoringRun, stages: dict[str, int]) -> None:
             reasons[i].append(
                 f"labelled {data.classes[data.labels[i]]}; the model says {data.classes[suggested[i]]} "
                 f"at {data.probs[i, suggested[i]]:.2f}"
+                + (
+                    f" ({data.label_errors.error_probability[i]:.0%} likely a wrong label)"
+                    if data.label_errors is not None
+                    else ""
+                )
             )
         _boundary(data, scores, summary, reasons)
         summary["likely_mislabeled"] = int(scores["likely_mislabeled"].sum())

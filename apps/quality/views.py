@@ -71,6 +71,9 @@ def method_parameters() -> dict[str, Any]:
         "knn_weight_narrowest": labels._knn_weight(0),
         # Label errors and the class boundary
         "prune_methods": labels.PRUNE_METHODS,
+        "cleaning_rounds": labels.CLEANING_ROUNDS,
+        "mix_weights": "{" + ", ".join(f"{w:g}" for w in labels.MIX_WEIGHTS) + "}",
+        "calibration_rows": labels.CALIBRATION_ROWS,
         "boundary_margin": pipeline.BOUNDARY_MARGIN,
         "overlap_top": _default(labels.class_overlap, "top"),
         # Neighbour kernels

@@ -1,6 +1,6 @@
 """Label-error detection benchmark: Loupe's kernels against cleanlab on injected noise.
 
-Run: .venv/bin/python -m tests.benchmarks.bench_label_errors [--seeds 3] [--method ensemble]
+Run: .venv/bin/python -m tests.benchmarks.bench_label_errors [--seeds 3] [--method cleaning]
 Needs cleanlab in the venv (benchmark only; it is AGPL and never imported by workers/).
 """
 
@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
 from sklearn.preprocessing import StandardScaler
 
-from workers.engine.labels import find_label_issues, out_of_sample_probs
+from workers.engine.labels import CrossValidation, find_label_issues, label_errors
 
 RATES = (0.05, 0.10, 0.20, 0.30)
 KINDS = ("uniform", "asymmetric")
@@ -91,6 +91,20 @@ def self_confidence(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return probs[np.arange(len(labels)), labels]
 
 
+def detect(x: np.ndarray, noisy: np.ndarray, *, seed: int, method: str):
+    """Loupe's flags and probabilities: what a scoring run computes from features alone
+    (`cleaning`), or one confident-learning method on the first round's probabilities."""
+    if method == "cleaning":
+        found = label_errors(x, noisy, seed=seed)
+        return found.issues, found.probs
+    cv = CrossValidation(x, noisy, seed=seed)
+    parts = [cv.part(i) for i in range(cv.n_parts)]
+    first = cv.label_errors(
+        {key: cv.combine([p[key] for p in parts]) for key in parts[0]}, rounds=0
+    )
+    return find_label_issues(first.probs, noisy, method=method, features=x), first.probs
+
+
 def run(seeds: int, method: str) -> dict:
     from cleanlab.filter import find_label_issues as cl_find
 
@@ -112,8 +126,7 @@ def run(seeds: int, method: str) -> dict:
                             method="predict_proba",
                         )
                         base = cl_find(noisy, base_probs)
-                    ours_probs, _ = out_of_sample_probs(x, noisy, seed=seed)
-                    ours = find_label_issues(ours_probs, noisy, method=method, features=x)
+                    ours, ours_probs = detect(x, noisy, seed=seed, method=method)
                     rows.append(
                         {
                             "dataset": name,
@@ -159,7 +172,7 @@ def summarise(rows: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--method", default="ensemble")
+    parser.add_argument("--method", default="cleaning")
     args = parser.parse_args()
     started = time.perf_counter()
     overall = run(args.seeds, args.method)

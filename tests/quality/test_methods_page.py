@@ -33,7 +33,13 @@ ANCHORS = [
 # The paper each signal's method comes from, by the link its section must give.
 PAPERS = {
     "out-of-sample-probabilities": ["https://arxiv.org/abs/1911.00068"],
-    "likely-mislabeled": ["https://arxiv.org/abs/1911.00068", "https://arxiv.org/abs/2004.12289"],
+    "likely-mislabeled": [
+        "https://arxiv.org/abs/1911.00068",
+        "https://arxiv.org/abs/2004.12289",
+        "https://arxiv.org/abs/1106.0219",
+        "https://arxiv.org/abs/1706.04599",
+        "https://arxiv.org/abs/1402.1892",
+    ],
     "error-potential": ["https://arxiv.org/abs/2001.10528", "https://arxiv.org/abs/2009.10795"],
     "class-overlap": ["https://arxiv.org/abs/1911.00068"],
     "outlier": ["https://arxiv.org/abs/2207.03061"],
@@ -165,6 +171,11 @@ def test_defaults_shown_are_the_ones_the_code_runs_with(page):
             f"{default(labels.out_of_sample_probs, 'n_folds')}-fold",
             str(labels.KNN_K),
             str(labels.PCA_DIM),
+        ],
+        "likely-mislabeled": [
+            str(labels.CLEANING_ROUNDS),
+            "{" + ", ".join(f"{w:g}" for w in labels.MIX_WEIGHTS) + "}",
+            f"{labels.CALIBRATION_ROWS:,}",
         ],
         "class-overlap": [str(pipeline.BOUNDARY_MARGIN)],
         "redundancy": [str(pipeline.REDUNDANT_BELOW)],

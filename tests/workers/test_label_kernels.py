@@ -243,11 +243,11 @@ def test_prune_by_noise_rate_never_empties_a_class() -> None:
     assert not flagged[1]  # the most self-confident row of class 0 keeps its label
 
 
-def test_cross_validation_parts_combine_to_the_whole_and_lend_their_knn_vote() -> None:
+def test_cross_validation_parts_combine_to_the_whole() -> None:
     from sklearn.datasets import load_wine
     from sklearn.preprocessing import StandardScaler
 
-    from workers.engine.labels import CrossValidation, find_label_issues, out_of_sample_probs
+    from workers.engine.labels import CrossValidation, label_errors
 
     x, y = load_wine(return_X_y=True)
     x = StandardScaler().fit_transform(x)
@@ -257,12 +257,95 @@ def test_cross_validation_parts_combine_to_the_whole_and_lend_their_knn_vote() -
     y[::17] = -1  # some unlabelled rows: a part of their own
     cv = CrossValidation(x, y)
     parts = [cv.part(i) for i in reversed(range(cv.n_parts))][::-1]  # any order, any worker
-    probs = cv.combine([p["probs"] for p in parts])
-    whole, description = out_of_sample_probs(x, y)
-    assert np.allclose(probs, whole) and description == cv.description
     assert cv.n_parts == 6  # five folds and the unlabelled rows
-    votes = cv.combine([p["knn"] for p in parts])
-    assert np.array_equal(
-        find_label_issues(probs, y, method="ensemble", features=x),
-        find_label_issues(probs, y, method="ensemble", knn_votes=votes),
-    )
+    found = cv.label_errors({key: cv.combine([p[key] for p in parts]) for key in parts[0]})
+    whole = label_errors(x, y)
+    assert np.allclose(found.probs, whole.probs)
+    assert np.array_equal(found.issues, whole.issues)
+    assert found.description == whole.description
+    assert not found.issues[y < 0].any() and (found.error_probability[y < 0] == 0).all()
+    truth = flips & (y >= 0)
+    assert (found.issues & truth).sum() / found.issues.sum() > 0.8
+    assert (found.issues & truth).sum() / truth.sum() > 0.8
+
+
+def test_posterior_mislabelled_on_a_hand_computed_example() -> None:
+    from workers.engine.labels import posterior_mislabelled
+
+    # Noise model: of the rows truly 0, 90 are labelled 0 and 10 labelled 1; class 1 is clean.
+    joint = np.array([[90.0, 0.0], [10.0, 100.0]])
+    probs = np.array([[0.8, 0.2], [0.8, 0.2], [0.5, 0.5]])
+    labels = np.array([1, 0, -1])
+    wrong = posterior_mislabelled(probs, labels, joint)
+    # Row 0, labelled 1: P(1 | y=0) p(0) = 0.1 * 0.8 = 0.08; P(1 | y=1) p(1) = 1.0 * 0.2 = 0.2.
+    assert wrong[0] == pytest.approx(0.08 / 0.28)
+    # Row 1, labelled 0: nothing truly 1 is ever labelled 0, so its label cannot be wrong.
+    assert wrong[1] == pytest.approx(0.0)
+    assert wrong[2] == 0.0  # unlabelled
+
+
+def test_max_expected_f1_flags_the_hand_computed_set() -> None:
+    from workers.engine.labels import max_expected_f1
+
+    # Sum 2.15; expected F1 of the top m: 0.571, 0.819, 0.777, 0.672, 0.580 -> m = 2.
+    flags = max_expected_f1(np.array([0.3, 0.9, 0.05, 0.8, 0.1]))
+    assert flags.tolist() == [False, True, False, True, False]
+    assert not max_expected_f1(np.zeros(4)).any()
+    assert not max_expected_f1(np.array([])).any()
+
+
+def test_temperature_scaling_recovers_a_known_temperature() -> None:
+    from workers.engine.labels import temperature_scaled
+
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((4000, 3)) * 2.0
+    true = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = np.array([rng.choice(3, p=p) for p in true])
+    soft = np.exp(logits / 2.0) / np.exp(logits / 2.0).sum(axis=1, keepdims=True)
+    scaled, loss = temperature_scaled(soft, labels, np.arange(len(labels)))
+    assert np.abs(scaled - true).max() < 0.1
+    assert loss < temperature_scaled(soft, labels, np.arange(len(labels)))[1] + 1e-9
+
+
+def test_neighbours_marked_ignored_do_not_vote() -> None:
+    from workers.engine.labels import neighbour_vote
+
+    labels = np.array([0, 1, 1, 0])
+    neighbours = np.array([[1, 2], [2, 3]])
+    weights = np.ones((2, 2), dtype=np.float32)
+    prior = np.array([0.5, 0.5])
+    ignore = np.array([False, True, True, False])
+    votes = neighbour_vote(labels, neighbours, weights, prior=prior, ignore=ignore)
+    assert votes[0] == pytest.approx([0.5, 0.5])  # every neighbour ignored: the prior
+    assert votes[1] == pytest.approx([(1 + 0.25) / 1.5, 0.25 / 1.5])
+
+
+def test_a_flagged_row_is_never_suggested_its_own_label() -> None:
+    probs = np.array([[0.5, 0.3, 0.2], [0.1, 0.8, 0.1], [0.2, 0.2, 0.6]])
+    labels = np.array([0, 1, 2])
+    issues = np.array([True, False, False])
+    assert suggested_label(probs, labels)[0] == 0
+    assert suggested_label(probs, labels, issues=issues).tolist() == [1, 1, 2]
+
+
+def test_cleaning_rounds_beat_the_first_vote_under_class_conditional_noise() -> None:
+    from workers.engine.labels import CrossValidation
+
+    # Two overlapping blobs, a third of class 0 relabelled 1: the first model learns much of
+    # the noise; refitted without what it flagged, it finds more of the flipped rows.
+    x, y = blobs(n_per_class=200, k=3, d=8, seed=5)
+    x = x / 3.0
+    noisy = y.copy()
+    flipped = np.flatnonzero(y == 0)[::3]
+    noisy[flipped] = 1
+    truth = noisy != y
+    cv = CrossValidation(x, noisy)
+    first = {key: cv.combine([cv.part(i)[key] for i in range(cv.n_parts)]) for key in cv.part(0)}
+
+    def f1(flags):
+        tp = (flags & truth).sum()
+        return 2 * tp / (flags.sum() + truth.sum())
+
+    once = cv.label_errors(first, rounds=0).issues
+    cleaned = cv.label_errors(first).issues
+    assert f1(cleaned) > f1(once) and f1(cleaned) > 0.8

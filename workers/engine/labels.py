@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
+from scipy.optimize import minimize_scalar
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
@@ -25,6 +27,12 @@ KNN_K = 15
 EXACT_KNN_MAX = 20_000
 LR_MAX_TRAIN = 25_000
 _CHUNK = 2048
+# Cleaning rounds after the first vote: refit without the flagged rows, then flag again.
+CLEANING_ROUNDS = 2
+# kNN shares of the mixture tried in each cleaning round; the kept rows' likelihood picks one.
+MIX_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# Rows the temperature and the mixture are fitted on, at most (a sample beyond that).
+CALIBRATION_ROWS = 50_000
 
 PRUNE_METHODS = ("prune_by_noise_rate", "prune_by_class", "both", "confident_joint", "ensemble")
 RANK_BY = ("self_confidence", "normalized_margin")
@@ -36,12 +44,32 @@ RANK_BY = ("self_confidence", "normalized_margin")
 def out_of_sample_probs(
     features: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, seed: int = 0
 ) -> tuple[np.ndarray, str]:
-    """Cross-validated class probabilities: logistic regression mixed with a cosine kNN vote.
+    """Cross-validated class probabilities: logistic regression mixed with a cosine kNN vote,
+    refitted without the rows found mislabelled (see `label_errors`).
 
     Rows labelled -1 are predicted by models fitted on every labelled row.
     """
+    found = label_errors(features, labels, n_folds=n_folds, seed=seed)
+    return found.probs, found.description
+
+
+@dataclass
+class LabelErrors:
+    """What cross-validation found: probabilities, flags and each row's chance of a wrong label."""
+
+    probs: np.ndarray
+    issues: np.ndarray
+    error_probability: np.ndarray  # P(given label is wrong | x); 0 for unlabelled rows
+    description: str
+
+
+def label_errors(
+    features: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, seed: int = 0
+) -> LabelErrors:
+    """Likely mislabelled rows from features alone, in one process (see `CrossValidation`)."""
     cv = CrossValidation(features, labels, n_folds=n_folds, seed=seed)
-    return cv.combine([cv.part(i)["probs"] for i in range(cv.n_parts)]), cv.description
+    parts = [cv.part(i) for i in range(cv.n_parts)]
+    return cv.label_errors({key: cv.combine([p[key] for p in parts]) for key in parts[0]})
 
 
 class CrossValidation:
@@ -88,6 +116,7 @@ class CrossValidation:
             if neighbours >= 1
             else "kNN skipped (one labelled row)"
         )
+        self.notes.append(f"refitted {CLEANING_ROUNDS}x without the rows flagged")
 
     def _plan_folds(self, n_folds: int) -> None:
         y = self.labels[self.labelled]
@@ -125,34 +154,146 @@ class CrossValidation:
         return 1 if self.trivial else len(self.parts)
 
     def part(self, i: int) -> dict[str, np.ndarray]:
-        """Part i's rows (a fold's held-out rows, or the unlabelled): their probabilities, and
-        the kNN vote mixed into them (which `find_label_issues` can reuse)."""
+        """Part i's rows (a fold's held-out rows, or the unlabelled): the logistic regression's
+        probabilities, the kNN vote, and the neighbours behind the vote (row numbers and
+        weights), which the cleaning rounds vote with again without searching."""
         if self.trivial:
             prior = np.tile(self.prior, (len(self.labels), 1))
-            return {"probs": prior, "knn": prior}
+            empty = np.zeros((len(self.labels), 0))
+            return {"lr": prior, "knn": prior, "neighbours": empty, "weights": empty}
         rows = self.parts[i]
-        train = self.train[i] if i < len(self.train) else self.labelled
-        lr = _fit_predict(self.z[train], self.labels[train], self.z[rows], k=self.k)
-        knn = knn_vote(self.x, self.labels, rows, k=self.k, prior=self.prior, seed=self.seed)
-        return {"probs": self._mix(lr, knn), "knn": knn}
+        lr = self._logistic(i, np.zeros(len(self.labels), dtype=bool))
+        neighbours, weights = knn_neighbours(self.x, self.labels, rows, seed=self.seed)
+        knn = neighbour_vote(self.labels, neighbours, weights, prior=self.prior)
+        return {"lr": lr, "knn": knn, "neighbours": neighbours, "weights": weights}
 
-    def _mix(self, lr: np.ndarray, knn: np.ndarray) -> np.ndarray:
-        w = _knn_weight(self.width)
-        probs = (1.0 - w) * lr + w * knn
-        return probs / probs.sum(axis=1, keepdims=True)
+    def _logistic(self, i: int, leave_out: np.ndarray) -> np.ndarray:
+        """Part i's rows predicted by a logistic regression fitted on its training rows, less
+        those in `leave_out`."""
+        train = self.train[i] if i < len(self.train) else self.labelled
+        if (~leave_out[train]).any():
+            train = train[~leave_out[train]]
+        return _fit_predict(self.z[train], self.labels[train], self.z[self.parts[i]], k=self.k)
 
     def combine(self, parts: list[np.ndarray]) -> np.ndarray:
-        """The parts' arrays (probabilities or kNN votes) as one, in row order."""
+        """The parts' arrays (probabilities, kNN votes, neighbours) as one, in row order."""
         if self.trivial:
             return parts[0]
-        out = np.zeros((len(self.labels), self.k))
+        first = np.asarray(parts[0])
+        out = np.zeros((len(self.labels), *first.shape[1:]), dtype=first.dtype)
         for rows, values in zip(self.parts, parts, strict=True):
             out[rows] = values
         return out
 
+    def label_errors(self, first: dict[str, np.ndarray], *, rounds: int = CLEANING_ROUNDS):
+        """Flag likely mislabelled rows from the combined parts, then clean and flag again.
+
+        Round one: confident learning's ensemble vote (`find_label_issues(method="ensemble")`)
+        on the mixture of logistic regression and kNN vote, and the calibrated confident joint
+        C[given, true] as the noise model. Each cleaning round then refits every fold's
+        logistic regression without the flagged rows and lets the kNN vote ignore them, so the
+        models learn the classes rather than the noise; picks the kNN share and a temperature
+        that best predict the kept rows; computes each row's probability that its given label
+        is wrong, P(y != given | x, given) from p(y | x) and C (Bayes' rule); and flags the set
+        with the largest expected F1.
+        """
+        labels = self.labels
+        if self.trivial:
+            n = len(labels)
+            return LabelErrors(first["lr"], np.zeros(n, bool), np.zeros(n), self.description)
+        probs = _mixture(first["lr"], first["knn"], _knn_weight(self.width))
+        issues = find_label_issues(probs, labels, method="ensemble", knn_votes=first["knn"])
+        joint, _ = confident_joint(probs, labels)
+        wrong = np.zeros(len(labels))
+        rng = np.random.default_rng(self.seed)
+        for _ in range(rounds):
+            lr = self.combine([self._logistic(i, issues) for i in range(len(self.parts))])
+            knn = neighbour_vote(
+                labels, first["neighbours"], first["weights"], prior=self.prior, ignore=issues
+            )
+            kept = np.flatnonzero((labels >= 0) & ~issues)
+            if len(kept) > CALIBRATION_ROWS:
+                kept = np.sort(rng.choice(kept, CALIBRATION_ROWS, replace=False))
+            probs = _best_calibrated([_mixture(lr, knn, w) for w in MIX_WEIGHTS], labels, kept)
+            wrong = posterior_mislabelled(probs, labels, joint)
+            issues = max_expected_f1(wrong)
+        return LabelErrors(probs, issues, wrong, self.description)
+
     @property
     def description(self) -> str:
         return self.trivial or "; ".join(self.notes)
+
+
+def _mixture(lr: np.ndarray, knn: np.ndarray, w: float) -> np.ndarray:
+    probs = (1.0 - w) * lr + w * knn
+    return probs / probs.sum(axis=1, keepdims=True)
+
+
+def _best_calibrated(candidates: list[np.ndarray], labels: np.ndarray, rows: np.ndarray):
+    """Of the candidate probabilities, each temperature-scaled to fit `rows`' labels, the one
+    whose labels are the likeliest (the lowest negative log-likelihood)."""
+    best, best_loss = candidates[0], np.inf
+    for probs in candidates:
+        scaled, loss = temperature_scaled(probs, labels, rows)
+        if loss < best_loss:
+            best, best_loss = scaled, loss
+    return best
+
+
+def temperature_scaled(
+    probs: np.ndarray, labels: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Probabilities sharpened or softened by one exponent t (p^t, renormalised) fitted to
+    maximise the likelihood of `rows`' labels (Guo et al. 2017), and that fit's mean negative
+    log-likelihood."""
+    logs = np.log(np.clip(probs, 1e-12, 1.0))
+
+    def scaled(t: float, at: np.ndarray | slice) -> np.ndarray:
+        z = logs[at] * t
+        z -= z.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+    def loss(t: float) -> float:
+        if not len(rows):
+            return 0.0
+        fitted = scaled(t, rows)[np.arange(len(rows)), labels[rows]]
+        return float(-np.log(np.clip(fitted, 1e-12, 1.0)).mean())
+
+    t = minimize_scalar(loss, bounds=(0.25, 8.0), method="bounded").x if len(rows) else 1.0
+    return scaled(t, slice(None)), loss(t)
+
+
+def posterior_mislabelled(probs: np.ndarray, labels: np.ndarray, joint: np.ndarray) -> np.ndarray:
+    """P(true class != given | x, given) by Bayes' rule, for clean-label probabilities p(y | x)
+    and the noise model of a confident joint C[given, true]: P(y = j | x, given) is
+    proportional to P(given | y = j) p(j | x), with P(given | y = j) = C[given, j] / sum_i C[i, j].
+    A class nothing was counted into keeps its own label. Unlabelled rows get 0.
+    """
+    probs, labels, k = _checked(probs, labels)
+    column = joint.sum(axis=0, keepdims=True)
+    noise = np.where(column > 0, joint / np.maximum(column, 1e-12), np.eye(k))
+    given = np.maximum(labels, 0)
+    likelihood = noise[given] * probs
+    total = likelihood.sum(axis=1)
+    right = np.divide(
+        likelihood[np.arange(len(labels)), given], total, out=np.ones(len(labels)), where=total > 0
+    )
+    return np.where(labels >= 0, 1.0 - right, 0.0)
+
+
+def max_expected_f1(error_probability: np.ndarray) -> np.ndarray:
+    """The rows to flag, given each row's probability of being an error: the m most probable,
+    with m maximising the expected F1, approximated as 2 * sum of the m probabilities /
+    (m + sum of all probabilities) (Lipton, Elkan & Naryanaswamy 2014, plug-in rule)."""
+    p = np.asarray(error_probability, dtype=float)
+    flags = np.zeros(len(p), dtype=bool)
+    if not len(p) or p.sum() <= 0:
+        return flags
+    order = np.argsort(-p, kind="stable")
+    expected = 2.0 * np.cumsum(p[order]) / (np.arange(1, len(p) + 1) + p.sum())
+    flags[order[: int(np.argmax(expected)) + 1]] = True
+    return flags
 
 
 def _knn_weight(width: int) -> float:
@@ -213,27 +354,45 @@ def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *
     return out / out.sum(axis=1, keepdims=True)
 
 
-def knn_vote(
-    x: np.ndarray, labels: np.ndarray, rows: np.ndarray, *, k: int, prior: np.ndarray, seed: int
-) -> np.ndarray:
-    """Leave-one-out kNN vote of `rows` among the labelled rows of prepared features `x`: a
-    row's own label never counts, so the vote is out of sample."""
+def knn_neighbours(
+    x: np.ndarray, labels: np.ndarray, rows: np.ndarray, *, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`rows`' nearest labelled rows in prepared features `x`, leave one out (a row is never its
+    own neighbour): their row numbers and vote weights, (len(rows), KNN_K) each."""
     labelled = np.flatnonzero(labels >= 0)
     neighbours = min(KNN_K, len(labelled) - 1)
     if neighbours < 1:
-        return np.tile(prior, (len(rows), 1))
+        return np.zeros((len(rows), 0), dtype=np.int64), np.zeros((len(rows), 0), np.float32)
     idx, dist = knn_search(
         x[labelled], x[rows], k=neighbours, seed=seed, self_index=_self_index(labels)[rows]
     )
-    votes = labels[labelled][idx]
     # Inverse distance (1 - cosine for unit rows): close neighbours dominate, and near-duplicates
     # do not swamp the rest because the weight is capped.
-    weights = 1.0 / np.clip(dist / 2.0, 0.05, None)
-    out = np.zeros((len(rows), k))
-    at = np.repeat(np.arange(len(rows)), neighbours)
-    np.add.at(out, (at, votes.ravel()), weights.ravel())
-    # A pseudo-count of one neighbour spread by the prior keeps probabilities off 0 and 1.
-    out += prior * weights.mean(axis=1, keepdims=True)
+    return labelled[idx], (1.0 / np.clip(dist / 2.0, 0.05, None)).astype(np.float32)
+
+
+def neighbour_vote(
+    labels: np.ndarray,
+    neighbours: np.ndarray,
+    weights: np.ndarray,
+    *,
+    prior: np.ndarray,
+    ignore: np.ndarray | None = None,
+) -> np.ndarray:
+    """Class probabilities from the weighted labels of each row's neighbours (row numbers into
+    `labels`); neighbours marked in `ignore` do not vote."""
+    k = len(prior)
+    if neighbours.shape[1] == 0:
+        return np.tile(prior, (len(neighbours), 1))
+    if ignore is not None:
+        weights = np.where(ignore[neighbours], 0.0, weights)
+    out = np.zeros((len(neighbours), k))
+    at = np.repeat(np.arange(len(neighbours)), neighbours.shape[1])
+    np.add.at(out, (at, labels[neighbours].ravel()), weights.ravel())
+    # A pseudo-count of one neighbour spread by the prior keeps probabilities off 0 and 1 (and
+    # is the whole answer when every neighbour is ignored).
+    mean = weights.mean(axis=1, keepdims=True)
+    out += prior * np.where(mean > 0, mean, 1.0)
     return out / out.sum(axis=1, keepdims=True)
 
 
@@ -452,7 +611,8 @@ def _knn_disagrees(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
     k = int(labels.max()) + 1
     counts = np.bincount(labels[labels >= 0], minlength=k)
     prior = (counts + 1.0) / (counts.sum() + k)
-    knn = knn_vote(x, labels, np.arange(len(labels)), k=k, prior=prior, seed=0)
+    neighbours, weights = knn_neighbours(x, labels, np.arange(len(labels)), seed=0)
+    knn = neighbour_vote(labels, neighbours, weights, prior=prior)
     return (labels >= 0) & (np.argmax(knn, axis=1) != labels)
 
 
@@ -473,14 +633,26 @@ def rank_label_issues(
     return (self_conf - others.max(axis=1) + 1.0) / 2.0
 
 
-def suggested_label(probs: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-    """The label to propose: the confident-joint true class when there is one, else the argmax."""
+def suggested_label(
+    probs: np.ndarray, labels: np.ndarray | None = None, *, issues: np.ndarray | None = None
+) -> np.ndarray:
+    """The label to propose: the confident-joint true class when there is one, else the argmax.
+
+    A row flagged in `issues` is never proposed its own label: it gets its most probable other
+    class instead.
+    """
     probs = np.asarray(probs, dtype=float)
     suggestion = np.argmax(probs, axis=1)
     if labels is None:
         return suggestion
     _, true = confident_joint(probs, labels, calibrate=False)
-    return np.where(true >= 0, true, suggestion)
+    suggestion = np.where(true >= 0, true, suggestion)
+    if issues is not None and probs.shape[1] > 1:
+        own = issues & (labels >= 0) & (suggestion == labels)
+        others = probs[own].copy()
+        others[np.arange(len(others)), labels[own]] = -np.inf
+        suggestion[own] = np.argmax(others, axis=1)
+    return suggestion
 
 
 # --- error potential -----------------------------------------------------------------------------
