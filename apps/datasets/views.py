@@ -269,6 +269,7 @@ def health(request, dataset_id: int):
         {
             **c,
             "error_pct": pct(c["error_rate"]),
+            "rest_pct": pct(c.get("rest_error_rate")),
             "accuracy_pct": pct(c.get("accuracy")),
             "majority_pct": pct(c.get("majority_share")),
         }

@@ -91,6 +91,7 @@ def method_parameters() -> dict[str, Any]:
         "cluster_cap": _default(neighbours.default_cluster_count, "cap"),
         "cluster_examples": [(n, neighbours.default_cluster_count(n)) for n in (1_000, 10_000)],
         "top_terms": _default(neighbours.cluster_summary, "top_n"),
+        "cluster_alpha": _default(neighbours.cluster_summary, "alpha"),
         # Weak slices
         "slice_min_size": _default(slices.weak_slices, "min_size"),
         "slice_alpha": _default(slices.weak_slices, "alpha"),

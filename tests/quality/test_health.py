@@ -109,6 +109,7 @@ def test_text_clusters_carry_their_top_terms_and_model_accuracy(team, tmp_path):
     assert terms & set(topics["billing"].split()) and terms & set(topics["shipping"].split())
     for c in clusters:
         assert 0 <= c["accuracy"] <= 1 and c["majority_label"] in topics
+        assert 0 <= c["p_value"] <= c["q_value"] <= 1 and isinstance(c["significant"], bool)
 
 
 def test_flag_filter_lists_exactly_the_flagged_samples(team, tmp_path, web_as):
@@ -134,6 +135,8 @@ def test_health_page_as_every_role(persona, team, tmp_path, web_as):
         assert f"/datasets/{dataset.pk}/samples/?flag=mislabeled" in html
         assert 'id="noise"' in html and 'id="confusion"' in html and 'id="clusters"' in html
         assert "/methods/#likely-mislabeled" in html
+        clusters = html[html.index('id="clusters"') : html.index('id="slices"')]
+        assert "q-value" in clusters and "Rest of the data" in clusters
 
 
 def test_health_page_before_any_run_says_so(team, tmp_path, web_as):

@@ -256,6 +256,24 @@ def test_cluster_summary_rates_and_top_terms() -> None:
     assert cluster_summary([0], ["a"], [False])[0]["top_terms"] == []
 
 
+def test_cluster_summary_tests_each_cluster_against_the_rest() -> None:
+    from scipy.stats import fisher_exact
+
+    # Cluster 0: 12 of 20 flagged; clusters 1 and 2: 2 of 40 each.
+    ids = np.repeat([0, 1, 2], [20, 40, 40])
+    is_error = np.zeros(100, bool)
+    is_error[:12] = True
+    is_error[20:22] = True
+    is_error[60:62] = True
+    rows = {r["cluster"]: r for r in cluster_summary(ids, ["a"] * 100, is_error)}
+    p0 = fisher_exact([[12, 8], [4, 76]], alternative="greater").pvalue
+    assert rows[0]["p_value"] == pytest.approx(p0)
+    assert rows[0]["rest_error_rate"] == pytest.approx(4 / 80)
+    assert rows[0]["significant"] and rows[0]["q_value"] == pytest.approx(3 * p0)
+    assert not rows[1]["significant"] and not rows[2]["significant"]
+    assert rows[1]["q_value"] == rows[2]["q_value"] == pytest.approx(rows[1]["p_value"])
+
+
 def test_project_2d_shapes_and_separation() -> None:
     rng = np.random.default_rng(12)
     x, truth = _blobs(rng, 50, 2, 16)

@@ -18,6 +18,8 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
+from workers.engine.slices import with_q_values, worse_than_rest
+
 try:  # faiss is optional at import time so the exact path still works without it.
     import faiss
 except ImportError:  # pragma: no cover - exercised only where faiss-cpu is missing
@@ -469,13 +471,17 @@ def cluster_summary(
     *,
     predicted: np.ndarray | Sequence[Any] | None = None,
     top_n: int = 5,
+    alpha: float = 0.05,
 ) -> list[dict[str, Any]]:
     """Per cluster: size, error rate, accuracy, majority label and (for text) top terms.
 
     Accuracy is the model's (predicted == label) when predictions are given, else the share
-    not flagged as an error. Sorted worst first (error rate, then size) so the UI can surface
-    the weakest clusters.
+    not flagged as an error. Each cluster's error rate is tested against the rest's as a weak
+    slice is (one-sided Fisher test, Benjamini-Hochberg q-value over all clusters, `significant`
+    at q < alpha). Sorted worst first (error rate, then size) so the UI can surface the weakest
+    clusters.
     """
+
     ids = np.asarray(cluster_ids)
     errors = np.asarray(is_error, dtype=bool)
     labels_arr = np.asarray(labels)
@@ -486,7 +492,7 @@ def cluster_summary(
     for c in order:
         in_c = ids == c
         size = int(in_c.sum())
-        error_rate = float(errors[in_c].mean())
+        test = worse_than_rest(errors, in_c)
         values, value_counts = np.unique(labels_arr[in_c], return_counts=True)
         top = int(value_counts.argmax())
         majority = values[top]
@@ -494,14 +500,17 @@ def cluster_summary(
             {
                 "cluster": c,
                 "size": size,
-                "error_rate": error_rate,
-                "accuracy": 1.0 - error_rate if correct is None else float(correct[in_c].mean()),
+                "error_rate": test["error_rate"],
+                "rest_error_rate": test["rest_error_rate"],
+                "p_value": test["p_value"],
+                "accuracy": test["accuracy"] if correct is None else float(correct[in_c].mean()),
                 # NumPy scalars become plain Python values so the row serialises to JSON.
                 "majority_label": majority.item() if hasattr(majority, "item") else majority,
                 "majority_share": float(value_counts[top] / size),
                 "top_terms": terms.get(c, []),
             }
         )
+    with_q_values(rows, alpha=alpha)
     return sorted(rows, key=lambda r: (-r["error_rate"], -r["size"], r["cluster"]))
 
 

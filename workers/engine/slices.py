@@ -59,7 +59,6 @@ def weak_slices(
     """
     errors = np.asarray(is_error, dtype=bool)
     n = errors.size
-    total_errors = int(errors.sum())
     rows: list[dict[str, Any]] = []
     for column, values in metadata_columns.items():
         if len(values) != n:
@@ -68,30 +67,38 @@ def weak_slices(
         for value in sorted(set(labels.tolist())):
             in_slice = labels == value
             size = int(in_slice.sum())
-            rest = n - size
-            if size < min_size or rest == 0:
+            if size < min_size or size == n:
                 continue  # too small to judge, or the whole dataset: no "rest" to compare with
-            slice_errors = int(errors[in_slice].sum())
-            rest_errors = total_errors - slice_errors
-            table = [[slice_errors, size - slice_errors], [rest_errors, rest - rest_errors]]
-            p_value = float(stats.fisher_exact(table, alternative="greater").pvalue)
-            rate, rest_rate = slice_errors / size, rest_errors / rest
-            rows.append(
-                {
-                    "column": column,
-                    "value": value,
-                    "size": size,
-                    "errors": slice_errors,
-                    "error_rate": rate,
-                    "accuracy": 1.0 - rate,
-                    "rest_error_rate": rest_rate,
-                    "difference": rate - rest_rate,
-                    "p_value": p_value,
-                }
-            )
-    if rows:
-        q_values = stats.false_discovery_control([r["p_value"] for r in rows], method="bh")
-        for row, q in zip(rows, q_values, strict=True):
-            row["q_value"] = float(q)
-            row["significant"] = bool(q < alpha)
+            rows.append({"column": column, "value": value, **worse_than_rest(errors, in_slice)})
+    with_q_values(rows, alpha=alpha)
     return sorted(rows, key=lambda r: (r["q_value"], -r["difference"], r["column"], r["value"]))
+
+
+def worse_than_rest(errors: np.ndarray, members: np.ndarray) -> dict[str, Any]:
+    """A group's error count and rate against the rest's, with the p-value of a one-sided Fisher
+    exact test on the 2 x 2 table (error or not x in the group or not): is the group worse?"""
+    size, n = int(members.sum()), len(errors)
+    group_errors = int(errors[members].sum())
+    rest, rest_errors = n - size, int(errors.sum()) - group_errors
+    table = [[group_errors, size - group_errors], [rest_errors, rest - rest_errors]]
+    rate = group_errors / size if size else 0.0
+    rest_rate = rest_errors / rest if rest else 0.0
+    return {
+        "size": size,
+        "errors": group_errors,
+        "error_rate": rate,
+        "accuracy": 1.0 - rate,
+        "rest_error_rate": rest_rate,
+        "difference": rate - rest_rate,
+        "p_value": float(stats.fisher_exact(table, alternative="greater").pvalue),
+    }
+
+
+def with_q_values(rows: list[dict[str, Any]], *, alpha: float = 0.05) -> None:
+    """Benjamini-Hochberg q-values of the rows' p-values, and `significant` (q < alpha), in place."""
+    if not rows:
+        return
+    q_values = stats.false_discovery_control([r["p_value"] for r in rows], method="bh")
+    for row, q in zip(rows, q_values, strict=True):
+        row["q_value"] = float(q)
+        row["significant"] = bool(q < alpha)
