@@ -60,10 +60,12 @@ DEMO_DATASET = "Support messages"
 
 
 def demo_dataset_ensure(*, project: Project, by: User, folder: Path) -> bool:
-    """Load the demonstration dataset (generated, with planted label errors) once; True if loaded now."""
+    """Load the demonstration dataset (generated, with planted label errors) once and queue its
+    first scoring run, which the demo's worker takes; True if loaded now."""
     from apps.datasets import services
     from apps.datasets.demo_data import generate, write_jsonl
     from apps.datasets.models import Dataset, JobStatus
+    from apps.quality.services import scoring_run_start
 
     if Dataset.objects.filter(project=project, name=DEMO_DATASET).exists():
         return False
@@ -87,4 +89,6 @@ def demo_dataset_ensure(*, project: Project, by: User, folder: Path) -> bool:
     space = services.embeddings_compute(dataset_id=dataset.pk)
     if space is not None:
         services.embedding_index_build(space_id=space.pk)
+    # Whoever opens the demo finds its errors already scored.
+    scoring_run_start(dataset=dataset, by=by)
     return True

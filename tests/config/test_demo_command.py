@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
 import signal
@@ -100,6 +101,25 @@ def log_in(base: str, username: str, password: str) -> tuple[int, str]:
     return response.status, response.geturl() + "\n" + response.read().decode()
 
 
+def api_get(base: str, key: str, path: str):
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Token {key}"})
+    with urllib.request.urlopen(request) as response:
+        return json.loads(response.read())
+
+
+def demo_scored(base: str, key: str, timeout: float = 240) -> bool:
+    project = api_get(base, key, "api/projects/")["results"][0]
+    dataset = api_get(base, key, f"api/projects/{project['id']}/datasets/")["results"][0]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = api_get(base, key, f"api/datasets/{dataset['id']}/scoring-runs/")["results"]
+        if runs and runs[0]["status"] == "done":
+            return runs[0]["summary"]["likely_mislabeled"] > 0
+        assert not runs or runs[0]["status"] in ("queued", "running"), runs[0]
+        time.sleep(2)
+    return False
+
+
 def test_demo_runs_the_whole_product_and_keeps_data_across_runs(tmp_path):
     var_dir = tmp_path / "var"
     port = free_port()
@@ -132,6 +152,8 @@ def test_demo_runs_the_whole_product_and_keeps_data_across_runs(tmp_path):
         with urllib.request.urlopen(request) as response:
             assert response.status == 200
         assert postgres_running(var_dir)  # the command's exit did not stop the demo's database
+        # The demo dataset arrives with a scoring run, which the demo's own worker finishes.
+        assert demo_scored(base, key), "the demo dataset's first scoring run did not finish"
     finally:
         stop_demo(process)
     assert not postgres_running(var_dir), "Ctrl-C must stop the database too"
