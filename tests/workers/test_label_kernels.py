@@ -349,3 +349,15 @@ def test_cleaning_rounds_beat_the_first_vote_under_class_conditional_noise() -> 
     once = cv.label_errors(first, rounds=0).issues
     cleaned = cv.label_errors(first).issues
     assert f1(cleaned) > f1(once) and f1(cleaned) > 0.8
+
+
+def test_cleaning_rounds_never_flag_every_sample_of_a_class() -> None:
+    from workers.engine.labels import _keep_every_class
+
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    issues = np.array([False, True, False, True, True, True])
+    wrong = np.array([0.1, 0.9, 0.2, 0.8, 0.6, 0.99])
+    kept = _keep_every_class(issues, labels, wrong)
+    # Class 1 was flagged whole: its row least likely wrong keeps its label. A class of one
+    # sample may still be flagged.
+    assert kept.tolist() == [False, True, False, True, False, True]

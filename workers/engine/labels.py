@@ -216,7 +216,7 @@ class CrossValidation:
                 kept = np.sort(rng.choice(kept, CALIBRATION_ROWS, replace=False))
             probs = _best_calibrated([_mixture(lr, knn, w) for w in MIX_WEIGHTS], labels, kept)
             wrong = posterior_mislabelled(probs, labels, joint)
-            issues = max_expected_f1(wrong)
+            issues = _keep_every_class(max_expected_f1(wrong), labels, wrong)
         return LabelErrors(probs, issues, wrong, self.description)
 
     @property
@@ -280,6 +280,17 @@ def posterior_mislabelled(probs: np.ndarray, labels: np.ndarray, joint: np.ndarr
         likelihood[np.arange(len(labels)), given], total, out=np.ones(len(labels)), where=total > 0
     )
     return np.where(labels >= 0, 1.0 - right, 0.0)
+
+
+def _keep_every_class(issues: np.ndarray, labels: np.ndarray, wrong: np.ndarray) -> np.ndarray:
+    """Never flag every sample of a class (of two or more): the one least likely wrong keeps
+    its label, as in `_prune_by_noise_rate`."""
+    issues = issues.copy()
+    for given in np.unique(labels[labels >= 0]):
+        rows = np.flatnonzero(labels == given)
+        if len(rows) > 1 and issues[rows].all():
+            issues[rows[np.argmin(wrong[rows])]] = False
+    return issues
 
 
 def max_expected_f1(error_probability: np.ndarray) -> np.ndarray:
