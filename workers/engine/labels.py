@@ -185,7 +185,9 @@ class CrossValidation:
             out[rows] = values
         return out
 
-    def label_errors(self, first: dict[str, np.ndarray], *, rounds: int = CLEANING_ROUNDS):
+    def label_errors(
+        self, first: dict[str, np.ndarray], *, rounds: int = CLEANING_ROUNDS
+    ) -> LabelErrors:
         """Flag likely mislabelled rows from the combined parts, then clean and flag again.
 
         Round one: confident learning's ensemble vote (`find_label_issues(method="ensemble")`)
