@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -71,6 +72,7 @@ def test_inline_run_flags_the_planted_flips_with_reasons(team, tmp_path):
         found["s3"].suggested_label == "dog"  # s3 lies in the dog blob but is labelled cat
         and "labelled cat; the model says dog" in found["s3"].reasons[0]
     )
+    assert re.search(r"\((\d+)% likely a wrong label\)", found["s3"].reasons[0])
     assert any("nearest neighbours are dog" in r for r in found["s3"].reasons), found["s3"].reasons
     assert all(
         s.x is not None and s.cluster is not None and 0 <= s.outlier_score <= 1
