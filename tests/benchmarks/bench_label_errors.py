@@ -105,15 +105,15 @@ def detect(x: np.ndarray, noisy: np.ndarray, *, seed: int, method: str):
     return find_label_issues(first.probs, noisy, method=method, features=x), first.probs
 
 
-def run(seeds: int, method: str) -> dict:
+def run(seeds: int, method: str, *, first_seed: int = 0, rates=RATES) -> dict:
     from cleanlab.filter import find_label_issues as cl_find
 
     rows = []
     for name, (x, y) in datasets().items():
         target = confusable(x, y)
         for kind in KINDS:
-            for rate in RATES:
-                for seed in range(seeds):
+            for rate in rates:
+                for seed in range(first_seed, first_seed + seeds):
                     noisy = inject(y, rate=rate, kind=kind, target=target, seed=seed)
                     truth = noisy != y
                     with warnings.catch_warnings():
@@ -173,9 +173,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--method", default="cleaning")
+    parser.add_argument("--first-seed", type=int, default=0, help="Seeds first-seed, first-seed+1…")
+    parser.add_argument(
+        "--rates", default=",".join(map(str, RATES)), help="Noise rates, comma-separated."
+    )
     args = parser.parse_args()
     started = time.perf_counter()
-    overall = run(args.seeds, args.method)
+    rates = tuple(float(r) for r in args.rates.split(","))
+    overall = run(args.seeds, args.method, first_seed=args.first_seed, rates=rates)
     overall["method"] = args.method
     overall["seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(overall))
