@@ -67,6 +67,7 @@ def method_parameters() -> dict[str, Any]:
         "narrow_dim": labels.NARROW_DIM,
         "exact_knn_max": labels.EXACT_KNN_MAX,
         "lr_max_train": labels.LR_MAX_TRAIN,
+        "lr_c": f"{labels.LR_C:g}",
         "knn_weight_wide": labels._knn_weight(labels.NARROW_DIM),
         "knn_weight_narrowest": labels._knn_weight(0),
         # Label errors and the class boundary
