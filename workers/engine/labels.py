@@ -8,6 +8,7 @@ from statistics import NormalDist
 
 import numpy as np
 from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax, softmax
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
@@ -250,21 +251,15 @@ def temperature_scaled(
     maximise the likelihood of `rows`' labels (Guo et al. 2017), and that fit's mean negative
     log-likelihood."""
     logs = np.log(np.clip(probs, 1e-12, 1.0))
-
-    def scaled(t: float, at: np.ndarray | slice) -> np.ndarray:
-        z = logs[at] * t
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+    fit, given = logs[rows], labels[rows]
 
     def loss(t: float) -> float:
         if not len(rows):
             return 0.0
-        fitted = scaled(t, rows)[np.arange(len(rows)), labels[rows]]
-        return float(-np.log(np.clip(fitted, 1e-12, 1.0)).mean())
+        return float(-log_softmax(fit * t, axis=1)[np.arange(len(rows)), given].mean())
 
     t = minimize_scalar(loss, bounds=(0.25, 8.0), method="bounded").x if len(rows) else 1.0
-    return scaled(t, slice(None)), loss(t)
+    return softmax(logs * t, axis=1), loss(t)
 
 
 def posterior_mislabelled(probs: np.ndarray, labels: np.ndarray, joint: np.ndarray) -> np.ndarray:
