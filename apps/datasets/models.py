@@ -301,3 +301,60 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.pk} of {self.file_name}"
+
+
+class Tag(models.Model):
+    """A name people put on samples to find them again (`{"field": "tags", ...}` in queries)."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=80)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="unique_tag_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SampleTag(models.Model):
+    # Tag first: "samples with tag T" is the query's lookup; the second index serves a sample's tags.
+    pk = models.CompositePrimaryKey("tag_id", "sample_id")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+    sample = models.ForeignKey(Sample, on_delete=models.CASCADE, related_name="+", db_index=False)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["sample"], name="sampletag_sample")]
+
+    def __str__(self) -> str:
+        return f"{self.tag_id} on {self.sample_id}"
+
+
+class SavedView(models.Model):
+    """A named query and ordering of a dataset's samples, shared with the project by its URL."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="saved_views")
+    name = models.CharField(max_length=120)
+    query = models.JSONField(default=dict, blank=True, help_text="A sample query (JSON predicate).")
+    ordering = models.CharField(max_length=40, blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "name"], name="unique_view_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
+from pgvector import Vector
 
-from apps.datasets.models import Dataset, DatasetVersion, ImportJob, LabelEvent, Sample
+from apps.datasets.models import (
+    Dataset,
+    DatasetVersion,
+    Embedding,
+    EmbeddingSpace,
+    ImportJob,
+    LabelEvent,
+    Sample,
+)
 
 
 def datasets_of_project(project) -> QuerySet[Dataset]:
@@ -153,3 +162,78 @@ def _json_value(value: str):
     except ValueError:
         return value
     return int(number) if number.is_integer() and value.lstrip("-").isdigit() else number
+
+
+def embedding_space(dataset: Dataset, name: str | None = None) -> EmbeddingSpace | None:
+    """The space by name, else the one scoring uses (the dataset's first)."""
+    spaces = dataset.embedding_spaces.order_by("id")
+    return spaces.filter(name=name).first() if name else spaces.first()
+
+
+def nearest_to_vector(
+    space: EmbeddingSpace,
+    vector,
+    *,
+    limit: int = 10,
+    min_similarity: float | None = None,
+    exclude: int | None = None,
+) -> list[dict]:
+    """Active samples nearest to `vector` by cosine similarity, through the space's HNSW index.
+
+    With `min_similarity`, pgvector's iterative index scan keeps walking the graph until it
+    has `limit` samples that close or none is left, so a threshold does not end the search
+    early. Approximate, like any HNSW search: recall is about 99 % at the defaults.
+    """
+    dim = int(space.dimension)
+    distance = f"(e.vector::vector({dim}) <=> %(q)s::vector({dim}))"
+    where = f" AND {distance} <= %(max_distance)s" if min_similarity is not None else ""
+    if exclude is not None:
+        where += " AND e.sample_id <> %(exclude)s"
+    # The space id is part of the partial index's predicate, so it is written in, not bound.
+    sql = f"""
+        SELECT s.id, s.external_id, s.label, s.split, s.text, 1 - {distance} AS similarity
+        FROM datasets_embedding e JOIN datasets_sample s ON s.id = e.sample_id AND s.active
+        WHERE e.space_id = {int(space.pk)}{where}
+        ORDER BY {distance} LIMIT %(limit)s
+    """  # noqa: S608 - only integers are formatted in
+    params = {
+        "q": Vector(vector).to_text(),
+        "limit": int(limit),
+        "max_distance": None if min_similarity is None else 1 - float(min_similarity),
+        "exclude": exclude,
+    }
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+        cur.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(int(limit), 1000))}")
+        cur.execute(sql, params)
+        names = [c.name for c in cur.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    # relaxed_order may return a few neighbours out of order.
+    rows.sort(key=lambda row: -row["similarity"])
+    return rows
+
+
+def similar_samples(
+    dataset: Dataset,
+    sample_id: int,
+    *,
+    space: str | None = None,
+    limit: int = 10,
+    min_similarity: float | None = None,
+) -> list[dict]:
+    """The sample's nearest neighbours (itself excluded); LookupError when it has no vector."""
+    found = embedding_space(dataset, space)
+    if found is None:
+        raise LookupError(
+            f"no embedding space named {space!r}" if space else "the dataset has no embeddings"
+        )
+    vector = (
+        Embedding.objects.filter(space=found, sample_id=sample_id, sample__dataset=dataset)
+        .values_list("vector", flat=True)
+        .first()
+    )
+    if vector is None:
+        raise LookupError(f"sample {sample_id} has no embedding in {found.name}")
+    return nearest_to_vector(
+        found, vector, limit=limit, min_similarity=min_similarity, exclude=sample_id
+    )

@@ -99,16 +99,28 @@ class Flag(models.TextChoices):
     PICK = "pick", "worth labelling next"
 
 
+# The scores the sample table sorts by (an index each, see SampleScore.Meta).
+SORTABLE_SCORES = (
+    "mislabel_score",
+    "error_potential",
+    "margin",
+    "outlier_score",
+    "knn_agreement",
+    "coverage",
+)
+
+
 class SampleScore(models.Model):
     """What one run found about one sample, with the reasons a reviewer reads.
 
     A big table like the embeddings: no foreign-key constraints (deleting a run or dataset
-    deletes these rows first), the primary key serves lookups by run.
+    deletes these rows first), the primary key serves lookups by run. The sample table sorts
+    a run's samples by any score and pages through them by (score, sample): one index each.
     """
 
     pk = models.CompositePrimaryKey("run_id", "sample_id")
     run = models.ForeignKey(ScoringRun, **BIG_TABLE_FK)
-    sample = models.ForeignKey(Sample, **BIG_TABLE_FK)
+    sample = models.ForeignKey(Sample, **{**BIG_TABLE_FK, "related_name": "scores"})
     suggested_label = models.TextField(null=True, blank=True)  # noqa: DJ001 - NULL: no suggestion
     likely_mislabeled = models.BooleanField(default=False)
     mislabel_score = models.FloatField(null=True, blank=True)
@@ -127,6 +139,15 @@ class SampleScore(models.Model):
         models.CharField(max_length=20, choices=Flag.choices), default=list, blank=True
     )
     reasons = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        indexes = [
+            *(
+                models.Index(fields=["run", score, "sample"], name=f"score_{score}")
+                for score in SORTABLE_SCORES
+            ),
+            models.Index(fields=["run", "cluster"], name="score_cluster"),
+        ]
 
     def __str__(self) -> str:
         return f"run {self.run_id}, sample {self.sample_id}"
