@@ -72,6 +72,25 @@ api_patterns = [
         name="sample",
     ),
     path(
+        "datasets/<int:dataset_id>/samples/bulk/",
+        datasets_api.SampleBulk.as_view(),
+        name="samples_bulk",
+    ),
+    path(
+        "datasets/<int:dataset_id>/samples/<int:sample_id>/neighbours/",
+        datasets_api.SampleNeighbours.as_view(),
+        name="sample_neighbours",
+    ),
+    path("datasets/<int:dataset_id>/tags/", datasets_api.TagList.as_view(), name="tags"),
+    path(
+        "datasets/<int:dataset_id>/views/", datasets_api.SavedViewListCreate.as_view(), name="views"
+    ),
+    path(
+        "datasets/<int:dataset_id>/views/<int:view_id>/",
+        datasets_api.SavedViewDetail.as_view(),
+        name="view",
+    ),
+    path(
         "datasets/<int:dataset_id>/samples/<int:sample_id>/relabel/",
         datasets_api.SampleRelabel.as_view(),
         name="sample_relabel",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404
 
-from apps.datasets.models import Dataset, ImportJob, Sample, Upload
+from apps.datasets.models import Dataset, ImportJob, Sample, SavedView, Upload
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 
@@ -38,3 +38,12 @@ def get_upload_of_dataset(dataset: Dataset, upload_id: int, user) -> Upload:
     if upload is None:
         raise Http404("No such upload.")
     return upload
+
+
+def get_saved_view_of_dataset(dataset: Dataset, view_id: int) -> SavedView:
+    view = (
+        SavedView.objects.select_related("created_by").filter(dataset=dataset, pk=view_id).first()
+    )
+    if view is None:
+        raise Http404("No such saved view.")
+    return view

@@ -352,9 +352,7 @@ class SavedView(models.Model):
 
     class Meta:
         ordering = ["name", "id"]
-        constraints = [
-            models.UniqueConstraint(fields=["dataset", "name"], name="unique_view_name")
-        ]
+        constraints = [models.UniqueConstraint(fields=["dataset", "name"], name="unique_view_name")]
 
     def __str__(self) -> str:
         return self.name

@@ -509,3 +509,21 @@ class _InPolygon(Func):
             f"COALESCE(point({x_sql}, {y_sql}) <@ ({p_sql})::polygon, false)",
             (*x_params, *y_params, *p_params),
         )
+
+
+class RowCompare(Func):
+    """(a, b) < (c, d): a row comparison the index on (…, a, b) serves, for keyset paging."""
+
+    output_field = BooleanField()
+
+    def __init__(self, left, right, op: str):
+        super().__init__(*left, *right)
+        self.width, self.op = len(left), op
+
+    def as_sql(self, compiler, connection, **extra):
+        parts = [compiler.compile(e) for e in self.source_expressions]
+        left, right = parts[: self.width], parts[self.width :]
+        sql = "({}) {} ({})".format(
+            ", ".join(p[0] for p in left), self.op, ", ".join(p[0] for p in right)
+        )
+        return sql, tuple(param for p in parts for param in p[1])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db import connection, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from pgvector import Vector
 
 from apps.datasets.models import (
@@ -237,3 +240,219 @@ def similar_samples(
     return nearest_to_vector(
         found, vector, limit=limit, min_similarity=min_similarity, exclude=sample_id
     )
+
+
+# --- The explorer: samples matching a query, a page at a time ----------------------------------
+
+SCORE_COLUMNS = (
+    "suggested_label",
+    "likely_mislabeled",
+    "mislabel_score",
+    "error_potential",
+    "margin",
+    "outlier_score",
+    "knn_agreement",
+    "duplicate_group",
+    "cluster",
+    "coverage",
+    "x",
+    "y",
+    "flags",
+    "reasons",
+)
+
+
+def samples_matching(
+    dataset: Dataset, *, query, run, params=None, extra_scores=()
+) -> QuerySet[Sample]:
+    """The dataset's samples that match the query (and the table's simple filters in `params`),
+    with the run's scores the query reads annotated as `score_<name>`. QueryError when the
+    query is bad."""
+    from apps.datasets.query import apply
+
+    return apply(
+        samples_filtered(dataset, params or {}), dataset, run, query, extra_scores=extra_scores
+    )
+
+
+@dataclass
+class SamplePage:
+    samples: list[Sample]
+    next: str | None  # cursors
+    previous: str | None
+    estimated_count: int | None
+
+
+def sample_page(
+    dataset: Dataset,
+    *,
+    query,
+    run,
+    ordering: str | None = None,
+    cursor: str | None = None,
+    size: int = 50,
+    params=None,
+    count: bool = True,
+) -> SamplePage:
+    """One page of matching samples by keyset pagination on (ordering field, id): no OFFSET,
+    so page 1,000 costs what page 1 does. Ordering by a score lists the samples that have it.
+    The count is the planner's estimate: an exact COUNT would read every matching row."""
+    from apps.datasets.query import QueryError, check_ordering
+
+    name, descending = check_ordering(ordering, run)
+    score = name != "id"
+    samples = samples_matching(
+        dataset, query=query, run=run, params=params, extra_scores={name} if score else ()
+    )
+    if score:
+        # The score table's own sample column, so the (run, score, sample) index serves both
+        # the order and the cursor's row comparison.
+        samples = samples.filter(**{f"score_{name}__isnull": False}).annotate(
+            score_key=F("run_score__sample_id")
+        )
+        keys = (f"score_{name}", "score_key")
+    else:
+        keys = ("pk",)
+    position = _decode_cursor(cursor) if cursor else None
+    backwards = bool(position and position.get("back"))
+    forward_desc = descending != backwards  # walking back reverses the order
+    if position is not None:
+        values = position.get("at")
+        if not isinstance(values, list) or len(values) != len(keys):
+            raise QueryError("cursor", "is not a cursor of this ordering")
+        samples = samples.filter(_after(keys, values, desc=forward_desc))
+    order = [F(k).desc() if forward_desc else F(k).asc() for k in keys]
+    rows = list(samples.order_by(*order)[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+
+    def at(sample) -> list:
+        return [getattr(sample, k) if k != "pk" else sample.pk for k in keys]
+
+    next_cursor = previous_cursor = None
+    if rows:
+        if more or backwards:
+            next_cursor = _encode_cursor({"at": at(rows[-1])})
+        if position is not None and (more or not backwards):
+            previous_cursor = _encode_cursor({"at": at(rows[0]), "back": True})
+    estimate = _estimated_count(samples) if count else None
+    return SamplePage(rows, next_cursor, previous_cursor, estimate)
+
+
+def _after(keys: tuple[str, ...], values: list, *, desc: bool):
+    from apps.datasets.query import RowCompare
+
+    if len(keys) == 1:
+        return Q(**{f"{keys[0]}__{'lt' if desc else 'gt'}": values[0]})
+    return Q(RowCompare([F(k) for k in keys], [Value(v) for v in values], "<" if desc else ">"))
+
+
+def _encode_cursor(position: dict) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> dict:
+    import base64
+    import binascii
+    import json
+
+    from apps.datasets.query import QueryError
+
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        raise QueryError("cursor", "is not a valid cursor") from None
+    if not isinstance(position, dict):
+        raise QueryError("cursor", "is not a valid cursor")
+    return position
+
+
+def _estimated_count(samples: QuerySet) -> int:
+    """The planner's row estimate for the query (EXPLAIN, nothing is read)."""
+    import json
+
+    plan = json.loads(samples.order_by().explain(format="json"))
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def scores_of_samples(run, sample_ids) -> dict[int, dict]:
+    """The run's scores of these samples, by sample id."""
+    from apps.quality.models import SampleScore
+
+    if run is None:
+        return {}
+    rows = SampleScore.objects.filter(run=run, sample_id__in=list(sample_ids)).values(
+        "sample_id", *SCORE_COLUMNS
+    )
+    return {row.pop("sample_id"): row for row in rows}
+
+
+def tags_of_samples(sample_ids) -> dict[int, list[str]]:
+    from apps.datasets.models import SampleTag
+
+    found: dict[int, list[str]] = {}
+    rows = SampleTag.objects.filter(sample_id__in=list(sample_ids)).values_list(
+        "sample_id", "tag__name"
+    )
+    for sample_id, name in rows.order_by("tag__name"):
+        found.setdefault(sample_id, []).append(name)
+    return found
+
+
+def tags_of_dataset(dataset: Dataset) -> QuerySet:
+    from apps.datasets.models import SampleTag
+
+    tagged = SampleTag.objects.filter(tag=OuterRef("pk")).order_by().values("tag")
+    return dataset.tags.annotate(
+        samples=Coalesce(Subquery(tagged.annotate(n=Count("*")).values("n")), 0)
+    ).order_by("name")
+
+
+def saved_views_of_dataset(dataset: Dataset) -> QuerySet:
+    return dataset.saved_views.select_related("created_by").order_by("name", "id")
+
+
+@dataclass
+class Exploration:
+    """What the table, the map and the API were asked for: a query, a run and an ordering."""
+
+    query: object
+    run: object
+    ordering: str
+    view: object = None
+
+
+def exploration(dataset: Dataset, params) -> Exploration:
+    """Read `q` (JSON), `view` (a saved view's id, whose query and ordering `q` and `ordering`
+    override), `run` (default: the newest finished one) and `ordering`. QueryError if bad."""
+    from apps.datasets.query import QueryError, check_ordering, parse
+    from apps.quality.models import RunStatus
+    from apps.quality.selectors import latest_done_run
+
+    view = None
+    if params.get("view"):
+        view_id = str(params["view"])
+        view = dataset.saved_views.filter(pk=int(view_id)).first() if view_id.isdigit() else None
+        if view is None:
+            raise QueryError("view", f"the dataset has no saved view {view_id}")
+    query = parse(params["q"]) if params.get("q") else (view.query if view else {})
+    ordering = params.get("ordering") or (view.ordering if view else "") or "id"
+    run_id = str(params.get("run") or "")
+    if run_id:
+        found = (
+            dataset.scoring_runs.filter(status=RunStatus.DONE, pk=int(run_id))
+            if run_id.isdigit()
+            else None
+        )
+        run = found.first() if found is not None else None
+        if run is None:
+            raise QueryError("run", f"the dataset has no finished scoring run {run_id}")
+    else:
+        run = latest_done_run(dataset)
+    check_ordering(ordering, run)
+    return Exploration(query=query, run=run, ordering=ordering, view=view)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,10 @@ from apps.datasets.models import (
     ModelRun,
     Prediction,
     Sample,
+    SampleTag,
+    Tag,
 )
+from apps.quality.models import RunStatus, SampleScore, ScoringRun
 
 RECORDS = [
     {
@@ -123,3 +127,78 @@ def import_into(team, path: Path, name: str = "animals") -> Dataset:
         stderr=io.StringIO(),
     )
     return Dataset.objects.get(name=name)
+
+
+# --- A scored dataset with every kind of value, for the explorer ----------------------------
+
+LABELS = ["cat", "dog", "bird"]
+WORDS = ["red", "blue", "fast", "slow", "Cat", "dog", "50%", "under_score"]
+SPLITS = ["train", "test", "validation"]
+FLAGS = ["mislabeled", "outlier", "duplicate"]
+TAGS = ["check", "fixed", "odd"]
+NUMBER_SCORES = ["mislabel_score", "error_potential", "margin", "outlier_score", "x", "y"]
+
+
+@pytest.fixture
+def world(db, team):
+    """80 samples with every kind of value, some without scores, labels or metadata keys."""
+    rng = random.Random(7)
+    dataset = Dataset.objects.create(project=team.project, name="q", labels=LABELS)
+    run = ScoringRun.objects.create(dataset=dataset, version=1, status=RunStatus.DONE)
+    space = EmbeddingSpace.objects.create(dataset=dataset, name="e", dimension=3)
+    tags = {name: Tag.objects.create(dataset=dataset, name=name) for name in TAGS}
+    rows = []
+    for i in range(80):
+        meta = {}
+        if rng.random() < 0.7:
+            meta["n"] = rng.choice([rng.randint(-3, 3), rng.uniform(-3, 3)])
+        if rng.random() < 0.7:
+            meta["src"] = rng.choice(["web", "book", "Web", "a_b"])
+        if rng.random() < 0.3:
+            meta["n"] = "seven"  # a key whose type varies from sample to sample
+        if rng.random() < 0.2:
+            meta["ok"] = rng.random() < 0.5
+        sample = Sample.objects.create(
+            dataset=dataset,
+            external_id=f"s{i}",
+            label=rng.choice([*LABELS, None]),
+            first_label=None,
+            split=rng.choice(SPLITS),
+            text=" ".join(rng.choices(WORDS, k=3)),
+            metadata=meta,
+        )
+        row = {
+            "id": sample.pk,
+            "external_id": sample.external_id,
+            "label": sample.label,
+            "split": sample.split,
+            "text": sample.text,
+            "metadata": meta,
+            "tags": [t for t in TAGS if rng.random() < 0.3],
+            "score": None,
+        }
+        for name in row["tags"]:
+            SampleTag.objects.create(tag=tags[name], sample=sample)
+        if i % 9 != 0:  # some samples arrived after the run: no scores
+            score = {
+                name: (None if rng.random() < 0.1 else round(rng.uniform(0, 1), 3))
+                for name in NUMBER_SCORES
+            }
+            score.update(
+                suggested_label=rng.choice([*LABELS, None]),
+                likely_mislabeled=rng.random() < 0.3,
+                flags=[f for f in FLAGS if rng.random() < 0.25],
+                cluster=rng.randint(0, 3),
+            )
+            SampleScore.objects.create(run=run, sample=sample, **score)
+            row["score"] = score
+        Embedding.objects.create(
+            space=space, sample=sample, vector=[rng.gauss(0, 1) for _ in range(3)]
+        )
+        rows.append(row)
+    return dataset, run, Rows(rows)
+
+
+class Rows(list):
+    def __repr__(self) -> str:  # hypothesis prints the fixture with a failing example
+        return f"<{len(self)} rows>"

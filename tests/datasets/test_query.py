@@ -4,87 +4,15 @@ checked against a plain Python filter of the same rows."""
 from __future__ import annotations
 
 import math
-import random
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from apps.datasets.models import Dataset, Embedding, EmbeddingSpace, Sample, SampleTag, Tag
+from apps.datasets.models import Embedding, Sample
 from apps.datasets.query import QueryError, apply, check_ordering, compile_query, parse
-from apps.quality.models import Flag, RunStatus, SampleScore, ScoringRun
-
-LABELS = ["cat", "dog", "bird"]
-WORDS = ["red", "blue", "fast", "slow", "Cat", "dog", "50%", "under_score"]
-SPLITS = ["train", "test", "validation"]
-FLAGS = ["mislabeled", "outlier", "duplicate"]
-TAGS = ["check", "fixed", "odd"]
-NUMBER_SCORES = ["mislabel_score", "error_potential", "margin", "outlier_score", "x", "y"]
-
-
-@pytest.fixture
-def world(db, team):
-    """80 samples with every kind of value, some without scores, labels or metadata keys."""
-    rng = random.Random(7)
-    dataset = Dataset.objects.create(project=team.project, name="q", labels=LABELS)
-    run = ScoringRun.objects.create(dataset=dataset, version=1, status=RunStatus.DONE)
-    space = EmbeddingSpace.objects.create(dataset=dataset, name="e", dimension=3)
-    tags = {name: Tag.objects.create(dataset=dataset, name=name) for name in TAGS}
-    rows = []
-    for i in range(80):
-        meta = {}
-        if rng.random() < 0.7:
-            meta["n"] = rng.choice([rng.randint(-3, 3), rng.uniform(-3, 3)])
-        if rng.random() < 0.7:
-            meta["src"] = rng.choice(["web", "book", "Web", "a_b"])
-        if rng.random() < 0.3:
-            meta["n"] = "seven"  # a key whose type varies from sample to sample
-        if rng.random() < 0.2:
-            meta["ok"] = rng.random() < 0.5
-        sample = Sample.objects.create(
-            dataset=dataset,
-            external_id=f"s{i}",
-            label=rng.choice([*LABELS, None]),
-            first_label=None,
-            split=rng.choice(SPLITS),
-            text=" ".join(rng.choices(WORDS, k=3)),
-            metadata=meta,
-        )
-        row = {
-            "id": sample.pk,
-            "external_id": sample.external_id,
-            "label": sample.label,
-            "split": sample.split,
-            "text": sample.text,
-            "metadata": meta,
-            "tags": [t for t in TAGS if rng.random() < 0.3],
-            "score": None,
-        }
-        for name in row["tags"]:
-            SampleTag.objects.create(tag=tags[name], sample=sample)
-        if i % 9 != 0:  # some samples arrived after the run: no scores
-            score = {
-                name: (None if rng.random() < 0.1 else round(rng.uniform(0, 1), 3))
-                for name in NUMBER_SCORES
-            }
-            score.update(
-                suggested_label=rng.choice([*LABELS, None]),
-                likely_mislabeled=rng.random() < 0.3,
-                flags=[f for f in FLAGS if rng.random() < 0.25],
-                cluster=rng.randint(0, 3),
-            )
-            SampleScore.objects.create(run=run, sample=sample, **score)
-            row["score"] = score
-        Embedding.objects.create(
-            space=space, sample=sample, vector=[rng.gauss(0, 1) for _ in range(3)]
-        )
-        rows.append(row)
-    return dataset, run, Rows(rows)
-
-
-class Rows(list):
-    def __repr__(self) -> str:  # hypothesis prints the fixture with a failing example
-        return f"<{len(self)} rows>"
+from apps.quality.models import SampleScore
+from tests.datasets.conftest import FLAGS, LABELS, NUMBER_SCORES, SPLITS, TAGS
 
 
 def ids(dataset, run, query) -> list[int]:
@@ -153,7 +81,9 @@ def meta_match(have, op, want) -> bool:
     if op == "contains":
         return isinstance(have, str) and want.lower() in have.lower()
     number = isinstance(have, int | float) and not isinstance(have, bool)
-    return number and {"<": have < want, "<=": have <= want, ">": have > want, ">=": have >= want}[op]
+    return (
+        number and {"<": have < want, "<=": have <= want, ">": have > want, ">=": have >= want}[op]
+    )
 
 
 # --- generated predicates -----------------------------------------------------------------------
@@ -256,9 +186,7 @@ def test_a_missing_score_fails_a_condition_and_passes_its_negation(world):
     dataset, run, _rows = world
     unscored = "s0"  # every ninth sample has no scores
     assert unscored not in by_ext(dataset, run, {"field": "margin", "op": ">=", "value": 0})
-    assert unscored in by_ext(
-        dataset, run, {"not": {"field": "margin", "op": ">=", "value": 0}}
-    )
+    assert unscored in by_ext(dataset, run, {"not": {"field": "margin", "op": ">=", "value": 0}})
     assert unscored in by_ext(dataset, run, {"field": "suggested_label", "op": "=", "value": None})
 
 
@@ -310,7 +238,9 @@ def test_metadata_keys_are_literal_not_lookups(world):
     s = Sample.objects.get(dataset=dataset, external_id="s3")
     s.metadata = {"project__members__password": "x"}
     s.save()
-    found = by_ext(dataset, run, {"field": "metadata.project__members__password", "op": "=", "value": "x"})
+    found = by_ext(
+        dataset, run, {"field": "metadata.project__members__password", "op": "=", "value": "x"}
+    )
     assert found == {"s3"}
 
 
@@ -375,7 +305,12 @@ def test_similar_to_finds_the_samples_above_the_threshold(world):
     }
     found = set(ids(dataset, run, {"similar_to": anchor, "min_similarity": 0.8}))
     assert expected and found == expected
-    combined = {"all": [{"similar_to": anchor, "min_similarity": 0.8}, {"field": "split", "op": "=", "value": "test"}]}
+    combined = {
+        "all": [
+            {"similar_to": anchor, "min_similarity": 0.8},
+            {"field": "split", "op": "=", "value": "test"},
+        ]
+    }
     assert set(ids(dataset, run, combined)) == {
         row["id"] for row in rows if row["id"] in expected and row["split"] == "test"
     }
