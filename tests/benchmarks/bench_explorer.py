@@ -1,0 +1,234 @@
+"""Explorer benchmark: pages of the sample table through the API, and nearest-neighbour look-ups,
+at N samples × 384-d on an embedded database.
+
+    python tests/benchmarks/bench_explorer.py --rows 1000000 --work /tmp/bench-explorer
+
+Set-up (skipped when --work already holds it): the synthetic Parquet file of
+tests/benchmarks/make_parquet.py is imported, the HNSW index built, and a scoring run's rows
+written by SQL with random scores (a real run over a million samples takes 27 minutes and
+gives the same row counts and indexes; the timings depend on those, not on the values). 1 % of
+the samples get a tag.
+
+Timed: every query of QUERIES, its first page and four more through the `next` cursor, as
+`GET /api/datasets/<id>/samples/?q=…&ordering=…` in process (Django's test client with a real
+token: routing, access check, query, serialisation), ROUNDS times; and `similar_samples` (k=10,
+pgvector HNSW) for 200 random samples, and its API endpoint for 50. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
+sys.path.insert(0, str(ROOT))
+from bench_setup import fresh_database, parquet, work_folder  # noqa: E402
+
+QUERIES = {
+    "label, by mislabel score": ({"field": "label", "op": "=", "value": "cat"}, "-mislabel_score"),
+    "split, by outlier score": ({"field": "split", "op": "=", "value": "test"}, "-outlier_score"),
+    "label and score range, by margin": (
+        {"all": [{"field": "label", "op": "=", "value": "dog"}, {"field": "error_potential", "op": ">", "value": 0.5}]},
+        "margin",
+    ),
+    "metadata, by error potential": ({"field": "metadata.source", "op": "=", "value": "book"}, "-error_potential"),
+    "flag, by mislabel score": ({"field": "flags", "op": "contains", "value": "mislabeled"}, "-mislabel_score"),
+    "tag, by mislabel score": ({"field": "tags", "op": "contains", "value": "check"}, "-mislabel_score"),
+    "any of label or split, by kNN agreement": (
+        {"any": [{"field": "label", "op": "=", "value": "ship"}, {"field": "split", "op": "=", "value": "validation"}]},
+        "knn_agreement",
+    ),
+    "not a label, cluster in, by outlier score": (
+        {"all": [{"not": {"field": "label", "op": "in", "value": ["cat", "dog"]}}, {"field": "cluster", "op": "in", "value": [3, 7, 11]}]},
+        "-outlier_score",
+    ),
+    "production, by coverage": ({"field": "split", "op": "=", "value": "production"}, "-coverage"),
+    "suggested label differs, by id": (
+        {"all": [{"field": "suggested_label", "op": "=", "value": "cat"}, {"not": {"field": "label", "op": "=", "value": "cat"}}]},
+        "id",
+    ),
+}  # fmt: skip
+PAGES = 5
+
+
+def setup(work: Path, rows: int) -> dict:
+    state_file = work / "explorer-state.json"
+    if state_file.exists():
+        os.environ["LOUPE_VAR_DIR"] = str(work / "var")
+        _django()
+        return json.loads(state_file.read_text())
+    data = parquet(work / f"explorer-{rows}.parquet", f"--rows={rows}", "--production=0.1")
+    env = fresh_database(work)
+    os.environ["LOUPE_VAR_DIR"] = env["LOUPE_VAR_DIR"]
+    _django()
+    from django.core.management import call_command
+
+    from apps.datasets import services
+    from apps.datasets.models import Dataset
+
+    started = time.monotonic()
+    call_command(
+        "import_samples",
+        str(data),
+        project="bench",
+        dataset="explorer",
+        create=True,
+        user="bench",
+    )
+    dataset = Dataset.objects.get(name="explorer")
+    imported = time.monotonic() - started
+    space = dataset.embedding_spaces.get()
+    index_seconds = services.embedding_index_build(space_id=space.pk)
+    scores_seconds = _scores(dataset)
+    state = {
+        "dataset": dataset.pk,
+        "import_seconds": round(imported, 1),
+        "index_seconds": index_seconds,
+        "score_rows_seconds": scores_seconds,
+    }
+    state_file.write_text(json.dumps(state))
+    return state
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.config.settings")
+    import django
+
+    django.setup()
+
+
+def _scores(dataset) -> float:
+    """A done scoring run with random scores for every sample, written as one INSERT (through
+    the score table's indexes, as a run's own write is), and a tag on 1 % of the samples."""
+    from django.db import connection
+
+    from apps.datasets.models import Tag
+    from apps.quality.models import RunStatus, ScoringRun
+
+    run = ScoringRun.objects.create(dataset=dataset, version=1, status=RunStatus.DONE)
+    started = time.monotonic()
+    with connection.cursor() as cur:
+        cur.execute(
+            """INSERT INTO quality_samplescore (run_id, sample_id, suggested_label,
+                   likely_mislabeled, mislabel_score, error_potential, margin, outlier_score,
+                   knn_agreement, cluster, x, y, coverage, flags, reasons)
+               SELECT %s, s.id, (%s::text[])[1 + floor(random() * 10)::int], r < 0.05, r,
+                      random(), random(), random(), random(), floor(random() * 40)::int,
+                      random() * 20 - 10, random() * 20 - 10,
+                      CASE WHEN s.split = 'production' THEN random() END,
+                      CASE WHEN r < 0.05 THEN ARRAY['mislabeled']::varchar[] ELSE '{}' END, '[]'
+               FROM (SELECT id, split, random() AS r FROM datasets_sample WHERE dataset_id = %s) s""",
+            [run.pk, dataset.labels, dataset.pk],
+        )
+        seconds = time.monotonic() - started
+        tag = Tag.objects.create(dataset=dataset, name="check")
+        cur.execute(
+            """INSERT INTO datasets_sampletag (tag_id, sample_id, created_at)
+               SELECT %s, id, now() FROM datasets_sample WHERE dataset_id = %s AND random() < 0.01""",
+            [tag.pk, dataset.pk],
+        )
+        cur.execute("ANALYZE")
+    return round(seconds, 1)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def summary(ms: list[float]) -> dict:
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms), 1),
+        "p95_ms": round(percentile(ms, 95), 1),
+        "max_ms": round(max(ms), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--work", help="Folder for the file and the database (kept for re-runs).")
+    args = parser.parse_args()
+    work = work_folder(args.work)
+    state = setup(work, args.rows)
+
+    import numpy as np
+    from django.test import Client
+
+    from apps.accounts.models import User
+    from apps.accounts.services import api_token_create
+    from apps.datasets.models import Dataset, Sample
+    from apps.datasets.selectors import similar_samples
+
+    dataset = Dataset.objects.get(pk=state["dataset"])
+    user = User.objects.get(username="bench")
+    _token, key = api_token_create(user=user, name=f"bench {time.time_ns()}")
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}", HTTP_HOST="127.0.0.1")
+    base = f"/api/datasets/{dataset.pk}/samples/"
+
+    def get(url: str) -> tuple[float, dict]:
+        started = time.perf_counter()
+        response = client.get(url)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise SystemExit(f"{url}: {response.status_code} {response.content[:300]!r}")
+        return elapsed, response.json()
+
+    get(base)  # warm up
+    per_query: dict[str, list[float]] = {name: [] for name in QUERIES}
+    first_pages: list[float] = []
+    for _round in range(args.rounds):
+        for name, (query, ordering) in QUERIES.items():
+            url = f"{base}?q={quote(json.dumps(query))}&ordering={ordering}&page_size=50"
+            for page in range(PAGES):
+                ms, body = get(url)
+                per_query[name].append(ms)
+                if page == 0:
+                    first_pages.append(ms)
+                if not body["next"]:
+                    break
+                url = body["next"].split("127.0.0.1", 1)[-1]
+    all_pages = [ms for values in per_query.values() for ms in values]
+
+    rng = np.random.default_rng(3)
+    ids = list(
+        Sample.objects.filter(dataset=dataset).values_list("pk", flat=True)[
+            :: max(1, args.rows // 5000)
+        ]
+    )
+    picks = [int(x) for x in rng.choice(ids, 250, replace=False)]
+    similar_samples(dataset, picks[0], limit=10)  # warm up
+    nn = []
+    for sample_id in picks[:200]:
+        started = time.perf_counter()
+        similar_samples(dataset, sample_id, limit=10)
+        nn.append((time.perf_counter() - started) * 1000)
+    nn_api = [get(f"{base}{sample_id}/neighbours/?k=10")[0] for sample_id in picks[200:]]
+
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "setup": state,
+                "sample_pages": summary(all_pages),
+                "first_pages": summary(first_pages),
+                "per_query": {name: summary(values) for name, values in per_query.items()},
+                "nearest_neighbours": summary(nn),
+                "nearest_neighbours_api": summary(nn_api),
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
