@@ -1,6 +1,7 @@
 from django.urls import path
 
 from apps.datasets import views
+from apps.quality import views as quality_views
 
 app_name = "datasets"
 urlpatterns = [
@@ -12,4 +13,6 @@ urlpatterns = [
     path("<int:dataset_id>/scoring/", views.scoring, name="scoring"),
     path("<int:dataset_id>/health/", views.health, name="health"),
     path("<int:dataset_id>/media/<path:path>", views.media, name="media"),
+    path("<int:dataset_id>/map/", quality_views.map_page, name="map"),
+    path("<int:dataset_id>/map/points/", quality_views.map_points, name="map_points"),
 ]

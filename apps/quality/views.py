@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
@@ -122,3 +123,14 @@ def methods(request):
     """
     context = {"sections": METHOD_SECTIONS, "p": method_parameters()}
     return render(request, "quality/methods.html", context)
+
+
+@login_required
+def map_page(request, dataset_id: int):
+    """The run's 2D map (to be built)."""
+    raise Http404("No map yet.")
+
+
+@login_required
+def map_points(request, dataset_id: int):
+    raise Http404("No map yet.")
