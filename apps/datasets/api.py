@@ -469,7 +469,7 @@ class SampleList(generics.GenericAPIView):
                 ordering=found.ordering,
                 cursor=request.query_params.get("cursor"),
                 size=int(size),
-                params=request.query_params,
+                removed=found.removed,
             )
         except QueryError as exc:
             raise query_error(exc) from None
@@ -545,16 +545,8 @@ class SampleNeighbours(generics.GenericAPIView):
         return Response(NeighbourSerializer(rows, many=True).data)
 
 
-BULK_ACTIONS = {
-    "tag": Cap.COMMENT,
-    "untag": Cap.COMMENT,
-    "relabel": Cap.CURATE,
-    "remove": Cap.CURATE,
-}
-
-
 class BulkSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=list(BULK_ACTIONS))
+    action = serializers.ChoiceField(choices=list(services.BULK_ACTIONS))
     q = serializers.JSONField(
         required=False, default=dict, help_text="Act on every sample matching this query."
     )
@@ -592,7 +584,8 @@ class SampleBulk(generics.GenericAPIView):
         body = BulkSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        dataset = get_dataset_for_user(request.user, dataset_id, need=BULK_ACTIONS[data["action"]])
+        need = Cap(services.BULK_ACTIONS[data["action"]])
+        dataset = get_dataset_for_user(request.user, dataset_id, need=need)
         params = {"run": data.get("run"), "view": data.get("view")}
         if data["q"]:
             params["q"] = json.dumps(data["q"])
@@ -603,29 +596,17 @@ class SampleBulk(generics.GenericAPIView):
             raise query_error(exc) from None
         if "ids" in data:
             samples = samples.filter(pk__in=data["ids"])
-        action = data["action"]
-        if action == "tag":
-            changed = services.samples_tag(
-                dataset=dataset, samples=samples, tag=data["tag"], by=request.user
-            )
-        elif action == "untag":
-            changed = services.samples_untag(dataset=dataset, samples=samples, tag=data["tag"])
-        elif action == "relabel":
-            if data["label"] == "":
-                raise ApiValidationError({"label": ['Give a label, null, or "suggested".']})
-            changed = services.samples_relabel(
-                dataset=dataset,
-                samples=samples,
-                label=data["label"],
-                by=request.user,
-                reason=data["reason"],
-                run=found.run,
-            )
-        else:
-            changed = services.samples_remove(
-                dataset=dataset, samples=samples, by=request.user, reason=data["reason"]
-            )
-        return Response({"action": action, "changed": changed})
+        changed = services.samples_bulk(
+            dataset=dataset,
+            samples=samples,
+            action=data["action"],
+            by=request.user,
+            tag=data["tag"],
+            label=data["label"],
+            reason=data["reason"],
+            run=found.run,
+        )
+        return Response({"action": data["action"], "changed": changed})
 
 
 class TagSerializer(serializers.Serializer):

@@ -3,7 +3,7 @@
 from django import forms
 
 from apps.datasets.importing.readers import FORMATS
-from apps.datasets.models import Modality, Split
+from apps.datasets.models import Modality
 
 
 class DatasetForm(forms.Form):
@@ -32,29 +32,6 @@ class ImportForm(forms.Form):
         initial="reject",
     )
     extend_labels = forms.BooleanField(required=False, label="Add new labels to the schema")
-
-
-class SampleFilterForm(forms.Form):
-    search = forms.CharField(required=False, label="Text or id")
-    split = forms.ChoiceField(choices=[("", "All splits"), *Split.choices], required=False)
-    label = forms.ChoiceField(required=False)
-    flag = forms.ChoiceField(required=False, label="Flagged as")
-    meta = forms.CharField(
-        required=False,
-        label="Metadata",
-        widget=forms.TextInput(attrs={"placeholder": "key=value, e.g. channel=phone"}),
-    )
-
-    def __init__(self, labels: list[str], *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["label"].choices = [
-            ("", "All labels"),
-            ("none", "Unlabelled"),
-            *[(x, x) for x in labels],
-        ]
-        from apps.quality.models import Flag
-
-        self.fields["flag"].choices = [("", "Anything"), *Flag.choices]
 
 
 class RelabelForm(forms.Form):

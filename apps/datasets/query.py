@@ -402,6 +402,120 @@ def apply(
     return samples.filter(compiled.condition)
 
 
+# --- The table's filter chips: conditions in and out of a query, in words -----------------------
+
+
+def parts_of(query: Any) -> list:
+    """The top-level conditions of a query, each a chip the table can remove."""
+    if not query:
+        return []
+    if isinstance(query, dict) and set(query) == {"all"} and isinstance(query["all"], list):
+        return list(query["all"])
+    return [query]
+
+
+def joined(parts: list) -> dict:
+    """The query of these conditions, all of them."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return {}
+    return parts[0] if len(parts) == 1 else {"all": parts}
+
+
+def describe(node: Any) -> str:
+    """A condition in words, for a chip: `mislabel score > 0.5`, `text contains "refund"`."""
+    if not isinstance(node, dict) or not node:
+        return "everything"
+    if "all" in node:
+        return " and ".join(f"({describe(n)})" for n in node["all"]) or "everything"
+    if "any" in node:
+        return " or ".join(f"({describe(n)})" for n in node["any"]) or "nothing"
+    if "not" in node:
+        return f"not ({describe(node['not'])})"
+    if "similar_to" in node:
+        return f"similar to sample {node['similar_to']} (≥ {node.get('min_similarity', 0.9)})"
+    if "within" in node:
+        return f"inside a selection on the map ({len(node['within'])} corners)"
+    field = str(node.get("field", "")).replace("_", " ")
+    value = node.get("value")
+    if isinstance(value, list):
+        shown = ", ".join(json.dumps(v, ensure_ascii=False) for v in value)
+        shown = f"[{shown}]"
+    elif value is None:
+        shown = "none"
+    else:
+        shown = json.dumps(value, ensure_ascii=False)
+    return f"{field} {node.get('op')} {shown}"
+
+
+def condition_from_form(field: str, op: str, raw: str) -> dict:
+    """A condition from the table's "add a filter" form, its value read as the field's type:
+    numbers for scores, true/false, `none` for a missing label, commas between `in` values."""
+    field, op, raw = (field or "").strip(), (op or "").strip(), (raw or "").strip()
+    kind = FIELDS[field].kind if field in FIELDS else "metadata"
+    if field == "metadata.":
+        raise QueryError("field", "metadata. needs a key, e.g. metadata.channel")
+
+    def one(text: str):
+        if kind in ("number", "integer"):
+            try:
+                return float(text) if not text.lstrip("-").isdigit() else int(text)
+            except ValueError:
+                raise QueryError("value", f"{field} is a number, not {text!r}") from None
+        if kind == "bool":
+            if text.lower() not in ("true", "false", "yes", "no"):
+                raise QueryError("value", f"{field} is true or false")
+            return text.lower() in ("true", "yes")
+        if kind == "label" and text.lower() == "none":
+            return None
+        if kind == "metadata":
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                return text
+            return value if isinstance(value, int | float | bool) or value is None else text
+        return text
+
+    if op == "in" and kind != "list":
+        return {
+            "field": field,
+            "op": op,
+            "value": [one(x.strip()) for x in raw.split(",") if x.strip()],
+        }
+    if op == "in":
+        return {"field": field, "op": op, "value": [x.strip() for x in raw.split(",") if x.strip()]}
+    return {"field": field, "op": op, "value": one(raw)}
+
+
+def simple_filters(params) -> list[dict]:
+    """The conditions of the plain URL filters older links use (split, label, search, flag,
+    meta=KEY=VALUE, meta.KEY=VALUE), so that they show as chips like any other."""
+    parts: list[dict] = []
+    if split := params.get("split"):
+        parts.append({"field": "split", "op": "=", "value": split})
+    if label := params.get("label"):
+        parts.append({"field": "label", "op": "=", "value": None if label == "none" else label})
+    if search := (params.get("search") or "").strip():
+        parts.append(
+            {
+                "any": [
+                    {"field": "text", "op": "contains", "value": search},
+                    {"field": "external_id", "op": "=", "value": search},
+                ]
+            }
+        )
+    if flag := params.get("flag"):
+        parts.append({"field": "flags", "op": "contains", "value": flag})
+    pairs = [(k[5:], v) for k, v in params.items() if k.startswith("meta.")]
+    if "=" in (params.get("meta") or ""):
+        key, _, value = params["meta"].partition("=")
+        pairs.append((key.strip(), value.strip()))
+    for key, value in pairs:
+        if key and value != "":
+            parts.append(condition_from_form(f"{METADATA}{key}", "=", value))
+    return parts
+
+
 # --- SQL pieces the ORM has no word for ---------------------------------------------------------
 
 

@@ -126,47 +126,6 @@ def version_diff(dataset: Dataset, a: int, b: int, *, limit: int = 1000) -> dict
     return {"from": a, "to": b, "counts": counts, "changes": changes}
 
 
-def samples_filtered(dataset: Dataset, params) -> QuerySet[Sample]:
-    """Samples of the dataset by the simple filters the table and the API share: split, label
-    (`none` for unlabelled), text search, `meta.KEY=value`, `flag` (what the newest finished
-    scoring run flagged them for), and `removed` to see removed ones."""
-    samples = Sample.objects.filter(
-        dataset=dataset, active=params.get("removed") not in ("true", "1", "on")
-    )
-    if split := params.get("split"):
-        samples = samples.filter(split=split)
-    if label := params.get("label"):
-        samples = (
-            samples.filter(label__isnull=True) if label == "none" else samples.filter(label=label)
-        )
-    if search := (params.get("search") or "").strip():
-        samples = samples.filter(Q(text__icontains=search) | Q(external_id=search))
-    if flag := params.get("flag"):
-        from apps.quality.selectors import flagged_sample_ids, latest_done_run
-
-        run = latest_done_run(dataset)
-        samples = samples.filter(pk__in=flagged_sample_ids(run, flag)) if run else samples.none()
-    pairs = list(params.items())
-    if "=" in (params.get("meta") or ""):  # the table's one metadata box: key=value
-        key, _, value = params["meta"].partition("=")
-        pairs.append((f"meta.{key.strip()}", value.strip()))
-    for key, value in pairs:
-        name = key[5:]
-        # A plain key only: "__" would chain Django lookups onto the JSON path.
-        if key.startswith("meta.") and name and "__" not in name and value != "":
-            samples = samples.filter(metadata__contains={name: _json_value(value)})
-    return samples
-
-
-def _json_value(value: str):
-    """Query strings are text; a metadata value that reads as a number is compared as one."""
-    try:
-        number = float(value)
-    except ValueError:
-        return value
-    return int(number) if number.is_integer() and value.lstrip("-").isdigit() else number
-
-
 def embedding_space(dataset: Dataset, name: str | None = None) -> EmbeddingSpace | None:
     """The space by name, else the one scoring uses (the dataset's first)."""
     spaces = dataset.embedding_spaces.order_by("id")
@@ -263,16 +222,14 @@ SCORE_COLUMNS = (
 
 
 def samples_matching(
-    dataset: Dataset, *, query, run, params=None, extra_scores=()
+    dataset: Dataset, *, query, run, removed: bool = False, extra_scores=()
 ) -> QuerySet[Sample]:
-    """The dataset's samples that match the query (and the table's simple filters in `params`),
-    with the run's scores the query reads annotated as `score_<name>`. QueryError when the
-    query is bad."""
+    """The dataset's samples (active ones, or the removed ones) that match the query, with the
+    run's scores the query reads annotated as `score_<name>`. QueryError when it is bad."""
     from apps.datasets.query import apply
 
-    return apply(
-        samples_filtered(dataset, params or {}), dataset, run, query, extra_scores=extra_scores
-    )
+    samples = Sample.objects.filter(dataset=dataset, active=not removed)
+    return apply(samples, dataset, run, query, extra_scores=extra_scores)
 
 
 @dataclass
@@ -291,7 +248,7 @@ def sample_page(
     ordering: str | None = None,
     cursor: str | None = None,
     size: int = 50,
-    params=None,
+    removed: bool = False,
     count: bool = True,
 ) -> SamplePage:
     """One page of matching samples by keyset pagination on (ordering field, id): no OFFSET,
@@ -302,7 +259,7 @@ def sample_page(
     name, descending = check_ordering(ordering, run)
     score = name != "id"
     samples = samples_matching(
-        dataset, query=query, run=run, params=params, extra_scores={name} if score else ()
+        dataset, query=query, run=run, removed=removed, extra_scores={name} if score else ()
     )
     if score:
         # The score table's own sample column, so the (run, score, sample) index serves both
@@ -425,12 +382,21 @@ class Exploration:
     run: object
     ordering: str
     view: object = None
+    removed: bool = False
 
 
 def exploration(dataset: Dataset, params) -> Exploration:
     """Read `q` (JSON), `view` (a saved view's id, whose query and ordering `q` and `ordering`
-    override), `run` (default: the newest finished one) and `ordering`. QueryError if bad."""
-    from apps.datasets.query import QueryError, check_ordering, parse
+    override), `run` (default: the newest finished one), `ordering`, `removed`, and the plain
+    filters of older links (see query.simple_filters), which join the query. QueryError if bad."""
+    from apps.datasets.query import (
+        QueryError,
+        check_ordering,
+        joined,
+        parse,
+        parts_of,
+        simple_filters,
+    )
     from apps.quality.models import RunStatus
     from apps.quality.selectors import latest_done_run
 
@@ -441,6 +407,8 @@ def exploration(dataset: Dataset, params) -> Exploration:
         if view is None:
             raise QueryError("view", f"the dataset has no saved view {view_id}")
     query = parse(params["q"]) if params.get("q") else (view.query if view else {})
+    if extra := simple_filters(params):
+        query = joined([*parts_of(query), *extra])
     ordering = params.get("ordering") or (view.ordering if view else "") or "id"
     run_id = str(params.get("run") or "")
     if run_id:
@@ -455,4 +423,42 @@ def exploration(dataset: Dataset, params) -> Exploration:
     else:
         run = latest_done_run(dataset)
     check_ordering(ordering, run)
-    return Exploration(query=query, run=run, ordering=ordering, view=view)
+    removed = str(params.get("removed") or "").lower() in ("true", "1", "on")
+    return Exploration(query=query, run=run, ordering=ordering, view=view, removed=removed)
+
+
+def steps_in_query(
+    dataset: Dataset, sample: Sample, *, query, run, ordering: str, removed: bool = False
+) -> tuple[int | None, int | None]:
+    """The ids before and after the sample in the table it was opened from (same query and
+    ordering), for next/previous on the sample page."""
+    from apps.datasets.query import QueryError, check_ordering
+
+    try:
+        name, _descending = check_ordering(ordering, run)
+    except QueryError:
+        return None, None
+    if name == "id":
+        at = [sample.pk]
+    else:
+        value = scores_of_samples(run, [sample.pk]).get(sample.pk, {}).get(name)
+        if value is None:
+            return None, None
+        at = [value, sample.pk]
+    steps = []
+    for back in (True, False):
+        try:
+            page = sample_page(
+                dataset,
+                query=query,
+                run=run,
+                ordering=ordering,
+                cursor=_encode_cursor({"at": at, "back": back}),
+                size=1,
+                removed=removed,
+                count=False,
+            )
+        except QueryError:
+            return None, None
+        steps.append(page.samples[0].pk if page.samples else None)
+    return steps[0], steps[1]

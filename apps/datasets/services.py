@@ -803,6 +803,37 @@ def _draft_events(
     return count
 
 
+# What each bulk action needs of the user's role.
+BULK_ACTIONS = {"tag": "comment", "untag": "comment", "relabel": "curate", "remove": "curate"}
+
+
+def samples_bulk(
+    *,
+    dataset: Dataset,
+    samples,
+    action: str,
+    by,
+    tag: str = "",
+    label: str | None = "",
+    reason: str = "",
+    run=None,
+) -> int:
+    """One bulk action on a selection (a queryset): how many samples it changed."""
+    if action == "tag":
+        return samples_tag(dataset=dataset, samples=samples, tag=tag, by=by)
+    if action == "untag":
+        return samples_untag(dataset=dataset, samples=samples, tag=tag)
+    if action == "relabel":
+        if label == "":
+            raise ValidationError({"label": 'Give a label, null (unlabelled) or "suggested".'})
+        return samples_relabel(
+            dataset=dataset, samples=samples, label=label, by=by, reason=reason, run=run
+        )
+    if action == "remove":
+        return samples_remove(dataset=dataset, samples=samples, by=by, reason=reason)
+    raise ValidationError({"action": f"Unknown action {action!r}."})
+
+
 @transaction.atomic
 def saved_view_create(
     *, dataset: Dataset, name: str, query, ordering: str = "", by, run=None

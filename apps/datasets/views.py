@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import mimetypes
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
+from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.config.forms import add_service_error
-from apps.datasets import selectors, services
+from apps.datasets import query, selectors, services
 from apps.datasets.access import get_dataset_for_user, get_import_of_dataset, get_sample_of_dataset
-from apps.datasets.forms import CommitForm, DatasetForm, ImportForm, RelabelForm, SampleFilterForm
+from apps.datasets.forms import CommitForm, DatasetForm, ImportForm, RelabelForm
 from apps.datasets.importing.readers import FileRefused, guess_format
 from apps.datasets.models import JobStatus, Sample
+from apps.datasets.query import QueryError
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 
@@ -350,37 +356,227 @@ def import_status(request, dataset_id: int, job_id: int):
     )
 
 
+EXPLORER_KEYS = ("q", "ordering", "view", "run", "removed")
+
+
+def _explorer(request, dataset):
+    """The table's query, run and ordering from the URL; a bad one is shown, not raised."""
+    try:
+        return selectors.exploration(dataset, request.GET), None
+    except QueryError as exc:
+        params = {k: v for k, v in request.GET.items() if k in ("run", "removed")}
+        try:
+            return selectors.exploration(dataset, params), str(exc)
+        except QueryError:
+            return selectors.exploration(dataset, {}), str(exc)
+
+
+def _table_url(dataset, query, ordering: str, **extra) -> str:
+    params = {"q": json.dumps(query, ensure_ascii=False)} if query else {}
+    if ordering and ordering != "id":
+        params["ordering"] = ordering
+    params.update({k: v for k, v in extra.items() if v})
+    return reverse("datasets:samples", args=[dataset.pk]) + (
+        "?" + urlencode(params) if params else ""
+    )
+
+
 @login_required
 def sample_list(request, dataset_id: int):
+    """The sample table: filter chips that build a query, sort by any score, keyset pages,
+    select samples (or all that match) and act on them, save the view."""
     dataset = get_dataset_for_user(request.user, dataset_id)
-    form = SampleFilterForm(dataset.labels, request.GET or None)
-    samples = selectors.samples_filtered(dataset, request.GET)
-    descending = request.GET.get("order") == "desc"
-    after = request.GET.get("after", "")
-    if after.isdigit():  # keyset pagination: no OFFSET, however deep the page
-        samples = (
-            samples.filter(pk__lt=int(after)) if descending else samples.filter(pk__gt=int(after))
+    found, error = _explorer(request, dataset)
+    legacy = any(k in request.GET for k in ("split", "label", "search", "flag", "meta")) or any(
+        k.startswith("meta.") for k in request.GET
+    )
+    if "add_field" in request.GET or (legacy and not error):
+        # A new chip, or an old-style link: the canonical URL carries the whole query.
+        parts = query.parts_of(found.query)
+        if "add_field" in request.GET:
+            try:
+                condition = query.condition_from_form(
+                    request.GET.get("add_field", ""),
+                    request.GET.get("add_op", ""),
+                    request.GET.get("add_value", ""),
+                )
+                query.compile_query(dataset, found.run, condition)
+            except QueryError as exc:
+                messages.error(request, f"That filter was not added: {exc}")
+            else:
+                parts.append(condition)
+        return redirect(
+            _table_url(dataset, query.joined(parts), found.ordering, run=request.GET.get("run"))
         )
-    page = list(samples.order_by("-pk" if descending else "pk")[: PAGE + 1])
-    more = len(page) > PAGE
-    page = page[:PAGE]
-    query = request.GET.copy()
-    query.pop("after", None)
-    next_query = None
-    if more:
-        query["after"] = page[-1].pk
-        next_query = query.urlencode()
+    page = None
+    if not error:
+        try:
+            page = selectors.sample_page(
+                dataset,
+                query=found.query,
+                run=found.run,
+                ordering=found.ordering,
+                cursor=request.GET.get("cursor"),
+                size=PAGE,
+                removed=found.removed,
+            )
+        except QueryError as exc:
+            error = str(exc)
+    rows = page.samples if page else []
+    ids = [s.pk for s in rows]
+    scores = selectors.scores_of_samples(found.run, ids)
+    tags = selectors.tags_of_samples(ids)
+    name = found.ordering.lstrip("-")
+    parts = query.parts_of(found.query)
+    state = {k: request.GET[k] for k in EXPLORER_KEYS if request.GET.get(k)}
+    if found.view and "q" not in state:
+        state = {"view": found.view.pk, **{k: v for k, v in state.items() if k != "view"}}
+    chips = [
+        {
+            "text": query.describe(part),
+            "remove": _table_url(
+                dataset,
+                query.joined(parts[:i] + parts[i + 1 :]),
+                found.ordering,
+                run=state.get("run"),
+            ),
+        }
+        for i, part in enumerate(parts)
+    ]
+    membership = get_membership_for_user(request.user, pk=dataset.project_id)
     context = {
         "dataset": dataset,
         "project": dataset.project,
-        "form": form,
-        "samples": page,
-        "next_query": next_query,
-        "descending": descending,
-        "filters": request.GET.urlencode(),
+        "run": found.run,
+        "view": found.view,
+        "error": error,
+        "chips": chips,
+        "query_json": json.dumps(found.query, indent=1, ensure_ascii=False) if found.query else "",
+        "query_compact": json.dumps(found.query, ensure_ascii=False) if found.query else "",
+        "ordering": found.ordering,
+        "orderings": _orderings(found.run),
+        "fields": _filter_fields(found.run),
+        "ops": query.OPS,
+        "rows": [
+            {"sample": s, "scores": scores.get(s.pk), "tags": tags.get(s.pk, [])} for s in rows
+        ],
+        "sort_score": name if name != "id" else None,
+        "page": page,
+        "state": urlencode(state),
+        "next_url": _with(request, cursor=page.next) if page and page.next else None,
+        "previous_url": _with(request, cursor=page.previous) if page and page.previous else None,
+        "views": selectors.saved_views_of_dataset(dataset),
+        "labels": dataset.labels,
+        "can_tag": membership.can(Cap.COMMENT),
+        "can_curate": membership.can(Cap.CURATE),
+        "removed": found.removed,
     }
-    template = "datasets/samples.html#table" if request.htmx else "datasets/samples.html"
-    return render(request, template, context)
+    return render(request, "datasets/samples.html", context)
+
+
+def _with(request, **changes) -> str:
+    params = request.GET.copy()
+    for key, value in changes.items():
+        params[key] = value
+    return f"{request.path}?{params.urlencode()}"
+
+
+def _orderings(run) -> list[tuple[str, str]]:
+    choices = [("id", "Oldest first"), ("-id", "Newest first")]
+    if run is not None:
+        for name in query.ORDERINGS[1:]:
+            words = name.replace("_", " ")
+            choices += [
+                (f"-{name}", f"{words.capitalize()}, highest first"),
+                (name, f"{words.capitalize()}, lowest first"),
+            ]
+    return choices
+
+
+def _filter_fields(run) -> list[tuple[str, str]]:
+    return [
+        (name, name.replace("_", " "))
+        for name, field in query.FIELDS.items()
+        if run is not None or not field.score
+    ] + [("metadata.", "metadata key…")]
+
+
+def _bulk_selection(request, dataset):
+    """The samples a bulk form names: every match of its query, or the ticked ones in it."""
+    params = {k: request.POST.get(k) for k in ("q", "view", "run") if request.POST.get(k)}
+    found = selectors.exploration(dataset, params)
+    samples = selectors.samples_matching(dataset, query=found.query, run=found.run)
+    if request.POST.get("all") != "1":
+        ids = [int(x) for x in request.POST.getlist("ids") if x.isdigit()]
+        if not ids:
+            raise ValidationError("Tick some samples first, or select all that match.")
+        samples = samples.filter(pk__in=ids)
+    return found, samples
+
+
+@login_required
+@require_POST
+def samples_bulk(request, dataset_id: int):
+    """A bulk action from the table; back to the table with what it did."""
+    action = request.POST.get("action", "")
+    if action not in services.BULK_ACTIONS:
+        raise Http404("No such action.")
+    dataset = get_dataset_for_user(
+        request.user, dataset_id, need=Cap(services.BULK_ACTIONS[action])
+    )
+    back = request.POST.get("back") or reverse("datasets:samples", args=[dataset.pk])
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("datasets:samples", args=[dataset.pk])
+    try:
+        found, samples = _bulk_selection(request, dataset)
+        label = request.POST.get("label", "")
+        changed = services.samples_bulk(
+            dataset=dataset,
+            samples=samples,
+            action=action,
+            by=request.user,
+            tag=request.POST.get("tag", ""),
+            label=None if label == "none" else label,
+            reason=request.POST.get("reason", ""),
+            run=found.run,
+        )
+    except (QueryError, ValidationError) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        return redirect(back)
+    done = {
+        "tag": f"Tagged {changed:,} samples “{request.POST.get('tag', '').strip()}”.",
+        "untag": f"Took the tag “{request.POST.get('tag', '').strip()}” off {changed:,} samples.",
+        "relabel": f"{changed:,} relabels added to the draft.",
+        "remove": f"{changed:,} removals added to the draft.",
+    }[action]
+    messages.success(request, done)
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def saved_view_create(request, dataset_id: int):
+    dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.COMMENT)
+    try:
+        found = selectors.exploration(
+            dataset,
+            {k: request.POST.get(k) for k in ("q", "run", "ordering") if request.POST.get(k)},
+        )
+        view = services.saved_view_create(
+            dataset=dataset,
+            name=request.POST.get("name", ""),
+            query=found.query,
+            ordering=found.ordering if found.ordering != "id" else "",
+            by=request.user,
+            run=found.run,
+        )
+    except (QueryError, ValidationError) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        return redirect(request.POST.get("back") or reverse("datasets:samples", args=[dataset.pk]))
+    messages.success(
+        request, f"View “{view.name}” saved: its link shows it to everyone in the project."
+    )
+    return redirect(reverse("datasets:samples", args=[dataset.pk]) + f"?view={view.pk}")
 
 
 @login_required
@@ -390,6 +586,10 @@ def sample_detail(request, dataset_id: int, sample_id: int):
     sample = get_sample_of_dataset(dataset, sample_id)
     draft = selectors.draft_of_dataset(dataset).filter(sample=sample).first()
     form = RelabelForm(dataset.labels, initial={"label": draft.label if draft else sample.label})
+    back = {k: request.GET[k] for k in EXPLORER_KEYS if request.GET.get(k)}
+    here = reverse("datasets:sample", args=[dataset.pk, sample.pk]) + (
+        "?" + urlencode(back) if back else ""
+    )
     if request.method == "POST":
         dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.CURATE)
         action = request.POST.get("action")
@@ -409,8 +609,22 @@ def sample_detail(request, dataset_id: int, sample_id: int):
                 raise ValidationError(form.errors.as_text())
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
-        return redirect("datasets:sample", dataset_id=dataset.pk, sample_id=sample.pk)
-    neighbours = Sample.objects.filter(dataset=dataset, active=True)
+        return redirect(here)
+    found, _error = _explorer(request, dataset)
+    previous_id, next_id = selectors.steps_in_query(
+        dataset,
+        sample,
+        query=found.query,
+        run=found.run,
+        ordering=found.ordering,
+        removed=found.removed,
+    )
+    score = selectors.scores_of_samples(found.run, [sample.pk]).get(sample.pk)
+    try:
+        neighbours = selectors.similar_samples(dataset, sample.pk, limit=10)
+    except LookupError:
+        neighbours = []
+    suggested = (score or {}).get("suggested_label")
     context = {
         "dataset": dataset,
         "project": dataset.project,
@@ -418,17 +632,43 @@ def sample_detail(request, dataset_id: int, sample_id: int):
         "form": form,
         "history": selectors.label_history(sample),
         "draft": draft,
-        "previous": neighbours.filter(pk__lt=sample.pk)
-        .order_by("-pk")
-        .values_list("pk", flat=True)
-        .first(),
-        "next": neighbours.filter(pk__gt=sample.pk)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-        .first(),
+        "run": found.run,
+        "score": score,
+        "score_rows": _score_rows(score),
+        "suggested": suggested,
+        "tags": selectors.tags_of_samples([sample.pk]).get(sample.pk, []),
+        "neighbours": neighbours,
+        "state": urlencode(back),
+        "previous": previous_id,
+        "next": next_id,
+        "table_url": reverse("datasets:samples", args=[dataset.pk])
+        + ("?" + urlencode(back) if back else ""),
+        "similar_url": _table_url(dataset, {"similar_to": sample.pk, "min_similarity": 0.9}, "id"),
         **_caps(request, dataset),
     }
     return render(request, "datasets/sample.html", context)
+
+
+SCORE_WORDS = [
+    ("mislabel_score", "Mislabel score", "likely-mislabeled"),
+    ("error_potential", "Error potential", "error-potential"),
+    ("margin", "Margin", "class-overlap"),
+    ("knn_agreement", "Neighbours agreeing", "likely-mislabeled"),
+    ("outlier_score", "Outlier score", "outliers"),
+    ("coverage", "Coverage (production)", "drift"),
+    ("cluster", "Cluster", "clusters"),
+    ("duplicate_group", "Duplicate group", "duplicates"),
+]
+
+
+def _score_rows(score: dict | None) -> list[dict]:
+    if not score:
+        return []
+    return [
+        {"name": name, "label": words, "value": score.get(name), "anchor": anchor}
+        for name, words, anchor in SCORE_WORDS
+        if score.get(name) is not None
+    ]
 
 
 @login_required

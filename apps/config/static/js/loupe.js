@@ -24,3 +24,33 @@ document.addEventListener("keydown", (event) => {
   const link = document.querySelector(`a[data-key="${event.key}"]`);
   if (link) link.click();
 });
+// A select that navigates: the sample table's sort order.
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[data-navigate]");
+  if (select) window.location.assign(select.dataset.navigate + encodeURIComponent(select.value));
+});
+// The sample table's selection: tick rows, the whole page, or every sample that matches.
+function updateSelection(form) {
+  const boxes = [...form.querySelectorAll('input[name="ids"]')];
+  const all = form.querySelector("#select-all-matching");
+  const count = form.querySelector("#selected-count");
+  if (!count) return;
+  const ticked = boxes.filter((b) => b.checked).length;
+  count.textContent = all && all.checked ? "All matching" : String(ticked);
+  form.querySelector("#bulkbar").classList.toggle("active", ticked > 0 || (all && all.checked));
+}
+document.addEventListener("change", (event) => {
+  const form = event.target.closest("form#bulk");
+  if (!form) return;
+  if (event.target.id === "pick-page") {
+    form.querySelectorAll('input[name="ids"]').forEach((b) => { b.checked = event.target.checked; });
+  }
+  if (event.target.id === "select-all-matching") {
+    form.querySelectorAll('input[name="ids"], #pick-page').forEach((b) => { b.checked = event.target.checked; });
+  }
+  if (event.target.name === "ids" && !event.target.checked) {
+    const all = form.querySelector("#select-all-matching");
+    if (all) all.checked = false;
+  }
+  updateSelection(form);
+});
