@@ -461,6 +461,7 @@ def sample_list(request, dataset_id: int):
             {"sample": s, "scores": scores.get(s.pk), "tags": tags.get(s.pk, [])} for s in rows
         ],
         "sort_score": name if name != "id" else None,
+        "sort_label": name.replace("_", " ").capitalize(),
         "page": page,
         "state": urlencode(state),
         "next_url": _with(request, cursor=page.next) if page and page.next else None,
@@ -585,7 +586,12 @@ def sample_detail(request, dataset_id: int, sample_id: int):
     dataset = get_dataset_for_user(request.user, dataset_id)
     sample = get_sample_of_dataset(dataset, sample_id)
     draft = selectors.draft_of_dataset(dataset).filter(sample=sample).first()
-    form = RelabelForm(dataset.labels, initial={"label": draft.label if draft else sample.label})
+    found, _error = _explorer(request, dataset)
+    score = selectors.scores_of_samples(found.run, [sample.pk]).get(sample.pk)
+    suggested = (score or {}).get("suggested_label")
+    # The form offers what the engine suggests, unless the draft already says something.
+    initial = draft.label if draft else (suggested or sample.label)
+    form = RelabelForm(dataset.labels, initial={"label": initial})
     back = {k: request.GET[k] for k in EXPLORER_KEYS if request.GET.get(k)}
     here = reverse("datasets:sample", args=[dataset.pk, sample.pk]) + (
         "?" + urlencode(back) if back else ""
@@ -610,7 +616,6 @@ def sample_detail(request, dataset_id: int, sample_id: int):
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect(here)
-    found, _error = _explorer(request, dataset)
     previous_id, next_id = selectors.steps_in_query(
         dataset,
         sample,
@@ -619,12 +624,10 @@ def sample_detail(request, dataset_id: int, sample_id: int):
         ordering=found.ordering,
         removed=found.removed,
     )
-    score = selectors.scores_of_samples(found.run, [sample.pk]).get(sample.pk)
     try:
         neighbours = selectors.similar_samples(dataset, sample.pk, limit=10)
     except LookupError:
         neighbours = []
-    suggested = (score or {}).get("suggested_label")
     context = {
         "dataset": dataset,
         "project": dataset.project,
