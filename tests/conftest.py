@@ -200,3 +200,7 @@ def celery_worker_process(celery_workers):
 def sent_mail(transactional_db, mailoutbox):
     """E-mail goes out after commit, as in production; that needs real transactions."""
     return mailoutbox
+
+
+# The scored dataset the explorer's tests share (query language, API, map, Chromium).
+from tests.datasets.conftest import world  # noqa: E402, F401

@@ -398,7 +398,10 @@ class SampleRowSerializer(SampleSerializer):
 class SamplePageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
-    estimated_count = serializers.IntegerField(help_text="The planner's estimate, not a count.")
+    estimated_count = serializers.IntegerField(
+        help_text="The planner's estimate; exact when one page holds every match (count_exact)."
+    )
+    count_exact = serializers.BooleanField()
     run = serializers.IntegerField(allow_null=True, help_text="The scoring run of the scores.")
     results = SampleRowSerializer(many=True)
 
@@ -491,6 +494,7 @@ class SampleList(generics.GenericAPIView):
                 "next": link(page.next),
                 "previous": link(page.previous),
                 "estimated_count": page.estimated_count,
+                "count_exact": page.exact,
                 "run": found.run.pk if found.run else None,
                 "results": SampleRowSerializer(page.samples, many=True, context=context).data,
             }

@@ -238,6 +238,7 @@ class SamplePage:
     next: str | None  # cursors
     previous: str | None
     estimated_count: int | None
+    exact: bool = False  # the count is exact: the page holds every match
 
 
 def sample_page(
@@ -294,7 +295,11 @@ def sample_page(
             next_cursor = _encode_cursor({"at": at(rows[-1])})
         if position is not None and (more or not backwards):
             previous_cursor = _encode_cursor({"at": at(rows[0]), "back": True})
+    if position is None and not more:  # one page holds them all: the count is known
+        return SamplePage(rows, None, None, len(rows), exact=True)
     estimate = _estimated_count(samples) if count else None
+    if estimate is not None:
+        estimate = max(estimate, len(rows) + int(more))
     return SamplePage(rows, next_cursor, previous_cursor, estimate)
 
 

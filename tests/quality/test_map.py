@@ -29,7 +29,11 @@ def points_url(dataset, **params) -> str:
 def placed(rows) -> list[dict]:
     """The world's rows the run put on the map (both coordinates), by id."""
     return sorted(
-        (r for r in rows if r["score"] and r["score"]["x"] is not None and r["score"]["y"] is not None),
+        (
+            r
+            for r in rows
+            if r["score"] and r["score"]["x"] is not None and r["score"]["y"] is not None
+        ),
         key=lambda r: r["id"],
     )
 
@@ -101,7 +105,9 @@ def test_a_polygon_of_the_map_selects_the_points_inside_it(world, team, web_as):
     q = json.dumps({"within": square})
     data = web_as(team.user("owner")).get(points_url(dataset, q=q)).json()
     assert data["ids"] == [
-        r["id"] for r in placed(rows) if 0.2 <= r["score"]["x"] <= 0.7 and 0.2 <= r["score"]["y"] <= 0.7
+        r["id"]
+        for r in placed(rows)
+        if 0.2 <= r["score"]["x"] <= 0.7 and 0.2 <= r["score"]["y"] <= 0.7
     ]
     assert data["ids"]
 

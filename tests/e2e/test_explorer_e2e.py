@@ -1,0 +1,95 @@
+"""In Chromium: filter the sample table with chips, select samples and tag them, select all that
+match, and step through the query's samples on the sample page by keyboard."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from apps.datasets.models import SampleTag
+from tests.e2e.test_projects_e2e import log_in
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def test_filter_select_and_tag(page, world, team, screenshot):
+    dataset, run, rows = world
+    log_in(page, team.user("reviewer").username)
+    page.goto(f"/datasets/{dataset.pk}/samples/?ordering=-mislabel_score")
+    page.get_by_label("Field").select_option("split")
+    page.get_by_label("Operator").select_option("=")
+    page.get_by_label("Value").fill("test")
+    page.get_by_role("button", name="Add filter").click()
+    expect(page.locator(".chip")).to_have_text(re.compile(r'split = "test"'))
+
+    want = sorted(
+        (
+            r
+            for r in rows
+            if r["split"] == "test" and r["score"] and r["score"]["mislabel_score"] is not None
+        ),
+        key=lambda r: (r["score"]["mislabel_score"], r["id"]),
+        reverse=True,
+    )
+    shown = page.locator("#sample-table tbody tr")
+    expect(shown).to_have_count(len(want))
+    assert [int(x) for x in shown.evaluate_all("rows => rows.map(r => r.dataset.sample)")] == [
+        r["id"] for r in want
+    ]
+    screenshot(page, "explorer-table")
+
+    # Tick two rows and tag them.
+    picked = [want[0]["id"], want[2]["id"]]
+    for sample_id in picked:
+        page.locator(f'#sample-table input[name=ids][value="{sample_id}"]').check()
+    expect(page.locator("#selected-count")).to_have_text("2")
+    page.get_by_label("Tag", exact=True).fill("needs a look")
+    page.get_by_role("button", name="Tag", exact=True).click()
+    expect(page.locator(".flash-success")).to_contain_text("Tagged 2 samples")
+    assert sorted(
+        SampleTag.objects.filter(tag__name="needs a look").values_list("sample_id", flat=True)
+    ) == sorted(picked)
+    expect(page.locator(".chip")).to_have_count(1)  # back on the same query
+    expect(page.locator(f'#sample-table tr[data-sample="{picked[0]}"] td.meta')).to_contain_text(
+        "needs a look"
+    )
+
+    # Select every match (the whole query, not just this page) and tag them too.
+    page.get_by_label(re.compile("Select all .*matching")).check()
+    expect(page.locator("#selected-count")).to_have_text("All matching")
+    page.get_by_label("Tag", exact=True).fill("test split")
+    page.get_by_role("button", name="Tag", exact=True).click()
+    everything_test = {r["id"] for r in rows if r["split"] == "test"}
+    expect(page.locator(".flash-success")).to_contain_text(f"Tagged {len(everything_test)} samples")
+    assert (
+        set(SampleTag.objects.filter(tag__name="test split").values_list("sample_id", flat=True))
+        == everything_test
+    )
+    assert page.console_errors == []
+
+
+def test_keyboard_steps_through_the_query_on_the_sample_page(page, world, team):
+    dataset, run, rows = world
+    log_in(page, team.user("viewer").username)
+    query = '{"field": "label", "op": "=", "value": "cat"}'
+    page.goto(f"/datasets/{dataset.pk}/samples/?ordering=margin&q={query}")
+    order = [
+        int(x)
+        for x in page.locator("#sample-table tbody tr").evaluate_all(
+            "rows => rows.map(r => r.dataset.sample)"
+        )
+    ]
+    assert len(order) >= 3
+    page.locator(f'#sample-table tr[data-sample="{order[0]}"] a').first.click()
+    expect(page).to_have_url(re.compile(rf"/samples/{order[0]}/\?"))
+    expect(page.locator("#scores")).to_be_visible()
+    page.keyboard.press("j")
+    expect(page).to_have_url(re.compile(rf"/samples/{order[1]}/\?"))
+    page.keyboard.press("j")
+    expect(page).to_have_url(re.compile(rf"/samples/{order[2]}/\?"))
+    page.keyboard.press("k")
+    expect(page).to_have_url(re.compile(rf"/samples/{order[1]}/\?"))
+    expect(page.locator("#neighbours li")).to_have_count(10)
+    assert page.console_errors == []
