@@ -209,7 +209,9 @@ def health(request, dataset_id: int):
     # Confusion matrix, given label (rows) x most probable class (columns). Agreement and
     # confusion are shaded on their own scales (0-10): a few confused samples would otherwise
     # vanish next to the hundreds on the diagonal.
-    confusion = summary.get("confusion")
+    # Newer runs keep given x suggested label, whose cells are exact queries for the table.
+    by_suggestion = "suggestion_matrix" in summary
+    confusion = summary.get("suggestion_matrix") or summary.get("confusion")
     if confusion:
         size = range(len(confusion))
         most_right = max(confusion[i][i] for i in size) or 1
@@ -224,6 +226,18 @@ def health(request, dataset_id: int):
                         "count": n,
                         "diagonal": i == j,
                         "shade": round(10 * n / (most_right if i == j else most_wrong)),
+                        "url": _table_url(
+                            dataset,
+                            query.joined(
+                                [
+                                    {"field": "label", "op": "=", "value": label},
+                                    {"field": "suggested_label", "op": "=", "value": classes[j]},
+                                ]
+                            ),
+                            "-mislabel_score",
+                        )
+                        if by_suggestion and n
+                        else None,
                     }
                     for j, n in enumerate(row)
                 ],
@@ -278,6 +292,9 @@ def health(request, dataset_id: int):
             "rest_pct": pct(c.get("rest_error_rate")),
             "accuracy_pct": pct(c.get("accuracy")),
             "majority_pct": pct(c.get("majority_share")),
+            "url": _table_url(
+                dataset, {"field": "cluster", "op": "=", "value": c["cluster"]}, "-mislabel_score"
+            ),
         }
         for c in summary.get("clusters", [])[:10]
     ]
@@ -295,6 +312,16 @@ def health(request, dataset_id: int):
                     "production": pct(c["production_share"]),
                     # Percentage points, signed, with a true minus sign.
                     "change": f"{100 * c['change']:+.1f}".replace("-", "\u2212"),
+                    "url": _table_url(
+                        dataset,
+                        query.joined(
+                            [
+                                {"field": "cluster", "op": "=", "value": c["cluster"]},
+                                {"field": "split", "op": "=", "value": "production"},
+                            ]
+                        ),
+                        "coverage",
+                    ),
                 }
                 for c in drift.get("cluster_shift", [])[:6]
             ],
@@ -305,8 +332,10 @@ def health(request, dataset_id: int):
             **s,
             "error_pct": pct(s["error_rate"]),
             "rest_pct": pct(s["rest_error_rate"]),
-            # A quantile bin ("[0.5, 3)") or a missing value is not a metadata value to filter by.
-            "filterable": not (str(s["value"]).startswith("[") or s["value"] == "(missing)"),
+            "url": (url := _slice_url(dataset, s["column"], s["value"])),
+            "errors_url": _slice_url(dataset, s["column"], s["value"], flagged=True)
+            if url
+            else None,
         }
         for s in summary.get("weak_slices", [])[:10]
     ]
@@ -650,6 +679,30 @@ def sample_detail(request, dataset_id: int, sample_id: int):
         **_caps(request, dataset),
     }
     return render(request, "datasets/sample.html", context)
+
+
+def _slice_url(dataset, column: str, value, *, flagged: bool = False) -> str | None:
+    """The table of a metadata slice: a value, or a quantile bin such as "[0.5, 3)"."""
+    import re
+
+    field = f"{query.METADATA}{column}"
+    if value == "(missing)":
+        return None
+    found = re.fullmatch(r"\[(\S+), (\S+)([\])])", str(value))
+    if found:
+        try:
+            low, high = float(found[1]), float(found[2])
+        except ValueError:
+            return None
+        parts = [
+            {"field": field, "op": ">=", "value": low},
+            {"field": field, "op": "<=" if found[3] == "]" else "<", "value": high},
+        ]
+    else:
+        parts = [{"field": field, "op": "=", "value": value}]
+    if flagged:
+        parts.append({"field": "likely_mislabeled", "op": "=", "value": True})
+    return _table_url(dataset, query.joined(parts), "-mislabel_score")
 
 
 SCORE_WORDS = [

@@ -366,6 +366,11 @@ def finish(run: ScoringRun, stages: dict[str, int]) -> None:
         scores["likely_mislabeled"] = issues & labelled
         scores["mislabel_score"] = np.where(labelled, 1 - self_confidence, np.nan)
         scores["suggested"] = suggested
+        # Given label x suggested label: the health page's matrix, whose cells are queries.
+        k = data.probs.shape[1]
+        matrix = np.zeros((k, k), dtype=np.int64)
+        np.add.at(matrix, (data.labels[labelled], suggested[labelled]), 1)
+        summary["suggestion_matrix"] = matrix.tolist()
         top2 = np.sort(data.probs, axis=1)[:, -2:] if data.probs.shape[1] > 1 else np.ones((n, 2))
         scores["margin"] = top2[:, 1] - top2[:, 0]
         scores["error_potential"] = label_kernels.error_potential(

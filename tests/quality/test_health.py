@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
@@ -119,7 +121,10 @@ def test_flag_filter_lists_exactly_the_flagged_samples(team, tmp_path, web_as):
     flagged = {ext for ext, s in found.items() if Flag.MISLABELED in s.flags}
     assert flagged == {"s3", "s40"}
     assert run.summary["flag_counts"]["mislabeled"] == 2
-    page = web_as(team.user("viewer")).get(f"/datasets/{dataset.pk}/samples/?flag=mislabeled")
+    # An old-style link: redirected to the same filter as a query.
+    page = web_as(team.user("viewer")).get(
+        f"/datasets/{dataset.pk}/samples/?flag=mislabeled", follow=True
+    )
     listed = {ext for ext in found if f">{ext}</a>" in page.content.decode()}
     assert listed == flagged
 
@@ -170,3 +175,40 @@ def test_an_unlabelled_copy_is_a_duplicate_but_not_a_label_conflict(team, tmp_pa
     assert found["copy"].duplicate_group == found["s4"].duplicate_group is not None
     assert not [ext for ext, s in found.items() if "conflicting" in s.flags]
     assert not any("disagree on the label" in r for s in found.values() for r in s.reasons)
+
+
+def test_confusion_cells_and_clusters_open_exactly_their_samples(team, tmp_path, web_as):
+    import html as html_lib
+    import re
+
+    dataset = import_into(team, blobs(tmp_path))
+    run = score(dataset)
+    found = scores(run)
+    client = web_as(team.user("reviewer"))
+    page = client.get(f"/datasets/{dataset.pk}/health/").content.decode()
+    matrix = run.summary["suggestion_matrix"]
+    classes = run.summary["classes"]
+    cells = re.findall(r'<td class="right num (?:diag|off)[^"]*"><a href="([^"]+)">(\d+)</a>', page)
+    assert len(cells) == sum(1 for row in matrix for n in row if n)
+    for url, count in cells:
+        listed = client.get(html_lib.unescape(url)).content.decode()
+        query = json.loads(parse_qs(urlparse(html_lib.unescape(url)).query)["q"][0])
+        given, suggested = (part["value"] for part in query["all"])
+        want = {
+            ext
+            for ext, s in found.items()
+            if s.sample.label == given and s.suggested_label == suggested
+        }
+        assert int(count) == len(want) == matrix[classes.index(given)][classes.index(suggested)]
+        assert {ext for ext in found if f">{ext}</a>" in listed} == want
+    # s3 and s40 carry the other blob's label: the off-diagonal cells hold exactly them.
+    off = [
+        (url, n) for url, n in cells if "suggested_label" in url and int(n) and "diag" not in url
+    ]
+    assert sum(matrix[i][j] for i in range(2) for j in range(2) if i != j) == 2 and off
+    cluster_links = re.findall(r'<td class="num"><a href="([^"]+)">(\d+)</a>', page)
+    assert cluster_links
+    url, number = cluster_links[0]
+    listed = client.get(html_lib.unescape(url)).content.decode()
+    want = {ext for ext, s in found.items() if s.cluster == int(number)}
+    assert want and {ext for ext in found if f">{ext}</a>" in listed} == want
