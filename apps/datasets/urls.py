@@ -5,6 +5,7 @@ from apps.quality import views as quality_views
 
 app_name = "datasets"
 urlpatterns = [
+    path("query-language/", views.query_language, name="query_language"),
     path("<int:dataset_id>/", views.dataset_detail, name="detail"),
     path("<int:dataset_id>/imports/<int:job_id>/", views.import_status, name="import_status"),
     path("<int:dataset_id>/samples/", views.sample_list, name="samples"),

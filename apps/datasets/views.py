@@ -14,7 +14,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.config.forms import add_service_error
 from apps.datasets import query, selectors, services
@@ -703,6 +703,71 @@ def _slice_url(dataset, column: str, value, *, flagged: bool = False) -> str | N
     if flagged:
         parts.append({"field": "likely_mislabeled", "op": "=", "value": True})
     return _table_url(dataset, query.joined(parts), "-mislabel_score")
+
+
+@login_required
+@require_safe
+def query_language(request):
+    """The sample query language: its fields (from the allow-list), operators and examples."""
+    fields = [
+        {"name": name, "kind": f.kind, "ops": f.ops, "score": f.score, "help": f.help}
+        for name, f in query.FIELDS.items()
+    ]
+    examples = [
+        (
+            "Likely mislabelled training samples",
+            {
+                "all": [
+                    {"field": "split", "op": "=", "value": "train"},
+                    {"field": "likely_mislabeled", "op": "=", "value": True},
+                ]
+            },
+        ),
+        (
+            "Cats the engine would call dogs",
+            {
+                "all": [
+                    {"field": "label", "op": "=", "value": "cat"},
+                    {"field": "suggested_label", "op": "=", "value": "dog"},
+                ]
+            },
+        ),
+        (
+            "Hard phone calls from the new region",
+            {
+                "all": [
+                    {"field": "metadata.channel", "op": "=", "value": "phone"},
+                    {"field": "metadata.region", "op": "in", "value": ["apac", "latam"]},
+                    {"field": "error_potential", "op": ">", "value": 0.7},
+                ]
+            },
+        ),
+        (
+            "Outliers not yet looked at",
+            {
+                "all": [
+                    {"field": "flags", "op": "contains", "value": "outlier"},
+                    {"not": {"field": "tags", "op": "contains", "value": "checked"}},
+                ]
+            },
+        ),
+        ("Near copies of sample 42", {"similar_to": 42, "min_similarity": 0.95}),
+        ("A lasso on the map", {"within": [[0.1, 0.2], [0.9, 0.2], [0.5, 0.8]]}),
+    ]
+    context = {
+        "fields": fields,
+        "metadata_ops": query.METADATA_OPS,
+        "orderings": query.ORDERINGS,
+        "limits": {
+            "depth": query.MAX_DEPTH,
+            "conditions": query.MAX_CONDITIONS,
+            "in_values": query.MAX_IN_VALUES,
+            "similar": query.SIMILAR_LIMIT,
+            "polygon": query.MAX_POLYGON,
+        },
+        "examples": [(title, json.dumps(q, indent=1)) for title, q in examples],
+    }
+    return render(request, "datasets/query_language.html", context)
 
 
 SCORE_WORDS = [

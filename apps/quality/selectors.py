@@ -71,7 +71,7 @@ def _stratified(placed: QuerySet, counts: dict, limit: int) -> QuerySet:
 
     quotas = _quotas(counts, limit)
 
-    def by_label(values: dict, field) -> Case:
+    def by_label(values: dict, field, default: int = 0) -> Case:
         return Case(
             *(
                 When(label__isnull=True, then=Value(v))
@@ -79,7 +79,7 @@ def _stratified(placed: QuerySet, counts: dict, limit: int) -> QuerySet:
                 else When(label=label, then=Value(v))
                 for label, v in values.items()
             ),
-            default=Value(0),
+            default=Value(default),
             output_field=field,
         )
 
@@ -90,7 +90,7 @@ def _stratified(placed: QuerySet, counts: dict, limit: int) -> QuerySet:
         thresholds[label] = min(2**31, math.floor(share * span) - 2**31)
     hashed = placed.annotate(
         map_hash=Func(F("pk"), function="hashint8", output_field=IntegerField())
-    ).filter(map_hash__lt=by_label(thresholds, BigIntegerField()))
+    ).filter(map_hash__lt=by_label(thresholds, BigIntegerField(), -(2**31)))
     rank = Window(
         RowNumber(), partition_by=[F("label")], order_by=[F("map_hash").asc(), F("pk").asc()]
     )
