@@ -41,7 +41,9 @@ MAX_DEPTH = 12
 MAX_CONDITIONS = 200
 MAX_IN_VALUES = 10_000
 MAX_POLYGON = 2_000
-SIMILAR_LIMIT = 1_000  # the most samples a similar_to condition matches
+SIMILAR_LIMIT = 1_000  # the most samples a similar_to or similar_text condition matches
+# A few words against a whole message: cosine similarities run lower than sample to sample.
+TEXT_SIMILARITY = 0.25
 
 TEXT_OPS = ("=", "!=", "in", "contains")
 CHOICE_OPS = ("=", "!=", "in")
@@ -154,6 +156,9 @@ class _Compiler:
         if "similar_to" in node:
             _only(node, {"similar_to", "min_similarity", "space"}, path)
             return self.similar(node, path)
+        if "similar_text" in node:
+            _only(node, {"similar_text", "min_similarity", "space"}, path)
+            return self.similar_text(node, path)
         if "within" in node:
             _only(node, {"within"}, path)
             return self.within(node["within"], _join(path, "within"))
@@ -164,7 +169,8 @@ class _Compiler:
             return ALWAYS
         raise QueryError(
             path,
-            f"unknown key {sorted(keys)[0]!r}: use all, any, not, field/op/value, similar_to or within",
+            f"unknown key {sorted(keys)[0]!r}: use all, any, not, field/op/value, similar_to, "
+            "similar_text or within",
         )
 
     # --- conditions ------------------------------------------------------------------------
@@ -343,6 +349,31 @@ class _Compiler:
             raise QueryError(_join(path, "similar_to"), str(exc)) from None
         return Q(pk__in=[row["id"] for row in found])
 
+    def similar_text(self, node: dict, path: str) -> Q:
+        from apps.datasets.selectors import embed_text, embedding_space, nearest_to_vector
+
+        text = node["similar_text"]
+        if not isinstance(text, str) or not text.strip() or len(text) > 2000:
+            raise QueryError(_join(path, "similar_text"), "must be text of 1 to 2,000 characters")
+        minimum = node.get("min_similarity", TEXT_SIMILARITY)
+        if (
+            isinstance(minimum, bool)
+            or not isinstance(minimum, int | float)
+            or not -1 <= minimum <= 1
+        ):
+            raise QueryError(_join(path, "min_similarity"), "must be a number from -1 to 1")
+        space = embedding_space(
+            self.dataset, node.get("space") if isinstance(node.get("space"), str) else None
+        )
+        if space is None:
+            raise QueryError(_join(path, "space"), "the dataset has no such embedding space")
+        try:
+            vector = embed_text(space, text)
+        except LookupError as exc:
+            raise QueryError(_join(path, "similar_text"), str(exc)) from None
+        found = nearest_to_vector(space, vector, limit=SIMILAR_LIMIT, min_similarity=minimum)
+        return Q(pk__in=[row["id"] for row in found])
+
     def within(self, polygon: Any, path: str) -> Q:
         if self.run is None:
             raise QueryError(path, "the map needs a finished scoring run")
@@ -434,6 +465,8 @@ def describe(node: Any) -> str:
         return f"not ({describe(node['not'])})"
     if "similar_to" in node:
         return f"similar to sample {node['similar_to']} (≥ {node.get('min_similarity', 0.9)})"
+    if "similar_text" in node:
+        return f"like “{node['similar_text']}” (≥ {node.get('min_similarity', TEXT_SIMILARITY)})"
     if "within" in node:
         return f"inside a selection on the map ({len(node['within'])} corners)"
     field = str(node.get("field", "")).replace("_", " ")

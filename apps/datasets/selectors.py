@@ -175,6 +175,34 @@ def nearest_to_vector(
     return rows
 
 
+def embed_text(space: EmbeddingSpace, text: str):
+    """The vector of free text in the space: MiniLM (the `embed` extra) or the space's own
+    fitted LSA model. LookupError when the space cannot embed text."""
+    from django.core.files.storage import default_storage
+
+    from apps.datasets.services import text_model_path
+    from workers.engine import embeddings as kernels
+
+    if space.method == "minilm":
+        try:
+            return kernels.text_minilm([text])[0]
+        except kernels.EmbeddingUnavailable as exc:
+            raise LookupError(str(exc)) from None
+    if space.method == "tfidf-svd" and default_storage.exists(text_model_path(space)):
+        with default_storage.open(text_model_path(space), "rb") as f:
+            model = kernels.TextLSA.from_bytes(f.read())
+        vector = model.embed([text])[0]
+        if not vector.any():
+            raise LookupError(f"none of the words of {text!r} occur in the dataset")
+        return vector
+    if space.method == "provided":
+        raise LookupError(
+            f"the vectors of {space.name} came with the import: search it from a sample, or "
+            "compute a space Loupe can embed text into"
+        )
+    raise LookupError(f"{space.name} ({space.method}) cannot embed free text")
+
+
 def similar_samples(
     dataset: Dataset,
     sample_id: int,

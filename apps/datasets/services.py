@@ -8,6 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
@@ -345,7 +346,15 @@ def dataset_delete(*, dataset: Dataset) -> None:
             [dataset.pk],
         )
         cur.execute("DELETE FROM datasets_labelevent WHERE dataset_id = %s", [dataset.pk])
+        cur.execute(
+            "DELETE FROM datasets_sampletag WHERE tag_id IN "
+            "(SELECT id FROM datasets_tag WHERE dataset_id = %s)",
+            [dataset.pk],
+        )
         cur.execute("DELETE FROM datasets_sample WHERE dataset_id = %s", [dataset.pk])
+    for space in dataset.embedding_spaces.all():
+        if default_storage.exists(text_model_path(space)):
+            default_storage.delete(text_model_path(space))
     dataset.delete()
 
 
@@ -536,10 +545,11 @@ def embeddings_compute(*, dataset_id: int, method: str | None = None) -> Embeddi
     if not rows:
         return None
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    text_model = None
     if method == "minilm":
         vectors = kernels.text_minilm([r[1] for r in rows])
     elif method == "tfidf-svd":
-        vectors = kernels.text_tfidf_svd([r[1] for r in rows])
+        vectors, text_model = kernels.text_tfidf_svd([r[1] for r in rows], keep=True)
     elif method == "scaled-features":
         vectors = kernels.tabular_scaled([r[2] or {} for r in rows])
     elif method == "pixels-pca":
@@ -569,7 +579,15 @@ def embeddings_compute(*, dataset_id: int, method: str | None = None) -> Embeddi
                 [("int8", np.full(n, space_id)), ("int8", ids[chunk]), ("vector", vectors[chunk])]
             )
             copy_binary(conn, "datasets_embedding", ["space_id", "sample_id", "vector"], data)
-    return EmbeddingSpace.objects.get(pk=space_id)
+    space = EmbeddingSpace.objects.get(pk=space_id)
+    if text_model is not None:  # kept so that free text can be searched in this space
+        default_storage.save(text_model_path(space), ContentFile(text_model.to_bytes()))
+    return space
+
+
+def text_model_path(space: EmbeddingSpace) -> str:
+    """Where the fitted model that embeds free text into a computed space lives."""
+    return f"datasets/{space.dataset_id}/embedding-models/space-{space.pk}.npz"
 
 
 def media_path(dataset: Dataset, image: str) -> str:

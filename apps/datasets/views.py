@@ -419,7 +419,7 @@ def sample_list(request, dataset_id: int):
     legacy = any(k in request.GET for k in ("split", "label", "search", "flag", "meta")) or any(
         k.startswith("meta.") for k in request.GET
     )
-    if "add_field" in request.GET or (legacy and not error):
+    if "add_field" in request.GET or "like" in request.GET or (legacy and not error):
         # A new chip, or an old-style link: the canonical URL carries the whole query.
         parts = query.parts_of(found.query)
         if "add_field" in request.GET:
@@ -432,6 +432,18 @@ def sample_list(request, dataset_id: int):
                 query.compile_query(dataset, found.run, condition)
             except QueryError as exc:
                 messages.error(request, f"That filter was not added: {exc}")
+            else:
+                parts.append(condition)
+        if (request.GET.get("like") or "").strip():
+            try:
+                minimum = float(request.GET.get("like_min") or query.TEXT_SIMILARITY)
+            except ValueError:
+                minimum = query.TEXT_SIMILARITY
+            condition = {"similar_text": request.GET["like"].strip(), "min_similarity": minimum}
+            try:
+                query.compile_query(dataset, found.run, condition)
+            except QueryError as exc:
+                messages.error(request, f"That search was not added: {exc}")
             else:
                 parts.append(condition)
         return redirect(

@@ -3,6 +3,7 @@ checked against a plain Python filter of the same rows."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -314,3 +315,42 @@ def test_similar_to_finds_the_samples_above_the_threshold(world):
     assert set(ids(dataset, run, combined)) == {
         row["id"] for row in rows if row["id"] in expected and row["split"] == "test"
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_similar_text_searches_a_computed_space_with_its_own_model(team, tmp_path, api_as):
+    """A text dataset without vectors gets an LSA space; free text is embedded by the same
+    fitted model, so "refund" finds the refund messages."""
+    from apps.datasets.services import embeddings_compute
+    from tests.datasets.conftest import import_into, write_file
+
+    topics = {
+        "billing": ["refund not received", "charged twice refund", "refund my card payment"],
+        "shipping": ["parcel lost in transit", "courier delivered late", "tracking parcel stuck"],
+    }
+    records = [
+        {"id": f"t{i}", "text": f"{topics[label][i % 3]} please {i}", "label": label}
+        for i, label in enumerate(["billing", "shipping"] * 15)
+    ]
+    dataset = import_into(team, write_file(tmp_path / "t.jsonl", records, "jsonl"), "support")
+    space = embeddings_compute(dataset_id=dataset.pk)
+    assert space.method == "tfidf-svd"
+    query = {"similar_text": "refund", "min_similarity": 0.2}
+    found = set(ids(dataset, None, query))
+    billing = set(
+        Sample.objects.filter(dataset=dataset, label="billing").values_list("pk", flat=True)
+    )
+    assert found and found <= billing
+    response = api_as(team.user("viewer")).get(
+        f"/api/datasets/{dataset.pk}/samples/", {"q": json.dumps(query)}
+    )
+    assert {r["id"] for r in response.json()["results"]} == found
+    with pytest.raises(QueryError, match="none of the words"):
+        compile_query(dataset, None, {"similar_text": "zebra"})
+
+
+def test_similar_text_in_a_provided_space_says_why_not(world):
+    dataset, run, _rows = world
+    with pytest.raises(QueryError) as error:
+        compile_query(dataset, run, {"similar_text": "cat"})
+    assert error.value.path == "similar_text" and "came with the import" in str(error.value)

@@ -333,3 +333,15 @@ def test_every_chosen_method_is_described():
     }
     assert chosen <= EMBEDDING_METHODS.keys()
     assert all(EMBEDDING_METHODS[m].strip() for m in chosen)
+
+
+def test_the_kept_lsa_model_embeds_text_exactly_as_the_fit_did():
+    from workers.engine.embeddings import TextLSA
+
+    docs = ["refund not received", "order shipped late", "charged twice", "parcel lost"] * 8
+    vectors, model = text_tfidf_svd(docs, dim=8, keep=True)
+    again = TextLSA.from_bytes(model.to_bytes())
+    assert np.allclose(again.embed(docs), vectors, atol=1e-5)
+    query = again.embed(["refund"])[0]
+    assert np.argmax(vectors @ query) % 4 == 0  # a refund message is the nearest
+    assert not again.embed(["zebra"]).any()  # no known word: the zero vector

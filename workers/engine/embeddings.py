@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.linalg
 from sklearn.decomposition import PCA, TruncatedSVD
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.preprocessing import StandardScaler, normalize
 
 if TYPE_CHECKING:
@@ -82,28 +82,35 @@ def choose_method(modality: str, *, minilm: bool | None = None) -> str:
 # Text
 
 
-def text_tfidf_svd(texts: Sequence[str], *, dim: int = 128, seed: int = 0) -> np.ndarray:
+def text_tfidf_svd(
+    texts: Sequence[str], *, dim: int = 128, seed: int = 0, keep: bool = False
+) -> np.ndarray | tuple[np.ndarray, TextLSA | None]:
     """LSA embeddings: sublinear TF-IDF of unigrams and bigrams, truncated SVD, unit rows.
 
     Returns float32 (n, d) with d = min(dim, vocabulary - 1, n - 1), at least 1. Documents with
-    no known term (empty strings, say) get an all-zero row.
+    no known term (empty strings, say) get an all-zero row. With keep=True, also the fitted
+    model that embeds new text into the same space (None when the corpus is too small for one).
     """
     if dim < 1:
         raise ValueError("dim must be at least 1")
     docs = ["" if t is None else str(t) for t in texts]
     n = len(docs)
+    model = None
     if n == 0:
-        return np.zeros((0, 1), dtype=np.float32)
+        vectors = np.zeros((0, 1), dtype=np.float32)
+        return (vectors, model) if keep else vectors
 
-    tfidf = None
+    fitted = None
     if n >= _MIN_DF_FROM:
         # Terms seen in one document only cannot relate two documents; dropping them shrinks
         # the vocabulary a great deal on large corpora.
-        tfidf = _tfidf(docs, min_df=2)
-    if tfidf is None:
-        tfidf = _tfidf(docs, min_df=1)
-    if tfidf is None:  # not a single token anywhere
-        return np.zeros((n, 1), dtype=np.float32)
+        fitted = _tfidf(docs, min_df=2)
+    if fitted is None:
+        fitted = _tfidf(docs, min_df=1)
+    if fitted is None:  # not a single token anywhere
+        vectors = np.zeros((n, 1), dtype=np.float32)
+        return (vectors, model) if keep else vectors
+    vectorizer, tfidf = fitted
 
     n_features = tfidf.shape[1]
     k = max(1, min(dim, n_features - 1, n - 1))
@@ -114,10 +121,47 @@ def text_tfidf_svd(texts: Sequence[str], *, dim: int = 128, seed: int = 0) -> np
     else:
         svd = TruncatedSVD(n_components=k, algorithm="randomized", random_state=seed)
         reduced = svd.fit_transform(tfidf)
-    return _unit_rows(reduced)
+        model = TextLSA(
+            terms=vectorizer.get_feature_names_out().astype(str),
+            idf=vectorizer.idf_.astype(np.float32),
+            components=svd.components_.astype(np.float32),
+        )
+    vectors = _unit_rows(reduced)
+    return (vectors, model) if keep else vectors
+
+
+class TextLSA:
+    """A fitted TF-IDF + SVD, as plain arrays: embeds new text (a search) into an LSA space."""
+
+    def __init__(self, *, terms: np.ndarray, idf: np.ndarray, components: np.ndarray):
+        self.terms, self.idf, self.components = terms, idf, components
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        # The same steps as TfidfVectorizer(sublinear_tf=True): 1 + log(tf), times idf, unit
+        # rows; then the SVD's projection.
+        counts = CountVectorizer(
+            vocabulary={term: i for i, term in enumerate(self.terms)},
+            ngram_range=(1, 2),
+            token_pattern=_WORD,
+            dtype=np.float32,
+        ).transform(["" if t is None else str(t) for t in texts])
+        counts.data = 1.0 + np.log(counts.data)
+        tfidf = normalize(counts.multiply(self.idf).tocsr(), norm="l2", copy=False)
+        return _unit_rows(tfidf @ self.components.T)
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, terms=self.terms, idf=self.idf, components=self.components)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TextLSA:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            return cls(terms=arrays["terms"], idf=arrays["idf"], components=arrays["components"])
 
 
 def _tfidf(docs: list[str], *, min_df: int):
+    """The fitted vectorizer and the documents' TF-IDF matrix; None for an empty vocabulary."""
     vectorizer = TfidfVectorizer(
         sublinear_tf=True,
         ngram_range=(1, 2),
@@ -127,7 +171,7 @@ def _tfidf(docs: list[str], *, min_df: int):
         dtype=np.float32,  # halves the sparse matrix and keeps the SVD in float32
     )
     try:
-        return vectorizer.fit_transform(docs)
+        return vectorizer, vectorizer.fit_transform(docs)
     except ValueError:
         # Raised for an empty vocabulary (no tokens, or none left after min_df).
         return None

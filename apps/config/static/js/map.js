@@ -388,10 +388,35 @@
       table.hidden = true;
     }
     single.hidden = !(count === 1 && !polygon);
+    showSelectionLabels(indices);
     if (!single.hidden) single.href = `${config.tableUrl}${data.ids[indices[0]]}/`;
     if (data && data.sampled && polygon) {
       $("selection-noun").textContent += " on the map (the table lists every matching sample)";
     }
+  }
+
+  // What the selection holds, by given label, and how often the run suggests another one.
+  function showSelectionLabels(indices) {
+    const list = $("selection-labels");
+    const disagree = $("selection-disagree");
+    list.replaceChildren();
+    if (!data || !indices.length) {
+      disagree.hidden = true;
+      return;
+    }
+    const counts = new Map();
+    let other = 0;
+    for (const i of indices) {
+      const label = data.label[i];
+      counts.set(label, (counts.get(label) || 0) + 1);
+      if (data.suggested[i] >= 0 && data.suggested[i] !== label) other += 1;
+    }
+    const colors = categoricalColors(data.labels.length);
+    [...counts.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .forEach(([label, n]) => list.append(legendItem(label >= 0 ? colors[label] : NONE, label >= 0 ? data.labels[label] : "unlabelled", n)));
+    disagree.textContent = other ? `${fmt(other)} with another suggested label` : "The run suggests no other label here.";
+    disagree.hidden = false;
   }
 
   // --- Hover preview ---------------------------------------------------------------------------
