@@ -33,7 +33,7 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
-from apps.datasets.models import Dataset, Sample, SampleTag, Split
+from apps.datasets.models import Dataset, Sample, SampleTag, Split, Tag
 from apps.quality.models import Flag, ScoringRun
 
 OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "contains")
@@ -279,10 +279,16 @@ class _Compiler:
         if not values:
             return NEVER
         if name == "tags":
-            tagged = SampleTag.objects.filter(
-                sample=OuterRef("pk"), tag__dataset=self.dataset, tag__name__in=values
+            # Tag ids are looked up first: the planner then sees (tag, sample) keys it has
+            # statistics for, and probes the primary key.
+            tag_ids = list(
+                Tag.objects.filter(dataset=self.dataset, name__in=values).values_list(
+                    "pk", flat=True
+                )
             )
-            return Q(Exists(tagged))
+            if not tag_ids:
+                return NEVER
+            return Q(Exists(SampleTag.objects.filter(tag_id__in=tag_ids, sample=OuterRef("pk"))))
         # flags: the run's array holds any of them
         return Q(score_flags__overlap=values) & Q(score_flags__isnull=False)
 

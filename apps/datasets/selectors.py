@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -164,9 +165,13 @@ def nearest_to_vector(
         "max_distance": None if min_similarity is None else 1 - float(min_similarity),
         "exclude": exclude,
     }
-    with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        cur.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(int(limit), 1000))}")
+    # A plain k-nearest look-up runs at pgvector's defaults; a threshold or a long list needs
+    # the iterative scan and a wider search, set for this transaction only.
+    tuned = min_similarity is not None or limit > 40
+    with transaction.atomic(durable=False) if tuned else nullcontext(), connection.cursor() as cur:
+        if tuned:
+            cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+            cur.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(int(limit), 1000))}")
         cur.execute(sql, params)
         names = [c.name for c in cur.description]
         rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_safe
 from apps.datasets.access import get_dataset_for_user
 from apps.quality import selectors
 from apps.quality.models import RunStatus
-from apps.quality.selectors import MAP_LIMIT, MAP_NUMERIC_SCORES, map_scores
+from apps.quality.selectors import MAP_NUMERIC_SCORES, map_scores
 
 # The methods page, section by section: (anchor, title). Other pages link to a signal's method
 # as `{% url 'quality:methods' %}#<anchor>`, so an anchor, once published, stays.
@@ -178,7 +178,6 @@ def map_page(request, dataset_id: int):
         "error": error,
         "query": json.dumps(query, separators=(",", ":")) if query else "",
         "colors": MAP_COLORS,
-        "limit": MAP_LIMIT,
     }
     return render(request, "quality/map.html", context, status=400 if error else 200)
 
@@ -206,7 +205,14 @@ def map_points(request, dataset_id: int):
         samples = samples_matching(
             dataset, query=found.query, run=found.run, extra_scores=map_scores(color)
         )
-        data = selectors.map_points(dataset, found.run, samples, color=color, only_color=only_color)
+        data = selectors.map_points(
+            dataset,
+            found.run,
+            samples,
+            limit=selectors.MAP_LIMIT,  # read here, so that a test can lower it
+            color=color,
+            only_color=only_color,
+        )
     except QueryError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse(data, json_dumps_params={"separators": (",", ":")})
