@@ -1,0 +1,162 @@
+"""The explorer's web pages as every role: the table (chips, bad queries, bulk actions, saved
+views), the sample page (steps within the query, scores, neighbours) and the query language."""
+
+from __future__ import annotations
+
+import json
+import re
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from apps.datasets.models import LabelEvent, SampleTag, SavedView
+from apps.projects.capabilities import Cap
+from tests.conftest import PERSONAS
+from tests.projects.test_access_matrix import expected
+
+
+def table(dataset, **params) -> str:
+    return f"/datasets/{dataset.pk}/samples/"
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_pages_as_every_role(persona, world, team, web_as):
+    dataset, _run, rows = world
+    client = web_as(team.user(persona))
+    q = json.dumps({"field": "split", "op": "=", "value": "test"})
+    for path in (
+        f"/datasets/{dataset.pk}/samples/",
+        f"/datasets/{dataset.pk}/samples/?ordering=-mislabel_score&q={q}",
+        f"/datasets/{dataset.pk}/samples/{rows[1]['id']}/?ordering=margin",
+    ):
+        assert client.get(path).status_code == expected(persona, Cap.VIEW, 200), path
+    # The language's reference shows no project data: every signed-in user may read it.
+    assert client.get("/datasets/query-language/").status_code == 200
+
+
+BULK = [
+    ({"action": "tag", "tag": "t", "all": "1"}, Cap.COMMENT),
+    ({"action": "untag", "tag": "check", "all": "1"}, Cap.COMMENT),
+    ({"action": "relabel", "label": "cat", "all": "1"}, Cap.CURATE),
+    ({"action": "remove", "all": "1"}, Cap.CURATE),
+]
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("body,cap", BULK)
+def test_bulk_actions_as_every_role(persona, body, cap, world, team, web_as):
+    dataset, _run, _rows = world
+    q = json.dumps({"field": "split", "op": "=", "value": "test"})
+    response = web_as(team.user(persona)).post(
+        f"/datasets/{dataset.pk}/samples/bulk/", {**body, "q": q}
+    )
+    assert response.status_code == expected(persona, cap, 302)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_saving_a_view_as_every_role(persona, world, team, web_as):
+    dataset, _run, _rows = world
+    response = web_as(team.user(persona)).post(
+        f"/datasets/{dataset.pk}/views/", {"name": "mine", "q": "{}", "ordering": "-margin"}
+    )
+    assert response.status_code == expected(persona, Cap.COMMENT, 302)
+    assert SavedView.objects.filter(name="mine").exists() == (response.status_code == 302)
+
+
+def test_a_chip_is_added_as_a_condition_of_the_query(world, team, web_as):
+    dataset, _run, rows = world
+    client = web_as(team.user("viewer"))
+    first = client.get(
+        f"/datasets/{dataset.pk}/samples/",
+        {"add_field": "margin", "add_op": "<", "add_value": "0.5", "ordering": "-margin"},
+    )
+    assert first.status_code == 302
+    params = parse_qs(urlparse(first.url).query)
+    assert json.loads(params["q"][0]) == {"field": "margin", "op": "<", "value": 0.5}
+    assert params["ordering"] == ["-margin"]
+    # The form carries the query so far as a hidden field, as the page's does.
+    second = client.get(
+        f"/datasets/{dataset.pk}/samples/",
+        {"q": params["q"][0], "add_field": "label", "add_op": "in", "add_value": "cat, none"},
+    )
+    query = json.loads(parse_qs(urlparse(second.url).query)["q"][0])
+    assert query == {
+        "all": [
+            {"field": "margin", "op": "<", "value": 0.5},
+            {"field": "label", "op": "in", "value": ["cat", None]},
+        ]
+    }
+    page = client.get(second.url).content.decode()
+    assert page.count('class="chip"') == 2
+    shown = {int(x) for x in re.findall(r'data-sample="(\d+)"', page)}
+    want = {
+        r["id"]
+        for r in rows
+        if r["label"] in ("cat", None)
+        and r["score"]
+        and r["score"]["margin"] is not None
+        and r["score"]["margin"] < 0.5
+    }
+    assert shown == want
+
+
+def test_a_bad_filter_or_query_is_shown_not_run(world, team, web_as):
+    dataset, _run, _rows = world
+    client = web_as(team.user("viewer"))
+    response = client.get(
+        f"/datasets/{dataset.pk}/samples/",
+        {"add_field": "margin", "add_op": "<", "add_value": "low"},
+        follow=True,
+    )
+    assert "That filter was not added" in response.content.decode()
+    assert "is a number" in response.content.decode()
+    bad = client.get(
+        f"/datasets/{dataset.pk}/samples/",
+        {"q": json.dumps({"field": "dataset__project__members__password", "op": "=", "value": 1})},
+    )
+    html = bad.content.decode()
+    assert bad.status_code == 200 and "unknown field" in html and "data-sample=" not in html
+
+
+def test_bulk_relabel_to_suggested_from_the_table(world, team, web_as):
+    dataset, _run, rows = world
+    client = web_as(team.user("scientist"))
+    q = json.dumps({"field": "likely_mislabeled", "op": "=", "value": True})
+    ticked = [
+        r["id"]
+        for r in rows
+        if r["score"]
+        and r["score"]["likely_mislabeled"]
+        and r["score"]["suggested_label"] not in (None, r["label"])
+    ][:3]
+    response = client.post(
+        f"/datasets/{dataset.pk}/samples/bulk/",
+        {"action": "relabel", "label": "suggested", "q": q, "ids": ticked},
+        follow=True,
+    )
+    assert "3 relabels added to the draft" in response.content.decode()
+    draft = dict(
+        LabelEvent.objects.filter(dataset=dataset, version=None).values_list("sample_id", "label")
+    )
+    assert draft == {r["id"]: r["score"]["suggested_label"] for r in rows if r["id"] in ticked}
+    nothing = client.post(
+        f"/datasets/{dataset.pk}/samples/bulk/", {"action": "tag", "tag": "x", "q": q}, follow=True
+    )
+    assert "Tick some samples first" in nothing.content.decode()
+    assert not SampleTag.objects.filter(tag__name="x").exists()
+
+
+def test_the_sample_page_steps_within_the_query_and_shows_why(world, team, web_as):
+    dataset, run, rows = world
+    client = web_as(team.user("viewer"))
+    q = json.dumps({"field": "label", "op": "=", "value": "dog"})
+    listed = client.get(f"/datasets/{dataset.pk}/samples/", {"q": q, "ordering": "-outlier_score"})
+    order = [int(x) for x in re.findall(r'data-sample="(\d+)"', listed.content.decode())]
+    assert len(order) >= 3
+    page = client.get(
+        f"/datasets/{dataset.pk}/samples/{order[1]}/", {"q": q, "ordering": "-outlier_score"}
+    ).content.decode()
+    assert f"/samples/{order[0]}/?" in re.search(r'<a[^>]+rel="prev"', page).group(0)
+    assert f"/samples/{order[2]}/?" in re.search(r'<a[^>]+rel="next"', page).group(0)
+    assert 'id="scores"' in page and "Outlier score" in page
+    assert page.count('class="sim"') == 10  # ten nearest neighbours with their similarity
