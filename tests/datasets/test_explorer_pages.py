@@ -160,3 +160,38 @@ def test_the_sample_page_steps_within_the_query_and_shows_why(world, team, web_a
     assert f"/samples/{order[2]}/?" in re.search(r'<a[^>]+rel="next"', page).group(0)
     assert 'id="scores"' in page and "Outlier score" in page
     assert page.count('class="sim"') == 10  # ten nearest neighbours with their similarity
+
+
+def test_metadata_slices_link_to_their_values_and_bins(world, team, web_as):
+    from apps.datasets.views import _slice_url
+
+    dataset, run, rows = world
+    client = web_as(team.user("viewer"))
+
+    def listed(url: str) -> set[int]:
+        return {
+            int(x) for x in re.findall(r'data-sample="(\d+)"', client.get(url).content.decode())
+        }
+
+    def numeric(r) -> bool:
+        n = r["metadata"].get("n")
+        return isinstance(n, int | float) and not isinstance(n, bool)
+
+    # The links sort by mislabel score: they list the samples the run scored.
+    rows = [r for r in rows if r["score"] and r["score"]["mislabel_score"] is not None]
+
+    assert listed(_slice_url(dataset, "src", "web")) == {
+        r["id"] for r in rows if r["metadata"].get("src") == "web"
+    }
+    assert listed(_slice_url(dataset, "n", "[-1, 2)")) == {
+        r["id"] for r in rows if numeric(r) and -1 <= r["metadata"]["n"] < 2
+    }
+    assert listed(_slice_url(dataset, "n", "[0, 3]", flagged=True)) == {
+        r["id"]
+        for r in rows
+        if numeric(r)
+        and 0 <= r["metadata"]["n"] <= 3
+        and r["score"]
+        and r["score"]["likely_mislabeled"]
+    }
+    assert _slice_url(dataset, "n", "(missing)") is None
