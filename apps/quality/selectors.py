@@ -1,10 +1,25 @@
-"""Reading scoring results: the run a page shows, and the samples a flag points at."""
+"""Reading scoring results: the run a page shows, the samples a flag points at, and the points
+of the embedding map."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+import math
 
-from apps.datasets.models import Dataset
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    F,
+    Func,
+    IntegerField,
+    QuerySet,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import RowNumber
+
+from apps.datasets.models import Dataset, Split
 from apps.quality.models import RunStatus, SampleScore, ScoringRun
 
 
@@ -64,11 +79,6 @@ def _stratified(placed: QuerySet, counts: dict, limit: int) -> QuerySet:
     The result is the same as ranking them all, unless a label falls short of its quota, which
     then keeps every candidate it had.
     """
-    import math
-
-    from django.db.models import BigIntegerField, Case, F, Func, IntegerField, Value, When, Window
-    from django.db.models.functions import RowNumber
-
     quotas = _quotas(counts, limit)
 
     def by_label(values: dict, field, default: int = 0) -> Case:
@@ -100,9 +110,8 @@ def _stratified(placed: QuerySet, counts: dict, limit: int) -> QuerySet:
 
 
 def _decimals(low: float, high: float) -> int:
-    """Decimals that keep about 10,000 steps across the map: finer is invisible, and costs bytes."""
-    import math
-
+    """Decimals that keep 10,000 to 100,000 steps across the map: finer is invisible, and costs
+    bytes."""
     span = high - low
     return max(0, 4 - math.floor(math.log10(span))) if span > 0 else 4
 
@@ -124,10 +133,6 @@ def map_points(
     `color` adds that score's values (null where missing) as `score`. With `only_color`, only
     `ids` and `score` are sent: the map already holds the rest.
     """
-    from django.db.models import Count
-
-    from apps.datasets.models import Split
-
     placed = samples.filter(score_x__isnull=False, score_y__isnull=False)
     counts = {
         row["label"]: row["n"]

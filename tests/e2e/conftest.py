@@ -30,6 +30,9 @@ def browser():
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
+                # WebGL (the embedding map) on SwiftShader, the CPU renderer, asked for rather
+                # than left to Chromium's automatic fallback, which it is phasing out.
+                "--enable-unsafe-swiftshader",
             ],
         )
         yield browser
