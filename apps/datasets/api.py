@@ -438,6 +438,7 @@ class SampleList(generics.GenericAPIView):
     serializer_class = SampleRowSerializer
 
     @extend_schema(
+        operation_id="datasets_samples_list",
         responses=SamplePageSerializer,
         parameters=[
             *QUERY_PARAMETERS,
