@@ -508,6 +508,16 @@ def sample_list(request, dataset_id: int):
         "next_url": _with(request, cursor=page.next) if page and page.next else None,
         "previous_url": _with(request, cursor=page.previous) if page and page.previous else None,
         "views": selectors.saved_views_of_dataset(dataset),
+        "tags": [
+            {
+                "name": t.name,
+                "samples": t.samples,
+                "url": _table_url(
+                    dataset, {"field": "tags", "op": "contains", "value": t.name}, "id"
+                ),
+            }
+            for t in selectors.tags_of_dataset(dataset)
+        ],
         "labels": dataset.labels,
         "can_tag": membership.can(Cap.COMMENT),
         "can_curate": membership.can(Cap.CURATE),

@@ -195,3 +195,25 @@ def test_metadata_slices_link_to_their_values_and_bins(world, team, web_as):
         and r["score"]["likely_mislabeled"]
     }
     assert _slice_url(dataset, "n", "(missing)") is None
+
+
+def test_the_table_costs_the_same_queries_however_many_rows(world, team, web_as):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from apps.datasets import views
+
+    dataset, _run, _rows = world
+    client = web_as(team.user("owner"))
+    url = f"/datasets/{dataset.pk}/samples/?ordering=-margin"
+    counts = []
+    old = views.PAGE
+    try:
+        for size in (5, 40):
+            views.PAGE = size
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(url).status_code == 200
+            counts.append(len(queries))
+    finally:
+        views.PAGE = old
+    assert counts[0] == counts[1] <= 16, counts
