@@ -124,11 +124,8 @@ def test_sample_filters_and_keyset_pages(team, dataset, api_as):
     assert ids(client.get(base + "?meta.source=web")) == ["r1"]
     assert ids(client.get(base + "?meta.n=3")) == ["r1"]
     assert ids(client.get(base + "?meta=source%3Dbook")) == ["r2"]
-    assert ids(client.get(base + "?meta.source__regex=.*")) == [
-        "r1",
-        "r2",
-        "r3",
-    ]  # no lookups via keys
+    # No lookups via keys: "source__regex" is a key of its own, which no sample has.
+    assert ids(client.get(base + "?meta.source__regex=.*")) == []
     first = client.get(base + "?page_size=2").json()
     second = client.get(first["next"]).json()
     assert [s["external_id"] for s in first["results"] + second["results"]] == ["r1", "r2", "r3"]
