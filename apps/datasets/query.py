@@ -66,12 +66,9 @@ class Field:
 
 
 FIELDS: dict[str, Field] = {
-    "external_id": Field("text", "external_id", TEXT_OPS, help="the sample's id"),
     "label": Field("label", "label", CHOICE_OPS, help="the given label (null: unlabelled)"),
-    "split": Field("choice", "split", CHOICE_OPS, help=", ".join(Split.values)),
-    "text": Field("text", "text", TEXT_OPS, help="the sample's text"),
-    "tags": Field("list", "tags", LIST_OPS, help="tags on the sample"),
     "suggested_label": Field("label", "suggested_label", CHOICE_OPS, score=True),
+    "split": Field("choice", "split", CHOICE_OPS, help=", ".join(Split.values)),
     "likely_mislabeled": Field("bool", "likely_mislabeled", ("=", "!="), score=True),
     "flags": Field("list", "flags", LIST_OPS, score=True, help=", ".join(Flag.values)),
     "mislabel_score": Field("number", "mislabel_score", NUMBER_OPS, score=True),
@@ -82,6 +79,9 @@ FIELDS: dict[str, Field] = {
     "coverage": Field("number", "coverage", NUMBER_OPS, score=True),
     "cluster": Field("integer", "cluster", NUMBER_OPS, score=True),
     "duplicate_group": Field("integer", "duplicate_group", NUMBER_OPS, score=True),
+    "tags": Field("list", "tags", LIST_OPS, help="tags on the sample"),
+    "text": Field("text", "text", TEXT_OPS, help="the sample's text"),
+    "external_id": Field("text", "external_id", TEXT_OPS, help="the sample's id"),
     "x": Field("number", "x", NUMBER_OPS, score=True, help="the 2D map"),
     "y": Field("number", "y", NUMBER_OPS, score=True, help="the 2D map"),
 }
