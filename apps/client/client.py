@@ -555,6 +555,48 @@ class Loupe:
         )
         return job["result"]
 
+    # --- Exploring samples ------------------------------------------------------------------
+
+    def samples(
+        self,
+        dataset: int | Mapping,
+        *,
+        q: Mapping | None = None,
+        ordering: str | None = None,
+        run: int | None = None,
+        view: int | None = None,
+    ) -> Iterator[dict]:
+        """Every sample matching a query, with its tags and the scoring run's scores, in the
+        ordering asked for ("-mislabel_score": highest first); pages are fetched as needed.
+
+        `q` is the sample query language (/datasets/query-language/ on the server), e.g.
+        {"field": "likely_mislabeled", "op": "=", "value": True}; `view` a saved view's id.
+        """
+        params: dict[str, Any] = {}
+        if q:
+            params["q"] = json.dumps(q)
+        for name, value in (("ordering", ordering), ("run", run), ("view", view)):
+            if value is not None:
+                params[name] = value
+        yield from self._pages(f"datasets/{_id(dataset)}/samples/", params)
+
+    def tag(
+        self,
+        dataset: int | Mapping,
+        tag: str,
+        *,
+        q: Mapping | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> int:
+        """Tag every sample matching `q` (or those of `ids` among them); returns how many got
+        the tag. Tagging twice changes nothing, so the call is safe to retry."""
+        body: dict[str, Any] = {"action": "tag", "tag": tag, "q": dict(q or {})}
+        if ids is not None:
+            body["ids"] = [int(i) for i in ids]
+        return self._json("POST", f"datasets/{_id(dataset)}/samples/bulk/", json_body=body)[
+            "changed"
+        ]
+
     def export_dataset(
         self,
         dataset: int | Mapping,

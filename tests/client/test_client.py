@@ -395,3 +395,28 @@ def test_a_model_run_is_not_sent_twice_when_the_server_may_have_acted(wire):
         with pytest.raises(LoupeError, match="connection reset"):
             lp.log_model_run(1, "run", ["s1"], [[0.5, 0.5]])
     assert [c[3] for c in wire.calls] == [500, None]
+
+
+def test_samples_follow_a_query_and_tag_them(loupe, world):
+    dataset, _run, rows = world
+    query = {"field": "margin", "op": "<", "value": 0.5}
+    found = list(loupe.samples(dataset.pk, q=query, ordering="margin"))
+    want = sorted(
+        (
+            r
+            for r in rows
+            if r["score"] and r["score"]["margin"] is not None and r["score"]["margin"] < 0.5
+        ),
+        key=lambda r: (r["score"]["margin"], r["id"]),
+    )
+    assert [s["id"] for s in found] == [r["id"] for r in want]
+    assert found[0]["scores"]["margin"] == want[0]["score"]["margin"]
+    assert loupe.tag(dataset.pk, "low margin", q=query) == len(want)
+    assert loupe.tag(dataset.pk, "low margin", q=query) == 0  # a retry changes nothing
+    tagged = list(
+        loupe.samples(dataset.pk, q={"field": "tags", "op": "contains", "value": "low margin"})
+    )
+    assert {s["id"] for s in tagged} == {r["id"] for r in want}
+    with pytest.raises(LoupeError) as error:
+        list(loupe.samples(dataset.pk, q={"field": "password", "op": "=", "value": "x"}))
+    assert error.value.status == 400 and "unknown field" in str(error.value)
