@@ -38,6 +38,20 @@ def test_task_queue():
     yield queue
 
 
+@pytest.fixture(autouse=True, scope="session")
+def media_root(tmp_path_factory):
+    """Files the tests store (uploads, images, text models) go to a folder of this run's own,
+    never to the media of a demo on the same machine; workers the tests start inherit it."""
+    import os
+
+    from django.test import override_settings
+
+    root = tmp_path_factory.mktemp("media")
+    os.environ["MEDIA_ROOT"] = str(root)
+    with override_settings(MEDIA_ROOT=str(root)):
+        yield root
+
+
 @dataclass
 class Team:
     project: object

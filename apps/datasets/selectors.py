@@ -196,6 +196,8 @@ def embed_text(space: EmbeddingSpace, text: str):
     if space.method == "tfidf-svd" and default_storage.exists(text_model_path(space)):
         with default_storage.open(text_model_path(space), "rb") as f:
             model = kernels.TextLSA.from_bytes(f.read())
+        if model.components.shape[0] != space.dimension:
+            raise LookupError(f"the text model of {space.name} does not match its vectors")
         vector = model.embed([text])[0]
         if not vector.any():
             raise LookupError(f"none of the words of {text!r} occur in the dataset")
@@ -204,6 +206,10 @@ def embed_text(space: EmbeddingSpace, text: str):
         raise LookupError(
             f"the vectors of {space.name} came with the import: search it from a sample, or "
             "compute a space Loupe can embed text into"
+        )
+    if space.method == "tfidf-svd":
+        raise LookupError(
+            f"{space.name} was computed before Loupe kept the model that embeds free text"
         )
     raise LookupError(f"{space.name} ({space.method}) cannot embed free text")
 

@@ -178,6 +178,10 @@ def map_page(request, dataset_id: int):
         "error": error,
         "query": json.dumps(query, separators=(",", ":")) if query else "",
         "colors": MAP_COLORS,
+        # A link may open the map in a colouring: ?color=split shows production against training.
+        "color": request.GET.get("color")
+        if request.GET.get("color") in dict(MAP_COLORS)
+        else "label",
     }
     return render(request, "quality/map.html", context, status=400 if error else 200)
 

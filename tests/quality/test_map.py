@@ -249,3 +249,12 @@ def test_anonymous_visitors_are_sent_to_log_in(world, client, path):
     response = client.get(f"/datasets/{dataset.pk}/{path}")
     assert response.status_code == 302
     assert "/accounts/login/" in response["Location"]
+
+
+def test_a_link_may_open_the_map_in_a_colouring(world, team, web_as):
+    dataset, _run, _rows = world
+    client = web_as(team.user("viewer"))
+    page = client.get(f"/datasets/{dataset.pk}/map/?color=split").content.decode()
+    assert '<option value="split" selected>' in page
+    other = client.get(f"/datasets/{dataset.pk}/map/?color=password").content.decode()
+    assert '<option value="label" selected>' in other
