@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "apps.projects",
     "apps.datasets",
     "apps.quality",
+    "apps.review",
 ]
 
 MIDDLEWARE = [
@@ -108,6 +109,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.review.context_processors.notifications",
             ],
         },
     }

@@ -329,6 +329,12 @@ def version_commit(*, dataset: Dataset, by, message: str) -> DatasetVersion:
 def dataset_delete(*, dataset: Dataset) -> None:
     """Delete a dataset and everything in it, the big tables first, in set-based statements."""
     with connection.cursor() as cur:
+        # Review rows point at samples and label changes: they go before them.
+        sessions = "SELECT id FROM review_reviewsession WHERE dataset_id = %s"
+        cur.execute("DELETE FROM review_comment WHERE dataset_id = %s", [dataset.pk])
+        cur.execute("DELETE FROM review_decision WHERE dataset_id = %s", [dataset.pk])
+        for table in ("review_vote", "review_sessionitem", "review_participant"):
+            cur.execute(f"DELETE FROM {table} WHERE session_id IN ({sessions})", [dataset.pk])  # noqa: S608
         cur.execute(
             "DELETE FROM datasets_prediction WHERE run_id IN (SELECT id FROM datasets_modelrun WHERE dataset_id = %s)",
             [dataset.pk],

@@ -519,6 +519,12 @@ def sample_list(request, dataset_id: int):
             for t in selectors.tags_of_dataset(dataset)
         ],
         "labels": dataset.labels,
+        "default_participants": " ".join(
+            m.user.username
+            for m in dataset.project.memberships.select_related("user").filter(
+                role__in=["reviewer", "scientist"]
+            )
+        ),
         "can_tag": membership.can(Cap.COMMENT),
         "can_curate": membership.can(Cap.CURATE),
         "removed": found.removed,
@@ -679,12 +685,22 @@ def sample_detail(request, dataset_id: int, sample_id: int):
         neighbours = selectors.similar_samples(dataset, sample.pk, limit=10)
     except LookupError:
         neighbours = []
+    from apps.review import selectors as review_selectors
+
+    history = list(selectors.label_history(sample))
+    decisions = review_selectors.decisions_for_events([e.pk for e in history])
+    for event in history:
+        event.review_decision = decisions.get(event.pk)
+    membership = get_membership_for_user(request.user, pk=dataset.project_id)
     context = {
         "dataset": dataset,
         "project": dataset.project,
         "sample": sample,
         "form": form,
-        "history": selectors.label_history(sample),
+        "history": history,
+        "comments": review_selectors.thread(sample=sample),
+        "comment_target": {"dataset": dataset.pk, "sample": sample.pk},
+        "can_comment": membership.can(Cap.COMMENT),
         "draft": draft,
         "run": found.run,
         "score": score,

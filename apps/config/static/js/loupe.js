@@ -54,3 +54,16 @@ document.addEventListener("change", (event) => {
   }
   updateSelection(form);
 });
+// A review queue: a relabel button carries its label; keys vote (a, 1-9, r, u) and c comments.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("#vote-form button[data-label]");
+  if (button) button.form.elements.label.value = button.dataset.label;
+});
+document.addEventListener("keydown", (event) => {
+  if (event.target.closest("input, textarea, select") || event.metaKey || event.ctrlKey || event.altKey) return;
+  const vote = document.querySelector(`#vote-form button[data-vote-key="${event.key}"]`);
+  if (vote) { event.preventDefault(); vote.click(); return; }
+  const arrows = { ArrowRight: "j", ArrowLeft: "k" };
+  if (arrows[event.key]) { const link = document.querySelector(`a[data-key="${arrows[event.key]}"]`); if (link) link.click(); }
+  if (event.key === "c") { const box = document.querySelector("#comment-body"); if (box) { event.preventDefault(); box.focus(); } }
+});

@@ -1,0 +1,118 @@
+"""Reads for collaboration: a session's queue and progress, tallies, threads, the feed."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Max, QuerySet
+from django.utils import timezone
+
+from apps.review.models import (
+    Activity,
+    Comment,
+    Decision,
+    Notification,
+    Participant,
+    ReviewSession,
+    SessionItem,
+    Vote,
+)
+from apps.review.services import tally
+
+
+def sessions_of_dataset(dataset) -> QuerySet[ReviewSession]:
+    return dataset.review_sessions.select_related("created_by").annotate(
+        item_count=Count("items", distinct=True)
+    )
+
+
+def progress(session: ReviewSession) -> dict:
+    """Per participant: samples voted on, and when last active; the session's overall share."""
+    items = session.items.count()
+    voted = dict(
+        Vote.objects.filter(session=session)
+        .values("voter_id")
+        .annotate(n=Count("id"), last=Max("updated_at"))
+        .values_list("voter_id", "n")
+    )
+    people = []
+    now = timezone.now()
+    for p in (
+        Participant.objects.filter(session=session)
+        .select_related("user")
+        .order_by("user__username")
+    ):
+        done = voted.get(p.user_id, 0)
+        active = p.last_seen_at is not None and (now - p.last_seen_at).total_seconds() < 120
+        people.append(
+            {
+                "username": p.user.username,
+                "done": done,
+                "percent": round(100 * done / items) if items else 0,
+                "last_seen_at": p.last_seen_at,
+                "active": active,
+            }
+        )
+    reviewed = Vote.objects.filter(session=session).values("sample_id").distinct().count()
+    return {
+        "items": items,
+        "reviewed": reviewed,
+        "percent": round(100 * reviewed / items) if items else 0,
+        "people": people,
+    }
+
+
+def item_at(session: ReviewSession, position: int) -> SessionItem | None:
+    return session.items.select_related("sample").filter(position=position).first()
+
+
+def votes_on(session: ReviewSession, sample_id: int) -> list[Vote]:
+    return list(Vote.objects.filter(session=session, sample_id=sample_id).select_related("voter"))
+
+
+def visible_tally(session: ReviewSession, sample_id: int, user) -> dict | None:
+    """The sample's tally, or None while a blind session hides it from someone who has not
+    voted on the sample yet."""
+    votes = votes_on(session, sample_id)
+    if session.blind and session.is_open and not any(v.voter_id == user.pk for v in votes):
+        return None
+    return {"counts": tally(votes), "votes": votes}
+
+
+def decisions_of(session: ReviewSession) -> QuerySet[Decision]:
+    return session.decisions.select_related("sample", "decided_by", "event").order_by("sample_id")
+
+
+def thread(**where) -> list[Comment]:
+    """Top-level comments with their replies, oldest first."""
+    comments = list(
+        Comment.objects.filter(**where).select_related("author").order_by("created_at", "id")
+    )
+    replies: dict[int, list[Comment]] = {}
+    for c in comments:
+        if c.parent_id:
+            replies.setdefault(c.parent_id, []).append(c)
+    top = [c for c in comments if not c.parent_id]
+    for c in top:
+        c.thread_replies = replies.get(c.pk, [])
+    return top
+
+
+def feed(project, limit: int = 100) -> QuerySet[Activity]:
+    return project.activity.select_related("actor")[:limit]
+
+
+def unread_count(user) -> int:
+    if user is None or not user.is_authenticated:
+        return 0
+    return Notification.objects.filter(user=user, read_at=None).count()
+
+
+def notifications_of(user, limit: int = 100) -> QuerySet[Notification]:
+    return Notification.objects.filter(user=user).select_related("project")[:limit]
+
+
+def decisions_for_events(event_ids) -> dict[int, Decision]:
+    """The review decisions behind label changes, by change (event) id."""
+    found = Decision.objects.filter(event_id__in=list(event_ids)).select_related(
+        "session", "decided_by"
+    )
+    return {d.event_id: d for d in found}

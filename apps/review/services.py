@@ -1,0 +1,528 @@
+"""Writes for collaboration: comments with mentions, review sessions, votes, consensus,
+adjudication, and decisions applied as a new dataset version."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from urllib.parse import urljoin
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.datasets import services as dataset_services
+from apps.datasets.models import Dataset, LabelSource, Sample
+from apps.projects.models import Membership, Project
+from apps.review.models import (
+    Activity,
+    Choice,
+    Comment,
+    ConsensusPolicy,
+    Decision,
+    Notification,
+    Participant,
+    ReviewSession,
+    SessionItem,
+    Vote,
+)
+
+SESSION_MAX_ITEMS = 5_000
+COMMENT_MAX = 10_000
+MENTION = re.compile(r"(?<![\w@])@([\w.+-]+)")
+
+
+def policy_of(project: Project) -> ConsensusPolicy:
+    """The project's consensus policy (the defaults until someone changes them)."""
+    policy, _ = ConsensusPolicy.objects.get_or_create(project=project)
+    return policy
+
+
+@transaction.atomic
+def policy_update(
+    *, project: Project, min_votes: int, agreement: float, reviewers_adjudicate: bool
+) -> ConsensusPolicy:
+    if not 1 <= min_votes <= 50:
+        raise ValidationError({"min_votes": "Between 1 and 50 votes."})
+    if not 0.5 <= agreement <= 1.0:
+        raise ValidationError({"agreement": "A share from 0.5 to 1."})
+    policy = policy_of(project)
+    policy.min_votes, policy.agreement = min_votes, agreement
+    policy.reviewers_adjudicate = reviewers_adjudicate
+    policy.save(update_fields=["min_votes", "agreement", "reviewers_adjudicate"])
+    return policy
+
+
+def activity_add(*, project: Project, actor, verb: str, url: str = "") -> Activity:
+    return Activity.objects.create(project=project, actor=actor, verb=verb[:300], url=url)
+
+
+def notify(
+    *, users, project: Project, kind: str, text: str, url: str = "", site_url: str = ""
+) -> int:
+    """In-app notifications, and an e-mail to each user who has an address (after commit)."""
+    users = [u for u in users if u is not None]
+    Notification.objects.bulk_create(
+        Notification(user=u, project=project, kind=kind, text=text[:300], url=url) for u in users
+    )
+    recipients = [u.email for u in users if u.email]
+    if recipients:
+        link = urljoin(site_url, url) if site_url else url
+
+        def send() -> None:
+            for address in recipients:
+                send_mail(
+                    f"[Loupe] {text[:120]}",
+                    f"{text}\n\n{link}\n",
+                    settings.DEFAULT_FROM_EMAIL,
+                    [address],
+                    fail_silently=True,
+                )
+
+        transaction.on_commit(send)
+    return len(users)
+
+
+@transaction.atomic
+def notifications_read(*, user, ids=None) -> int:
+    unread = Notification.objects.filter(user=user, read_at=None)
+    if ids is not None:
+        unread = unread.filter(pk__in=list(ids))
+    return unread.update(read_at=timezone.now())
+
+
+# --- Comments -------------------------------------------------------------------------------------
+
+
+def _body(body: str) -> str:
+    body = (body or "").strip()
+    if not body:
+        raise ValidationError({"body": "Write something first."})
+    if len(body) > COMMENT_MAX:
+        raise ValidationError({"body": f"At most {COMMENT_MAX:,} characters."})
+    return body
+
+
+def _mentioned(project: Project, body: str, author) -> list:
+    names = {m.lower() for m in MENTION.findall(body)}
+    if not names:
+        return []
+    members = Membership.objects.filter(project=project).select_related("user")
+    return [
+        m.user
+        for m in members
+        if m.user.username.lower() in names and m.user != author and m.role != "vendor"
+    ]
+
+
+def comment_url(comment: Comment) -> str:
+    if comment.sample_id:
+        return reverse("datasets:sample", args=[comment.dataset_id, comment.sample_id])
+    if comment.session_id:
+        return reverse("review:session", args=[comment.session_id])
+    return reverse("datasets:health", args=[comment.dataset_id]) + "#clusters"
+
+
+@transaction.atomic
+def comment_create(
+    *,
+    project: Project,
+    author,
+    body: str,
+    dataset: Dataset | None = None,
+    sample: Sample | None = None,
+    session: ReviewSession | None = None,
+    run=None,
+    cluster: int | None = None,
+    parent: Comment | None = None,
+    site_url: str = "",
+) -> Comment:
+    """A comment on one thing (a sample, a cluster of a run, a session), or a reply to one.
+    @username mentions of project members notify them."""
+    body = _body(body)
+    if parent is not None:
+        if parent.project_id != project.pk or parent.deleted:
+            raise ValidationError({"parent": "Reply to a comment of this thread."})
+        dataset, sample, session = parent.dataset, parent.sample, parent.session
+        run, cluster = parent.run, parent.cluster
+        parent = parent.parent or parent  # one level of replies: a thread
+    if sample is None and session is None and (run is None or cluster is None):
+        raise ValidationError({"detail": "A comment is on a sample, a cluster or a session."})
+    comment = Comment.objects.create(
+        project=project,
+        dataset=dataset or (sample.dataset if sample else session.dataset if session else None),
+        sample=sample,
+        session=session,
+        run=run,
+        cluster=cluster,
+        parent=parent,
+        author=author,
+        body=body,
+    )
+    url = comment_url(comment)
+    where = (
+        f"sample {sample.external_id}"
+        if sample
+        else f"session “{session.title}”"
+        if session
+        else f"cluster {cluster}"
+    )
+    activity_add(project=project, actor=author, verb=f"commented on {where}", url=url)
+    mentioned = _mentioned(project, body, author)
+    notify(
+        users=mentioned,
+        project=project,
+        kind=Notification.Kind.MENTION,
+        text=f"{author.username} mentioned you on {where}",
+        url=url,
+        site_url=site_url,
+    )
+    return comment
+
+
+@transaction.atomic
+def comment_edit(*, comment: Comment, by, body: str) -> Comment:
+    if comment.author_id != by.pk or comment.deleted:
+        raise ValidationError({"detail": "Only its author can edit a comment."})
+    comment.body = _body(body)
+    comment.edited_at = timezone.now()
+    comment.save(update_fields=["body", "edited_at"])
+    return comment
+
+
+@transaction.atomic
+def comment_delete(*, comment: Comment, by) -> None:
+    """Its author deletes a comment; the thread keeps its place, saying it was deleted."""
+    if comment.author_id != by.pk:
+        raise ValidationError({"detail": "Only its author can delete a comment."})
+    comment.deleted, comment.body = True, ""
+    comment.save(update_fields=["deleted", "body"])
+
+
+# --- Review sessions ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def session_create(
+    *,
+    dataset: Dataset,
+    by,
+    title: str,
+    query=None,
+    ordering: str = "",
+    run=None,
+    participants=(),
+    blind: bool = False,
+    due_date=None,
+    description: str = "",
+    ids=None,
+    site_url: str = "",
+) -> ReviewSession:
+    """A session whose queue is the samples of a query (a saved view's, a selection's) in its
+    ordering, fixed now: at most SESSION_MAX_ITEMS. Participants must be able to vote."""
+    from apps.datasets.query import QueryError
+    from apps.datasets.selectors import sample_page
+    from apps.projects.capabilities import Cap
+
+    title = (title or "").strip()
+    if not title:
+        raise ValidationError({"title": "Give the session a title."})
+    people = list(participants)
+    if not people:
+        raise ValidationError({"participants": "Name at least one participant."})
+    roles = dict(
+        Membership.objects.filter(project=dataset.project, user__in=people).values_list(
+            "user_id", "role"
+        )
+    )
+    for user in people:
+        member = Membership(role=roles[user.pk]) if user.pk in roles else None
+        if member is None or not member.can(Cap.COMMENT):
+            raise ValidationError({"participants": f"{user.username} cannot vote in this project."})
+    try:
+        page = sample_page(
+            dataset,
+            query=query or {},
+            run=run,
+            ordering=ordering or "id",
+            size=SESSION_MAX_ITEMS,
+            count=False,
+        )
+    except QueryError as exc:
+        raise ValidationError({"query": str(exc)}) from None
+    samples = [s for s in page.samples if ids is None or s.pk in set(ids)]
+    if not samples:
+        raise ValidationError({"query": "No sample matches: the session would be empty."})
+    session = ReviewSession.objects.create(
+        project=dataset.project,
+        dataset=dataset,
+        title=title,
+        description=description,
+        query=query or {},
+        ordering=ordering or "",
+        run=run,
+        blind=blind,
+        due_date=due_date,
+        created_by=by,
+    )
+    SessionItem.objects.bulk_create(
+        SessionItem(session=session, sample=s, position=i) for i, s in enumerate(samples)
+    )
+    Participant.objects.bulk_create(Participant(session=session, user=u) for u in people)
+    url = reverse("review:session", args=[session.pk])
+    activity_add(
+        project=dataset.project,
+        actor=by,
+        verb=f"started review session “{title}” ({len(samples)} samples)",
+        url=url,
+    )
+    notify(
+        users=[u for u in people if u != by],
+        project=dataset.project,
+        kind=Notification.Kind.SESSION,
+        text=f"{by.username} added you to review session “{title}”",
+        url=url,
+        site_url=site_url,
+    )
+    return session
+
+
+def vote_cast(
+    *, session: ReviewSession, sample: Sample, voter, choice: str, label: str | None = None
+) -> Vote:
+    """Record (or change) the voter's vote on the sample. The session row is share-locked, so a
+    vote and the session's closing never overlap: a vote lands before the close, or is refused.
+    The unique constraint keeps one vote per reviewer and sample however often it is sent."""
+    if choice not in Choice.values:
+        raise ValidationError({"choice": f"Vote {', '.join(Choice.values)}."})
+    if choice == Choice.RELABEL:
+        if label not in session.dataset.labels:
+            raise ValidationError(
+                {"label": f"Relabel to one of {', '.join(session.dataset.labels)}."}
+            )
+    else:
+        label = None
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(
+                "SELECT status FROM review_reviewsession WHERE id = %s FOR SHARE", [session.pk]
+            )
+            row = cur.fetchone()
+        if row is None or row[0] != ReviewSession.Status.OPEN:
+            raise ValidationError({"detail": "The session is closed: votes can no longer change."})
+        if not Participant.objects.filter(session=session, user=voter).exists():
+            raise ValidationError({"detail": "Only the session's participants vote in it."})
+        if not SessionItem.objects.filter(session=session, sample=sample).exists():
+            raise ValidationError({"sample": "That sample is not in this session."})
+        vote, _ = Vote.objects.update_or_create(
+            session=session,
+            sample=sample,
+            voter=voter,
+            defaults={"choice": choice, "label": label},
+        )
+        Participant.objects.filter(session=session, user=voter).update(last_seen_at=timezone.now())
+    return vote
+
+
+def tally(votes) -> dict:
+    """{"keep": n, "remove": n, "relabel:cat": n, "unsure": n} of a sample's votes."""
+    return dict(
+        Counter(
+            f"{Choice.RELABEL}:{v.label}" if v.choice == Choice.RELABEL else v.choice for v in votes
+        )
+    )
+
+
+def consensus(counts: dict, policy: ConsensusPolicy) -> tuple[str, str | None] | None:
+    """The winning (outcome, label), if the votes meet the policy: enough votes that are not
+    "unsure", and the top choice holding the share of them the policy asks."""
+    decided = {k: n for k, n in counts.items() if k != Choice.UNSURE}
+    total = sum(decided.values())
+    if total < policy.min_votes or not decided:
+        return None
+    top, n = max(decided.items(), key=lambda kv: (kv[1], kv[0]))
+    tied = [k for k, m in decided.items() if m == n]
+    if len(tied) > 1 or n / total < policy.agreement:
+        return None
+    if top.startswith(f"{Choice.RELABEL}:"):
+        return Choice.RELABEL, top.split(":", 1)[1]
+    return top, None
+
+
+@transaction.atomic
+def session_close(*, session: ReviewSession, by, site_url: str = "") -> ReviewSession:
+    """Close the session (no more votes) and turn its votes into decisions by the project's
+    consensus policy; the summary keeps decisions, disagreements and time spent."""
+    locked = ReviewSession.objects.select_for_update().get(pk=session.pk)
+    if not locked.is_open:
+        raise ValidationError({"detail": "The session is already closed."})
+    policy = policy_of(locked.project)
+    votes: dict[int, list[Vote]] = {}
+    for vote in Vote.objects.filter(session=locked).order_by("sample_id", "id"):
+        votes.setdefault(vote.sample_id, []).append(vote)
+    decided, disagreements = 0, []
+    for sample_id, sample_votes in votes.items():
+        counts = tally(sample_votes)
+        winner = consensus(counts, policy)
+        if winner is None:
+            disagreements.append({"sample": sample_id, "tally": counts})
+            continue
+        outcome, label = winner
+        Decision.objects.update_or_create(
+            session=locked,
+            sample_id=sample_id,
+            defaults={
+                "dataset": locked.dataset,
+                "outcome": outcome,
+                "label": label,
+                "source": Decision.Source.CONSENSUS,
+                "decided_by": None,
+                "reason": f"{max(counts.values())} of {sum(counts.values())} votes",
+                "tally": counts,
+            },
+        )
+        decided += 1
+    spans = {}
+    for row in Vote.objects.filter(session=locked).values("voter__username", "created_at"):
+        first, last = spans.get(row["voter__username"], (row["created_at"], row["created_at"]))
+        spans[row["voter__username"]] = (
+            min(first, row["created_at"]),
+            max(last, row["created_at"]),
+        )
+    now = timezone.now()
+    locked.status, locked.closed_at = ReviewSession.Status.CLOSED, now
+    locked.summary = {
+        "items": locked.items.count(),
+        "voted": len(votes),
+        "votes": sum(len(v) for v in votes.values()),
+        "decided": decided,
+        "disagreements": disagreements[:200],
+        "disagreement_count": len(disagreements),
+        "minutes": round((now - locked.created_at).total_seconds() / 60, 1),
+        "minutes_by_participant": {
+            name: round((last - first).total_seconds() / 60, 1)
+            for name, (first, last) in spans.items()
+        },
+        "policy": {"min_votes": policy.min_votes, "agreement": policy.agreement},
+    }
+    locked.save(update_fields=["status", "closed_at", "summary"])
+    url = reverse("review:session", args=[locked.pk])
+    activity_add(
+        project=locked.project,
+        actor=by,
+        verb=f"closed review session “{locked.title}”: {decided} decisions, "
+        f"{len(disagreements)} without consensus",
+        url=url,
+    )
+    notify(
+        users=[p for p in locked.participants.all() if p != by],
+        project=locked.project,
+        kind=Notification.Kind.DECISION,
+        text=f"“{locked.title}” closed with {decided} decisions",
+        url=url,
+        site_url=site_url,
+    )
+    return locked
+
+
+@transaction.atomic
+def decision_adjudicate(
+    *,
+    dataset: Dataset,
+    sample: Sample,
+    by,
+    outcome: str,
+    label: str | None = None,
+    reason: str,
+    session: ReviewSession | None = None,
+) -> Decision:
+    """An adjudicator's decision, with the reason; it replaces the session's consensus one."""
+    if outcome not in (Choice.KEEP, Choice.RELABEL, Choice.REMOVE):
+        raise ValidationError({"outcome": "Decide keep, relabel or remove."})
+    if outcome == Choice.RELABEL and label not in dataset.labels:
+        raise ValidationError({"label": f"Relabel to one of {', '.join(dataset.labels)}."})
+    if not (reason or "").strip():
+        raise ValidationError({"reason": "Say why: the decision keeps it."})
+    counts = tally(Vote.objects.filter(session=session, sample=sample)) if session else {}
+    fields = {
+        "dataset": dataset,
+        "outcome": outcome,
+        "label": label if outcome == Choice.RELABEL else None,
+        "source": Decision.Source.ADJUDICATOR,
+        "decided_by": by,
+        "reason": reason.strip(),
+        "tally": counts,
+    }
+    if session is not None:
+        existing = Decision.objects.filter(session=session, sample=sample).first()
+        if existing is not None and existing.event_id:
+            raise ValidationError({"detail": "This decision is already in a version."})
+        decision, _ = Decision.objects.update_or_create(
+            session=session, sample=sample, defaults=fields
+        )
+    else:
+        decision = Decision.objects.create(sample=sample, session=None, **fields)
+    activity_add(
+        project=dataset.project,
+        actor=by,
+        verb=f"decided {outcome}{' to ' + label if outcome == Choice.RELABEL else ''} "
+        f"for sample {sample.external_id}",
+        url=reverse("datasets:sample", args=[dataset.pk, sample.pk]),
+    )
+    return decision
+
+
+@transaction.atomic
+def decisions_apply(*, session: ReviewSession, by, message: str = ""):
+    """Put the session's decisions that change something in the draft, and commit the draft
+    as a new version; each decision keeps the change it made (event) and the version."""
+    if session.is_open:
+        raise ValidationError({"detail": "Close the session first."})
+    pending = list(
+        Decision.objects.filter(session=session, event=None)
+        .exclude(outcome=Choice.KEEP)
+        .select_related("sample", "decided_by")
+    )
+    if not pending:
+        raise ValidationError({"detail": "No decision changes a label: nothing to apply."})
+    for decision in pending:
+        who = decision.decided_by.username if decision.decided_by else "consensus"
+        reason = f"Review “{session.title}”: {who}, {decision.reason}"
+        if decision.outcome == Choice.REMOVE:
+            event = dataset_services.sample_remove(
+                sample=decision.sample, by=by, reason=reason, source=LabelSource.REVIEW
+            )
+        else:
+            if decision.sample.label == decision.label:
+                continue
+            event = dataset_services.sample_relabel(
+                sample=decision.sample,
+                label=decision.label,
+                by=by,
+                reason=reason,
+                source=LabelSource.REVIEW,
+            )
+        decision.event = event
+        decision.save(update_fields=["event"])
+    version = dataset_services.version_commit(
+        dataset=session.dataset,
+        by=by,
+        message=message or f"Decisions of review session “{session.title}”",
+    )
+    Decision.objects.filter(session=session, event__isnull=False, version=None).update(
+        version=version.number
+    )
+    activity_add(
+        project=session.project,
+        actor=by,
+        verb=f"applied the decisions of “{session.title}” as version {version.number}",
+        url=reverse("datasets:versions", args=[session.dataset_id]),
+    )
+    return version
+
+
+def participant_seen(*, session: ReviewSession, user) -> None:
+    Participant.objects.filter(session=session, user=user).update(last_seen_at=timezone.now())
