@@ -247,6 +247,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
+    # Two models have a field named "kind" with different choices: name their enums apart.
+    "ENUM_NAME_OVERRIDES": {
+        "NotificationKindEnum": "apps.review.models.Notification.Kind",
+        "ImportKindEnum": "apps.datasets.models.ImportJob.Kind",
+    },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,

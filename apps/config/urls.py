@@ -10,6 +10,49 @@ from apps.datasets import api as datasets_api
 from apps.projects import api as projects_api
 from apps.projects import views as projects_views
 from apps.quality import api as quality_api
+from apps.review import api as review_api
+
+review_api_patterns = [
+    path(
+        "datasets/<int:dataset_id>/review-sessions/",
+        review_api.SessionListCreate.as_view(),
+        name="review_sessions",
+    ),
+    path(
+        "review-sessions/<int:session_id>/",
+        review_api.SessionDetail.as_view(),
+        name="review_session",
+    ),
+    path(
+        "review-sessions/<int:session_id>/votes/",
+        review_api.VoteCreate.as_view(),
+        name="review_votes",
+    ),
+    path(
+        "review-sessions/<int:session_id>/close/",
+        review_api.SessionClose.as_view(),
+        name="review_close",
+    ),
+    path(
+        "review-sessions/<int:session_id>/decisions/",
+        review_api.DecisionListCreate.as_view(),
+        name="review_decisions",
+    ),
+    path(
+        "review-sessions/<int:session_id>/apply/",
+        review_api.DecisionsApply.as_view(),
+        name="review_apply",
+    ),
+    path(
+        "datasets/<int:dataset_id>/samples/<int:sample_id>/comments/",
+        review_api.SampleComments.as_view(),
+        name="sample_comments",
+    ),
+    path("comments/<int:comment_id>/", review_api.CommentDetail.as_view(), name="comment"),
+    path("notifications/", review_api.NotificationList.as_view(), name="notifications"),
+    path("projects/<int:pk>/activity/", review_api.ActivityList.as_view(), name="activity"),
+    path("projects/<int:pk>/consensus-policy/", review_api.PolicyDetail.as_view(), name="policy"),
+]
 
 api_patterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -132,6 +175,7 @@ api_patterns = [
         quality_api.ScoreExport.as_view(),
         name="scoring_run_scores",
     ),
+    *review_api_patterns,
 ]
 
 urlpatterns = [
