@@ -485,9 +485,27 @@ def sample_list(request, dataset_id: int):
         for i, part in enumerate(parts)
     ]
     membership = get_membership_for_user(request.user, pk=dataset.project_id)
+    # A table of one cluster (the health page's links) carries the cluster's discussion.
+    cluster = None
+    if (
+        isinstance(found.query, dict)
+        and found.query.get("field") == "cluster"
+        and found.query.get("op") == "="
+        and found.run is not None
+        and isinstance(found.query.get("value"), int)
+    ):
+        from apps.review import selectors as review_selectors
+
+        cluster = {
+            "number": found.query["value"],
+            "comments": review_selectors.thread(run=found.run, cluster=found.query["value"]),
+            "target": {"dataset": dataset.pk, "run": found.run.pk, "cluster": found.query["value"]},
+        }
     context = {
         "dataset": dataset,
         "project": dataset.project,
+        "cluster": cluster,
+        "can_comment": membership.can(Cap.COMMENT),
         "run": found.run,
         "view": found.view,
         "error": error,

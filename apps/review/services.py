@@ -3,9 +3,10 @@ adjudication, and decisions applied as a new dataset version."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -123,7 +124,12 @@ def comment_url(comment: Comment) -> str:
         return reverse("datasets:sample", args=[comment.dataset_id, comment.sample_id])
     if comment.session_id:
         return reverse("review:session", args=[comment.session_id])
-    return reverse("datasets:health", args=[comment.dataset_id]) + "#clusters"
+    query = json.dumps({"field": "cluster", "op": "=", "value": comment.cluster})
+    return (
+        reverse("datasets:samples", args=[comment.dataset_id])
+        + "?"
+        + urlencode({"q": query, "run": comment.run_id})
+    )
 
 
 @transaction.atomic

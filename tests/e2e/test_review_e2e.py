@@ -118,3 +118,29 @@ def wait_for_server_sessions(seconds: float = 5) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline and server_sessions():
         time.sleep(0.05)
+
+
+def test_script_in_a_comment_or_in_sample_text_renders_as_text(page, world, team):
+    dataset, run, rows = world
+    attack = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
+    Sample.objects.filter(pk=rows[0]["id"]).update(text=f"hello {attack}")
+    session = services.session_create(
+        dataset=dataset,
+        by=team.user("owner"),
+        title="XSS",
+        query={"field": "external_id", "op": "=", "value": rows[0]["external_id"]},
+        run=run,
+        participants=[team.user("reviewer")],
+    )
+    log_in(page, team.user("reviewer").username)
+    page.goto(f"/review/sessions/{session.pk}/queue/")
+    page.keyboard.press("c")
+    page.keyboard.type(f"see {attack} [x](javascript:document.title='pwned')")
+    page.get_by_role("button", name="Comment", exact=True).click()
+    expect(page.locator("#comments .commentbody")).to_contain_text("<script>")
+    expect(page.locator("#sample-text")).to_contain_text("<img src=x")
+    page.goto(f"/datasets/{dataset.pk}/samples/{rows[0]['id']}/")
+    expect(page.locator("#comments .commentbody")).to_contain_text("<script>")
+    assert page.title() != "pwned"
+    assert page.locator("#comments .commentbody a[href^='javascript']").count() == 0
+    assert page.locator("#comments img, .sampletext img").count() == 0

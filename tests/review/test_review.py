@@ -317,3 +317,28 @@ def test_notifications_page_lists_and_marks_read(world, team, web_as):
     client.post("/review/notifications/")
     assert Notification.objects.filter(user=team.user("reviewer"), read_at=None).count() == 0
     assert ReviewSession.objects.count() == 1
+
+
+def test_a_cluster_has_its_discussion_on_its_table(world, team, web_as):
+    dataset, run, _rows = world
+    client = web_as(team.user("reviewer"))
+    query = '{"field": "cluster", "op": "=", "value": 2}'
+    response = client.post(
+        "/review/comments/",
+        {
+            "dataset": dataset.pk,
+            "run": run.pk,
+            "cluster": 2,
+            "body": "All _refunds_?",
+            "back": f"/datasets/{dataset.pk}/samples/?q={query}",
+        },
+    )
+    assert response.status_code == 302
+    comment = Comment.objects.get()
+    assert comment.cluster == 2 and comment.run_id == run.pk and comment.sample_id is None
+    page = client.get(f"/datasets/{dataset.pk}/samples/", {"q": query}).content.decode()
+    assert "Cluster 2 of run" in page and "<em>refunds</em>" in page
+    other = client.get(
+        f"/datasets/{dataset.pk}/samples/", {"q": query.replace("2", "3")}
+    ).content.decode()
+    assert "<em>refunds</em>" not in other
