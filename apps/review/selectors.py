@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
 from apps.review.models import (
-    Activity,
     Comment,
     Decision,
     Notification,
@@ -96,8 +97,65 @@ def thread(**where) -> list[Comment]:
     return top
 
 
-def feed(project, limit: int = 100) -> QuerySet[Activity]:
-    return project.activity.select_related("actor")[:limit]
+@dataclass
+class FeedItem:
+    actor: object
+    verb: str
+    url: str
+    created_at: object
+
+
+def feed(project, limit: int = 100) -> list:
+    """The project's activity, newest first: review and comments (Activity rows), with the
+    versions committed, the imports done and the scoring runs finished, read where they live."""
+    from django.urls import reverse
+
+    from apps.datasets.models import DatasetVersion, ImportJob, JobStatus
+    from apps.quality.models import RunStatus, ScoringRun
+
+    items = list(project.activity.select_related("actor")[:limit])
+    for v in (
+        DatasetVersion.objects.filter(dataset__project=project)
+        .select_related("author", "dataset")
+        .order_by("-created_at")[:limit]
+    ):
+        items.append(
+            FeedItem(
+                v.author,
+                f"committed version {v.number} of {v.dataset.name}: {v.message or 'no message'}",
+                reverse("datasets:versions", args=[v.dataset_id]),
+                v.created_at,
+            )
+        )
+    for job in (
+        ImportJob.objects.filter(project=project, status=JobStatus.DONE)
+        .select_related("created_by", "dataset")
+        .order_by("-created_at")[:limit]
+    ):
+        items.append(
+            FeedItem(
+                job.created_by,
+                f"imported {job.file_name} into {job.dataset.name}",
+                reverse("datasets:detail", args=[job.dataset_id]),
+                job.finished_at or job.created_at,
+            )
+        )
+    for run in (
+        ScoringRun.objects.filter(dataset__project=project, status=RunStatus.DONE)
+        .select_related("created_by", "dataset")
+        .order_by("-created_at")[:limit]
+    ):
+        items.append(
+            FeedItem(
+                run.created_by,
+                f"scored {run.dataset.name} v{run.version}: "
+                f"{run.summary.get('likely_mislabeled', 0)} likely mislabelled",
+                reverse("datasets:health", args=[run.dataset_id]),
+                run.finished_at or run.created_at,
+            )
+        )
+    items.sort(key=lambda item: item.created_at, reverse=True)
+    return items[:limit]
 
 
 def unread_count(user) -> int:

@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 
 from apps.datasets.models import Sample
 from apps.projects.capabilities import Cap
+from apps.review import selectors as review_selectors
 from apps.review import services
 from apps.review.models import Comment, Decision, Notification, ReviewSession, Vote
 from tests.conftest import PERSONAS
@@ -342,3 +343,21 @@ def test_a_cluster_has_its_discussion_on_its_table(world, team, web_as):
         f"/datasets/{dataset.pk}/samples/", {"q": query.replace("2", "3")}
     ).content.decode()
     assert "<em>refunds</em>" not in other
+
+
+def test_the_feed_holds_review_versions_and_runs_newest_first(world, team, web_as):
+    dataset, run, _rows = world
+    session = start(world, team)
+    item = session.items.select_related("sample").first()
+    for persona in ("reviewer", "scientist"):
+        services.vote_cast(
+            session=session, sample=item.sample, voter=team.user(persona), choice="remove"
+        )
+    closed = services.session_close(session=session, by=team.user("owner"))
+    services.decisions_apply(session=closed, by=team.user("owner"), message="cleanup")
+    feed = [i.verb for i in review_selectors.feed(team.project)]
+    assert feed[0].startswith("applied the decisions")
+    assert any(v.startswith("committed version") and "cleanup" in v for v in feed)
+    assert any(v.startswith("started review session") for v in feed)
+    page = web_as(team.user("viewer")).get(f"/review/projects/{team.project.slug}/activity/")
+    assert "closed review session" in page.content.decode()
