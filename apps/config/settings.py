@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.quality",
     "apps.review",
+    "apps.vendors",
 ]
 
 MIDDLEWARE = [

@@ -238,6 +238,7 @@ class Notification(models.Model):
         MENTION = "mention", "Mention"
         SESSION = "session", "Assigned to a session"
         DECISION = "decision", "Decision"
+        BATCH = "batch", "Relabel batch"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"

@@ -1,0 +1,424 @@
+"""Writes for labelling vendors: vendors and their annotators, relabel batches through their
+lifecycle, vendor labels, QA, accepted labels as a version, and the cost of accepted items."""
+
+from __future__ import annotations
+
+import secrets
+from collections import Counter
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.datasets import services as dataset_services
+from apps.datasets.models import Dataset, LabelSource, Sample
+from apps.projects.capabilities import Role
+from apps.projects.models import Membership, Project
+from apps.review.services import activity_add, notify
+from apps.vendors.models import Batch, BatchItem, CostEntry, Vendor, VendorLabel, VendorMember
+
+BATCH_MAX_ITEMS = 5_000
+WORKING = (Batch.Status.SENT, Batch.Status.IN_PROGRESS, Batch.Status.RETURNED)
+
+
+@transaction.atomic
+def vendor_create(
+    *,
+    project: Project,
+    name: str,
+    contact: str = "",
+    price_per_item: Decimal | float | str = 0,
+    currency: str = "USD",
+    turnaround_days: int = 7,
+) -> Vendor:
+    """A vendor working for the project (an existing vendor of that name is linked instead)."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give the vendor a name."})
+    currency = (currency or "").strip().upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise ValidationError({"currency": "A three-letter currency code, e.g. USD."})
+    try:
+        price = Decimal(str(price_per_item))
+    except ArithmeticError:
+        raise ValidationError({"price_per_item": "A price, e.g. 0.08."}) from None
+    if price < 0:
+        raise ValidationError({"price_per_item": "A price is not negative."})
+    vendor, created = Vendor.objects.get_or_create(
+        name=name,
+        defaults={
+            "contact": contact,
+            "price_per_item": price,
+            "currency": currency,
+            "turnaround_days": turnaround_days,
+        },
+    )
+    vendor.projects.add(project)
+    return vendor
+
+
+@transaction.atomic
+def vendor_member_add(*, vendor: Vendor, project: Project, user) -> VendorMember:
+    """An annotator of the vendor: a member of the project with the vendor role, and of no
+    other vendor (the database's unique user holds that too)."""
+    if not Membership.objects.filter(project=project, user=user, role=Role.VENDOR).exists():
+        raise ValidationError({"user": f"{user.username} needs the vendor role in {project.name}."})
+    existing = VendorMember.objects.filter(user=user).select_related("vendor").first()
+    if existing is not None and existing.vendor_id != vendor.pk:
+        raise ValidationError(
+            {"user": f"{user.username} already works for {existing.vendor.name}."}
+        )
+    member, _ = VendorMember.objects.get_or_create(user=user, defaults={"vendor": vendor})
+    return member
+
+
+def vendor_of(user) -> Vendor | None:
+    member = VendorMember.objects.filter(user=user).select_related("vendor").first()
+    return member.vendor if member else None
+
+
+@transaction.atomic
+def batch_create(
+    *,
+    dataset: Dataset,
+    vendor: Vendor,
+    by,
+    title: str,
+    instructions: str = "",
+    query=None,
+    ordering: str = "",
+    run=None,
+    ids=None,
+    price_per_item=None,
+    due_date=None,
+    labels_per_item: int = 1,
+    gold_share: float = 0.0,
+    priority: int = 2,
+) -> Batch:
+    """A draft batch of the query's samples (or the ticked ones), with gold items mixed in:
+    labelled samples outside the selection that the newest run does not flag, their current
+    label the known answer. The order is shuffled, so gold items look like any other."""
+    from apps.datasets.query import QueryError
+    from apps.datasets.selectors import sample_page
+
+    if not vendor.projects.filter(pk=dataset.project_id).exists():
+        raise ValidationError({"vendor": f"{vendor.name} does not work for this project."})
+    title = (title or "").strip()
+    if not title:
+        raise ValidationError({"title": "Give the batch a title."})
+    if not 1 <= int(labels_per_item) <= 5:
+        raise ValidationError({"labels_per_item": "1 to 5 labels per item."})
+    if not 0 <= float(gold_share) <= 0.5:
+        raise ValidationError({"gold_share": "A share of gold items from 0 to 0.5."})
+    try:
+        page = sample_page(
+            dataset,
+            query=query or {},
+            run=run,
+            ordering=ordering or "id",
+            size=BATCH_MAX_ITEMS,
+            count=False,
+        )
+    except QueryError as exc:
+        raise ValidationError({"query": str(exc)}) from None
+    chosen = [s for s in page.samples if ids is None or s.pk in ids]
+    if not chosen:
+        raise ValidationError({"query": "No sample matches: the batch would be empty."})
+    gold_count = round(len(chosen) * gold_share / (1 - gold_share)) if gold_share else 0
+    gold = _gold_candidates(dataset, run, exclude={s.pk for s in chosen}, count=gold_count)
+    if len(gold) < gold_count:
+        raise ValidationError(
+            {"gold_share": f"Only {len(gold)} trusted labelled samples can serve as gold items."}
+        )
+    batch = Batch.objects.create(
+        project=dataset.project,
+        dataset=dataset,
+        vendor=vendor,
+        title=title,
+        instructions=instructions,
+        query=query or {},
+        price_per_item=Decimal(str(price_per_item))
+        if price_per_item not in (None, "")
+        else vendor.price_per_item,
+        currency=vendor.currency,
+        due_date=due_date,
+        labels_per_item=int(labels_per_item),
+        gold_share=float(gold_share),
+        priority=int(priority),
+        created_by=by,
+    )
+    entries = [(s, None) for s in chosen] + [(s, s.label) for s in gold]
+    # Unpredictable order: nothing about a position tells a gold item from the others.
+    secrets.SystemRandom().shuffle(entries)
+    BatchItem.objects.bulk_create(
+        BatchItem(batch=batch, sample=s, position=i, gold_label=g)
+        for i, (s, g) in enumerate(entries)
+    )
+    activity_add(
+        project=dataset.project,
+        actor=by,
+        verb=f"drafted relabel batch “{title}” for {vendor.name} ({len(chosen)} items, {len(gold)} gold)",
+        url=reverse("vendors:batch", args=[batch.pk]),
+    )
+    return batch
+
+
+def _gold_candidates(dataset: Dataset, run, *, exclude: set[int], count: int) -> list[Sample]:
+    if count <= 0:
+        return []
+    samples = Sample.objects.filter(dataset=dataset, active=True, label__isnull=False).exclude(
+        pk__in=exclude
+    )
+    if run is not None:
+        from apps.quality.models import SampleScore
+
+        samples = samples.exclude(
+            pk__in=SampleScore.objects.filter(run=run, likely_mislabeled=True).values("sample_id")
+        )
+    # A spread of the dataset, the same for the same batch: ordered by a hash of the id.
+    return list(samples.extra(order_by=["md5(datasets_sample.id::text)"])[:count])
+
+
+def _transition(batch: Batch, allowed: tuple, to: str, **fields) -> Batch:
+    locked = Batch.objects.select_for_update().get(pk=batch.pk)
+    if locked.status not in allowed:
+        names = ", ".join(Batch.Status(s).label.lower() for s in allowed)
+        raise ValidationError(
+            {
+                "status": f"The batch is {locked.get_status_display().lower()}; this needs it {names}."
+            }
+        )
+    locked.status = to
+    for key, value in fields.items():
+        setattr(locked, key, value)
+    locked.save(update_fields=["status", *fields])
+    return locked
+
+
+@transaction.atomic
+def batch_send(*, batch: Batch, by, site_url: str = "") -> Batch:
+    batch = _transition(batch, (Batch.Status.DRAFT,), Batch.Status.SENT, sent_at=timezone.now())
+    url = reverse("vendors:work", args=[batch.pk])
+    notify(
+        users=[m.user for m in batch.vendor.members.select_related("user")],
+        project=batch.project,
+        kind="batch",
+        text=f"New batch “{batch.title}” ({batch.items.count()} items)",
+        url=url,
+        site_url=site_url,
+    )
+    activity_add(
+        project=batch.project,
+        actor=by,
+        verb=f"sent batch “{batch.title}” to {batch.vendor.name}",
+        url=reverse("vendors:batch", args=[batch.pk]),
+    )
+    return batch
+
+
+@transaction.atomic
+def label_set(
+    *, item: BatchItem, annotator, label: str | None = None, skip_reason: str = ""
+) -> VendorLabel:
+    """The annotator's label of an item, or a skip with the reason; changeable until the batch
+    is submitted (and for returned items, during rework)."""
+    batch = Batch.objects.select_for_update().get(pk=item.batch_id)
+    if batch.status not in WORKING:
+        raise ValidationError({"detail": "This batch is not open for labelling."})
+    if batch.status == Batch.Status.RETURNED and item.status not in (
+        BatchItem.Status.RETURNED,
+        BatchItem.Status.OPEN,
+    ):
+        raise ValidationError({"detail": "Only the returned items are open for rework."})
+    if label is not None and label not in batch.dataset.labels:
+        raise ValidationError({"label": f"Choose one of {', '.join(batch.dataset.labels)}."})
+    skip_reason = (skip_reason or "").strip()
+    if label is None and not skip_reason:
+        raise ValidationError({"skip_reason": "Say why you skip this item."})
+    vendor_label, _ = VendorLabel.objects.update_or_create(
+        item=item,
+        annotator=annotator,
+        defaults={
+            "label": label,
+            "skip_reason": "" if label else skip_reason,
+            "source": "workspace",
+        },
+    )
+    done = item.labels.count() >= batch.labels_per_item
+    BatchItem.objects.filter(pk=item.pk).update(
+        status=BatchItem.Status.DONE if done else item.status
+    )
+    if batch.status == Batch.Status.SENT:
+        batch.status = Batch.Status.IN_PROGRESS
+        batch.save(update_fields=["status"])
+    return vendor_label
+
+
+@transaction.atomic
+def batch_submit(*, batch: Batch, by) -> Batch:
+    left = batch.items.exclude(status=BatchItem.Status.DONE).exclude(
+        status=BatchItem.Status.ACCEPTED
+    )
+    if left.exists():
+        raise ValidationError({"detail": f"{left.count()} items still need labels."})
+    return _transition(
+        batch,
+        (Batch.Status.SENT, Batch.Status.IN_PROGRESS, Batch.Status.RETURNED),
+        Batch.Status.SUBMITTED,
+        submitted_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def qa_start(*, batch: Batch, by) -> Batch:
+    return _transition(batch, (Batch.Status.SUBMITTED,), Batch.Status.IN_QA)
+
+
+@transaction.atomic
+def item_review(*, item: BatchItem, by, accept: bool, note: str = "") -> BatchItem:
+    """A QA reviewer accepts an item, or returns it with a note for rework."""
+    if item.batch.status != Batch.Status.IN_QA:
+        raise ValidationError({"detail": "Start QA on the submitted batch first."})
+    if not accept and not (note or "").strip():
+        raise ValidationError({"note": "Say what to fix."})
+    item.status = BatchItem.Status.ACCEPTED if accept else BatchItem.Status.RETURNED
+    item.qa_note, item.qa_by = (note or "").strip(), by
+    item.save(update_fields=["status", "qa_note", "qa_by"])
+    return item
+
+
+@transaction.atomic
+def batch_return(*, batch: Batch, by, notes: str) -> Batch:
+    if not batch.items.filter(status=BatchItem.Status.RETURNED).exists():
+        raise ValidationError({"detail": "Return at least one item, with a note, first."})
+    if not (notes or "").strip():
+        raise ValidationError({"notes": "Say what the rework is about."})
+    batch = _transition(
+        batch,
+        (Batch.Status.IN_QA,),
+        Batch.Status.RETURNED,
+        rework_notes=notes.strip(),
+        rounds=batch.rounds + 1,
+    )
+    notify(
+        users=[m.user for m in batch.vendor.members.select_related("user")],
+        project=batch.project,
+        kind="batch",
+        text=f"“{batch.title}” came back for rework",
+        url=reverse("vendors:work", args=[batch.pk]),
+    )
+    return batch
+
+
+def final_label(labels) -> str | None:
+    """The item's label: the most frequent of its annotators' (ties: none)."""
+    counts = Counter(label.label for label in labels if label.label is not None)
+    if not counts:
+        return None
+    ranked = counts.most_common()
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        return None
+    return ranked[0][0]
+
+
+@transaction.atomic
+def batch_accept(*, batch: Batch, by) -> Batch:
+    """Accept the batch: its (non-gold) labels go to the draft with the vendor as source and
+    become a new version; every item books its price to the vendor and this month."""
+    if batch.items.filter(status=BatchItem.Status.RETURNED).exists():
+        raise ValidationError(
+            {"detail": "Some items are returned: send the batch back for rework."}
+        )
+    batch = _transition(
+        batch, (Batch.Status.IN_QA,), Batch.Status.ACCEPTED, accepted_at=timezone.now()
+    )
+    items = list(batch.items.select_related("sample").prefetch_related("labels"))
+    changes = 0
+    for item in items:
+        if item.is_gold:
+            continue
+        label = final_label(item.labels.all())
+        if label is not None and label != item.sample.label:
+            dataset_services.sample_relabel(
+                sample=item.sample,
+                label=label,
+                by=by,
+                reason=f"Batch “{batch.title}” by {batch.vendor.name}",
+                source=LabelSource.VENDOR,
+            )
+            changes += 1
+    BatchItem.objects.filter(batch=batch).update(status=BatchItem.Status.ACCEPTED)
+    month = timezone.now().date().replace(day=1)
+    CostEntry.objects.bulk_create(
+        CostEntry(
+            item=item,
+            vendor=batch.vendor,
+            project=batch.project,
+            amount=batch.price_per_item * sum(1 for label in item.labels.all() if label.label),
+            currency=batch.currency,
+            month=month,
+        )
+        for item in items
+    )
+    if changes:
+        version = dataset_services.version_commit(
+            dataset=batch.dataset,
+            by=by,
+            message=f"Labels of batch “{batch.title}” ({batch.vendor.name})",
+        )
+        batch.version = version.number
+        batch.save(update_fields=["version"])
+    activity_add(
+        project=batch.project,
+        actor=by,
+        verb=f"accepted batch “{batch.title}”: {changes} labels changed",
+        url=reverse("vendors:batch", args=[batch.pk]),
+    )
+    return batch
+
+
+def batch_stats(batch: Batch) -> dict:
+    """Progress, gold accuracy per annotator and for the vendor, agreement between labels."""
+    items = list(batch.items.prefetch_related("labels__annotator"))
+    per: dict[str, list[int]] = {}
+    gold_right = gold_total = 0
+    agree = multi = 0
+    for item in items:
+        labels = [label for label in item.labels.all() if label.label is not None]
+        if item.is_gold:
+            for label in labels:
+                name = label.annotator.username if label.annotator else "—"
+                per.setdefault(name, [0, 0])
+                per[name][0] += label.label == item.gold_label
+                per[name][1] += 1
+                gold_right += label.label == item.gold_label
+                gold_total += 1
+        if len(labels) > 1:
+            multi += 1
+            agree += len({label.label for label in labels}) == 1
+    counts = Counter(item.status for item in items)
+    return {
+        "items": len(items),
+        "gold": sum(1 for i in items if i.is_gold),
+        "by_status": dict(counts),
+        "labelled": counts.get(BatchItem.Status.DONE, 0) + counts.get(BatchItem.Status.ACCEPTED, 0),
+        "gold_accuracy": gold_right / gold_total if gold_total else None,
+        "gold_by_annotator": {
+            name: {"right": r, "total": t, "accuracy": r / t}
+            for name, (r, t) in sorted(per.items())
+        },
+        "agreement": agree / multi if multi else None,
+        "overdue": bool(
+            batch.due_date
+            and batch.status not in (Batch.Status.ACCEPTED, Batch.Status.DRAFT)
+            and batch.due_date < timezone.now().date()
+        ),
+    }
+
+
+def batches_overdue(project: Project):
+    return Batch.objects.filter(project=project, due_date__lt=timezone.now().date()).exclude(
+        status__in=[Batch.Status.ACCEPTED, Batch.Status.DRAFT]
+    )
