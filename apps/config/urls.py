@@ -186,6 +186,7 @@ urlpatterns = [
     path("datasets/", include("apps.datasets.urls")),
     path("methods/", include("apps.quality.urls")),
     path("review/", include("apps.review.urls")),
+    path("vendors/", include("apps.vendors.urls")),
     path("invitations/<str:key>/", projects_views.invitation_accept, name="invitation_accept"),
     path("api/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),

@@ -544,6 +544,8 @@ def sample_list(request, dataset_id: int):
             )
         ),
         "can_tag": membership.can(Cap.COMMENT),
+        "can_manage_vendors": membership.can(Cap.MANAGE_VENDORS),
+        "vendors": list(dataset.project.vendors.all()),
         "can_curate": membership.can(Cap.CURATE),
         "removed": found.removed,
     }
@@ -896,7 +898,14 @@ def media(request, dataset_id: int, path: str):
     this dataset points at is served, and only to those who may see the dataset."""
     from django.http import FileResponse, Http404
 
-    dataset = get_dataset_for_user(request.user, dataset_id)
+    from apps.datasets.models import Dataset
+    from apps.vendors.access import vendor_may_see_image
+
+    # A vendor annotator sees the images of their assigned items, and only those.
+    if vendor_may_see_image(request.user, dataset_id, path):
+        dataset = Dataset.objects.get(pk=dataset_id)
+    else:
+        dataset = get_dataset_for_user(request.user, dataset_id)
     if not Sample.objects.filter(dataset=dataset, image=path).exists():
         raise Http404("No such image.")
     try:

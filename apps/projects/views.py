@@ -84,7 +84,14 @@ def project_detail(request, slug: str):
     membership = get_membership_for_user(request.user, slug=slug)
     if not membership.can(Cap.VIEW):
         # Vendors work from their assigned batches only; they don't see the team.
-        return render(request, "projects/vendor_home.html", {"project": membership.project})
+        from apps.vendors.selectors import batches_for_vendor_user
+
+        batches = batches_for_vendor_user(request.user, membership.project)
+        return render(
+            request,
+            "projects/vendor_home.html",
+            {"project": membership.project, "batches": batches},
+        )
     context = _members_context(membership)
     context["capabilities"] = [label for cap, label in CAP_LABELS.items() if membership.can(cap)]
     context["datasets"] = datasets_with_counts(membership.project)

@@ -134,12 +134,19 @@ class VendorLabel(models.Model):
     source = models.CharField(
         max_length=20, default="workspace", help_text="workspace, label-studio, csv"
     )
+    external_annotator = models.CharField(
+        max_length=200, blank=True, help_text="Who labelled it in the vendor's own tool."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["item", "annotator"], name="one_label_per_annotator"),
+            models.UniqueConstraint(
+                fields=["item", "annotator", "external_annotator"],
+                name="one_label_per_annotator",
+                nulls_distinct=False,
+            ),
             models.CheckConstraint(
                 condition=Q(label__isnull=False) | ~Q(skip_reason=""),
                 name="a_label_or_a_reason",

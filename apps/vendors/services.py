@@ -9,6 +9,8 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import TextField
+from django.db.models.functions import MD5, Cast
 from django.urls import reverse
 from django.utils import timezone
 
@@ -178,7 +180,7 @@ def _gold_candidates(dataset: Dataset, run, *, exclude: set[int], count: int) ->
             pk__in=SampleScore.objects.filter(run=run, likely_mislabeled=True).values("sample_id")
         )
     # A spread of the dataset, the same for the same batch: ordered by a hash of the id.
-    return list(samples.extra(order_by=["md5(datasets_sample.id::text)"])[:count])
+    return list(samples.order_by(MD5(Cast("pk", TextField())))[:count])
 
 
 def _transition(batch: Batch, allowed: tuple, to: str, **fields) -> Batch:
@@ -279,7 +281,10 @@ def qa_start(*, batch: Batch, by) -> Batch:
 @transaction.atomic
 def item_review(*, item: BatchItem, by, accept: bool, note: str = "") -> BatchItem:
     """A QA reviewer accepts an item, or returns it with a note for rework."""
-    if item.batch.status != Batch.Status.IN_QA:
+    if (
+        Batch.objects.filter(pk=item.batch_id).values_list("status", flat=True).first()
+        != Batch.Status.IN_QA
+    ):
         raise ValidationError({"detail": "Start QA on the submitted batch first."})
     if not accept and not (note or "").strip():
         raise ValidationError({"note": "Say what to fix."})

@@ -61,9 +61,17 @@ document.addEventListener("click", (event) => {
 });
 document.addEventListener("keydown", (event) => {
   if (event.target.closest("input, textarea, select") || event.metaKey || event.ctrlKey || event.altKey) return;
-  const vote = document.querySelector(`#vote-form button[data-vote-key="${event.key}"]`);
+  const vote = document.querySelector(
+    `#vote-form button[data-vote-key="${event.key}"], #label-form button[data-vote-key="${event.key}"]`,
+  );
   if (vote) { event.preventDefault(); vote.click(); return; }
   const arrows = { ArrowRight: "j", ArrowLeft: "k" };
   if (arrows[event.key]) { const link = document.querySelector(`a[data-key="${arrows[event.key]}"]`); if (link) link.click(); }
   if (event.key === "c") { const box = document.querySelector("#comment-body"); if (box) { event.preventDefault(); box.focus(); } }
+});
+// The vendor labelling page: s moves to the skip reason.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "s" || event.target.closest("input, textarea, select") || event.metaKey || event.ctrlKey) return;
+  const reason = document.querySelector("#skip-reason");
+  if (reason) { event.preventDefault(); reason.focus(); }
 });

@@ -1,0 +1,300 @@
+"""Vendor pages: the project's vendors and batches, a batch's page (send, QA, accept, return,
+export, import), and the vendor's workspace (their batches and the keyboard labelling page)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from apps.accounts.models import User
+from apps.datasets import selectors as dataset_selectors
+from apps.datasets.access import get_dataset_for_user
+from apps.datasets.query import QueryError
+from apps.projects.access import get_membership_for_user
+from apps.projects.capabilities import Cap
+from apps.vendors import exchange, services
+from apps.vendors.access import get_batch_for_staff, get_batch_for_vendor, get_item_of_batch
+from apps.vendors.models import Batch, BatchItem, Vendor
+
+
+def _error(request, exc) -> None:
+    messages.error(
+        request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def vendors(request, slug: str):
+    """The project's vendors and batches; managers add vendors and their annotators."""
+    membership = get_membership_for_user(request.user, slug=slug, need=Cap.VIEW)
+    project = membership.project
+    if request.method == "POST":
+        get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_VENDORS)
+        try:
+            if request.POST.get("action") == "member":
+                vendor = project.vendors.filter(pk=int(request.POST.get("vendor") or 0)).first()
+                user = User.objects.filter(
+                    username=request.POST.get("username", "").strip()
+                ).first()
+                if vendor is None or user is None:
+                    raise ValidationError("Pick a vendor and a user of the project.")
+                services.vendor_member_add(vendor=vendor, project=project, user=user)
+                messages.success(request, f"{user.username} now labels for {vendor.name}.")
+            else:
+                vendor = services.vendor_create(
+                    project=project,
+                    name=request.POST.get("name", ""),
+                    contact=request.POST.get("contact", ""),
+                    price_per_item=request.POST.get("price_per_item") or 0,
+                    currency=request.POST.get("currency") or "USD",
+                    turnaround_days=int(request.POST.get("turnaround_days") or 7),
+                )
+                messages.success(request, f"Vendor {vendor.name} works for {project.name}.")
+        except (ValidationError, ValueError) as exc:
+            _error(request, exc)
+        return redirect("vendors:project", slug=slug)
+    batches = Batch.objects.filter(project=project).select_related("vendor", "dataset")
+    return render(
+        request,
+        "vendors/project.html",
+        {
+            "project": project,
+            "vendors": project.vendors.prefetch_related("members__user"),
+            "batches": batches,
+            "overdue": set(services.batches_overdue(project).values_list("pk", flat=True)),
+            "can_manage": membership.can(Cap.MANAGE_VENDORS),
+        },
+    )
+
+
+@login_required
+@require_POST
+def batch_create(request, dataset_id: int):
+    """A draft batch from the sample table's selection (or all that match)."""
+    dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.MANAGE_VENDORS)
+    try:
+        params = {
+            k: request.POST.get(k) for k in ("q", "view", "run", "ordering") if request.POST.get(k)
+        }
+        found = dataset_selectors.exploration(dataset, params)
+        vendor = Vendor.objects.filter(
+            pk=int(request.POST.get("vendor") or 0), projects=dataset.project
+        ).first()
+        if vendor is None:
+            raise ValidationError("Pick a vendor of this project.")
+        ids = None
+        if request.POST.get("all") != "1":
+            ids = {int(x) for x in request.POST.getlist("ids") if x.isdigit()} or None
+        batch = services.batch_create(
+            dataset=dataset,
+            vendor=vendor,
+            by=request.user,
+            title=request.POST.get("batch_title", ""),
+            instructions=request.POST.get("instructions", ""),
+            query=found.query,
+            ordering=found.ordering,
+            run=found.run,
+            ids=ids,
+            due_date=request.POST.get("batch_due") or None,
+            labels_per_item=int(request.POST.get("labels_per_item") or 1),
+            gold_share=float(request.POST.get("gold_share") or 0),
+        )
+    except (QueryError, ValidationError, ValueError) as exc:
+        _error(request, exc)
+        return redirect(request.POST.get("back") or reverse("datasets:samples", args=[dataset.pk]))
+    messages.success(request, f"Draft batch “{batch.title}” made: check it, then send it.")
+    return redirect("vendors:batch", batch_id=batch.pk)
+
+
+@login_required
+@require_safe
+def batch_page(request, batch_id: int):
+    batch = get_batch_for_staff(request.user, batch_id)
+    membership = get_membership_for_user(request.user, pk=batch.project_id)
+    items = list(
+        batch.items.select_related("sample", "qa_by").prefetch_related("labels__annotator")
+    )
+    return render(
+        request,
+        "vendors/batch.html",
+        {
+            "batch": batch,
+            "project": batch.project,
+            "dataset": batch.dataset,
+            "items": items,
+            "stats": services.batch_stats(batch),
+            "can_manage": membership.can(Cap.MANAGE_VENDORS),
+            "can_qa": membership.can(Cap.QA),
+        },
+    )
+
+
+ACTIONS = {
+    "send": (Cap.MANAGE_VENDORS, services.batch_send),
+    "qa": (Cap.QA, services.qa_start),
+    "accept": (Cap.QA, services.batch_accept),
+    "return": (Cap.QA, services.batch_return),
+}
+
+
+@login_required
+@require_POST
+def batch_action(request, batch_id: int, action: str):
+    if action not in ACTIONS:
+        from django.http import Http404
+
+        raise Http404("No such action.")
+    cap, service = ACTIONS[action]
+    batch = get_batch_for_staff(request.user, batch_id, need=cap)
+    extra = {"notes": request.POST.get("notes", "")} if action == "return" else {}
+    if action == "send":
+        extra["site_url"] = request.build_absolute_uri("/")
+    try:
+        batch = service(batch=batch, by=request.user, **extra)
+    except ValidationError as exc:
+        _error(request, exc)
+    else:
+        messages.success(request, f"The batch is {batch.get_status_display().lower()}.")
+    return redirect("vendors:batch", batch_id=batch.pk)
+
+
+@login_required
+@require_POST
+def item_review(request, batch_id: int, item_id: int):
+    batch = get_batch_for_staff(request.user, batch_id, need=Cap.QA)
+    item = get_item_of_batch(batch, item_id)
+    try:
+        services.item_review(
+            item=item,
+            by=request.user,
+            accept=request.POST.get("verdict") == "accept",
+            note=request.POST.get("note", ""),
+        )
+    except ValidationError as exc:
+        _error(request, exc)
+    return redirect(reverse("vendors:batch", args=[batch.pk]) + f"#item-{item.pk}")
+
+
+@login_required
+@require_safe
+def batch_export(request, batch_id: int):
+    """Label Studio task JSON (?format=label-studio, &predictions=1 for pre-annotations), its
+    labelling config (?format=label-studio-config), or CSV."""
+    import json
+
+    batch = get_batch_for_staff(request.user, batch_id, need=Cap.MANAGE_VENDORS)
+    fmt = request.GET.get("format", "label-studio")
+    if fmt == "csv":
+        body, kind, name = exchange.csv_rows(batch), "text/csv", f"batch-{batch.pk}.csv"
+    elif fmt == "label-studio-config":
+        body, kind, name = (
+            exchange.label_config(batch),
+            "application/xml",
+            f"batch-{batch.pk}-config.xml",
+        )
+    else:
+        tasks = exchange.label_studio_tasks(
+            batch, predictions=request.GET.get("predictions") == "1"
+        )
+        body, kind, name = (
+            json.dumps(tasks, ensure_ascii=False, indent=1),
+            "application/json",
+            f"batch-{batch.pk}.json",
+        )
+    response = HttpResponse(body, content_type=kind)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+@require_POST
+def batch_import(request, batch_id: int):
+    """The vendor's Label Studio export (JSON) or CSV, all or nothing."""
+    batch = get_batch_for_staff(request.user, batch_id, need=Cap.MANAGE_VENDORS)
+    upload = request.FILES.get("file")
+    if upload is None:
+        messages.error(request, "Choose a file.")
+        return redirect("vendors:batch", batch_id=batch.pk)
+    text = upload.read().decode("utf-8-sig", errors="replace")
+    try:
+        if upload.name.lower().endswith(".csv"):
+            rows, source = exchange.parse_csv(batch, text), "csv"
+        else:
+            rows, source = exchange.parse_label_studio(batch, text), "label-studio"
+        count = exchange.import_labels(batch=batch, by=request.user, rows=rows, source=source)
+    except exchange.Refused as refused:
+        problems = "; ".join(f"{p['where']}: {p['message']}" for p in refused.problems[:20])
+        messages.error(request, f"Nothing imported. {problems}")
+    else:
+        messages.success(request, f"{count} labels imported from {upload.name}.")
+    return redirect("vendors:batch", batch_id=batch.pk)
+
+
+# --- The vendor's workspace -----------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def work(request, batch_id: int):
+    """The labelling page: one item at a time, keys 1–9 for classes, j/k, s to skip."""
+    batch = get_batch_for_vendor(request.user, batch_id)
+    items = batch.items.order_by("position")
+    total = items.count()
+    if request.method == "POST":
+        if request.POST.get("action") == "submit":
+            try:
+                services.batch_submit(batch=batch, by=request.user)
+            except ValidationError as exc:
+                _error(request, exc)
+            else:
+                messages.success(request, "Submitted for QA. Thank you.")
+            return redirect("vendors:work", batch_id=batch.pk)
+        item = get_item_of_batch(batch, int(request.POST.get("item") or 0))
+        try:
+            services.label_set(
+                item=item,
+                annotator=request.user,
+                label=request.POST.get("label") or None,
+                skip_reason=request.POST.get("skip_reason", ""),
+            )
+        except ValidationError as exc:
+            _error(request, exc)
+            return redirect(reverse("vendors:work", args=[batch.pk]) + f"?i={item.position}")
+        following = item.position + 1 if item.position + 1 < total else item.position
+        return redirect(reverse("vendors:work", args=[batch.pk]) + f"?i={following}")
+    position = request.GET.get("i", "")
+    if not position.isdigit():
+        mine = batch.items.filter(labels__annotator=request.user).values("pk")
+        first = items.exclude(pk__in=mine).first() or items.first()
+        position = first.position if first else 0
+    item = items.select_related("sample").filter(position=int(position)).first()
+    done = batch.items.filter(labels__annotator=request.user).distinct().count()
+    mine = item.labels.filter(annotator=request.user).first() if item else None
+    return render(
+        request,
+        "vendors/work.html",
+        {
+            "batch": batch,
+            "project": batch.project,
+            "dataset": batch.dataset,
+            "item": item,
+            "sample": item.sample if item else None,
+            "mine": mine,
+            "number": int(position) + 1,
+            "total": total,
+            "done": done,
+            "percent": round(100 * done / total) if total else 0,
+            "previous": int(position) - 1 if int(position) > 0 else None,
+            "next": int(position) + 1 if int(position) + 1 < total else None,
+            "labels": list(enumerate(batch.dataset.labels[:9], start=1)),
+            "more_labels": batch.dataset.labels[9:],
+            "returned": batch.items.filter(status=BatchItem.Status.RETURNED).count(),
+            "can_submit": batch.status in services.WORKING,
+        },
+    )
