@@ -3,13 +3,14 @@ lifecycle, vendor labels, QA, accepted labels as a version, and the cost of acce
 
 from __future__ import annotations
 
+import random
 import secrets
 from collections import Counter
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import TextField
+from django.db.models import Sum, TextField
 from django.db.models.functions import MD5, Cast
 from django.urls import reverse
 from django.utils import timezone
@@ -404,7 +405,9 @@ def batch_stats(batch: Batch) -> dict:
             multi += 1
             agree += len({label.label for label in labels}) == 1
     counts = Counter(item.status for item in items)
+    booked = CostEntry.objects.filter(item__batch=batch).aggregate(total=Sum("amount"))["total"]
     return {
+        "cost": booked,
         "items": len(items),
         "gold": sum(1 for i in items if i.is_gold),
         "by_status": dict(counts),
@@ -427,3 +430,12 @@ def batches_overdue(project: Project):
     return Batch.objects.filter(project=project, due_date__lt=timezone.now().date()).exclude(
         status__in=[Batch.Status.ACCEPTED, Batch.Status.DRAFT]
     )
+
+
+def qa_sample(batch: Batch, size: int) -> list[int]:
+    """Ids of a random sample of the batch's labelled items for a QA reviewer to check: the
+    same for the same batch and round, so the page can be reloaded."""
+    ids = sorted(batch.items.exclude(status=BatchItem.Status.OPEN).values_list("pk", flat=True))
+    # Seeded by batch and round: reproducible, not a secret (QA picks, vendors never see it).
+    chooser = random.Random(f"{batch.pk}-{batch.rounds}")  # noqa: S311
+    return sorted(chooser.sample(ids, min(size, len(ids))))

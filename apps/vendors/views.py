@@ -104,6 +104,7 @@ def batch_create(request, dataset_id: int):
             due_date=request.POST.get("batch_due") or None,
             labels_per_item=int(request.POST.get("labels_per_item") or 1),
             gold_share=float(request.POST.get("gold_share") or 0),
+            priority=int(request.POST.get("priority") or 2),
         )
     except (QueryError, ValidationError, ValueError) as exc:
         _error(request, exc)
@@ -117,9 +118,12 @@ def batch_create(request, dataset_id: int):
 def batch_page(request, batch_id: int):
     batch = get_batch_for_staff(request.user, batch_id)
     membership = get_membership_for_user(request.user, pk=batch.project_id)
-    items = list(
-        batch.items.select_related("sample", "qa_by").prefetch_related("labels__annotator")
-    )
+    items = batch.items.select_related("sample", "qa_by").prefetch_related("labels__annotator")
+    sample_size = request.GET.get("sample", "")
+    if sample_size.isdigit() and int(sample_size) > 0:
+        # QA by sampling: a random handful of the labelled items rather than all of them.
+        items = items.filter(pk__in=services.qa_sample(batch, int(sample_size)))
+    items = list(items)
     return render(
         request,
         "vendors/batch.html",
@@ -131,6 +135,7 @@ def batch_page(request, batch_id: int):
             "stats": services.batch_stats(batch),
             "can_manage": membership.can(Cap.MANAGE_VENDORS),
             "can_qa": membership.can(Cap.QA),
+            "sampled": sample_size.isdigit() and int(sample_size) > 0,
         },
     )
 

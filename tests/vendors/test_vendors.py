@@ -355,3 +355,18 @@ def test_csv_import_through_the_page_reports_what_did_not_match(world, team, ven
     ).content.decode()
     assert f"{len(items)} labels imported" in page
     assert VendorLabel.objects.filter(item__batch=batch, label="dog").count() == len(items)
+
+
+def test_qa_can_check_a_random_sample_of_the_labelled_items(world, team, vendor, web_as):
+    batch = services.batch_send(
+        batch=make_batch(world, team, vendor, gold_share=0), by=team.user("manager")
+    )
+    for item in batch.items.all():
+        services.label_set(item=item, annotator=team.user("vendor"), label="dog")
+    services.batch_submit(batch=batch, by=team.user("vendor"))
+    picked = services.qa_sample(batch, 5)
+    assert len(picked) == 5 and picked == services.qa_sample(batch, 5)
+    page = (
+        web_as(team.user("reviewer")).get(f"/vendors/batches/{batch.pk}/?sample=5").content.decode()
+    )
+    assert page.count('data-item="') == 5 and "a QA sample" in page
