@@ -63,6 +63,9 @@ def setup(work: Path, rows: int, *, rescore: bool = False) -> dict:
     if state_file.exists():
         os.environ["LOUPE_VAR_DIR"] = str(work / "var")
         _django()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)  # a folder kept from older code catches up
         state = json.loads(state_file.read_text())
         if rescore:
             from apps.datasets.models import Dataset
