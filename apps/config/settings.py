@@ -252,6 +252,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "NotificationKindEnum": "apps.review.models.Notification.Kind",
         "ImportKindEnum": "apps.datasets.models.ImportJob.Kind",
+        "ScoringRunStatusEnum": "apps.quality.models.RunStatus",
+        "ImportStatusEnum": "apps.datasets.models.JobStatus",
+        "ReviewSessionStatusEnum": "apps.review.models.ReviewSession.Status",
+        "BatchStatusEnum": "apps.vendors.models.Batch.Status",
     },
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",

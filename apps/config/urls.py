@@ -11,6 +11,20 @@ from apps.projects import api as projects_api
 from apps.projects import views as projects_views
 from apps.quality import api as quality_api
 from apps.review import api as review_api
+from apps.vendors import api as vendors_api
+
+vendor_api_patterns = [
+    path("projects/<int:pk>/vendors/", vendors_api.VendorList.as_view(), name="vendors"),
+    path(
+        "datasets/<int:dataset_id>/batches/", vendors_api.BatchListCreate.as_view(), name="batches"
+    ),
+    path("batches/<int:batch_id>/", vendors_api.BatchDetail.as_view(), name="batch"),
+    path("batches/<int:batch_id>/action/", vendors_api.BatchAction.as_view(), name="batch_action"),
+    path("batches/<int:batch_id>/export/", vendors_api.BatchExport.as_view(), name="batch_export"),
+    path("batches/<int:batch_id>/import/", vendors_api.BatchImport.as_view(), name="batch_import"),
+    path("projects/<int:pk>/work/", vendors_api.WorkBatches.as_view(), name="work_batches"),
+    path("work/<int:batch_id>/items/", vendors_api.WorkItems.as_view(), name="work_items"),
+]
 
 review_api_patterns = [
     path(
@@ -176,6 +190,7 @@ api_patterns = [
         name="scoring_run_scores",
     ),
     *review_api_patterns,
+    *vendor_api_patterns,
 ]
 
 urlpatterns = [

@@ -191,10 +191,15 @@ def item_review(request, batch_id: int, item_id: int):
 def batch_export(request, batch_id: int):
     """Label Studio task JSON (?format=label-studio, &predictions=1 for pre-annotations), its
     labelling config (?format=label-studio-config), or CSV."""
+    batch = get_batch_for_staff(request.user, batch_id, need=Cap.MANAGE_VENDORS)
+    return export_response(
+        batch, request.GET.get("format", "label-studio"), request.GET.get("predictions") == "1"
+    )
+
+
+def export_response(batch: Batch, fmt: str, predictions: bool) -> HttpResponse:
     import json
 
-    batch = get_batch_for_staff(request.user, batch_id, need=Cap.MANAGE_VENDORS)
-    fmt = request.GET.get("format", "label-studio")
     if fmt == "csv":
         body, kind, name = exchange.csv_rows(batch), "text/csv", f"batch-{batch.pk}.csv"
     elif fmt == "label-studio-config":
@@ -204,9 +209,7 @@ def batch_export(request, batch_id: int):
             f"batch-{batch.pk}-config.xml",
         )
     else:
-        tasks = exchange.label_studio_tasks(
-            batch, predictions=request.GET.get("predictions") == "1"
-        )
+        tasks = exchange.label_studio_tasks(batch, predictions=predictions)
         body, kind, name = (
             json.dumps(tasks, ensure_ascii=False, indent=1),
             "application/json",

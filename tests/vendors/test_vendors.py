@@ -16,27 +16,7 @@ from apps.vendors.models import Batch, BatchItem, CostEntry, VendorLabel
 from tests.conftest import PERSONAS
 from tests.factories import MembershipFactory, UserFactory
 from tests.projects.test_access_matrix import expected
-
-CATS = {"field": "label", "op": "=", "value": "cat"}
-
-
-@pytest.fixture
-def vendor(world, team):
-    dataset, _run, _rows = world
-    acme = services.vendor_create(
-        project=team.project, name="Acme Labels", price_per_item="0.05", currency="EUR"
-    )
-    services.vendor_member_add(vendor=acme, project=team.project, user=team.user("vendor"))
-    return acme
-
-
-def make_batch(world, team, vendor, **extra):
-    dataset, run, _rows = world
-    options = {"gold_share": 0.2, "labels_per_item": 1, **extra}
-    return services.batch_create(
-        dataset=dataset, vendor=vendor, by=team.user("manager"), title="Cats check",
-        instructions="Is it **really** a cat?", query=CATS, ordering="-mislabel_score", run=run, **options,
-    )  # fmt: skip
+from tests.vendors.conftest import make_batch
 
 
 def test_a_batch_mixes_in_gold_items_with_known_answers(world, team, vendor):
@@ -142,17 +122,6 @@ def test_agreement_and_majority_with_several_labels_per_item(world, team, vendor
 
 
 # --- Isolation ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def two_vendors(world, team, vendor):
-    rival = services.vendor_create(project=team.project, name="Rival")
-    rival_user = UserFactory(username="rival1")
-    MembershipFactory(project=team.project, user=rival_user, role=Role.VENDOR)
-    services.vendor_member_add(vendor=rival, project=team.project, user=rival_user)
-    mine = services.batch_send(batch=make_batch(world, team, vendor), by=team.user("manager"))
-    theirs = services.batch_send(batch=make_batch(world, team, rival), by=team.user("manager"))
-    return mine, theirs, rival_user
 
 
 def test_a_vendor_sees_only_its_own_batches_and_items(world, team, two_vendors, web_as):

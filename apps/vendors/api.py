@@ -1,0 +1,283 @@
+"""REST endpoints for vendors: the project's vendors and batches (staff), a batch's lifecycle,
+export and import; and the annotator's own work (their batches, items and labels)."""
+
+from __future__ import annotations
+
+import json
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, parsers, serializers, status
+from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.response import Response
+
+from apps.datasets import selectors as dataset_selectors
+from apps.datasets.access import get_dataset_for_user
+from apps.datasets.query import QueryError
+from apps.projects.access import get_membership_for_user
+from apps.projects.capabilities import Cap
+from apps.vendors import exchange, services
+from apps.vendors.access import get_batch_for_staff, get_batch_for_vendor, get_item_of_batch
+from apps.vendors.models import Batch, Vendor
+from apps.vendors.selectors import batches_for_vendor_user
+
+
+class VendorSerializer(serializers.ModelSerializer):
+    annotators = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Vendor
+        fields = [
+            "id",
+            "name",
+            "contact",
+            "price_per_item",
+            "currency",
+            "turnaround_days",
+            "annotators",
+        ]
+
+    def get_annotators(self, vendor) -> list[str]:
+        return sorted(vendor.members.values_list("user__username", flat=True))
+
+
+class VendorList(generics.GenericAPIView):
+    serializer_class = VendorSerializer
+
+    @extend_schema(responses=VendorSerializer(many=True))
+    def get(self, request, pk: int):
+        membership = get_membership_for_user(request.user, pk=pk, need=Cap.VIEW)
+        return Response(VendorSerializer(membership.project.vendors.all(), many=True).data)
+
+    @extend_schema(request=VendorSerializer, responses={201: VendorSerializer})
+    def post(self, request, pk: int):
+        membership = get_membership_for_user(request.user, pk=pk, need=Cap.MANAGE_VENDORS)
+        body = VendorSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        vendor = services.vendor_create(project=membership.project, **body.validated_data)
+        return Response(VendorSerializer(vendor).data, status=status.HTTP_201_CREATED)
+
+
+class BatchSerializer(serializers.ModelSerializer):
+    vendor = serializers.CharField(source="vendor.name")
+    stats = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Batch
+        fields = [
+            "id", "dataset", "vendor", "title", "instructions", "status", "price_per_item",
+            "currency", "due_date", "labels_per_item", "gold_share", "priority", "rounds",
+            "rework_notes", "created_at", "sent_at", "submitted_at", "accepted_at", "version",
+            "stats",
+        ]  # fmt: skip
+
+    def get_stats(self, batch) -> dict:
+        stats = services.batch_stats(batch)
+        return {**stats, "cost": str(stats["cost"]) if stats["cost"] is not None else None}
+
+
+class BatchCreateSerializer(serializers.Serializer):
+    vendor = serializers.IntegerField()
+    title = serializers.CharField(max_length=200)
+    instructions = serializers.CharField(required=False, allow_blank=True, default="")
+    q = serializers.JSONField(required=False, default=dict)
+    ordering = serializers.CharField(required=False, allow_blank=True, default="")
+    run = serializers.IntegerField(required=False)
+    view = serializers.IntegerField(required=False)
+    ids = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=5000)
+    due_date = serializers.DateField(required=False, allow_null=True)
+    labels_per_item = serializers.IntegerField(default=1)
+    gold_share = serializers.FloatField(default=0.0)
+    priority = serializers.IntegerField(default=2)
+
+
+class BatchListCreate(generics.GenericAPIView):
+    serializer_class = BatchSerializer
+
+    @extend_schema(responses=BatchSerializer(many=True))
+    def get(self, request, dataset_id: int):
+        dataset = get_dataset_for_user(request.user, dataset_id)
+        return Response(BatchSerializer(dataset.batches.select_related("vendor"), many=True).data)
+
+    @extend_schema(request=BatchCreateSerializer, responses={201: BatchSerializer})
+    def post(self, request, dataset_id: int):
+        """A draft batch of a query's samples (or `ids` among them), with gold items."""
+        dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.MANAGE_VENDORS)
+        body = BatchCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        params = {"run": data.get("run"), "view": data.get("view"), "ordering": data["ordering"]}
+        if data["q"]:
+            params["q"] = json.dumps(data["q"])
+        try:
+            found = dataset_selectors.exploration(dataset, {k: v for k, v in params.items() if v})
+        except QueryError as exc:
+            raise ApiValidationError({"q": [str(exc)]}) from None
+        vendor = dataset.project.vendors.filter(pk=data["vendor"]).first()
+        if vendor is None:
+            raise ApiValidationError({"vendor": ["No such vendor in this project."]})
+        batch = services.batch_create(
+            dataset=dataset,
+            vendor=vendor,
+            by=request.user,
+            title=data["title"],
+            instructions=data["instructions"],
+            query=found.query,
+            ordering=found.ordering,
+            run=found.run,
+            ids=set(data["ids"]) if data.get("ids") else None,
+            due_date=data.get("due_date"),
+            labels_per_item=data["labels_per_item"],
+            gold_share=data["gold_share"],
+            priority=data["priority"],
+        )
+        return Response(BatchSerializer(batch).data, status=status.HTTP_201_CREATED)
+
+
+class BatchDetail(generics.GenericAPIView):
+    serializer_class = BatchSerializer
+
+    def get(self, request, batch_id: int):
+        return Response(BatchSerializer(get_batch_for_staff(request.user, batch_id)).data)
+
+
+class BatchActionSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["send", "qa", "accept", "return"])
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class BatchAction(generics.GenericAPIView):
+    serializer_class = BatchSerializer
+
+    @extend_schema(request=BatchActionSerializer, responses=BatchSerializer)
+    def post(self, request, batch_id: int):
+        """Move the batch on: send (managers), start QA, accept, or return for rework (QA)."""
+        from apps.vendors.views import ACTIONS
+
+        body = BatchActionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        action = body.validated_data["action"]
+        cap, service = ACTIONS[action]
+        batch = get_batch_for_staff(request.user, batch_id, need=cap)
+        extra = {"notes": body.validated_data["notes"]} if action == "return" else {}
+        return Response(BatchSerializer(service(batch=batch, by=request.user, **extra)).data)
+
+
+class BatchExport(generics.GenericAPIView):
+    serializer_class = BatchSerializer
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("format", str, enum=["label-studio", "label-studio-config", "csv"]),
+            OpenApiParameter("predictions", bool, description="Current labels as pre-annotations."),
+        ],
+        responses={(200, "application/json"): dict},
+    )
+    def get(self, request, batch_id: int):
+        from apps.vendors.views import export_response
+
+        batch = get_batch_for_staff(request.user, batch_id, need=Cap.MANAGE_VENDORS)
+        fmt = request.query_params.get("format", "label-studio")
+        return export_response(batch, fmt, request.query_params.get("predictions") in ("1", "true"))
+
+
+class BatchImport(generics.GenericAPIView):
+    serializer_class = BatchSerializer
+    parser_classes = [parsers.MultiPartParser]
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        responses={200: dict},
+    )
+    def post(self, request, batch_id: int):
+        """The vendor's Label Studio export (JSON) or a CSV: all of it, or nothing and the problems."""
+        batch = get_batch_for_staff(request.user, batch_id, need=Cap.MANAGE_VENDORS)
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise ApiValidationError({"file": ["Send the file."]})
+        text = upload.read().decode("utf-8-sig", errors="replace")
+        try:
+            if upload.name.lower().endswith(".csv"):
+                rows, source = exchange.parse_csv(batch, text), "csv"
+            else:
+                rows, source = exchange.parse_label_studio(batch, text), "label-studio"
+            count = exchange.import_labels(batch=batch, by=request.user, rows=rows, source=source)
+        except exchange.Refused as refused:
+            raise ApiValidationError({"problems": refused.problems}) from None
+        return Response({"imported": count})
+
+
+# --- The annotator's own work -----------------------------------------------------------------
+
+
+class WorkBatchSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Batch
+        fields = [
+            "id",
+            "title",
+            "instructions",
+            "status",
+            "due_date",
+            "labels_per_item",
+            "rework_notes",
+        ]
+
+
+class WorkItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    position = serializers.IntegerField()
+    status = serializers.CharField()
+    qa_note = serializers.CharField()
+    text = serializers.CharField(source="sample.text")
+    image = serializers.CharField(source="sample.image")
+    fields = serializers.JSONField(source="sample.fields")
+
+
+class WorkBatches(generics.GenericAPIView):
+    serializer_class = WorkBatchSerializer
+
+    @extend_schema(responses=WorkBatchSerializer(many=True))
+    def get(self, request, pk: int):
+        """The batches sent to your vendor in the project (for annotators)."""
+        membership = get_membership_for_user(request.user, pk=pk)
+        return Response(
+            WorkBatchSerializer(
+                batches_for_vendor_user(request.user, membership.project), many=True
+            ).data
+        )
+
+
+class WorkLabelSerializer(serializers.Serializer):
+    item = serializers.IntegerField()
+    label = serializers.CharField(required=False, allow_null=True, default=None)
+    skip_reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class WorkItems(generics.GenericAPIView):
+    serializer_class = WorkItemSerializer
+
+    @extend_schema(responses=WorkItemSerializer(many=True))
+    def get(self, request, batch_id: int):
+        """The batch's items: content only (no scores, labels or gold marks)."""
+        batch = get_batch_for_vendor(request.user, batch_id)
+        return Response(WorkItemSerializer(batch.items.select_related("sample"), many=True).data)
+
+    @extend_schema(request=WorkLabelSerializer, responses={200: WorkLabelSerializer})
+    def post(self, request, batch_id: int):
+        """Label an item, or skip it with a reason."""
+        batch = get_batch_for_vendor(request.user, batch_id)
+        body = WorkLabelSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        item = get_item_of_batch(batch, body.validated_data["item"])
+        services.label_set(
+            item=item,
+            annotator=request.user,
+            label=body.validated_data["label"],
+            skip_reason=body.validated_data["skip_reason"],
+        )
+        return Response(body.validated_data)
