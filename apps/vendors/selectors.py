@@ -24,3 +24,23 @@ def batches_for_vendor_user(user, project) -> QuerySet[Batch]:
             ),
         )
     )
+
+
+def vendor_quality(vendor) -> dict:
+    """Across the vendor's batches: gold items labelled right, and the cost booked."""
+    from django.db.models import F, Sum
+
+    from apps.vendors.models import CostEntry, VendorLabel
+
+    gold = VendorLabel.objects.filter(
+        item__batch__vendor=vendor, item__gold_label__isnull=False, label__isnull=False
+    )
+    total = gold.count()
+    right = gold.filter(label=F("item__gold_label")).count()
+    booked = CostEntry.objects.filter(vendor=vendor).aggregate(total=Sum("amount"))["total"]
+    return {
+        "gold_total": total,
+        "gold_right": right,
+        "gold_accuracy": right / total if total else None,
+        "booked": booked,
+    }

@@ -20,6 +20,7 @@ from apps.projects.capabilities import Cap
 from apps.vendors import exchange, services
 from apps.vendors.access import get_batch_for_staff, get_batch_for_vendor, get_item_of_batch
 from apps.vendors.models import Batch, BatchItem, Vendor
+from apps.vendors.selectors import vendor_quality
 
 
 def _error(request, exc) -> None:
@@ -65,7 +66,10 @@ def vendors(request, slug: str):
         "vendors/project.html",
         {
             "project": project,
-            "vendors": project.vendors.prefetch_related("members__user"),
+            "vendors": [
+                {"vendor": v, **vendor_quality(v)}
+                for v in project.vendors.prefetch_related("members__user")
+            ],
             "batches": batches,
             "overdue": set(services.batches_overdue(project).values_list("pk", flat=True)),
             "can_manage": membership.can(Cap.MANAGE_VENDORS),

@@ -339,3 +339,17 @@ def test_qa_can_check_a_random_sample_of_the_labelled_items(world, team, vendor,
         web_as(team.user("reviewer")).get(f"/vendors/batches/{batch.pk}/?sample=5").content.decode()
     )
     assert page.count('data-item="') == 5 and "a QA sample" in page
+
+
+def test_the_vendors_page_shows_each_vendors_gold_accuracy(world, team, vendor, web_as):
+    batch = services.batch_send(batch=make_batch(world, team, vendor), by=team.user("manager"))
+    gold = [i for i in batch.items.all() if i.is_gold]
+    for n, item in enumerate(gold):
+        services.label_set(
+            item=item, annotator=team.user("vendor"), label=item.gold_label if n else "cat"
+        )
+    page = (
+        web_as(team.user("manager")).get(f"/vendors/projects/{team.project.slug}/").content.decode()
+    )
+    right = len(gold) - 1
+    assert f"({right} of {len(gold)})" in page
