@@ -39,7 +39,11 @@ def test_owner_creates_a_project_and_adds_a_member(page, screenshot):
     expect(row.locator("select")).to_have_value("reviewer")
     expect(page.locator("#messages")).to_contain_text("rita added as Reviewer")
 
-    # Change her role in place (htmx posts on change) and see it stick after a reload.
+    # Change her role in place (htmx posts on change) and see it stick after a reload. The row
+    # was just swapped in: wait until htmx has settled it, or its select has no handler yet.
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )
     row.locator("select").select_option("scientist")
     expect(page.locator("#messages")).to_contain_text("rita is now Data scientist")
     page.reload()
