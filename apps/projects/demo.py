@@ -89,6 +89,35 @@ def demo_dataset_ensure(*, project: Project, by: User, folder: Path) -> bool:
     space = services.embeddings_compute(dataset_id=dataset.pk)
     if space is not None:
         services.embedding_index_build(space_id=space.pk)
+    _demo_vendor(project=project, dataset=dataset, by=by)
     # Whoever opens the demo finds its errors already scored.
     scoring_run_start(dataset=dataset, by=by)
     return True
+
+
+def _demo_vendor(*, project: Project, dataset, by: User) -> None:
+    """A vendor with the demo's vendor user as annotator, and a batch sent to it, so that the
+    `vendor` login has work waiting."""
+    from apps.datasets.models import Sample
+    from apps.vendors import services as vendor_services
+
+    vendor = vendor_services.vendor_create(
+        project=project, name="Acme Labels", contact="ops@acme.example", price_per_item="0.06"
+    )
+    annotator = User.objects.filter(username=Role.VENDOR.value).first()
+    if annotator is not None:
+        vendor_services.vendor_member_add(vendor=vendor, project=project, user=annotator)
+    phone = {"field": "metadata.channel", "op": "=", "value": "phone"}
+    first = Sample.objects.filter(dataset=dataset, metadata__channel="phone").order_by("pk")
+    batch = vendor_services.batch_create(
+        dataset=dataset,
+        vendor=vendor,
+        by=by,
+        title="Phone transcripts: check the label",
+        instructions="Read the **transcript** and pick the class that fits the customer's "
+        "request. Skip it, with a reason, if it fits none.",
+        query=phone,
+        ids=set(first.values_list("pk", flat=True)[:24]),
+        gold_share=0.1,
+    )
+    vendor_services.batch_send(batch=batch, by=by)

@@ -86,7 +86,7 @@ def logins(banner: str) -> dict[str, str]:
     )
 
 
-def log_in(base: str, username: str, password: str) -> tuple[int, str]:
+def log_in(base: str, username: str, password: str, then: str = "") -> tuple[int, str]:
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(base + "accounts/login/").read().decode()
@@ -98,6 +98,8 @@ def log_in(base: str, username: str, password: str) -> tuple[int, str]:
         base + "accounts/login/", data=data.encode(), headers={"Referer": base}
     )
     response = opener.open(request)
+    if then:
+        response = opener.open(base + then)
     return response.status, response.geturl() + "\n" + response.read().decode()
 
 
@@ -135,6 +137,9 @@ def test_demo_runs_the_whole_product_and_keeps_data_across_runs(tmp_path):
         for username in ("owner", "vendor"):
             status, page = log_in(base, username, passwords[username])
             assert status == 200 and "/projects/" in page.splitlines()[0] and "Demo project" in page
+        # The vendor login has a batch waiting in the demo project.
+        _status, page = log_in(base, "vendor", passwords["vendor"], then="projects/demo/")
+        assert "Phone transcripts: check the label" in page
         # A management command run beside the demo shares the same embedded database.
         command = subprocess.run(
             [sys.executable, "manage.py", "create_api_token", "owner"],
