@@ -218,3 +218,4 @@ def sent_mail(transactional_db, mailoutbox):
 
 # The scored dataset the explorer's tests share (query language, API, map, Chromium).
 from tests.datasets.conftest import world  # noqa: E402, F401
+from tests.reports.conftest import books  # noqa: E402, F401

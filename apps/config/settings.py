@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "apps.quality",
     "apps.review",
     "apps.vendors",
+    "apps.reports",
 ]
 
 MIDDLEWARE = [

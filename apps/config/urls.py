@@ -202,6 +202,7 @@ urlpatterns = [
     path("methods/", include("apps.quality.urls")),
     path("review/", include("apps.review.urls")),
     path("vendors/", include("apps.vendors.urls")),
+    path("reports/", include("apps.reports.urls")),
     path("invitations/<str:key>/", projects_views.invitation_accept, name="invitation_accept"),
     path("api/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),

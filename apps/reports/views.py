@@ -1,0 +1,217 @@
+"""The leaders' report of a project: spend, vendor scorecards, data quality over time and model
+lift, with server-drawn SVG charts, date filters, CSV of every table, and a print layout."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from apps.projects.access import get_membership_for_user
+from apps.projects.capabilities import Cap, Role
+from apps.projects.models import Membership
+from apps.reports.models import ReportSharing
+from apps.reports.selectors import Period, report
+
+CHART_W, CHART_H = 560, 180
+
+
+def _may_see(membership: Membership) -> bool:
+    if membership.can(Cap.REPORTS):
+        return True
+    shared = ReportSharing.objects.filter(project=membership.project, viewers=True).exists()
+    return membership.role == Role.VIEWER and shared
+
+
+def _date(text: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_report(request, slug: str):
+    membership = get_membership_for_user(request.user, slug=slug, need=Cap.VIEW)
+    if not _may_see(membership):
+        raise PermissionDenied(
+            "Reports are for owners and managers, and viewers they share them with."
+        )
+    project = membership.project
+    if request.method == "POST":
+        get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
+        ReportSharing.objects.update_or_create(
+            project=project, defaults={"viewers": request.POST.get("viewers") == "on"}
+        )
+        messages.success(request, "Sharing saved.")
+        return redirect("reports:project", slug=slug)
+    period = Period(_date(request.GET.get("start")), _date(request.GET.get("end")))
+    data = report(project, period)
+    if request.GET.get("csv"):
+        return _csv(project, data, request.GET["csv"])
+    projects = [
+        m.project
+        for m in Membership.objects.filter(user=request.user).select_related("project")
+        if _may_see(m)
+    ]
+    context = {
+        "project": project,
+        "projects": projects,
+        "period": period,
+        "data": data,
+        "spend_chart": _bars(
+            [
+                (r["month"].strftime("%Y-%m"), float(r["amount"]), r["vendor__name"])
+                for r in data["spend"]["by_month"]
+            ]
+        ),
+        "lift_charts": [
+            {
+                "dataset": lift["dataset"],
+                "metric": lift["metric"],
+                "gain": lift["gain_per_1000"],
+                **_line(lift["points"]),
+            }
+            for lift in data["lift"]
+            if lift["points"]
+        ],
+        "can_share": membership.can(Cap.MANAGE_MEMBERS),
+        "shared": ReportSharing.objects.filter(project=project, viewers=True).exists(),
+        "query": request.GET.urlencode(),
+    }
+    return render(request, "reports/project.html", context)
+
+
+def _bars(rows: list[tuple[str, float, str]]) -> dict:
+    """Bars of spend per month (and vendor), scaled into the chart's box."""
+    if not rows:
+        return {"bars": [], "width": CHART_W, "height": CHART_H}
+    top = max(v for _, v, _ in rows) or 1
+    slot = (CHART_W - 40) / len(rows)
+    bars = []
+    for i, (label, value, vendor) in enumerate(rows):
+        h = (CHART_H - 40) * value / top
+        bars.append(
+            {
+                "x": 30 + i * slot + slot * 0.15,
+                "y": CHART_H - 20 - h,
+                "w": slot * 0.7,
+                "h": h,
+                "label": label,
+                "value": value,
+                "vendor": vendor,
+                "tx": 30 + i * slot + slot / 2,
+            }
+        )
+    return {"bars": bars, "width": CHART_W, "height": CHART_H, "top": top}
+
+
+def _line(points: list[dict]) -> dict:
+    """A metric against cumulative spend: the path and its dots."""
+    xs = [float(p["spent"]) for p in points]
+    ys = [p["value"] for p in points]
+    x0, x1 = min(xs), max(xs) or 1
+    y0, y1 = min(ys), max(ys)
+    pad = (y1 - y0) * 0.2 or 0.01
+
+    def px(x):
+        return 40 + (CHART_W - 60) * ((x - x0) / ((x1 - x0) or 1))
+
+    def py(y):
+        return CHART_H - 25 - (CHART_H - 45) * ((y - (y0 - pad)) / ((y1 + pad) - (y0 - pad)))
+
+    dots = [
+        {"x": px(x), "y": py(y), "value": y, "spent": x, "run": p["run"], "version": p["version"]}
+        for x, y, p in zip(xs, ys, points, strict=True)
+    ]
+    return {
+        "path": " ".join(
+            f"{'M' if i == 0 else 'L'}{d['x']:.1f},{d['y']:.1f}" for i, d in enumerate(dots)
+        ),
+        "dots": dots,
+        "width": CHART_W,
+        "height": CHART_H,
+    }
+
+
+def _csv(project, data: dict, table: str) -> HttpResponse:
+    out = io.StringIO()
+    w = csv.writer(out)
+    if table == "spend":
+        w.writerow(["vendor", "month", "amount", "items", "currency"])
+        for r in data["spend"]["by_month"]:
+            w.writerow(
+                [
+                    r["vendor__name"],
+                    r["month"].strftime("%Y-%m"),
+                    r["amount"],
+                    r["items"],
+                    r["currency"],
+                ]
+            )
+    elif table == "commitments":
+        w.writerow(["batch", "vendor", "status", "items", "amount", "currency"])
+        for c in data["spend"]["commitments"]:
+            w.writerow(
+                [c["batch"], c["vendor"], c["status"], c["items"], c["amount"], c["currency"]]
+            )
+    elif table == "scorecards":
+        w.writerow(
+            [
+                "vendor",
+                "batches",
+                "gold_accuracy",
+                "agreement",
+                "turnaround_median_days",
+                "turnaround_p90_days",
+                "target_days",
+                "rework_rate",
+            ]
+        )
+        for c in data["scorecards"]:
+            w.writerow(
+                [
+                    c["vendor"],
+                    c["batches"],
+                    c["gold_accuracy"],
+                    c["agreement"],
+                    c["turnaround_median"],
+                    c["turnaround_p90"],
+                    c["turnaround_target"],
+                    c["rework_rate"],
+                ]
+            )
+    elif table == "quality":
+        w.writerow(["dataset", "version", "flagged", "confirmed", "fixed", "noise_by_split"])
+        for d in data["quality"]:
+            for v in d["versions"]:
+                w.writerow(
+                    [
+                        d["dataset"],
+                        v["version"],
+                        v["flagged"],
+                        v["confirmed"],
+                        v["fixed"],
+                        v["noise"],
+                    ]
+                )
+    elif table == "lift":
+        w.writerow(["dataset", "run", "version", "metric", "value", "spent"])
+        for d in data["lift"]:
+            for p in d["points"]:
+                w.writerow(
+                    [d["dataset"], p["run"], p["version"], d["metric"], p["value"], p["spent"]]
+                )
+    else:
+        raise Http404("No such table.")
+    response = HttpResponse(out.getvalue(), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="{project.slug}-{table}.csv"'
+    return response
