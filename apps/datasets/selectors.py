@@ -145,7 +145,7 @@ def nearest_to_vector(
 
     With `min_similarity`, pgvector's iterative index scan keeps walking the graph until it
     has `limit` samples that close or none is left, so a threshold does not end the search
-    early. Approximate, like any HNSW search: recall is about 99 % at the defaults.
+    early. Approximate, like any HNSW search.
     """
     dim = int(space.dimension)
     distance = f"(e.vector::vector({dim}) <=> %(q)s::vector({dim}))"

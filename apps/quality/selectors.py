@@ -20,17 +20,12 @@ from django.db.models import (
 from django.db.models.functions import RowNumber
 
 from apps.datasets.models import Dataset, Split
-from apps.quality.models import RunStatus, SampleScore, ScoringRun
+from apps.quality.models import RunStatus, ScoringRun
 
 
 def latest_done_run(dataset: Dataset) -> ScoringRun | None:
     """The newest finished run: what pages, exports and filters show by default."""
     return dataset.scoring_runs.filter(status=RunStatus.DONE).first()
-
-
-def flagged_sample_ids(run: ScoringRun, flag: str) -> QuerySet:
-    """Ids of the run's samples that carry `flag`, as a subquery."""
-    return SampleScore.objects.filter(run=run, flags__contains=[flag]).values("sample_id")
 
 
 # --- The embedding map ----------------------------------------------------------------------------

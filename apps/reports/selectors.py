@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
 
+import numpy as np
 from django.db.models import Count, Sum
 from django.utils import timezone
 
@@ -44,14 +45,8 @@ class Period:
 
 
 def percentile(values: list[float], p: float) -> float | None:
-    """The p-th percentile by linear interpolation (NumPy's default), None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * p / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    """The p-th percentile, interpolated linearly (NumPy's default); None for no values."""
+    return float(np.percentile(values, p)) if values else None
 
 
 def spend(project, period: Period) -> dict:

@@ -19,12 +19,6 @@ from apps.review.models import (
 from apps.review.services import tally
 
 
-def sessions_of_dataset(dataset) -> QuerySet[ReviewSession]:
-    return dataset.review_sessions.select_related("created_by").annotate(
-        item_count=Count("items", distinct=True)
-    )
-
-
 def progress(session: ReviewSession) -> dict:
     """Per participant: samples voted on, and when last active; the session's overall share."""
     items = session.items.count()

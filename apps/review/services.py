@@ -259,7 +259,8 @@ def session_create(
         )
     except QueryError as exc:
         raise ValidationError({"query": str(exc)}) from None
-    samples = [s for s in page.samples if ids is None or s.pk in set(ids)]
+    wanted = set(ids) if ids is not None else None
+    samples = [s for s in page.samples if wanted is None or s.pk in wanted]
     if not samples:
         raise ValidationError({"query": "No sample matches: the session would be empty."})
     session = ReviewSession.objects.create(

@@ -103,8 +103,10 @@ def session_page(request, session_id: int):
     items = list(session.items.select_related("sample")[:500])
     counts = {}
     if not session.blind or not session.is_open:
-        for item in items:
-            counts[item.sample_id] = services.tally(selectors.votes_on(session, item.sample_id))
+        by_sample: dict[int, list] = {}
+        for vote in session.votes.all():
+            by_sample.setdefault(vote.sample_id, []).append(vote)
+        counts = {i.sample_id: services.tally(by_sample.get(i.sample_id, [])) for i in items}
     decisions = {d.sample_id: d for d in selectors.decisions_of(session)}
     context.update(
         {
@@ -228,7 +230,11 @@ def session_close(request, session_id: int):
 def adjudicate(request, session_id: int):
     session = get_session_for_user(request.user, session_id)
     check_adjudicator(request.user, session.project_id)
-    sample = get_sample_of_dataset(session.dataset, int(request.POST.get("sample", "0") or 0))
+    sample_id = request.POST.get("sample", "")
+    if not sample_id.isdigit():
+        messages.error(request, "Pick a sample of the session.")
+        return redirect(reverse("review:session", args=[session.pk]) + "#decisions")
+    sample = get_sample_of_dataset(session.dataset, int(sample_id))
     try:
         services.decision_adjudicate(
             dataset=session.dataset,

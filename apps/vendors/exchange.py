@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import Count
 
 from apps.vendors.models import Batch, BatchItem, VendorLabel
 
@@ -230,9 +231,14 @@ def import_labels(*, batch: Batch, by, rows, source: str) -> int:
             external_annotator=who or "",
             defaults={"label": label, "skip_reason": "" if label else reason, "source": source},
         )
-    for item in {row[0] for row in rows}:
-        if item.labels.count() >= locked.labels_per_item:
-            BatchItem.objects.filter(pk=item.pk).update(status=BatchItem.Status.DONE)
+    touched = {row[0].pk for row in rows}
+    done = (
+        BatchItem.objects.filter(pk__in=touched)
+        .annotate(n=Count("labels"))
+        .filter(n__gte=locked.labels_per_item)
+        .values("pk")
+    )
+    BatchItem.objects.filter(pk__in=done).update(status=BatchItem.Status.DONE)
     if locked.status == Batch.Status.SENT:
         locked.status = Batch.Status.IN_PROGRESS
         locked.save(update_fields=["status"])

@@ -19,6 +19,7 @@ from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, LabelSource, Sample
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
+from apps.review.models import Notification
 from apps.review.services import activity_add, notify
 from apps.vendors.models import Batch, BatchItem, CostEntry, Vendor, VendorLabel, VendorMember
 
@@ -75,11 +76,6 @@ def vendor_member_add(*, vendor: Vendor, project: Project, user) -> VendorMember
         )
     member, _ = VendorMember.objects.get_or_create(user=user, defaults={"vendor": vendor})
     return member
-
-
-def vendor_of(user) -> Vendor | None:
-    member = VendorMember.objects.filter(user=user).select_related("vendor").first()
-    return member.vendor if member else None
 
 
 @transaction.atomic
@@ -207,7 +203,7 @@ def batch_send(*, batch: Batch, by, site_url: str = "") -> Batch:
     notify(
         users=[m.user for m in batch.vendor.members.select_related("user")],
         project=batch.project,
-        kind="batch",
+        kind=Notification.Kind.BATCH,
         text=f"New batch “{batch.title}” ({batch.items.count()} items)",
         url=url,
         site_url=site_url,
@@ -311,7 +307,7 @@ def batch_return(*, batch: Batch, by, notes: str) -> Batch:
     notify(
         users=[m.user for m in batch.vendor.members.select_related("user")],
         project=batch.project,
-        kind="batch",
+        kind=Notification.Kind.BATCH,
         text=f"“{batch.title}” came back for rework",
         url=reverse("vendors:work", args=[batch.pk]),
     )

@@ -267,7 +267,8 @@ def work(request, batch_id: int):
             else:
                 messages.success(request, "Submitted for QA. Thank you.")
             return redirect("vendors:work", batch_id=batch.pk)
-        item = get_item_of_batch(batch, int(request.POST.get("item") or 0))
+        item_id = request.POST.get("item", "")
+        item = get_item_of_batch(batch, int(item_id) if item_id.isdigit() else 0)
         try:
             services.label_set(
                 item=item,

@@ -361,3 +361,15 @@ def test_the_feed_holds_review_versions_and_runs_newest_first(world, team, web_a
     assert any(v.startswith("started review session") for v in feed)
     page = web_as(team.user("viewer")).get(f"/review/projects/{team.project.slug}/activity/")
     assert "closed review session" in page.content.decode()
+
+
+def test_adjudicating_a_sample_that_is_not_a_number_is_refused_not_a_500(world, team, web_as):
+    session = start(world, team)
+    services.session_close(session=session, by=team.user("owner"))
+    response = web_as(team.user("manager")).post(
+        f"/review/sessions/{session.pk}/adjudicate/",
+        {"sample": "x", "outcome": "keep", "reason": "r"},
+        follow=True,
+    )
+    assert response.status_code == 200 and "Pick a sample" in response.content.decode()
+    assert not Decision.objects.filter(source="adjudicator").exists()

@@ -355,3 +355,11 @@ def test_the_vendors_page_shows_each_vendors_gold_accuracy(world, team, vendor, 
     )
     right = len(gold) - 1
     assert f"({right} of {len(gold)})" in page
+
+
+def test_a_label_for_an_item_that_is_not_a_number_is_a_404(world, team, vendor, web_as):
+    batch = services.batch_send(batch=make_batch(world, team, vendor), by=team.user("manager"))
+    response = web_as(team.user("vendor")).post(
+        f"/vendors/work/{batch.pk}/", {"item": "x", "label": "dog"}
+    )
+    assert response.status_code == 404 and not VendorLabel.objects.exists()
