@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import tempfile
 
 from django.http import FileResponse
@@ -591,10 +590,9 @@ class SampleBulk(generics.GenericAPIView):
         data = body.validated_data
         need = Cap(services.BULK_ACTIONS[data["action"]])
         dataset = get_dataset_for_user(request.user, dataset_id, need=need)
-        params = {"run": data.get("run"), "view": data.get("view")}
-        if data["q"]:
-            params["q"] = json.dumps(data["q"])
-        found = _exploration(dataset, params)
+        found = _exploration(
+            dataset, {"run": data.get("run"), "view": data.get("view"), "q": data["q"]}
+        )
         try:
             samples = selectors.samples_matching(dataset, query=found.query, run=found.run)
         except QueryError as exc:

@@ -450,7 +450,9 @@ def exploration(dataset: Dataset, params) -> Exploration:
         view = dataset.saved_views.filter(pk=int(view_id)).first() if view_id.isdigit() else None
         if view is None:
             raise QueryError("view", f"the dataset has no saved view {view_id}")
-    query = parse(params["q"]) if params.get("q") else (view.query if view else {})
+    raw = params.get("q")
+    # URL text, or a query already parsed (a JSON body)
+    query = (parse(raw) if isinstance(raw, str) else raw) if raw else (view.query if view else {})
     if extra := simple_filters(params):
         query = joined([*parts_of(query), *extra])
     ordering = params.get("ordering") or (view.ordering if view else "") or "id"

@@ -9,25 +9,18 @@ import io
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apps.projects.access import get_membership_for_user
-from apps.projects.capabilities import Cap, Role
+from apps.projects.capabilities import Cap
 from apps.projects.models import Membership
+from apps.reports.access import get_report_membership, may_see_reports
 from apps.reports.models import ReportSharing
 from apps.reports.selectors import Period, report
 
 CHART_W, CHART_H = 560, 180
-
-
-def _may_see(membership: Membership) -> bool:
-    if membership.can(Cap.REPORTS):
-        return True
-    shared = ReportSharing.objects.filter(project=membership.project, viewers=True).exists()
-    return membership.role == Role.VIEWER and shared
 
 
 def _date(text: str | None) -> dt.date | None:
@@ -40,11 +33,7 @@ def _date(text: str | None) -> dt.date | None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_report(request, slug: str):
-    membership = get_membership_for_user(request.user, slug=slug, need=Cap.VIEW)
-    if not _may_see(membership):
-        raise PermissionDenied(
-            "Reports are for owners and managers, and viewers they share them with."
-        )
+    membership = get_report_membership(request.user, slug)
     project = membership.project
     if request.method == "POST":
         get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
@@ -60,7 +49,7 @@ def project_report(request, slug: str):
     projects = [
         m.project
         for m in Membership.objects.filter(user=request.user).select_related("project")
-        if _may_see(m)
+        if may_see_reports(m)
     ]
     context = {
         "project": project,

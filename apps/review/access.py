@@ -24,11 +24,15 @@ def get_session_for_user(user, pk: int, *, need: Cap = Cap.VIEW) -> ReviewSessio
     return session
 
 
-def get_comment_for_user(user, pk: int, *, need: Cap = Cap.VIEW) -> Comment:
+def get_comment_for_user(user, pk: int, *, need: Cap = Cap.VIEW, own: bool = False) -> Comment:
+    """The comment, if the user may `need` in its project; with `own`, only its author's
+    (anyone else who may see it gets 403)."""
     comment = Comment.objects.select_related("project", "author").filter(pk=pk).first()
     if comment is None:
         raise Http404("No such comment.")
     get_membership_for_user(user, pk=comment.project_id, need=need)
+    if own and comment.author_id != user.pk:
+        raise PermissionDenied("Only its author can change a comment.")
     return comment
 
 

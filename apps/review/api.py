@@ -3,7 +3,6 @@ the activity feed and the consensus policy. The same services as the pages."""
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -69,15 +68,17 @@ class SessionListCreate(generics.GenericAPIView):
     @extend_schema(request=SessionCreateSerializer, responses={201: SessionSerializer})
     def post(self, request, dataset_id: int):
         """Start a session whose queue is the query's samples in its ordering (or `ids`)."""
-        import json
 
         dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.CURATE)
         body = SessionCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        params = {"run": data.get("run"), "view": data.get("view"), "ordering": data["ordering"]}
-        if data["q"]:
-            params["q"] = json.dumps(data["q"])
+        params = {
+            "run": data.get("run"),
+            "view": data.get("view"),
+            "ordering": data["ordering"],
+            "q": data["q"],
+        }
         try:
             found = dataset_selectors.exploration(dataset, {k: v for k, v in params.items() if v})
         except QueryError as exc:
@@ -287,25 +288,18 @@ class CommentDetail(generics.GenericAPIView):
 
     @extend_schema(request=CommentCreateSerializer, responses=CommentSerializer)
     def patch(self, request, comment_id: int):
-        comment = get_comment_for_user(request.user, comment_id, need=Cap.COMMENT)
+        comment = get_comment_for_user(request.user, comment_id, need=Cap.COMMENT, own=True)
         body = CommentCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        _own(request.user, comment)
         comment = services.comment_edit(
             comment=comment, by=request.user, body=body.validated_data["body"]
         )
         return Response(CommentSerializer(comment).data)
 
     def delete(self, request, comment_id: int):
-        comment = get_comment_for_user(request.user, comment_id, need=Cap.COMMENT)
-        _own(request.user, comment)
+        comment = get_comment_for_user(request.user, comment_id, need=Cap.COMMENT, own=True)
         services.comment_delete(comment=comment, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _own(user, comment) -> None:
-    if comment.author_id != user.pk:
-        raise PermissionDenied("Only its author can change a comment.")
 
 
 class NotificationSerializer(serializers.ModelSerializer):

@@ -306,7 +306,7 @@ def comment_create(request):
 @login_required
 @require_POST
 def comment_edit(request, comment_id: int):
-    comment = get_comment_for_user(request.user, comment_id, need=Cap.COMMENT)
+    comment = get_comment_for_user(request.user, comment_id, need=Cap.COMMENT, own=True)
     try:
         if request.POST.get("delete") == "1":
             services.comment_delete(comment=comment, by=request.user)

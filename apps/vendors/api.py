@@ -3,8 +3,6 @@ export and import; and the annotator's own work (their batches, items and labels
 
 from __future__ import annotations
 
-import json
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, parsers, serializers, status
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -105,9 +103,12 @@ class BatchListCreate(generics.GenericAPIView):
         body = BatchCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        params = {"run": data.get("run"), "view": data.get("view"), "ordering": data["ordering"]}
-        if data["q"]:
-            params["q"] = json.dumps(data["q"])
+        params = {
+            "run": data.get("run"),
+            "view": data.get("view"),
+            "ordering": data["ordering"],
+            "q": data["q"],
+        }
         try:
             found = dataset_selectors.exploration(dataset, {k: v for k, v in params.items() if v})
         except QueryError as exc:

@@ -60,7 +60,8 @@ def test_round_trip_with_rework_to_a_version_and_costs(world, team, vendor):
         label = item.gold_label if item.is_gold else "dog"
         services.label_set(item=item, annotator=annotator, label=label)
     wrong_gold = next(i for i in items if i.is_gold)
-    services.label_set(item=wrong_gold, annotator=annotator, label="cat")
+    wrong = next(label for label in ("cat", "dog", "bird") if label != wrong_gold.gold_label)
+    services.label_set(item=wrong_gold, annotator=annotator, label=wrong)
     batch = services.batch_submit(batch=batch, by=annotator)
     batch = services.qa_start(batch=batch, by=team.user("reviewer"))
     returned = next(i for i in items if not i.is_gold)
