@@ -82,6 +82,9 @@ INSTALLED_APPS = [
     "apps.review",
     "apps.vendors",
     "apps.reports",
+    "apps.rules",
+    "apps.webhooks",
+    "apps.audit",
 ]
 
 MIDDLEWARE = [
@@ -308,6 +311,11 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "recover-imports": {"task": "loupe.datasets.recover_imports", "schedule": 300.0},
     "recover-scoring-runs": {"task": "loupe.quality.recover_runs", "schedule": 300.0},
+    # Rules on a schedule, production drift windows and webhook retries: each sweep reads what
+    # is due from PostgreSQL, so a missed tick only delays work.
+    "run-due-rules": {"task": "loupe.rules.run_due", "schedule": 60.0},
+    "check-drift": {"task": "loupe.quality.check_drift", "schedule": 900.0},
+    "retry-webhooks": {"task": "loupe.webhooks.retry_due", "schedule": 60.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -191,6 +191,9 @@ api_patterns = [
     ),
     *review_api_patterns,
     *vendor_api_patterns,
+    path("", include("apps.rules.api_urls")),
+    path("", include("apps.webhooks.api_urls")),
+    path("", include("apps.audit.api_urls")),
 ]
 
 urlpatterns = [
@@ -203,6 +206,9 @@ urlpatterns = [
     path("review/", include("apps.review.urls")),
     path("vendors/", include("apps.vendors.urls")),
     path("reports/", include("apps.reports.urls")),
+    path("rules/", include("apps.rules.urls")),
+    path("webhooks/", include("apps.webhooks.urls")),
+    path("audit/", include("apps.audit.urls")),
     path("invitations/<str:key>/", projects_views.invitation_accept, name="invitation_accept"),
     path("api/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),

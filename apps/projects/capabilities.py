@@ -27,6 +27,9 @@ class Cap(StrEnum):
     QA = "qa"  # QA vendor work
     LABEL = "label"  # label items of batches assigned to the user's vendor
     REPORTS = "reports"  # viewers too when an owner shares a report
+    AUTOMATE = "automate"  # create and change rules (an action needs its own capability too)
+    INTEGRATIONS = "integrations"  # manage webhooks
+    AUDIT = "audit"  # read and export the audit log
 
 
 CAP_LABELS: dict[Cap, str] = {
@@ -40,15 +43,21 @@ CAP_LABELS: dict[Cap, str] = {
     Cap.QA: "QA vendor work",
     Cap.LABEL: "Label items of batches assigned to your vendor",
     Cap.REPORTS: "See reports",
+    Cap.AUTOMATE: "Create and change rules",
+    Cap.INTEGRATIONS: "Manage webhooks",
+    Cap.AUDIT: "Read and export the audit log",
 }
 
-_ALL_STAFF = {Cap.VIEW, Cap.EDIT_DATA, Cap.COMMENT, Cap.CURATE, Cap.ADJUDICATE}
+_ALL_STAFF = {Cap.VIEW, Cap.EDIT_DATA, Cap.COMMENT, Cap.CURATE, Cap.ADJUDICATE, Cap.AUTOMATE}
 
 CAPABILITIES: dict[Role, frozenset[Cap]] = {
     Role.OWNER: frozenset(
-        _ALL_STAFF | {Cap.MANAGE_MEMBERS, Cap.MANAGE_VENDORS, Cap.QA, Cap.REPORTS}
+        _ALL_STAFF
+        | {Cap.MANAGE_MEMBERS, Cap.MANAGE_VENDORS, Cap.QA, Cap.REPORTS, Cap.INTEGRATIONS, Cap.AUDIT}
     ),
-    Role.MANAGER: frozenset(_ALL_STAFF | {Cap.MANAGE_VENDORS, Cap.QA, Cap.REPORTS}),
+    Role.MANAGER: frozenset(
+        _ALL_STAFF | {Cap.MANAGE_VENDORS, Cap.QA, Cap.REPORTS, Cap.INTEGRATIONS}
+    ),
     Role.SCIENTIST: frozenset(_ALL_STAFF),
     Role.REVIEWER: frozenset({Cap.VIEW, Cap.COMMENT, Cap.QA}),
     # Fixed: a project owner cannot loosen the vendor row.

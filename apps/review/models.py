@@ -239,6 +239,8 @@ class Notification(models.Model):
         SESSION = "session", "Assigned to a session"
         DECISION = "decision", "Decision"
         BATCH = "batch", "Relabel batch"
+        RULE = "rule", "Rule"
+        DRIFT = "drift", "Drift alert"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"

@@ -21,6 +21,9 @@ PRODUCT_TABLE = {
     Cap.QA: {"owner", "manager", "reviewer"},
     Cap.LABEL: {"vendor"},
     Cap.REPORTS: {"owner", "manager"},
+    Cap.AUTOMATE: {"owner", "manager", "scientist"},
+    Cap.INTEGRATIONS: {"owner", "manager"},
+    Cap.AUDIT: {"owner"},
 }
 
 

@@ -1,0 +1,3 @@
+"""The audit log: who changed roles, exported, deleted, or changed automation, and when."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Rules: saved queries that act on what scoring finds, after each run or on a schedule."""
+
+from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Webhooks: signed JSON deliveries of project events to receivers outside, with retries."""

@@ -1,0 +1,5 @@
+"""API routes of webhooks, included under /api/ in the api namespace."""
+
+from django.urls import path  # noqa: F401
+
+urlpatterns: list = []
