@@ -24,6 +24,8 @@ import numpy as np
 import requests
 import urllib3
 
+from apps.client.rules import Rules
+
 __version__ = "0.1.0"
 
 Progress = Callable[[str, float], None]
@@ -141,6 +143,11 @@ class Loupe:
 
     def __repr__(self) -> str:
         return f"Loupe({self.url!r})"  # never the token
+
+    @property
+    def rules(self) -> Rules:
+        """Rules as code: list, create, dry_run, enable, disable, run, runs, delete."""
+        return Rules(self)
 
     def close(self) -> None:
         """Close the kept-alive connections to the server."""

@@ -270,10 +270,28 @@ def scoring_run_finish(*, run_id: int) -> ScoringRun | None:
         "total_seconds": round((finished - run.started_at).total_seconds(), 2),
     }
     # Done and its timings in one write: whoever sees the run done sees its timings too.
-    ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+    done = ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
         status=RunStatus.DONE, finished_at=finished, stage="", progress=1.0, timings=timings
     )
     run.refresh_from_db()
+    if done:
+        from apps.rules.services import rules_after_scoring_enqueue
+
+        rules_after_scoring_enqueue(scoring_run_id=run.pk)
+        from django.urls import reverse
+
+        from apps.webhooks.services import event_emit
+
+        event_emit(
+            project=run.dataset.project,
+            event="scoring.finished",
+            payload={
+                "run": run.pk,
+                "dataset": {"id": run.dataset_id, "name": run.dataset.name},
+                "version": run.version,
+                "url": reverse("datasets:health", args=[run.dataset_id]),
+            },
+        )
     pipeline.discard_artefacts(run)
     pipeline.forget()
     return run

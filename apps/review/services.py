@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
+from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
@@ -204,6 +205,24 @@ def comment_delete(*, comment: Comment, by) -> None:
     """Its author deletes a comment; the thread keeps its place, saying it was deleted."""
     if comment.author_id != by.pk:
         raise ValidationError({"detail": "Only its author can delete a comment."})
+    from apps.audit.services import audit_record
+
+    audit_record(
+        actor=by,
+        action="comment.deleted",
+        project=comment.project,
+        target=f"comment {comment.pk}",
+        detail={
+            "on": (
+                f"sample {comment.sample_id}"
+                if comment.sample_id
+                else f"review session {comment.session_id}"
+                if comment.session_id
+                else f"cluster {comment.cluster} of scoring run {comment.run_id}"
+            ),
+            "dataset_id": comment.dataset_id,
+        },
+    )
     comment.deleted, comment.body = True, ""
     comment.save(update_fields=["deleted", "body"])
 
@@ -225,10 +244,12 @@ def session_create(
     due_date=None,
     description: str = "",
     ids=None,
+    samples=None,
     site_url: str = "",
 ) -> ReviewSession:
     """A session whose queue is the samples of a query (a saved view's, a selection's) in its
-    ordering, fixed now: at most SESSION_MAX_ITEMS. Participants must be able to vote."""
+    ordering, fixed now: at most SESSION_MAX_ITEMS; or the given `samples` of the dataset, in
+    their order (a rule's matches). Participants must be able to vote."""
     from apps.datasets.query import QueryError
     from apps.datasets.selectors import sample_page
     from apps.projects.capabilities import Cap
@@ -248,19 +269,22 @@ def session_create(
         member = Membership(role=roles[user.pk]) if user.pk in roles else None
         if member is None or not member.can(Cap.COMMENT):
             raise ValidationError({"participants": f"{user.username} cannot vote in this project."})
-    try:
-        page = sample_page(
-            dataset,
-            query=query or {},
-            run=run,
-            ordering=ordering or "id",
-            size=SESSION_MAX_ITEMS,
-            count=False,
-        )
-    except QueryError as exc:
-        raise ValidationError({"query": str(exc)}) from None
-    wanted = set(ids) if ids is not None else None
-    samples = [s for s in page.samples if wanted is None or s.pk in wanted]
+    if samples is not None:
+        samples = [s for s in samples if s.dataset_id == dataset.pk][:SESSION_MAX_ITEMS]
+    else:
+        try:
+            page = sample_page(
+                dataset,
+                query=query or {},
+                run=run,
+                ordering=ordering or "id",
+                size=SESSION_MAX_ITEMS,
+                count=False,
+            )
+        except QueryError as exc:
+            raise ValidationError({"query": str(exc)}) from None
+        wanted = set(ids) if ids is not None else None
+        samples = [s for s in page.samples if wanted is None or s.pk in wanted]
     if not samples:
         raise ValidationError({"query": "No sample matches: the session would be empty."})
     session = ReviewSession.objects.create(
@@ -295,6 +319,31 @@ def session_create(
         site_url=site_url,
     )
     return session
+
+
+@transaction.atomic
+def session_items_add(*, session: ReviewSession, samples, by) -> int:
+    """Append samples of the session's dataset to the end of an open session's queue; samples
+    already in it are left where they are. Returns how many were added."""
+    session = ReviewSession.objects.select_for_update().get(pk=session.pk)
+    if session.status != ReviewSession.Status.OPEN:
+        raise ValidationError({"session": f"Session “{session.title}” is closed."})
+    present = set(session.items.values_list("sample_id", flat=True))
+    fresh = [s for s in samples if s.dataset_id == session.dataset_id and s.pk not in present]
+    room = SESSION_MAX_ITEMS - len(present)
+    fresh = fresh[: max(0, room)]
+    start = (session.items.aggregate(m=Max("position"))["m"] or -1) + 1
+    SessionItem.objects.bulk_create(
+        SessionItem(session=session, sample=s, position=start + i) for i, s in enumerate(fresh)
+    )
+    if fresh:
+        activity_add(
+            project=session.project,
+            actor=by,
+            verb=f"added {len(fresh)} samples to review session “{session.title}”",
+            url=reverse("review:session", args=[session.pk]),
+        )
+    return len(fresh)
 
 
 def vote_cast(
@@ -431,6 +480,19 @@ def session_close(*, session: ReviewSession, by, site_url: str = "") -> ReviewSe
         text=f"“{locked.title}” closed with {decided} decisions",
         url=url,
         site_url=site_url,
+    )
+    from apps.webhooks.services import event_emit
+
+    event_emit(
+        project=locked.project,
+        event="session.closed",
+        payload={
+            "session": {"id": locked.pk, "title": locked.title},
+            "dataset": {"id": locked.dataset_id, "name": locked.dataset.name},
+            "decided": decided,
+            "disagreements": len(disagreements),
+            "url": url,
+        },
     )
     return locked
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Sum, TextField
+from django.db.models import Max, Sum, TextField
 from django.db.models.functions import MD5, Cast
 from django.urls import reverse
 from django.utils import timezone
@@ -90,6 +90,7 @@ def batch_create(
     ordering: str = "",
     run=None,
     ids=None,
+    samples=None,
     price_per_item=None,
     due_date=None,
     labels_per_item: int = 1,
@@ -98,7 +99,8 @@ def batch_create(
 ) -> Batch:
     """A draft batch of the query's samples (or the ticked ones), with gold items mixed in:
     labelled samples outside the selection that the newest run does not flag, their current
-    label the known answer. The order is shuffled, so gold items look like any other."""
+    label the known answer. The order is shuffled, so gold items look like any other.
+    `samples` (a rule's matches) stands for the query's page when given."""
     from apps.datasets.query import QueryError
     from apps.datasets.selectors import sample_page
 
@@ -111,18 +113,21 @@ def batch_create(
         raise ValidationError({"labels_per_item": "1 to 5 labels per item."})
     if not 0 <= float(gold_share) <= 0.5:
         raise ValidationError({"gold_share": "A share of gold items from 0 to 0.5."})
-    try:
-        page = sample_page(
-            dataset,
-            query=query or {},
-            run=run,
-            ordering=ordering or "id",
-            size=BATCH_MAX_ITEMS,
-            count=False,
-        )
-    except QueryError as exc:
-        raise ValidationError({"query": str(exc)}) from None
-    chosen = [s for s in page.samples if ids is None or s.pk in ids]
+    if samples is not None:
+        chosen = [s for s in samples if s.dataset_id == dataset.pk][:BATCH_MAX_ITEMS]
+    else:
+        try:
+            page = sample_page(
+                dataset,
+                query=query or {},
+                run=run,
+                ordering=ordering or "id",
+                size=BATCH_MAX_ITEMS,
+                count=False,
+            )
+        except QueryError as exc:
+            raise ValidationError({"query": str(exc)}) from None
+        chosen = [s for s in page.samples if ids is None or s.pk in ids]
     if not chosen:
         raise ValidationError({"query": "No sample matches: the batch would be empty."})
     gold_count = round(len(chosen) * gold_share / (1 - gold_share)) if gold_share else 0
@@ -162,6 +167,30 @@ def batch_create(
         url=reverse("vendors:batch", args=[batch.pk]),
     )
     return batch
+
+
+@transaction.atomic
+def batch_items_add(*, batch: Batch, samples, by) -> int:
+    """Append samples of the batch's dataset to a draft batch; samples already in it are left
+    alone. Returns how many were added."""
+    batch = Batch.objects.select_for_update().get(pk=batch.pk)
+    if batch.status != Batch.Status.DRAFT:
+        raise ValidationError({"batch": f"Batch “{batch.title}” is no longer a draft."})
+    present = set(batch.items.values_list("sample_id", flat=True))
+    fresh = [s for s in samples if s.dataset_id == batch.dataset_id and s.pk not in present]
+    fresh = fresh[: max(0, BATCH_MAX_ITEMS - len(present))]
+    start = (batch.items.aggregate(m=Max("position"))["m"] or -1) + 1
+    BatchItem.objects.bulk_create(
+        BatchItem(batch=batch, sample=s, position=start + i) for i, s in enumerate(fresh)
+    )
+    if fresh:
+        activity_add(
+            project=batch.project,
+            actor=by,
+            verb=f"added {len(fresh)} items to relabel batch “{batch.title}”",
+            url=reverse("vendors:batch", args=[batch.pk]),
+        )
+    return len(fresh)
 
 
 def _gold_candidates(dataset: Dataset, run, *, exclude: set[int], count: int) -> list[Sample]:
@@ -262,12 +291,25 @@ def batch_submit(*, batch: Batch, by) -> Batch:
     )
     if left.exists():
         raise ValidationError({"detail": f"{left.count()} items still need labels."})
-    return _transition(
+    batch = _transition(
         batch,
         (Batch.Status.SENT, Batch.Status.IN_PROGRESS, Batch.Status.RETURNED),
         Batch.Status.SUBMITTED,
         submitted_at=timezone.now(),
     )
+    from apps.webhooks.services import event_emit
+
+    event_emit(
+        project=batch.project,
+        event="batch.submitted",
+        payload={
+            "batch": {"id": batch.pk, "title": batch.title},
+            "vendor": {"id": batch.vendor_id, "name": batch.vendor.name},
+            "items": batch.items.count(),
+            "url": reverse("vendors:batch", args=[batch.pk]),
+        },
+    )
+    return batch
 
 
 @transaction.atomic

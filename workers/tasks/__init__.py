@@ -7,16 +7,23 @@ from workers.tasks.datasets import (
     run_import,
 )
 from workers.tasks.quality import finish_run, recover_runs, score_chunk, score_dataset
+from workers.tasks.rules import run_after_scoring, run_due, run_rule
 from workers.tasks.system import ping
+from workers.tasks.webhooks import deliver_webhook, retry_webhooks
 
 __all__ = [
     "build_embedding_index",
     "compute_embeddings",
+    "deliver_webhook",
     "finish_run",
     "ping",
     "recover_imports",
     "recover_runs",
+    "retry_webhooks",
+    "run_after_scoring",
+    "run_due",
     "run_import",
+    "run_rule",
     "score_chunk",
     "score_dataset",
 ]

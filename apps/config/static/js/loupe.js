@@ -75,3 +75,23 @@ document.addEventListener("keydown", (event) => {
   const reason = document.querySelector("#skip-reason");
   if (reason) { event.preventDefault(); reason.focus(); }
 });
+// A select with data-shows reveals the parts of its form marked data-show-for="NAME=VALUE" for
+// its value, and disables the others so that only the chosen settings are sent.
+function applyShows(form) {
+  form.querySelectorAll("[data-show-for]").forEach((part) => {
+    const [name, value] = part.dataset.showFor.split("=");
+    const select = form.querySelector(`select[data-shows][name="${name}"]`);
+    const shown = !select || select.value === value;
+    part.hidden = !shown;
+    if (part.tagName === "FIELDSET") part.disabled = !shown;
+    else part.querySelectorAll("input, select, textarea").forEach((el) => { el.disabled = !shown; });
+  });
+}
+document.addEventListener("change", (event) => {
+  if (event.target.matches("select[data-shows]")) applyShows(event.target.form);
+});
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("form").forEach((form) => {
+    if (form.querySelector("select[data-shows]")) applyShows(form);
+  });
+});

@@ -1,0 +1,1 @@
+from tests.vendors.conftest import vendor  # noqa: F401

@@ -1,0 +1,24 @@
+"""Rule jobs: ids in, one service call."""
+
+from celery import shared_task
+
+
+@shared_task(name="loupe.rules.run", acks_late=True, time_limit=1800, soft_time_limit=1740)
+def run_rule(rule_id: int, why: str = "manual") -> None:
+    from apps.rules.services import rule_run
+
+    rule_run(rule_id=rule_id, why=why)
+
+
+@shared_task(name="loupe.rules.after_scoring", acks_late=True, time_limit=3600)
+def run_after_scoring(scoring_run_id: int) -> None:
+    from apps.rules.services import rules_after_scoring
+
+    rules_after_scoring(scoring_run_id=scoring_run_id)
+
+
+@shared_task(name="loupe.rules.run_due")
+def run_due() -> None:
+    from apps.rules.services import rules_run_due
+
+    rules_run_due()
