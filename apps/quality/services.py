@@ -167,16 +167,9 @@ def _fail(run_id: int, error: str) -> int:
 
 
 def _send(task_name: str, *args) -> None:
-    """Queue a follow-up task once the transaction commits, on the queue the current task came
-    from (a worker serving one queue keeps its run's chunks on it)."""
-    from celery import current_task
+    from workers.queueing import send_after_commit
 
-    from workers.celery import app
-
-    queue = None
-    if current_task and current_task.request.delivery_info:
-        queue = current_task.request.delivery_info.get("routing_key")
-    transaction.on_commit(lambda: app.send_task(task_name, args=args, queue=queue))
+    send_after_commit(task_name, *args)
 
 
 def scoring_chunk_claim(*, chunk_id: int) -> ScoringChunk | None:

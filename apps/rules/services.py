@@ -27,11 +27,15 @@ from apps.datasets.models import Dataset, Embedding, ModelRun, Prediction, Sampl
 from apps.datasets.query import ORDERINGS, QueryError, compile_query
 from apps.projects.capabilities import Cap, Role
 from apps.projects.models import Membership
+from apps.quality.models import ScoringRun
 from apps.rules.access import may_set_action
 from apps.rules.models import SCHEDULES, ActionType, Rule, RuleHit, RuleRun, Trigger
 
 log = logging.getLogger(__name__)
 
+# Stands for "some scoring run" when a query is checked: a rule may name scores before the
+# dataset's first run.
+_ANY_RUN = ScoringRun(version=0)
 MAX_PER_RUN = 50_000
 PICK_POOL = 20_000  # unlabelled matches the active-learning pick chooses among, at most
 PREVIEW = 10
@@ -179,12 +183,9 @@ def _clean_definition(dataset: Dataset, fields: dict) -> dict:
         clean["name"] = name
     if "query" in fields:
         query = fields["query"] if fields["query"] is not None else {}
-        from apps.quality.models import ScoringRun
-
         # Scores may be named before the first scoring run: the rule runs after it.
-        run = _latest_run(dataset) or ScoringRun(dataset=dataset, version=0)
         try:
-            compile_query(dataset, run, query)
+            compile_query(dataset, _ANY_RUN, query)
         except QueryError as exc:
             raise ValidationError({"query": str(exc)}) from None
         clean["query"] = query
@@ -498,8 +499,13 @@ def _pick(rule: Rule, run, fresh, room: int, detail: dict) -> list[Sample]:
 
 def _plan(rule: Rule) -> Plan:
     run = _latest_run(rule.dataset)
-    matches, fresh = _fresh_matches(rule, run)
     detail: dict = {"scoring_run": run.pk if run else None}
+    if run is None and compile_query(rule.dataset, _ANY_RUN, rule.query).scores:
+        detail["skipped"] = (
+            "the query reads scores, and the dataset has no finished scoring run yet"
+        )
+        return Plan(matched=0, new=0, samples=[], detail=detail)
+    matches, fresh = _fresh_matches(rule, run)
     matched = matches.count()
     new = fresh.count()
     room = _room(rule, detail) if new else 0
@@ -748,9 +754,12 @@ def _announce(rule: Rule, samples: list[Sample]) -> None:
 
 def rules_after_scoring_enqueue(*, scoring_run_id: int) -> None:
     """After a scoring run finishes: queue its dataset's after-scoring rules (after commit)."""
-    from workers.tasks.rules import run_after_scoring
+    from workers.queueing import send_after_commit
 
-    transaction.on_commit(lambda: run_after_scoring.delay(scoring_run_id))
+    try:
+        send_after_commit("loupe.rules.after_scoring", scoring_run_id)
+    except Exception:  # the scoring run is done either way
+        log.exception("could not queue the rules after scoring run %s", scoring_run_id)
 
 
 def rules_after_scoring(*, scoring_run_id: int) -> list[RuleRun]:

@@ -10,7 +10,9 @@ def run_rule(rule_id: int, why: str = "manual") -> None:
     rule_run(rule_id=rule_id, why=why)
 
 
-@shared_task(name="loupe.rules.after_scoring", acks_late=True, time_limit=3600)
+@shared_task(
+    name="loupe.rules.after_scoring", acks_late=True, time_limit=3600, soft_time_limit=3540
+)
 def run_after_scoring(scoring_run_id: int) -> None:
     from apps.rules.services import rules_after_scoring
 
