@@ -129,7 +129,8 @@ def _clean_action(dataset: Dataset, action) -> dict:
                 if name not in members or not Membership(role=members[name]).can(Cap.COMMENT):
                     raise ValidationError({"participants": f"{name} cannot vote in this project."})
             clean["participants"] = list(dict.fromkeys(names))
-            clean["title"] = str(action.get("title") or "").strip()[:200]
+            if str(action.get("title") or "").strip():
+                clean["title"] = str(action["title"]).strip()[:200]
             clean["blind"] = bool(action.get("blind", False))
     elif kind in (ActionType.VENDOR_BATCH, ActionType.ACTIVE_PICK):
         from apps.vendors.models import Vendor
@@ -147,8 +148,9 @@ def _clean_action(dataset: Dataset, action) -> dict:
             raise ValidationError(
                 {"price_per_item": f"{vendor.name} has no price per item: give one for the budget."}
             )
-        clean["title"] = str(action.get("title") or "").strip()[:200]
-        clean["instructions"] = str(action.get("instructions") or "")
+        for key in ("title", "instructions"):
+            if str(action.get(key) or "").strip():
+                clean[key] = str(action[key]).strip()[: 200 if key == "title" else 10_000]
         if kind == ActionType.ACTIVE_PICK:
             clean["count"] = _positive_int(action.get("count"), "count", high=5_000)
             clean["uncertainty"] = action.get("uncertainty") or "margin"
@@ -161,7 +163,8 @@ def _clean_action(dataset: Dataset, action) -> dict:
                 {"roles": f"Notify members by role: {', '.join(r.value for r in STAFF_ROLES)}."}
             )
         clean["roles"] = sorted(set(roles))
-        clean["message"] = str(action.get("message") or "").strip()[:200]
+        if str(action.get("message") or "").strip():
+            clean["message"] = str(action["message"]).strip()[:200]
     elif kind == ActionType.WEBHOOK:
         from apps.webhooks.models import Webhook
 
