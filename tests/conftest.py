@@ -85,7 +85,7 @@ def api_as(db):
     def make(user) -> APIClient:
         client = APIClient()
         if user is not None:
-            _token, key = api_token_create(user=user, name="test")
+            _token, key = api_token_create(user=user, name="test", by=user)
             client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return client
 

@@ -54,7 +54,9 @@ class TokenListCreate(generics.GenericAPIView):
     def post(self, request):
         body = ApiTokenCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        token, key = api_token_create(user=request.user, name=body.validated_data["name"])
+        token, key = api_token_create(
+            user=request.user, name=body.validated_data["name"], by=request.user
+        )
         token.key = key
         return Response(ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)
 
@@ -66,5 +68,5 @@ class TokenDetail(generics.GenericAPIView):
         return Response(ApiTokenSerializer(get_api_token_for_user(request.user, token_id)).data)
 
     def delete(self, request, token_id: int):
-        api_token_revoke(token=get_api_token_for_user(request.user, token_id))
+        api_token_revoke(token=get_api_token_for_user(request.user, token_id), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -19,21 +19,37 @@ def token_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def _audit(token: ApiToken, action: str, by: User | None, **detail) -> None:
+    from apps.audit.services import audit_record
+
+    # No project: an owner sees it in the audit log of each project the user belongs to.
+    audit_record(
+        actor=by,
+        action=action,
+        target=f"{token.user.username}'s token “{token.name}”",
+        detail={"user_id": token.user_id, "prefix": token.prefix, **detail},
+    )
+
+
 @transaction.atomic
-def api_token_create(*, user: User, name: str) -> tuple[ApiToken, str]:
-    """Make a token; returns it with its key, which is not stored and cannot be shown again."""
+def api_token_create(*, user: User, name: str, by: User | None) -> tuple[ApiToken, str]:
+    """Make a token; returns it with its key, which is not stored and cannot be shown again.
+
+    `by` is the user themselves, or None for an operator at the console."""
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user, name=name.strip() or "API token", prefix=key[:10], digest=token_digest(key)
     )
+    _audit(token, "token.created", by, **({"via": "command"} if by is None else {}))
     return token, key
 
 
 @transaction.atomic
-def api_token_revoke(*, token: ApiToken) -> ApiToken:
+def api_token_revoke(*, token: ApiToken, by: User | None) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        _audit(token, "token.revoked", by)
     return token
 
 

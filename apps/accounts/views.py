@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts.forms import ApiTokenForm
 from apps.accounts.selectors import api_tokens_for_user, get_api_token_for_user
 from apps.accounts.services import api_token_create, api_token_revoke
+from apps.audit.selectors import audit_events_of_user
 
 
 def _tokens_page(request, *, form=None, new_key: str | None = None, status: int = 200):
@@ -17,6 +18,7 @@ def _tokens_page(request, *, form=None, new_key: str | None = None, status: int 
         "tokens": api_tokens_for_user(request.user),
         "form": form or ApiTokenForm(),
         "new_key": new_key,
+        "history": audit_events_of_user(request.user, limit=10),
     }
     return render(request, template, context, status=status)
 
@@ -29,12 +31,14 @@ def tokens(request):
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return _tokens_page(request, form=form, status=400 if request.htmx else 200)
-    _token, key = api_token_create(user=request.user, name=form.cleaned_data["name"])
+    _token, key = api_token_create(
+        user=request.user, name=form.cleaned_data["name"], by=request.user
+    )
     return _tokens_page(request, new_key=key)
 
 
 @login_required
 @require_POST
 def token_revoke(request, token_id: int):
-    api_token_revoke(token=get_api_token_for_user(request.user, token_id))
+    api_token_revoke(token=get_api_token_for_user(request.user, token_id), by=request.user)
     return _tokens_page(request)

@@ -1,5 +1,9 @@
 """API routes of audit, included under /api/ in the api namespace."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.audit import api
+
+urlpatterns = [
+    path("projects/<int:pk>/audit/", api.ProjectAuditLog.as_view(), name="audit"),
+]

@@ -69,16 +69,41 @@ def _rows(dataset: Dataset, version: int, space: EmbeddingSpace | None) -> Itera
 
 
 def export_dataset(
-    *, dataset: Dataset, version: int, fmt: str, out: IO[bytes], space: EmbeddingSpace | None = None
+    *,
+    dataset: Dataset,
+    version: int,
+    fmt: str,
+    out: IO[bytes],
+    space: EmbeddingSpace | None = None,
+    by,
 ) -> int:
-    """Write version `version` of the dataset to `out`; returns the number of samples written."""
+    """Write version `version` of the dataset to `out`; returns the number of samples written.
+
+    The export is recorded in the audit log once written, as `by` (None: the command line)."""
+    from apps.audit.services import audit_record
+
     if fmt not in FORMATS:
         raise ValueError(f"Unknown format {fmt!r}")
     connection.close_if_unusable_or_obsolete()
     feature_names = _feature_names(dataset)
     writer = {"csv": _write_csv, "jsonl": _write_jsonl, "parquet": _write_parquet}[fmt]
     with closing(_rows(dataset, version, space)) as rows:  # closes the connection on an error too
-        return writer(dataset, rows, out, feature_names)
+        count = writer(dataset, rows, out, feature_names)
+    audit_record(
+        actor=by,
+        action="dataset.exported",
+        project=dataset.project,
+        target=f"{dataset.name} v{version}",
+        detail={
+            "dataset_id": dataset.pk,
+            "format": fmt,
+            "version": version,
+            "rows": count,
+            **({"embeddings": space.name} if space else {}),
+            **({} if by else {"via": "command"}),
+        },
+    )
+    return count
 
 
 def _feature_names(dataset: Dataset) -> list[str]:

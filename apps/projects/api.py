@@ -126,7 +126,7 @@ class ProjectDetail(generics.GenericAPIView):
 
     def delete(self, request, pk: int):
         project = get_project_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
-        services.project_delete(project=project)
+        services.project_delete(project=project, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -161,7 +161,9 @@ class MemberDetail(generics.GenericAPIView):
         member = get_member_of_project(project, member_id)
         body = MemberUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        services.member_change_role(member=member, role=body.validated_data["role"])
+        services.member_change_role(
+            member=member, role=body.validated_data["role"], by=request.user
+        )
         return Response(MemberSerializer(member).data)
 
     def delete(self, request, pk: int, member_id: int):
@@ -170,7 +172,7 @@ class MemberDetail(generics.GenericAPIView):
         if mine.pk != member_id:
             mine = get_membership_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
         member = get_member_of_project(mine.project, member_id)
-        services.member_remove(member=member)
+        services.member_remove(member=member, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -203,5 +205,7 @@ class InvitationDetail(generics.GenericAPIView):
 
     def delete(self, request, pk: int, invitation_id: int):
         project = get_project_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
-        services.invitation_revoke(invitation=get_invitation_of_project(project, invitation_id))
+        services.invitation_revoke(
+            invitation=get_invitation_of_project(project, invitation_id), by=request.user
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)

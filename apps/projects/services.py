@@ -20,6 +20,7 @@ from django.utils.text import slugify
 from apps.accounts.models import User
 from apps.accounts.selectors import user_by_username_or_email
 from apps.accounts.services import token_digest
+from apps.audit.services import audit_record
 from apps.projects.capabilities import Role
 from apps.projects.models import Invitation, Membership, Project
 
@@ -60,6 +61,13 @@ def project_create(*, name: str, slug: str = "", description: str = "", by) -> P
             {"slug": f"A project with the slug {slug!r} already exists; choose another."}
         ) from exc
     Membership.objects.create(project=project, user=by, role=Role.OWNER, added_by=by)
+    audit_record(
+        actor=by,
+        action="project.created",
+        project=project,
+        target=by.username,
+        detail={"role": Role.OWNER.value},
+    )
     return project
 
 
@@ -82,11 +90,24 @@ def project_update(
 
 
 @transaction.atomic
-def project_delete(*, project: Project) -> None:
+def project_delete(*, project: Project, by) -> None:
+    """Delete the project with everything in it. Its audit trail stays, under its name."""
     from apps.datasets.services import dataset_delete
 
-    for dataset in project.datasets.all():
-        dataset_delete(dataset=dataset)
+    datasets = list(project.datasets.all())
+    for dataset in datasets:
+        dataset_delete(dataset=dataset, by=by)
+    audit_record(
+        actor=by,
+        action="project.deleted",
+        project=project,
+        target=project.name,
+        detail={
+            "slug": project.slug,
+            "datasets": len(datasets),
+            "members": project.memberships.count(),
+        },
+    )
     project.delete()
 
 
@@ -117,11 +138,19 @@ def member_add(*, project: Project, user: str, role: str, by) -> Membership:
         raise ValidationError({"user": f"{person.username} is already a member of this project."})
     try:
         with transaction.atomic():
-            return Membership.objects.create(project=project, user=person, role=role, added_by=by)
+            member = Membership.objects.create(project=project, user=person, role=role, added_by=by)
     except IntegrityError as exc:
         raise ValidationError(
             {"user": f"{person.username} is already a member of this project."}
         ) from exc
+    audit_record(
+        actor=by,
+        action="member.added",
+        project=project,
+        target=person.username,
+        detail={"role": role.value},
+    )
+    return member
 
 
 def _lock_owners(project: Project) -> int:
@@ -134,7 +163,7 @@ def _lock_owners(project: Project) -> int:
 
 
 @transaction.atomic
-def member_change_role(*, member: Membership, role: str) -> Membership:
+def member_change_role(*, member: Membership, role: str, by) -> Membership:
     role = _valid_role(role)
     if member.role == Role.OWNER and role != Role.OWNER and _lock_owners(member.project) <= 1:
         raise ValidationError(
@@ -143,19 +172,36 @@ def member_change_role(*, member: Membership, role: str) -> Membership:
             }
         )
     if member.role != role:
+        old = member.role
         member.role = role
         member.save(update_fields=["role"])
+        audit_record(
+            actor=by,
+            action="member.role_changed",
+            project=member.project,
+            target=member.user.username,
+            detail={"from": old, "to": role.value},
+        )
     return member
 
 
 @transaction.atomic
-def member_remove(*, member: Membership) -> None:
+def member_remove(*, member: Membership, by) -> None:
+    """Remove a member; `by` the member themselves is leaving."""
     if member.role == Role.OWNER and _lock_owners(member.project) <= 1:
         raise ValidationError(
             {
                 "member": f"{member.user.username} is the last owner and cannot leave; make another member an owner first."
             }
         )
+    leaving = by is not None and by.pk == member.user_id
+    audit_record(
+        actor=by,
+        action="member.left" if leaving else "member.removed",
+        project=member.project,
+        target=member.user.username,
+        detail={"role": member.role},
+    )
     member.delete()
 
 
@@ -184,7 +230,7 @@ def invitation_create(*, project: Project, email: str, role: str, by, site_url: 
             }
         )
     now = timezone.now()
-    Invitation.objects.filter(
+    replaced = Invitation.objects.filter(
         project=project, email__iexact=email, accepted_at=None, revoked_at=None
     ).update(revoked_at=now)
     key = secrets.token_urlsafe(32)
@@ -195,6 +241,13 @@ def invitation_create(*, project: Project, email: str, role: str, by, site_url: 
         digest=token_digest(key),
         invited_by=by,
         expires_at=now + timedelta(days=INVITATION_DAYS),
+    )
+    audit_record(
+        actor=by,
+        action="invitation.created",
+        project=project,
+        target=email,
+        detail={"role": role.value, **({"replaced": replaced} if replaced else {})},
     )
     link = urljoin(site_url, reverse("invitation_accept", kwargs={"key": key}))
     context = {"invitation": invitation, "link": link, "days": INVITATION_DAYS}
@@ -211,10 +264,17 @@ def invitation_create(*, project: Project, email: str, role: str, by, site_url: 
 
 
 @transaction.atomic
-def invitation_revoke(*, invitation: Invitation) -> None:
+def invitation_revoke(*, invitation: Invitation, by) -> None:
     if invitation.revoked_at is None and invitation.accepted_at is None:
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=by,
+            action="invitation.revoked",
+            project=invitation.project,
+            target=invitation.email,
+            detail={"role": invitation.role},
+        )
 
 
 @transaction.atomic
@@ -225,6 +285,7 @@ def invitation_accept(
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if not invitation.is_pending:
         raise ValidationError("This invitation has expired, was revoked or has already been used.")
+    new_account = user is None
     if user is None:
         username = username.strip()
         if User.objects.filter(username__iexact=username).exists():
@@ -254,4 +315,16 @@ def invitation_accept(
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit_record(
+        actor=user,
+        action="invitation.accepted",
+        project=invitation.project,
+        target=user.username,
+        detail={
+            "role": invitation.role,
+            "email": invitation.email,
+            "invited_by": invitation.invited_by.username if invitation.invited_by else "",
+            "new_account": new_account,
+        },
+    )
     return membership

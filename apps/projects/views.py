@@ -96,6 +96,7 @@ def project_detail(request, slug: str):
     context["capabilities"] = [label for cap, label in CAP_LABELS.items() if membership.can(cap)]
     context["datasets"] = datasets_with_counts(membership.project)
     context["can_edit"] = membership.can(Cap.EDIT_DATA)
+    context["can_audit"] = membership.can(Cap.AUDIT)
     context["dataset_form"] = DatasetForm()
     return render(request, "projects/detail.html", context)
 
@@ -138,7 +139,7 @@ def member_role(request, slug: str, member_id: int):
     try:
         if not form.is_valid():
             raise ValidationError({"role": f"Unknown role {request.POST.get('role', '')!r}."})
-        services.member_change_role(member=member, role=form.cleaned_data["role"])
+        services.member_change_role(member=member, role=form.cleaned_data["role"], by=request.user)
     except ValidationError as exc:
         error = " ".join(exc.messages)
     else:
@@ -160,7 +161,7 @@ def member_remove(request, slug: str, member_id: int):
         membership = get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
     member = get_member_of_project(membership.project, member_id)
     try:
-        services.member_remove(member=member)
+        services.member_remove(member=member, by=request.user)
     except ValidationError as exc:
         return _render_members(
             request,
@@ -184,7 +185,7 @@ def project_delete(request, slug: str):
         messages.error(request, "Type the project's slug to confirm deletion.")
         return redirect("projects:detail", slug=slug)
     name = membership.project.name
-    services.project_delete(project=membership.project)
+    services.project_delete(project=membership.project, by=request.user)
     messages.success(request, f"Project “{name}” deleted.")
     return redirect("projects:list")
 
@@ -219,7 +220,7 @@ def invitation_create(request, slug: str):
 def invitation_revoke(request, slug: str, invitation_id: int):
     membership = get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
     invitation = get_invitation_of_project(membership.project, invitation_id)
-    services.invitation_revoke(invitation=invitation)
+    services.invitation_revoke(invitation=invitation, by=request.user)
     messages.success(request, f"Invitation to {invitation.email} revoked.")
     if not request.htmx:
         return redirect("projects:detail", slug=slug)

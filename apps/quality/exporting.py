@@ -49,11 +49,30 @@ def _rows(run: ScoringRun):
             yield rows
 
 
-def export_scores(*, run: ScoringRun, fmt: str, out: IO[bytes]) -> int:
+def export_scores(*, run: ScoringRun, fmt: str, out: IO[bytes], by) -> int:
+    """Write the run's scores to `out`, then record the export as `by` (None: the command line)."""
+    from apps.audit.services import audit_record
+
     if fmt not in SCORE_FORMATS:
         raise ValueError(f"Unknown format {fmt!r}")
     with closing(_rows(run)) as batches:
-        return (_csv if fmt == "csv" else _parquet)(batches, out)
+        count = (_csv if fmt == "csv" else _parquet)(batches, out)
+    dataset = run.dataset
+    audit_record(
+        actor=by,
+        action="scores.exported",
+        project=dataset.project,
+        target=f"{dataset.name} scoring run {run.pk}",
+        detail={
+            "dataset_id": dataset.pk,
+            "run_id": run.pk,
+            "format": fmt,
+            "version": run.version,
+            "rows": count,
+            **({} if by else {"via": "command"}),
+        },
+    )
+    return count
 
 
 def _csv(batches, out) -> int:

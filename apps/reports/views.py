@@ -9,10 +9,12 @@ import io
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from apps.audit.services import audit_record
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.projects.models import Membership
@@ -37,15 +39,22 @@ def project_report(request, slug: str):
     project = membership.project
     if request.method == "POST":
         get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
-        ReportSharing.objects.update_or_create(
-            project=project, defaults={"viewers": request.POST.get("viewers") == "on"}
-        )
+        viewers = request.POST.get("viewers") == "on"
+        with transaction.atomic():
+            ReportSharing.objects.update_or_create(project=project, defaults={"viewers": viewers})
+            audit_record(
+                actor=request.user,
+                action="report.sharing_changed",
+                project=project,
+                target="reports",
+                detail={"viewers": viewers},
+            )
         messages.success(request, "Sharing saved.")
         return redirect("reports:project", slug=slug)
     period = Period(_date(request.GET.get("start")), _date(request.GET.get("end")))
     data = report(project, period)
     if request.GET.get("csv"):
-        return _csv(project, data, request.GET["csv"])
+        return _csv(project, data, request.GET["csv"], by=request.user, period=period)
     projects = [
         m.project
         for m in Membership.objects.filter(user=request.user).select_related("project")
@@ -131,7 +140,7 @@ def _line(points: list[dict]) -> dict:
     }
 
 
-def _csv(project, data: dict, table: str) -> HttpResponse:
+def _csv(project, data: dict, table: str, *, by, period: Period) -> HttpResponse:
     out = io.StringIO()
     w = csv.writer(out)
     if table == "spend":
@@ -201,6 +210,19 @@ def _csv(project, data: dict, table: str) -> HttpResponse:
                 )
     else:
         raise Http404("No such table.")
+    audit_record(
+        actor=by,
+        action="report.exported",
+        project=project,
+        target=f"{table} table",
+        detail={
+            "table": table,
+            "format": "csv",
+            "rows": sum(1 for _row in csv.reader(io.StringIO(out.getvalue()))) - 1,
+            "start": period.start.isoformat() if period.start else None,
+            "end": period.end.isoformat() if period.end else None,
+        },
+    )
     response = HttpResponse(out.getvalue(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{table}.csv"'
     return response

@@ -178,7 +178,8 @@ class BatchExport(generics.GenericAPIView):
 
         batch = get_batch_for_staff(request.user, batch_id, need=Cap.MANAGE_VENDORS)
         fmt = request.query_params.get("format", "label-studio")
-        return export_response(batch, fmt, request.query_params.get("predictions") in ("1", "true"))
+        predictions = request.query_params.get("predictions") in ("1", "true")
+        return export_response(batch, fmt, predictions, by=request.user)
 
 
 class BatchImport(generics.GenericAPIView):

@@ -197,15 +197,23 @@ def batch_export(request, batch_id: int):
     labelling config (?format=label-studio-config), or CSV."""
     batch = get_batch_for_staff(request.user, batch_id, need=Cap.MANAGE_VENDORS)
     return export_response(
-        batch, request.GET.get("format", "label-studio"), request.GET.get("predictions") == "1"
+        batch,
+        request.GET.get("format", "label-studio"),
+        request.GET.get("predictions") == "1",
+        by=request.user,
     )
 
 
-def export_response(batch: Batch, fmt: str, predictions: bool) -> HttpResponse:
+def export_response(batch: Batch, fmt: str, predictions: bool, *, by) -> HttpResponse:
+    """The page's and the API's batch download, recorded in the audit log."""
     import json
 
+    from apps.audit.services import audit_record
+
+    items = None  # rows of data in the file; a labelling config has none
     if fmt == "csv":
         body, kind, name = exchange.csv_rows(batch), "text/csv", f"batch-{batch.pk}.csv"
+        items = batch.items.count()
     elif fmt == "label-studio-config":
         body, kind, name = (
             exchange.label_config(batch),
@@ -214,11 +222,26 @@ def export_response(batch: Batch, fmt: str, predictions: bool) -> HttpResponse:
         )
     else:
         tasks = exchange.label_studio_tasks(batch, predictions=predictions)
+        items = len(tasks)
+        fmt = "label-studio"
         body, kind, name = (
             json.dumps(tasks, ensure_ascii=False, indent=1),
             "application/json",
             f"batch-{batch.pk}.json",
         )
+    audit_record(
+        actor=by,
+        action="batch.exported",
+        project=batch.project,
+        target=f"{batch.title} (batch {batch.pk})",
+        detail={
+            "batch_id": batch.pk,
+            "format": fmt,
+            "vendor": batch.vendor.name,
+            **({"rows": items} if items is not None else {}),
+            **({"predictions": predictions} if fmt == "label-studio" else {}),
+        },
+    )
     response = HttpResponse(body, content_type=kind)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

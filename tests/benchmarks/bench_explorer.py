@@ -201,7 +201,7 @@ def main() -> None:
 
     dataset = Dataset.objects.get(pk=state["dataset"])
     user = User.objects.get(username="bench")
-    _token, key = api_token_create(user=user, name=f"bench {time.time_ns()}")
+    _token, key = api_token_create(user=user, name=f"bench {time.time_ns()}", by=user)
     client = Client(HTTP_AUTHORIZATION=f"Token {key}", HTTP_HOST="127.0.0.1")
     base = f"/api/datasets/{dataset.pk}/samples/"
 

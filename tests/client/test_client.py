@@ -107,7 +107,9 @@ def fake_response(status: int, body: dict, url: str) -> requests.Response:
 
 @pytest.fixture
 def key(team) -> str:
-    _token, key = api_token_create(user=team.user("owner"), name="client tests")
+    _token, key = api_token_create(
+        user=team.user("owner"), name="client tests", by=team.user("owner")
+    )
     return key
 
 
@@ -288,7 +290,7 @@ def test_wrong_token_raises_401_without_retrying(live_url, team, wire):
 
 
 def test_viewer_gets_403_at_once_and_unknown_project_is_named(live_url, team, wire):
-    _token, key = api_token_create(user=team.user("viewer"), name="viewer")
+    _token, key = api_token_create(user=team.user("viewer"), name="viewer", by=team.user("viewer"))
     with Loupe(live_url, key, backoff=0.01) as lp:
         with pytest.raises(LoupeError) as error:
             lp.log_dataset("cats-dogs", "x", [{"id": "a", "text": "t"}])

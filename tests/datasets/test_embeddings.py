@@ -92,7 +92,7 @@ def test_deleting_a_dataset_deletes_its_vectors_and_index(team, tmp_path):
     dataset = load(team, tmp_path, "gone", "id,text,label,emb_0,emb_1\na,x,cat,1,0\nb,y,dog,0,1\n")
     space = dataset.embedding_spaces.get()
     services.embedding_index_build(space_id=space.pk)
-    services.dataset_delete(dataset=dataset)
+    services.dataset_delete(dataset=dataset, by=None)
     assert not Embedding.objects.filter(space_id=space.pk).exists()
     assert not EmbeddingSpace.objects.filter(pk=space.pk).exists()
     with connection.cursor() as cur:

@@ -74,7 +74,12 @@ def test_round_trip(fmt, owner, files, tmp_path):
     out = tmp_path / f"out.{fmt}"
     with out.open("wb") as f:
         written = export_dataset(
-            dataset=dataset, version=1, fmt=fmt, out=f, space=dataset.embedding_spaces.get()
+            dataset=dataset,
+            version=1,
+            fmt=fmt,
+            out=f,
+            space=dataset.embedding_spaces.get(),
+            by=None,
         )
     assert written == 3
     back = {r["id"]: r for r in read_back(out, fmt)}
@@ -269,7 +274,7 @@ def test_tabular_features_round_trip(owner, tmp_path):
     }
     assert Sample.objects.get(external_id="b").fields == {"age": 47, "income": None, "city": "Lima"}
     out = io.BytesIO()
-    export_dataset(dataset=dataset, version=1, fmt="jsonl", out=out)
+    export_dataset(dataset=dataset, version=1, fmt="jsonl", out=out, by=None)
     rows = [json.loads(line) for line in out.getvalue().decode().splitlines()]
     assert rows[0] == {
         "id": "a",
@@ -300,7 +305,7 @@ def test_csv_export_cells_cannot_run_as_formulas(owner, tmp_path):
     result = run_import(path)
     out = io.BytesIO()
     export_dataset(
-        dataset=Dataset.objects.get(pk=result["dataset_id"]), version=1, fmt="csv", out=out
+        dataset=Dataset.objects.get(pk=result["dataset_id"]), version=1, fmt="csv", out=out, by=None
     )
     rows = list(csv.reader(io.StringIO(out.getvalue().decode())))
     cells = [cell for row in rows[1:] for cell in row]

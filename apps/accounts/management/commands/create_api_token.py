@@ -19,7 +19,7 @@ class Command(BaseCommand):
         user = User.objects.filter(username=username, is_active=True).first()
         if user is None:
             raise CommandError(f"No active user named {username!r}.")
-        token, key = api_token_create(user=user, name=name)
+        token, key = api_token_create(user=user, name=name, by=None)  # an operator: no actor
         self.stderr.write(
             f"Token {token.name!r} for {user.username} (use: Authorization: Token <key>)"
         )

@@ -57,5 +57,7 @@ class Command(BaseCommand):
         except FileRefused as exc:
             raise CommandError(str(exc)) from None
         with Path(out).open("wb") as f:
-            count = export_dataset(dataset=target, version=version, fmt=fmt, out=f, space=space)
+            count = export_dataset(
+                dataset=target, version=version, fmt=fmt, out=f, space=space, by=None
+            )
         self.stderr.write(f"Wrote {count:,} samples of {target.name!r} version {version} to {out}.")

@@ -35,5 +35,5 @@ class Command(BaseCommand):
         if fmt not in SCORE_FORMATS:
             raise CommandError(f"Name OUT .csv or .parquet, not {out!r}.")
         with Path(out).open("wb") as f:
-            count = export_scores(run=chosen, fmt=fmt, out=f)
+            count = export_scores(run=chosen, fmt=fmt, out=f, by=None)
         self.stderr.write(f"Wrote scores of {count:,} samples (scoring run {chosen.pk}) to {out}.")
