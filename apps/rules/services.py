@@ -641,10 +641,15 @@ def _act(rule: Rule, samples: list[Sample], by, detail: dict) -> None:
         webhook = Webhook.objects.filter(pk=action["webhook"], project=rule.project).first()
         if webhook is None:
             raise ValidationError({"webhook": "The rule's webhook is gone."})
-        delivery = delivery_create(
-            webhook=webhook, event="rule.fired", payload=_payload(rule, samples)
-        )
-        detail["delivery"] = delivery.pk
+        if not webhook.active:
+            raise ValidationError({"webhook": f"The webhook to {webhook.url} is switched off."})
+        if "rule.fired" in webhook.events:
+            detail["delivery"] = "with the rule.fired event it subscribes to"
+        else:  # the announcement below reaches subscribers only
+            delivery = delivery_create(
+                webhook=webhook, event="rule.fired", payload=_payload(rule, samples)
+            )
+            detail["delivery"] = delivery.pk
 
 
 def _payload(rule: Rule, samples: list[Sample]) -> dict:

@@ -378,3 +378,36 @@ def test_production_and_unlabelled_pool_only(world, team, vendor):
     sample = Sample.objects.filter(dataset=dataset).first()
     Sample.objects.filter(pk=sample.pk).update(split=Split.PRODUCTION)
     assert run(rule).acted_on == 1
+
+
+def test_webhook_action_sends_one_rule_fired_event_per_run(world, team):
+    from apps.webhooks.models import WebhookDelivery
+    from apps.webhooks.services import webhook_create, webhook_update
+
+    dataset, _run, _rows = world
+    owner = team.user("owner")
+    hook = webhook_create(
+        project=team.project,
+        by=owner,
+        url="https://hooks.example.com/loupe",
+        events=["session.closed"],
+    )
+    rule = make_rule(dataset, owner, action={"type": "webhook", "webhook": hook.pk})
+    record = run(rule)
+    (delivery,) = WebhookDelivery.objects.filter(webhook=hook)
+    assert delivery.event == "rule.fired" and record.detail["delivery"] == delivery.pk
+    assert delivery.payload["count"] == record.acted_on == len(cats(dataset))
+    assert {s["id"] for s in delivery.payload["samples"]} == cats(dataset)
+    assert delivery.payload["rule"] == {"id": rule.pk, "name": "cats", "action": "webhook"}
+    # Subscribed to rule.fired as well, it still gets one delivery of a run, not two.
+    webhook_update(webhook=hook, by=owner, events=["rule.fired"])
+    Sample.objects.create(dataset=dataset, external_id="one-more", label="cat")
+    run(rule)
+    assert WebhookDelivery.objects.filter(webhook=hook).count() == 2
+    # A switched-off webhook fails the run, and the samples wait for the next one.
+    webhook_update(webhook=hook, by=owner, active=False)
+    Sample.objects.create(dataset=dataset, external_id="and-another", label="cat")
+    failed = services.rule_run(rule_id=rule.pk, why=RuleRun.Why.SCHEDULE)
+    assert failed.status == RuleRun.Status.FAILED and "switched off" in failed.error
+    webhook_update(webhook=hook, by=owner, active=True)
+    assert run(rule).acted_on == 1
