@@ -214,7 +214,7 @@ def comment_delete(*, comment: Comment, by) -> None:
         target=f"comment {comment.pk}",
         detail={
             "on": (
-                f"sample {comment.sample_id}"
+                f"sample {comment.sample.external_id}"
                 if comment.sample_id
                 else f"review session {comment.session_id}"
                 if comment.session_id

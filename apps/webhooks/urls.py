@@ -1,4 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.webhooks import views
 
 app_name = "webhooks"
-urlpatterns: list = []
+urlpatterns = [
+    path("projects/<slug:slug>/", views.project_webhooks, name="project"),
+    path("<int:webhook_id>/", views.webhook_detail, name="detail"),
+    path("<int:webhook_id>/<str:action>/", views.webhook_action, name="action"),
+]
