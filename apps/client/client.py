@@ -73,6 +73,34 @@ class ImportRefused(LoupeError):
         super().__init__(_refusal_message(job, self.problems, self.problem_count), detail=job)
 
 
+class ProductionRefused(LoupeError):
+    """The server refused a batch of production samples and wrote nothing of it. `problems`
+    lists the first problems (row, field, message), rows numbered from 1 within the whole
+    call; `problem_count` says how many there were; `appended_before` how many samples of the
+    call's earlier batches were appended."""
+
+    def __init__(self, answer: dict, *, offset: int = 0):
+        self.problems = [
+            {**p, "row": p["row"] + offset if p.get("row") is not None else None}
+            for p in answer.get("problems") or []
+        ]
+        self.problem_count = int(answer.get("problem_count") or len(self.problems))
+        self.appended_before = offset
+        shown = "; ".join(
+            (f"row {p['row']}, " if p.get("row") is not None else "")
+            + f"{p.get('field')}: {p.get('message')}"
+            for p in self.problems[:3]
+        )
+        more = f" (and {self.problem_count - 3} more)" if self.problem_count > 3 else ""
+        plural = "s" if self.problem_count != 1 else ""
+        super().__init__(
+            f"Production samples refused, nothing of this batch was written. "
+            f"{self.problem_count} problem{plural}: {shown}{more}",
+            status=400,
+            detail=answer,
+        )
+
+
 def _refusal_message(job: dict, problems: list[dict], count: int) -> str:
     if not problems:
         return f"Import {job.get('id')} failed: {job.get('error') or 'no reason given'}"
@@ -604,6 +632,127 @@ class Loupe:
             "changed"
         ]
 
+    # --- Production monitoring ------------------------------------------------------------------
+
+    def append_production(
+        self,
+        dataset: int | Mapping,
+        records: Any,
+        *,
+        embeddings: Any = None,
+        probabilities: Any = None,
+        timestamps: Any = None,
+        batch_size: int = 1000,
+        embedding_space: str | None = None,
+        model_run: int | None = None,
+        progress: Progress | None = None,
+    ) -> dict:
+        """Append production samples (what a deployed model saw) in batches of `batch_size`.
+
+        `records`: a list of dicts or a DataFrame in the import conventions, without labels:
+        `id`, `text` | `image` | feature columns, `metadata` dict or `meta_<name>` keys, and
+        optionally `timestamp`. `embeddings`: an (n, d) array; `probabilities`: an (n, k) array
+        in the label schema's order (or a list of {class: p} dicts), kept under the model run
+        `model_run` (default: the dataset's newest); `timestamps`: one timezone-aware datetime
+        or ISO 8601 string per record, when each was seen (default: now).
+
+        Each batch is all or nothing. A refused batch raises ProductionRefused with its problems
+        (rows numbered within the whole call); the batches before it stay appended. A batch
+        whose answer was lost is sent again, and counted once. Returns the totals: appended,
+        embeddings, predictions, batches.
+        """
+        if batch_size < 1 or batch_size > PRODUCTION_BATCH_MAX:
+            raise ValueError(f"batch_size must be from 1 to {PRODUCTION_BATCH_MAX}.")
+        source = _Records(records)
+        n = len(source)
+        for column in ("label", "split"):
+            if column in source.columns:
+                raise ValueError(
+                    f"Production records have no {column!r}: they are unlabelled, in the "
+                    "production split."
+                )
+        emb = _matrix(embeddings, n, "embeddings")
+        probs = probabilities
+        if probs is not None and not (
+            isinstance(probs, Sequence) and len(probs) and isinstance(probs[0], Mapping)
+        ):
+            probs = _matrix(probs, n, "probabilities")
+        elif probs is not None and len(probs) != n:
+            raise ValueError(f"probabilities has {len(probs)} rows for {n} records.")
+        stamps = None
+        if timestamps is not None:
+            stamps = list(timestamps)
+            if len(stamps) != n:
+                raise ValueError(f"timestamps has {len(stamps)} values for {n} records.")
+            stamps = [_timestamp_text(t, i) for i, t in enumerate(stamps)]
+        report: Progress = progress or (lambda stage, fraction: None)
+        dataset_id = _id(dataset)
+        totals = {"appended": 0, "embeddings": 0, "predictions": 0, "batches": 0}
+        report("append", 0.0)
+        for start in range(0, n, batch_size):
+            stop = min(n, start + batch_size)
+            rows = [
+                _production_row(
+                    record,
+                    embedding=None if emb is None else emb[i],
+                    probabilities=None if probs is None else probs[i],
+                    timestamp=None if stamps is None else stamps[i],
+                )
+                for i, record in zip(range(start, stop), source.slice(start, stop), strict=True)
+            ]
+            body: dict[str, Any] = {"samples": rows}
+            if embedding_space:
+                body["embedding_space"] = embedding_space
+            if model_run is not None:
+                body["model_run"] = int(model_run)
+            result = self._append_batch(dataset_id, body, offset=start)
+            for key in ("appended", "embeddings", "predictions"):
+                totals[key] += int(result.get(key) or 0)
+            totals["batches"] += 1
+            report("append", stop / n)
+        return totals
+
+    def _append_batch(self, dataset_id: int, body: dict, *, offset: int) -> dict:
+        """POST one batch. A retry after a lost answer finds every id already there (its first
+        attempt went through): that is counted as appended, not as a refusal."""
+        path = f"datasets/{dataset_id}/production/"
+        data = json.dumps(body, default=_json_default, allow_nan=False).encode()
+        headers = {"Content-Type": "application/json"}
+        attempt = 0
+        while True:
+            try:
+                with self._request(
+                    "POST",
+                    path,
+                    ok=(201, 400),
+                    data=data,
+                    headers=headers,
+                    idempotent=False,
+                ) as resp:
+                    status, answer = resp.status_code, resp.json()
+            except LoupeError as exc:
+                transient = exc.status is None or exc.status >= 500
+                if not transient or attempt >= self.retries:
+                    raise
+                self._wait_before_retry(attempt)
+                attempt += 1
+                continue
+            if status == 201:
+                return answer
+            problems = answer.get("problems") if isinstance(answer, dict) else None
+            if problems is None:
+                raise LoupeError(
+                    f"400 from POST {path}: {_server_message(answer)}", status=400, detail=answer
+                )
+            rows = len(body["samples"])
+            if (
+                attempt
+                and answer.get("problem_count") == rows
+                and all(p.get("code") == "exists" for p in problems)
+            ):
+                return {"appended": rows, "embeddings": None, "predictions": None}
+            raise ProductionRefused(answer, offset=offset)
+
     def export_dataset(
         self,
         dataset: int | Mapping,
@@ -737,6 +886,75 @@ def _write_model_run(
                 writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
                 done += stop - start
                 progress(done / total)
+
+
+PRODUCTION_BATCH_MAX = 10_000  # the server's limit per request
+PRODUCTION_KEYS = ("id", "text", "image", "timestamp")
+
+
+def _timestamp_text(value: Any, index: int) -> str:
+    if isinstance(value, str):
+        return value
+    if hasattr(value, "isoformat") and hasattr(value, "utcoffset"):  # datetime, pandas Timestamp
+        if value.utcoffset() is None:
+            raise ValueError(
+                f"timestamps[{index}] has no timezone: give aware datetimes (e.g. tz=UTC)."
+            )
+        return value.isoformat()
+    raise ValueError(f"timestamps[{index}] is a {type(value).__name__}, not a datetime or text.")
+
+
+def _production_row(
+    record: Mapping, *, embedding: Any, probabilities: Any, timestamp: str | None
+) -> dict:
+    """A record in the import conventions as a row of the production API: id and content,
+    feature columns gathered under `fields`, `meta_<name>` keys under `metadata`."""
+    row: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
+    fields: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in PRODUCTION_KEYS:
+            if not _missing(value):
+                row[key] = _as_text(value) if key != "timestamp" else _timestamp_text(value, 0)
+        elif key == "metadata":
+            if isinstance(value, str):
+                value = json.loads(value)
+            if not _missing(value):
+                metadata.update(dict(value))
+        elif key.startswith("meta_"):
+            metadata[key[len("meta_") :]] = _plain_value(value)
+        elif key == "embedding":
+            row["embedding"] = None if _missing(value) else _vector_values(value).tolist()
+        elif key in ("probs", "probabilities"):
+            if isinstance(value, Mapping):
+                row["probabilities"] = dict(value)
+            elif not _missing(value):
+                row["probabilities"] = _vector_values(value).tolist()
+        else:
+            fields[key] = _plain_value(value)
+    if fields:
+        row["fields"] = fields
+    if metadata:
+        row["metadata"] = metadata
+    if embedding is not None:
+        row["embedding"] = np.asarray(embedding, dtype=np.float64).tolist()
+    if probabilities is not None:
+        row["probabilities"] = (
+            dict(probabilities)
+            if isinstance(probabilities, Mapping)
+            else np.asarray(probabilities, dtype=np.float64).tolist()
+        )
+    if timestamp is not None:
+        row["timestamp"] = timestamp
+    return row
+
+
+def _plain_value(value: Any) -> Any:
+    if _missing(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
 
 
 def _id(obj: int | Mapping) -> int:

@@ -353,3 +353,14 @@ LOUPE_INDEX_WORKERS = env.int(
 # --- Scoring ----------------------------------------------------------------------------------
 # A scoring run's neighbour work is split into chunks of this many rows that any worker may take.
 LOUPE_SCORING_CHUNK_ROWS = env.int("LOUPE_SCORING_CHUNK_ROWS", default=25_000)
+
+# --- Webhooks ---------------------------------------------------------------------------------
+# Webhooks reach public addresses only. Host names, IP addresses or networks listed here
+# (comma-separated, e.g. "hooks.internal,10.20.0.0/16") may be reached even when they resolve
+# to a loopback, private or link-local address: receivers inside the operator's own network.
+LOUPE_WEBHOOK_ALLOWED_HOSTS = env.list("LOUPE_WEBHOOK_ALLOWED_HOSTS", default=[])
+# Seconds before the first retry of a failed delivery; each further retry waits four times as
+# long (30 s, 2 min, 8 min, 32 min, about 2 h: six attempts in all).
+LOUPE_WEBHOOK_BACKOFF_BASE = env.float("LOUPE_WEBHOOK_BACKOFF_BASE", default=30.0)
+if LOUPE_WEBHOOK_BACKOFF_BASE < 0:
+    raise ImproperlyConfigured("LOUPE_WEBHOOK_BACKOFF_BASE must be zero or more seconds.")

@@ -189,6 +189,7 @@ api_patterns = [
         quality_api.ScoreExport.as_view(),
         name="scoring_run_scores",
     ),
+    path("", include("apps.quality.api_urls")),
     *review_api_patterns,
     *vendor_api_patterns,
     path("", include("apps.rules.api_urls")),

@@ -146,6 +146,7 @@ class SampleSerializer(serializers.ModelSerializer):
             "metadata",
             "active",
             "added_in",
+            "observed_at",
         ]
 
 
@@ -239,7 +240,7 @@ class DatasetDetail(generics.GenericAPIView):
 
     def delete(self, request, dataset_id: int):
         dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.MANAGE_MEMBERS)
-        services.dataset_delete(dataset=dataset)
+        services.dataset_delete(dataset=dataset, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -682,7 +683,7 @@ class SavedViewDetail(generics.GenericAPIView):
         view = get_saved_view_of_dataset(dataset, view_id)
         if view.created_by_id != request.user.pk:
             get_dataset_for_user(request.user, dataset_id, need=Cap.CURATE)
-        services.saved_view_delete(view=view)
+        services.saved_view_delete(view=view, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -807,7 +808,9 @@ class Export(generics.GenericAPIView):
             if space is None:
                 raise ApiValidationError({"embeddings": [f"No embedding space named {name!r}."]})
         out = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
-        export_dataset(dataset=dataset, version=version, fmt=fmt, out=out, space=space)
+        export_dataset(
+            dataset=dataset, version=version, fmt=fmt, out=out, space=space, by=request.user
+        )
         out.seek(0)
         name = f"{dataset.name}-v{version}.{fmt}"
         return FileResponse(out, as_attachment=True, filename=name, content_type=EXPORT_TYPES[fmt])

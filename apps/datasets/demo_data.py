@@ -14,6 +14,8 @@ The data carries deliberate problems whose ground truth ``generate`` returns alo
 * a handful (~0.5%) of outliers: gibberish, other languages, empty-ish "hi";
 * a production split, unlabelled and drifted: later months, more technical questions and a
   new product line (``NEW_PRODUCT_LINE``) that hardly appears in the labelled splits.
+
+``production_days`` adds a week of timed production messages for monitoring, one day drifted.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import json
 import random
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from os import PathLike
 from typing import Any
 
@@ -794,3 +797,38 @@ def write_jsonl(path: str | PathLike[str], records: list[dict]) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for record in records:
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def production_days(
+    *,
+    first_day: date,
+    days: int = 7,
+    per_day: int = 60,
+    shifted_day: int | None = 5,
+    seed: int = 25,
+) -> list[dict]:
+    """Production records for `days` days from `first_day` (UTC), each with the `timestamp`
+    it was seen, for production monitoring. Days look like the labelled data, except day
+    `shifted_day` (0-based), which drifts like the production split: more technical
+    questions and the new product line."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible demo data, not a secret
+    records = []
+    for d in range(days):
+        day = datetime.combine(first_day + timedelta(days=d), time(0), tzinfo=UTC)
+        shifted = d == shifted_day
+        seconds = sorted(rng.randrange(86_400) for _ in range(per_day))
+        for i, second in enumerate(seconds):
+            label = _pick(rng, _PRODUCTION_PRIOR if shifted else _CLASS_PRIOR)
+            meta = _metadata(rng, "production" if shifted else "train", label)
+            text = _message(rng, label, "production" if shifted else "train", meta)
+            seen = day + timedelta(seconds=second)
+            meta["created_month"] = f"{seen:%Y-%m}"
+            records.append(
+                {
+                    "id": f"live-{seen:%Y%m%d}-{i:03d}",
+                    "text": text,
+                    "metadata": meta,
+                    "timestamp": seen.isoformat(),
+                }
+            )
+    return records

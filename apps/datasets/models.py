@@ -78,6 +78,9 @@ class Sample(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     active = models.BooleanField(default=True, help_text="Part of the newest committed version.")
     created_at = models.DateTimeField(auto_now_add=True)
+    observed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a production sample was seen (monitoring)."
+    )
 
     class Meta:
         constraints = [
@@ -85,7 +88,15 @@ class Sample(models.Model):
                 fields=["dataset", "external_id"], name="unique_sample_external_id"
             ),
         ]
-        indexes = [models.Index(fields=["dataset", "split", "label"], name="sample_split_label")]
+        indexes = [
+            models.Index(fields=["dataset", "split", "label"], name="sample_split_label"),
+            # Drift checks read a dataset's production samples one time window at a time.
+            models.Index(
+                fields=["dataset", "observed_at"],
+                name="sample_production_observed",
+                condition=models.Q(split="production"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.external_id

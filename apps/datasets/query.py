@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import (
@@ -49,6 +50,7 @@ TEXT_OPS = ("=", "!=", "in", "contains")
 CHOICE_OPS = ("=", "!=", "in")
 NUMBER_OPS = ("=", "!=", "<", "<=", ">", ">=", "in")
 LIST_OPS = ("contains", "in")
+TIME_OPS = ("=", "!=", "<", "<=", ">", ">=")
 
 
 # Constants, not Q(): an empty Q() is dropped when combined, so `any` of it would not match.
@@ -82,6 +84,12 @@ FIELDS: dict[str, Field] = {
     "tags": Field("list", "tags", LIST_OPS, help="tags on the sample"),
     "text": Field("text", "text", TEXT_OPS, help="the sample's text"),
     "external_id": Field("text", "external_id", TEXT_OPS, help="the sample's id"),
+    "observed_at": Field(
+        "time",
+        "observed_at",
+        TIME_OPS,
+        help="when a production sample was seen: ISO 8601 with a timezone (null: never)",
+    ),
     "x": Field("number", "x", NUMBER_OPS, score=True, help="the 2D map"),
     "y": Field("number", "y", NUMBER_OPS, score=True, help="the 2D map"),
 }
@@ -98,6 +106,19 @@ class QueryError(ValueError):
     def __init__(self, path: str, message: str):
         self.path = path or "query"
         super().__init__(f"{self.path}: {message}")
+
+
+def _time(value: Any, name: str, path: str) -> datetime:
+    """An aware datetime from an ISO 8601 string with a timezone."""
+    try:
+        parsed = datetime.fromisoformat(value.strip()) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise QueryError(
+            path, f"{name} is a time: give ISO 8601 with a timezone, e.g. 2025-11-03T00:00:00Z"
+        )
+    return parsed
 
 
 def parse(text: str | None) -> Any:
@@ -258,6 +279,8 @@ class _Compiler:
             if not isinstance(value, bool):
                 raise QueryError(path, f"{name} is true or false")
             return value
+        if kind == "time":
+            return _time(value, name, path)
         if (
             isinstance(value, bool)
             or not isinstance(value, int | float)
@@ -478,8 +501,8 @@ def describe(node: Any) -> str:
     field = str(node.get("field", "")).replace("_", " ")
     value = node.get("value")
     if isinstance(value, list):
-        shown = ", ".join(json.dumps(v, ensure_ascii=False) for v in value)
-        shown = f"[{shown}]"
+        shown = ", ".join(json.dumps(v, ensure_ascii=False) for v in value[:5])
+        shown = f"[{shown}, … {len(value)} values]" if len(value) > 5 else f"[{shown}]"
     elif value is None:
         shown = "none"
     else:

@@ -310,7 +310,7 @@ def version_commit(*, dataset: Dataset, by, message: str) -> DatasetVersion:
         )
     draft.update(version=number)
     total = dataset.samples.filter(active=True).count()
-    return DatasetVersion.objects.create(
+    version = DatasetVersion.objects.create(
         dataset=dataset,
         number=number,
         message=message.strip(),
@@ -323,11 +323,29 @@ def version_commit(*, dataset: Dataset, by, message: str) -> DatasetVersion:
             "updated": 0,
         },
     )
+    from django.urls import reverse
+
+    from apps.webhooks.services import event_emit
+
+    event_emit(
+        project=dataset.project,
+        event="version.committed",
+        payload={
+            "dataset": {"id": dataset.pk, "name": dataset.name},
+            "version": number,
+            "message": version.message,
+            "stats": version.stats,
+            "url": reverse("datasets:versions", args=[dataset.pk]),
+        },
+    )
+    return version
 
 
 @transaction.atomic
-def dataset_delete(*, dataset: Dataset) -> None:
+def dataset_delete(*, dataset: Dataset, by) -> None:
     """Delete a dataset and everything in it, the big tables first, in set-based statements."""
+    from apps.audit.services import audit_record
+
     with connection.cursor() as cur:
         # Review rows point at samples and label changes: they go before them.
         sessions = "SELECT id FROM review_reviewsession WHERE dataset_id = %s"
@@ -358,6 +376,14 @@ def dataset_delete(*, dataset: Dataset) -> None:
             [dataset.pk],
         )
         cur.execute("DELETE FROM datasets_sample WHERE dataset_id = %s", [dataset.pk])
+        samples = cur.rowcount
+    audit_record(
+        actor=by,
+        action="dataset.deleted",
+        project=dataset.project,
+        target=dataset.name,
+        detail={"dataset_id": dataset.pk, "modality": dataset.modality, "samples": samples},
+    )
     for space in dataset.embedding_spaces.all():
         if default_storage.exists(text_model_path(space)):
             default_storage.delete(text_model_path(space))
@@ -883,5 +909,14 @@ def saved_view_create(
 
 
 @transaction.atomic
-def saved_view_delete(*, view: SavedView) -> None:
+def saved_view_delete(*, view: SavedView, by) -> None:
+    from apps.audit.services import audit_record
+
+    audit_record(
+        actor=by,
+        action="saved_view.deleted",
+        project=view.dataset.project,
+        target=view.name,
+        detail={"dataset": view.dataset.name, "dataset_id": view.dataset_id},
+    )
     view.delete()

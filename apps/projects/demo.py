@@ -90,9 +90,25 @@ def demo_dataset_ensure(*, project: Project, by: User, folder: Path) -> bool:
     if space is not None:
         services.embedding_index_build(space_id=space.pk)
     _demo_vendor(project=project, dataset=dataset, by=by)
+    _demo_production(dataset=dataset, by=by)
     # Whoever opens the demo finds its errors already scored.
     scoring_run_start(dataset=dataset, by=by)
     return True
+
+
+def _demo_production(*, dataset, by: User) -> None:
+    """A week of timed production messages up to yesterday, one day drifted, checked at once so
+    that the drift page opens on a chart with one alert."""
+    from datetime import UTC, datetime, timedelta
+
+    from apps.datasets.demo_data import production_days
+    from apps.datasets.production import production_append
+    from apps.quality.monitoring import drift_windows_check
+
+    today = datetime.now(UTC).date()
+    records = production_days(first_day=today - timedelta(days=7))
+    production_append(dataset=dataset, rows=records, by=by)
+    drift_windows_check(dataset_id=dataset.pk)
 
 
 def _demo_vendor(*, project: Project, dataset, by: User) -> None:

@@ -104,7 +104,7 @@ class ScoreExport(generics.GenericAPIView):
         if fmt not in SCORE_FORMATS:
             return Response({"format": ["Use csv or parquet."]}, status=400)
         out = tempfile.TemporaryFile()  # noqa: SIM115 - FileResponse closes it
-        export_scores(run=run, fmt=fmt, out=out)
+        export_scores(run=run, fmt=fmt, out=out, by=request.user)
         out.seek(0)
         return FileResponse(
             out, as_attachment=True, filename=f"{dataset.name}-scores-{run.pk}.{fmt}"

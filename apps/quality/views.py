@@ -37,6 +37,7 @@ METHOD_SECTIONS: list[tuple[str, str]] = [
     ("weak-slices", "Weak metadata slices"),
     ("map", "2D map"),
     ("drift", "Production drift and coverage"),
+    ("monitoring", "Production monitoring and drift alerts"),
     ("label-noise", "Label noise per split and class balance"),
     ("active-learning", "Active-learning selection"),
 ]
@@ -53,8 +54,9 @@ def method_parameters() -> dict[str, Any]:
     Imported here rather than at module level: the kernels pull in scikit-learn, which the
     rest of the web process does not need; the result is the same for every request.
     """
-    from apps.quality import pipeline
-    from workers.engine import embeddings, labels, neighbours, slices
+    from apps.quality import monitoring, pipeline
+    from apps.quality.models import MonitoringPolicy
+    from workers.engine import embeddings, labels, monitor, neighbours, slices
 
     outlier_k = _default(neighbours.outlier_scores, "k")
     coverage = _default(neighbours.drift, "coverage_percentile")
@@ -113,6 +115,26 @@ def method_parameters() -> dict[str, Any]:
         "coverage_percentile": coverage,
         "coverage_percent": round(100 * coverage),
         "drift_max_per_side": _default(neighbours.drift, "max_per_side"),
+        # Production monitoring
+        "monitor": {
+            **{
+                f.name: f.default
+                for f in MonitoringPolicy._meta.get_fields()
+                if f.name
+                in (
+                    "window_hours",
+                    "p_value_threshold",
+                    "coverage_threshold",
+                    "cluster_shift_threshold",
+                    "min_samples",
+                )
+            },
+            "lookback": monitoring.LOOKBACK_WINDOWS,
+            "max_train": monitoring.MAX_TRAIN,
+            "max_window": monitoring.MAX_WINDOW,
+            "max_clusters": monitor.MAX_CLUSTERS,
+            "top_clusters": monitoring.TOP_CLUSTERS,
+        },
         # Label noise
         "noise_confidence_percent": round(100 * noise_confidence),
         "noise_z": f"{NormalDist().inv_cdf(0.5 + noise_confidence / 2.0):.2f}",

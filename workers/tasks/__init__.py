@@ -6,13 +6,20 @@ from workers.tasks.datasets import (
     recover_imports,
     run_import,
 )
-from workers.tasks.quality import finish_run, recover_runs, score_chunk, score_dataset
+from workers.tasks.quality import (
+    check_drift,
+    finish_run,
+    recover_runs,
+    score_chunk,
+    score_dataset,
+)
 from workers.tasks.rules import run_after_scoring, run_due, run_rule
 from workers.tasks.system import ping
 from workers.tasks.webhooks import deliver_webhook, retry_webhooks
 
 __all__ = [
     "build_embedding_index",
+    "check_drift",
     "compute_embeddings",
     "deliver_webhook",
     "finish_run",

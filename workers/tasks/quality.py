@@ -32,3 +32,17 @@ def recover_runs() -> None:
     from apps.quality.services import scoring_runs_recover
 
     scoring_runs_recover()
+
+
+@shared_task(
+    name="loupe.quality.check_drift", acks_late=True, time_limit=3600, soft_time_limit=3540
+)
+def check_drift(dataset_id: int | None = None) -> None:
+    """Check the complete time windows of one dataset's production samples, or (on the beat
+    schedule, without an id) of every dataset that has them."""
+    from apps.quality.monitoring import drift_checks_sweep, drift_windows_check
+
+    if dataset_id is None:
+        drift_checks_sweep()
+    else:
+        drift_windows_check(dataset_id=dataset_id)

@@ -1,0 +1,457 @@
+"""Production monitoring (writes): each project's thresholds, the drift check of every complete
+time window of a dataset's production samples, and the alert a crossed threshold sends.
+
+A window is a fixed slice of time aligned to the Unix epoch in UTC (days start at midnight
+UTC). Every complete window of the last LOOKBACK_WINDOWS that has production samples is checked
+once, against the dataset's active training samples, in workers.engine.monitor. A window with
+too few production samples (or none with an embedding) is kept as skipped, and checked once it
+has enough. Samples that arrive for a window already checked do not change its check.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.datasets.models import Dataset, EmbeddingSpace, Modality, Sample, Split
+from apps.datasets.production import resolve_space
+from apps.projects.capabilities import Role
+from apps.projects.models import Membership, Project
+from apps.quality import arrays
+from apps.quality.models import DriftCheck, MonitoringPolicy
+
+log = logging.getLogger(__name__)
+
+LOOKBACK_WINDOWS = 30
+MAX_TRAIN = 5_000  # training rows compared with, a fixed random subsample above this
+MAX_WINDOW = 10_000  # production rows of one window, likewise
+TOP_CLUSTERS = 10  # cluster rows kept per check
+SEED = 0
+ALERTED_ROLES = (Role.OWNER, Role.MANAGER, Role.SCIENTIST)
+_LOCK_NAMESPACE = 0x6C6F  # pg_try_advisory_lock(namespace, dataset id): one check per dataset
+
+
+# --- The project's policy -----------------------------------------------------------------------
+
+
+def monitoring_policy_of(project: Project) -> MonitoringPolicy:
+    """The project's monitoring policy (the defaults until someone changes them)."""
+    policy, _ = MonitoringPolicy.objects.get_or_create(project=project)
+    return policy
+
+
+POLICY_LIMITS = {
+    "window_hours": (1, 24 * 31, "a whole number of hours from 1 to 744"),
+    "p_value_threshold": (1e-12, 0.5, "a p-value above 0 and at most 0.5"),
+    "coverage_threshold": (
+        0.06,
+        0.99,
+        "a share from 0.06 to 0.99 (5% of samples are outside coverage by construction)",
+    ),
+    "cluster_shift_threshold": (0.01, 0.99, "a share from 0.01 to 0.99"),
+    "min_samples": (10, 1_000_000, "a whole number of at least 10"),
+}
+
+
+@transaction.atomic
+def monitoring_policy_update(
+    *,
+    project: Project,
+    by,
+    window_hours: int,
+    p_value_threshold: float,
+    coverage_threshold: float,
+    cluster_shift_threshold: float,
+    min_samples: int,
+    embedding_space: str = "",
+) -> MonitoringPolicy:
+    """Change the project's monitoring thresholds; windows already checked keep their result."""
+    values = {
+        "window_hours": window_hours,
+        "p_value_threshold": p_value_threshold,
+        "coverage_threshold": coverage_threshold,
+        "cluster_shift_threshold": cluster_shift_threshold,
+        "min_samples": min_samples,
+    }
+    errors = {}
+    for name, value in values.items():
+        low, high, words = POLICY_LIMITS[name]
+        whole = name in ("window_hours", "min_samples")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (whole and not float(value).is_integer())
+            or not low <= value <= high
+        ):
+            errors[name] = f"Give {words}."
+    embedding_space = (embedding_space or "").strip()
+    if len(embedding_space) > 80:
+        errors["embedding_space"] = "An embedding space name is at most 80 characters."
+    if errors:
+        raise ValidationError(errors)
+    policy = MonitoringPolicy.objects.select_for_update().get(pk=monitoring_policy_of(project).pk)
+    policy.window_hours = int(window_hours)
+    policy.p_value_threshold = float(p_value_threshold)
+    policy.coverage_threshold = float(coverage_threshold)
+    policy.cluster_shift_threshold = float(cluster_shift_threshold)
+    policy.min_samples = int(min_samples)
+    policy.embedding_space = embedding_space
+    policy.updated_by = by
+    policy.save(
+        update_fields=[*values, "embedding_space", "updated_by", "updated_at"],
+    )
+    return policy
+
+
+# --- Windows ------------------------------------------------------------------------------------
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def window_of(moment: datetime, hours: int) -> tuple[datetime, datetime]:
+    """The window holding `moment`: windows of `hours` laid end to end from the Unix epoch, so
+    days start at midnight UTC."""
+    length = timedelta(hours=hours)
+    start = _EPOCH + length * ((moment - _EPOCH) // length)
+    return start, start + length
+
+
+def _window_counts(dataset: Dataset, space: EmbeddingSpace | None, hours: int, since, until):
+    """Per window start: (production samples, those with an embedding in the space)."""
+    seconds = hours * 3600
+    with connection.cursor() as cur:
+        cur.execute(
+            """SELECT floor(extract(epoch FROM s.observed_at) / %s)::bigint AS w,
+                      count(*), count(e.sample_id)
+               FROM datasets_sample s
+               LEFT JOIN datasets_embedding e ON e.sample_id = s.id AND e.space_id = %s
+               WHERE s.dataset_id = %s AND s.split = %s AND s.active
+                 AND s.observed_at >= %s AND s.observed_at < %s
+               GROUP BY w ORDER BY w""",
+            [seconds, space.pk if space else None, dataset.pk, Split.PRODUCTION, since, until],
+        )
+        return {
+            _EPOCH + timedelta(seconds=int(w) * seconds): (n, with_vector)
+            for w, n, with_vector in cur.fetchall()
+        }
+
+
+def _subsample(ids: np.ndarray, limit: int) -> np.ndarray:
+    if len(ids) <= limit:
+        return ids
+    return np.sort(np.random.default_rng(SEED).choice(ids, limit, replace=False))
+
+
+def _vectors(space_id: int, ids: np.ndarray) -> np.ndarray:
+    found, vectors = arrays.read_vectors(
+        "SELECT sample_id, vector FROM datasets_embedding "
+        "WHERE space_id = %s AND sample_id = ANY(%s) ORDER BY sample_id",
+        [space_id, ids.tolist()],
+    )
+    if not np.array_equal(found, ids):
+        raise RuntimeError("embeddings changed while a drift check read them")
+    return vectors
+
+
+def _ids_with_vectors(dataset: Dataset, space: EmbeddingSpace, where: str, params: list):
+    with connection.cursor() as cur:
+        cur.execute(
+            f"""SELECT s.id FROM datasets_sample s
+                JOIN datasets_embedding e ON e.sample_id = s.id AND e.space_id = %s
+                WHERE s.dataset_id = %s AND s.active AND {where} ORDER BY s.id""",  # noqa: S608 - fixed fragments
+            [space.pk, dataset.pk, *params],
+        )
+        return np.fromiter((row[0] for row in cur.fetchall()), dtype=np.int64)
+
+
+class _Training:
+    """The training side of one dataset's check, built once for all its windows."""
+
+    def __init__(self, dataset: Dataset, space: EmbeddingSpace):
+        from workers.engine import monitor, neighbours
+
+        ids = _subsample(
+            _ids_with_vectors(dataset, space, "s.split = %s", [Split.TRAIN]), MAX_TRAIN
+        )
+        self.ids = ids
+        self.n = len(ids)
+        self.ref = None
+        self.texts: list[str] | None = None
+        if self.n < monitor.MIN_SAMPLES:
+            return
+        vectors = _vectors(space.pk, ids)
+        clusters = neighbours.clusters(vectors, n_clusters=monitor.cluster_count(self.n), seed=SEED)
+        self.ref = monitor.reference(vectors, clusters)
+        if dataset.modality == Modality.TEXT:
+            text = dict(Sample.objects.filter(pk__in=ids.tolist()).values_list("pk", "text"))
+            self.texts = [text.get(int(i), "") for i in ids]
+
+
+def _describe(reason: dict) -> str:
+    value, threshold = reason["value"], reason["threshold"]
+    if reason["signal"] == "test":
+        return f"two-sample test p = {value:.2g} < {threshold:g}"
+    if reason["signal"] == "coverage":
+        return f"{value:.0%} out of training coverage > {threshold:.0%}"
+    return (
+        f"cluster {reason.get('cluster')} share changed by {100 * value:.1f} points "
+        f"> {100 * threshold:.0f}"
+    )
+
+
+def window_label(check: DriftCheck) -> str:
+    start, end = check.window_start, check.window_end
+    if end - start == timedelta(days=1) and start.hour == 0:
+        return f"{start:%Y-%m-%d}"
+    return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
+
+
+def _alert(dataset: Dataset, check: DriftCheck) -> None:
+    """In-app notifications (and e-mail), an activity line and the drift.alert webhook event."""
+    from apps.review.models import Notification
+    from apps.review.services import activity_add, notify
+    from apps.webhooks.services import event_emit
+
+    url = reverse("datasets:drift", args=[dataset.pk])
+    why = "; ".join(_describe(r) for r in check.reasons)
+    text = f"Drift alert on {dataset.name}, window {window_label(check)}: {why}"
+    users = [
+        m.user
+        for m in Membership.objects.select_related("user").filter(
+            project_id=dataset.project_id, role__in=ALERTED_ROLES
+        )
+    ]
+    notify(users=users, project=dataset.project, kind=Notification.Kind.DRIFT, text=text, url=url)
+    activity_add(
+        project=dataset.project,
+        actor=None,
+        verb=f"drift alert on {dataset.name} for {window_label(check)} ({why})",
+        url=url,
+    )
+    event_emit(
+        project=dataset.project,
+        event="drift.alert",
+        payload={
+            "dataset": {"id": dataset.pk, "name": dataset.name},
+            "check": check.pk,
+            "window_start": check.window_start.isoformat(),
+            "window_end": check.window_end.isoformat(),
+            "n_production": check.n_production,
+            "auc": check.auc,
+            "p_value": check.p_value,
+            "share_out_of_coverage": check.share_out_of_coverage,
+            "max_cluster_shift": check.max_cluster_shift,
+            "reasons": check.reasons,
+            "url": url,
+        },
+    )
+
+
+def _cluster_rows(result: dict, training: _Training, window_texts: list[str] | None) -> list:
+    """The biggest cluster changes of a window, as JSON, with each cluster's top terms."""
+    from workers.engine import monitor
+
+    rows = result["clusters"][:TOP_CLUSTERS]
+    terms = {}
+    if training.texts is not None and window_texts is not None:
+        # One document per cluster and side: a cluster's production terms are what sets its
+        # production texts apart, from its training texts too (what is new in it).
+        ids = np.concatenate([2 * training.ref.clusters, 2 * result["production_clusters"] + 1])
+        terms = monitor.cluster_terms(ids, training.texts + window_texts, top_n=4)
+    return [
+        {
+            "cluster": int(r["cluster"]),
+            "train_share": round(r["train_share"], 5),
+            "production_share": round(r["production_share"], 5),
+            "change": round(r["change"], 5),
+            "p_value": r["p_value"],
+            "significant": bool(r["significant"]),
+            "n_production": r["n_production"],
+            "terms": terms.get(2 * int(r["cluster"]), []),
+            "production_terms": terms.get(2 * int(r["cluster"]) + 1, []),
+            "examples": r.get("examples", []),
+        }
+        for r in rows
+    ]
+
+
+def drift_windows_check(*, dataset_id: int, now: datetime | None = None) -> list[DriftCheck]:
+    """Check every complete window of the last LOOKBACK_WINDOWS not checked yet; returns the
+    checks made or completed now. Safe to run twice at once: one run checks a dataset at a time,
+    and a window is stored once."""
+    from workers.engine import monitor
+
+    dataset = Dataset.objects.select_related("project").filter(pk=dataset_id).first()
+    if dataset is None:
+        return []
+    policy = monitoring_policy_of(dataset.project)
+    now = now or timezone.now()
+    current, _ = window_of(now, policy.window_hours)
+    since = current - timedelta(hours=policy.window_hours) * LOOKBACK_WINDOWS
+    space = resolve_space(dataset, "")
+    counts = _window_counts(dataset, space, policy.window_hours, since, current)
+    if not counts:
+        return []
+    existing = {
+        c.window_start: c
+        for c in DriftCheck.objects.filter(dataset=dataset, window_start__in=list(counts))
+    }
+    due = [start for start in sorted(counts) if start not in existing or existing[start].skipped]
+    if not due:
+        return []
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, dataset.pk])
+        if not cur.fetchone()[0]:
+            return []  # another worker is checking this dataset
+    try:
+        training = _Training(dataset, space) if space is not None else None
+        done = []
+        for start in due:
+            n_all, n_vectors = counts[start]
+            end = start + timedelta(hours=policy.window_hours)
+            fields = {
+                "window_end": end,
+                "n_production": n_vectors,
+                "n_train": training.n if training else 0,
+                "embedding_space": space.name if space else "",
+                "thresholds": {
+                    "p_value": policy.p_value_threshold,
+                    "coverage": policy.coverage_threshold,
+                    "cluster_shift": policy.cluster_shift_threshold,
+                    "min_samples": policy.min_samples,
+                },
+            }
+            if space is None:
+                fields["skipped"] = "the dataset has no embedding space"
+            elif training.ref is None:
+                fields["skipped"] = (
+                    f"only {training.n} training samples with an embedding in {space.name}; "
+                    f"at least {monitor.MIN_SAMPLES} are needed"
+                )
+            elif n_vectors < policy.min_samples:
+                without = n_all - n_vectors
+                fields["skipped"] = (
+                    f"{n_vectors} samples, fewer than the {policy.min_samples} needed"
+                    + (f" ({without} more without an embedding)" if without else "")
+                )
+            else:
+                fields.update(_compute(dataset, space, policy, training, start, end))
+            previous = existing.get(start)
+            if (
+                previous is not None
+                and fields.get("skipped") == previous.skipped
+                and (fields["n_production"] == previous.n_production)
+            ):
+                continue  # still skipped for the same reason
+            check = _store(dataset, start, previous, fields)
+            if check is not None:
+                done.append(check)
+        return done
+    finally:
+        with connection.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_NAMESPACE, dataset.pk])
+
+
+def _compute(dataset, space, policy, training: _Training, start, end) -> dict:
+    from workers.engine import monitor
+
+    ids = _subsample(
+        _ids_with_vectors(
+            dataset,
+            space,
+            "s.split = %s AND s.observed_at >= %s AND s.observed_at < %s",
+            [Split.PRODUCTION, start, end],
+        ),
+        MAX_WINDOW,
+    )
+    vectors = _vectors(space.pk, ids)
+    rows = dict(
+        (pk, (ext, text))
+        for pk, ext, text in Sample.objects.filter(pk__in=ids.tolist()).values_list(
+            "pk", "external_id", "text"
+        )
+    )
+    keys = [rows[int(i)][0] for i in ids]
+    result = monitor.window_check(
+        None,
+        None,
+        vectors,
+        ref=training.ref,
+        p_value_threshold=policy.p_value_threshold,
+        coverage_threshold=policy.coverage_threshold,
+        cluster_shift_threshold=policy.cluster_shift_threshold,
+        seed=SEED,
+        production_keys=keys,
+    )
+    texts = [rows[int(i)][1] for i in ids] if training.texts is not None else None
+    return {
+        "skipped": "",
+        "auc": result["auc"],
+        "p_value": result["p_value"],
+        "share_out_of_coverage": result["share_out_of_coverage"],
+        "max_cluster_shift": result["max_cluster_shift"],
+        "clusters": _cluster_rows(result, training, texts),
+        "alert": result["alert"],
+        "reasons": [{k: _plain(v) for k, v in r.items()} for r in result["crossed"]],
+    }
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _store(dataset, start, previous: DriftCheck | None, fields: dict) -> DriftCheck | None:
+    """Save a window's check and send its alert, in one transaction; None if another run
+    stored it first."""
+    try:
+        with transaction.atomic():
+            if previous is not None:
+                # A skipped window completed (or still skipped, with new counts).
+                updated = DriftCheck.objects.filter(
+                    pk=previous.pk, skipped=previous.skipped
+                ).update(**fields)
+                if not updated:
+                    return None
+                check = DriftCheck.objects.get(pk=previous.pk)
+            else:
+                check = DriftCheck.objects.create(dataset=dataset, window_start=start, **fields)
+            if check.alert:
+                _alert(dataset, check)
+            return check
+    except IntegrityError:
+        return None
+
+
+def drift_checks_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Check every dataset with timed production samples; one failing does not stop the rest."""
+    timed = Sample.objects.filter(
+        dataset=OuterRef("pk"), split=Split.PRODUCTION, observed_at__isnull=False
+    )
+    dataset_ids = list(
+        Dataset.objects.filter(Exists(timed)).order_by("pk").values_list("pk", flat=True)
+    )
+    result = {"datasets": len(dataset_ids), "checks": 0, "alerts": 0, "failed": 0}
+    for dataset_id in dataset_ids:
+        try:
+            checks = drift_windows_check(dataset_id=dataset_id, now=now)
+        except Exception:
+            log.exception("The drift check of dataset %s failed", dataset_id)
+            result["failed"] += 1
+            continue
+        result["checks"] += len(checks)
+        result["alerts"] += sum(1 for c in checks if c.alert)
+    return result
+
+
+def drift_check_enqueue(*, dataset: Dataset) -> None:
+    """Queue a drift check of one dataset now (the sweep runs every 15 minutes anyway)."""
+    from workers.tasks.quality import check_drift
+
+    transaction.on_commit(lambda: check_drift.delay(dataset.pk))
