@@ -91,6 +91,7 @@ def demo_dataset_ensure(*, project: Project, by: User, folder: Path) -> bool:
         services.embedding_index_build(space_id=space.pk)
     _demo_vendor(project=project, dataset=dataset, by=by)
     _demo_production(dataset=dataset, by=by)
+    _demo_rules(dataset=dataset, by=by)
     # Whoever opens the demo finds its errors already scored.
     scoring_run_start(dataset=dataset, by=by)
     return True
@@ -109,6 +110,30 @@ def _demo_production(*, dataset, by: User) -> None:
     records = production_days(first_day=today - timedelta(days=7))
     production_append(dataset=dataset, rows=records, by=by)
     drift_windows_check(dataset_id=dataset.pk)
+
+
+def _demo_rules(*, dataset, by: User) -> None:
+    """Two rules, on: after each scoring run, one tags what it finds mislabelled, one tells
+    the owner and managers about production messages outside training coverage."""
+    from apps.rules import services as rule_services
+
+    rules = [
+        {
+            "name": "Tag likely mislabelled",
+            "query": {"field": "flags", "op": "contains", "value": "mislabeled"},
+            "ordering": "-mislabel_score",
+            "action": {"type": "tag", "tag": "suspect"},
+        },
+        {
+            "name": "Production outside coverage",
+            "query": {"field": "flags", "op": "contains", "value": "out_of_coverage"},
+            "action": {"type": "notify", "roles": ["owner", "manager"]},
+        },
+    ]
+    for fields in rules:
+        rule = rule_services.rule_create(dataset=dataset, by=by, **fields)
+        rule_services.rule_dry_run(rule=rule, by=by)
+        rule_services.rule_enable(rule=rule, by=by)
 
 
 def _demo_vendor(*, project: Project, dataset, by: User) -> None:

@@ -122,6 +122,21 @@ def demo_scored(base: str, key: str, timeout: float = 240) -> bool:
     return False
 
 
+def demo_rule_fired(base: str, key: str, timeout: float = 60) -> bool:
+    """The demo's after-scoring rule tagged what the first scoring run flagged."""
+    project = api_get(base, key, "api/projects/")["results"][0]
+    dataset = api_get(base, key, f"api/projects/{project['id']}/datasets/")["results"][0]
+    rules = api_get(base, key, f"api/datasets/{dataset['id']}/rules/")
+    rule = next(r for r in rules if r["name"] == "Tag likely mislabelled")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = api_get(base, key, f"api/rules/{rule['id']}/runs/")["results"]
+        if runs:
+            return runs[0]["status"] == "done" and runs[0]["acted_on"] == runs[0]["matched"] > 0
+        time.sleep(1)
+    return False
+
+
 def test_demo_runs_the_whole_product_and_keeps_data_across_runs(tmp_path):
     var_dir = tmp_path / "var"
     port = free_port()
@@ -159,6 +174,7 @@ def test_demo_runs_the_whole_product_and_keeps_data_across_runs(tmp_path):
         assert postgres_running(var_dir)  # the command's exit did not stop the demo's database
         # The demo dataset arrives with a scoring run, which the demo's own worker finishes.
         assert demo_scored(base, key), "the demo dataset's first scoring run did not finish"
+        assert demo_rule_fired(base, key), "the demo's rule did not act after the scoring run"
     finally:
         stop_demo(process)
     assert not postgres_running(var_dir), "Ctrl-C must stop the database too"
