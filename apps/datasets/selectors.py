@@ -342,6 +342,28 @@ def sample_page(
     return SamplePage(rows, next_cursor, previous_cursor, estimate)
 
 
+def samples_chosen(
+    dataset: Dataset, *, query, run, ordering: str = "", ids=None, samples=None, limit: int
+) -> list[Sample]:
+    """What a review session or relabel batch is made of: the given `samples` of the dataset (a
+    rule's matches), or the first `limit` matches of the query in its ordering, narrowed to `ids`
+    when given. A bad query is a ValidationError on "query"."""
+    from django.core.exceptions import ValidationError
+
+    from apps.datasets.query import QueryError
+
+    if samples is not None:
+        return [s for s in samples if s.dataset_id == dataset.pk][:limit]
+    try:
+        page = sample_page(
+            dataset, query=query or {}, run=run, ordering=ordering or "id", size=limit, count=False
+        )
+    except QueryError as exc:
+        raise ValidationError({"query": str(exc)}) from None
+    wanted = set(ids) if ids is not None else None
+    return [s for s in page.samples if wanted is None or s.pk in wanted]
+
+
 def _after(keys: tuple[str, ...], values: list, *, desc: bool):
     from apps.datasets.query import RowCompare
 

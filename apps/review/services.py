@@ -250,8 +250,7 @@ def session_create(
     """A session whose queue is the samples of a query (a saved view's, a selection's) in its
     ordering, fixed now: at most SESSION_MAX_ITEMS; or the given `samples` of the dataset, in
     their order (a rule's matches). Participants must be able to vote."""
-    from apps.datasets.query import QueryError
-    from apps.datasets.selectors import sample_page
+    from apps.datasets.selectors import samples_chosen
     from apps.projects.capabilities import Cap
 
     title = (title or "").strip()
@@ -269,22 +268,15 @@ def session_create(
         member = Membership(role=roles[user.pk]) if user.pk in roles else None
         if member is None or not member.can(Cap.COMMENT):
             raise ValidationError({"participants": f"{user.username} cannot vote in this project."})
-    if samples is not None:
-        samples = [s for s in samples if s.dataset_id == dataset.pk][:SESSION_MAX_ITEMS]
-    else:
-        try:
-            page = sample_page(
-                dataset,
-                query=query or {},
-                run=run,
-                ordering=ordering or "id",
-                size=SESSION_MAX_ITEMS,
-                count=False,
-            )
-        except QueryError as exc:
-            raise ValidationError({"query": str(exc)}) from None
-        wanted = set(ids) if ids is not None else None
-        samples = [s for s in page.samples if wanted is None or s.pk in wanted]
+    samples = samples_chosen(
+        dataset,
+        query=query,
+        run=run,
+        ordering=ordering,
+        ids=ids,
+        samples=samples,
+        limit=SESSION_MAX_ITEMS,
+    )
     if not samples:
         raise ValidationError({"query": "No sample matches: the session would be empty."})
     session = ReviewSession.objects.create(

@@ -238,6 +238,16 @@ def _definition(rule: Rule) -> dict:
     }
 
 
+def _audit(rule: Rule, by, action: str, detail: dict | None = None) -> None:
+    audit_record(
+        actor=by,
+        action=action,
+        project=rule.project,
+        target=f"rule “{rule.name}” on {rule.dataset.name}",
+        detail={"rule": rule.pk, **(detail or {})},
+    )
+
+
 @transaction.atomic
 def rule_create(
     *,
@@ -267,13 +277,7 @@ def rule_create(
     rule = Rule(project=dataset.project, dataset=dataset, created_by=by, **clean)
     _check_schedule(rule)
     rule.save()
-    audit_record(
-        actor=by,
-        action="rule.created",
-        project=dataset.project,
-        target=f"rule “{rule.name}” on {dataset.name}",
-        detail={"rule": rule.pk, **_definition(rule)},
-    )
+    _audit(rule, by, "rule.created", _definition(rule))
     return rule
 
 
@@ -297,13 +301,7 @@ def rule_update(*, rule: Rule, by, **fields) -> Rule:
         if rule.action_type != before["action"].get("type"):
             rule.state = {}
     rule.save()
-    audit_record(
-        actor=by,
-        action="rule.changed",
-        project=rule.project,
-        target=f"rule “{rule.name}” on {rule.dataset.name}",
-        detail={"rule": rule.pk, "changed": changed},
-    )
+    _audit(rule, by, "rule.changed", {"changed": changed})
     return rule
 
 
@@ -318,13 +316,7 @@ def rule_enable(*, rule: Rule, by) -> Rule:
     # A scheduled rule first runs at the next beat tick, then on its schedule.
     rule.next_run_at = timezone.now() if rule.trigger == Trigger.SCHEDULE else None
     rule.save(update_fields=["enabled", "next_run_at"])
-    audit_record(
-        actor=by,
-        action="rule.enabled",
-        project=rule.project,
-        target=f"rule “{rule.name}” on {rule.dataset.name}",
-        detail={"rule": rule.pk},
-    )
+    _audit(rule, by, "rule.enabled")
     return rule
 
 
@@ -336,25 +328,13 @@ def rule_disable(*, rule: Rule, by) -> Rule:
     rule.enabled = False
     rule.next_run_at = None
     rule.save(update_fields=["enabled", "next_run_at"])
-    audit_record(
-        actor=by,
-        action="rule.disabled",
-        project=rule.project,
-        target=f"rule “{rule.name}” on {rule.dataset.name}",
-        detail={"rule": rule.pk},
-    )
+    _audit(rule, by, "rule.disabled")
     return rule
 
 
 @transaction.atomic
 def rule_delete(*, rule: Rule, by) -> None:
-    audit_record(
-        actor=by,
-        action="rule.deleted",
-        project=rule.project,
-        target=f"rule “{rule.name}” on {rule.dataset.name}",
-        detail={"rule": rule.pk, **_definition(rule)},
-    )
+    _audit(rule, by, "rule.deleted", _definition(rule))
     RuleHit.objects.filter(rule=rule).delete()
     rule.delete()
 

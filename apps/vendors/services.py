@@ -101,8 +101,7 @@ def batch_create(
     labelled samples outside the selection that the newest run does not flag, their current
     label the known answer. The order is shuffled, so gold items look like any other.
     `samples` (a rule's matches) stands for the query's page when given."""
-    from apps.datasets.query import QueryError
-    from apps.datasets.selectors import sample_page
+    from apps.datasets.selectors import samples_chosen
 
     if not vendor.projects.filter(pk=dataset.project_id).exists():
         raise ValidationError({"vendor": f"{vendor.name} does not work for this project."})
@@ -113,21 +112,15 @@ def batch_create(
         raise ValidationError({"labels_per_item": "1 to 5 labels per item."})
     if not 0 <= float(gold_share) <= 0.5:
         raise ValidationError({"gold_share": "A share of gold items from 0 to 0.5."})
-    if samples is not None:
-        chosen = [s for s in samples if s.dataset_id == dataset.pk][:BATCH_MAX_ITEMS]
-    else:
-        try:
-            page = sample_page(
-                dataset,
-                query=query or {},
-                run=run,
-                ordering=ordering or "id",
-                size=BATCH_MAX_ITEMS,
-                count=False,
-            )
-        except QueryError as exc:
-            raise ValidationError({"query": str(exc)}) from None
-        chosen = [s for s in page.samples if ids is None or s.pk in ids]
+    chosen = samples_chosen(
+        dataset,
+        query=query,
+        run=run,
+        ordering=ordering,
+        ids=ids,
+        samples=samples,
+        limit=BATCH_MAX_ITEMS,
+    )
     if not chosen:
         raise ValidationError({"query": "No sample matches: the batch would be empty."})
     gold_count = round(len(chosen) * gold_share / (1 - gold_share)) if gold_share else 0
