@@ -358,6 +358,11 @@ LOUPE_SCORING_CHUNK_ROWS = env.int("LOUPE_SCORING_CHUNK_ROWS", default=25_000)
 # Webhooks reach public addresses only. Host names, IP addresses or networks listed here
 # (comma-separated, e.g. "hooks.internal,10.20.0.0/16") may be reached even when they resolve
 # to a loopback, private or link-local address: receivers inside the operator's own network.
+# Where people reach Loupe (https://loupe.example.com/): links in e-mails that background work
+# sends (rules, drift alerts) need it; a request's own address serves the rest.
+LOUPE_SITE_URL = env.str("LOUPE_SITE_URL", default="")
+if LOUPE_SITE_URL and not LOUPE_SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured("LOUPE_SITE_URL must start with http:// or https://.")
 LOUPE_WEBHOOK_ALLOWED_HOSTS = env.list("LOUPE_WEBHOOK_ALLOWED_HOSTS", default=[])
 # Seconds before the first retry of a failed delivery; each further retry waits four times as
 # long (30 s, 2 min, 8 min, 32 min, about 2 h: six attempts in all).

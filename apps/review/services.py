@@ -72,7 +72,8 @@ def notify(
     )
     recipients = [u.email for u in users if u.email]
     if recipients:
-        link = urljoin(site_url, url) if site_url else url
+        base = site_url or settings.LOUPE_SITE_URL
+        link = urljoin(base, url) if base else url
 
         def send() -> None:
             for address in recipients:

@@ -605,7 +605,7 @@ def _act(rule: Rule, samples: list[Sample], by, detail: dict) -> None:
             ).select_related("user")
         ]
         text = action.get("message") or (
-            f"{label} found {len(samples)} new samples in {dataset.name}"
+            f"Rule “{rule.name}” found {len(samples)} new samples in {dataset.name}"
         )
         detail["notified"] = notify(
             users=people,

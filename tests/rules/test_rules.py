@@ -411,3 +411,18 @@ def test_webhook_action_sends_one_rule_fired_event_per_run(world, team):
     assert failed.status == RuleRun.Status.FAILED and "switched off" in failed.error
     webhook_update(webhook=hook, by=owner, active=True)
     assert run(rule).acted_on == 1
+
+
+def test_a_rules_email_links_to_the_site(
+    world, team, settings, mailoutbox, django_capture_on_commit_callbacks
+):
+    """Background work has no request to take the address from: LOUPE_SITE_URL gives it."""
+    settings.LOUPE_SITE_URL = "https://loupe.example.com/"
+    dataset, _run, _rows = world
+    owner = team.user("owner")
+    rule = make_rule(dataset, owner, action={"type": "notify", "roles": ["manager"]})
+    with django_capture_on_commit_callbacks(execute=True):
+        run(rule)
+    (mail,) = mailoutbox
+    assert mail.subject.startswith("[Loupe] Rule “cats” found")
+    assert f"https://loupe.example.com/datasets/{dataset.pk}/samples/?q=" in mail.body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -59,12 +60,14 @@ class Command(BaseCommand):
             ]
             # -B: the demo's one worker also runs the periodic sweeps (deploy/ runs a beat of its own).
             worker += ["--concurrency", str(concurrency), "--hostname", "demo@%h", "-B"]
-            children.append(subprocess.Popen(worker, cwd=base, start_new_session=True))  # noqa: S603
+            url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
+            # Links in the e-mails the worker sends point at this demo.
+            env = {**os.environ, "LOUPE_SITE_URL": os.environ.get("LOUPE_SITE_URL") or url}
+            children.append(subprocess.Popen(worker, cwd=base, env=env, start_new_session=True))  # noqa: S603
             web = [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"]
             if not settings.DEBUG:
                 web.append("--insecure")  # serve static files without a front proxy
             children.append(subprocess.Popen(web, cwd=base, start_new_session=True))  # noqa: S603
-            url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
             self._wait_until_up(url + "healthz", children)
             self._banner(url, project, passwords)
             while not stopping:
