@@ -8,7 +8,9 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.datasets.access import get_dataset_for_user
@@ -215,9 +217,13 @@ def rule_dry_run(request, rule_id: int):
         result = services.rule_dry_run(rule=rule, by=request.user)
     except ValidationError as exc:
         result = {"error": " ".join(exc.messages)}
-    context = {"rule": rule, "dataset": rule.dataset, "dry": result}
+    context = {"rule": rule, "dataset": rule.dataset, "dry": result, "oob": True}
     if request.htmx:
-        return render(request, "rules/rule.html#dryrun", context)
+        # The dry run, and the switch it unlocks (out of band).
+        return HttpResponse(
+            render_to_string("rules/rule.html#dryrun", context, request=request)
+            + render_to_string("rules/rule.html#switch", context, request=request)
+        )
     _error(request, ValidationError(result["error"])) if "error" in result else messages.success(
         request, f"Dry run: {result['would_act_on']} of {result['matched']} matching samples."
     )
