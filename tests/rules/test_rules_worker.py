@@ -66,3 +66,30 @@ def test_a_rule_fires_after_scoring_and_acts_once_per_sample(team, tmp_path, cel
     again = RuleRun.objects.get(rule=rule, scoring_run=second)
     assert again.matched == len(flagged) and again.acted_on == 0
     assert RuleHit.objects.filter(rule=rule).count() == len(flagged)
+
+
+def test_a_scheduled_rule_runs_on_a_worker_when_due(world, team, celery_worker_process):
+    """What beat does every minute: claim the due rules and queue them; a worker runs them."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    dataset, _run, _rows = world
+    owner = team.user("owner")
+    rule = services.rule_create(
+        dataset=dataset, by=owner, name="nightly cats",
+        query={"field": "label", "op": "=", "value": "cat"},
+        action={"type": "tag", "tag": "nightly"}, trigger="schedule", schedule_minutes=1440,
+    )  # fmt: skip
+    services.rule_dry_run(rule=rule, by=owner)
+    services.rule_enable(rule=rule, by=owner)
+    assert services.rules_run_due() == [rule.pk]
+    record = wait_for(lambda: RuleRun.objects.filter(rule=rule).first(), timeout=60)
+    assert record.why == "schedule" and record.status == "done"
+    cats = set(dataset.samples.filter(label="cat").values_list("pk", flat=True))
+    assert record.acted_on == len(cats)
+    tagged = SampleTag.objects.filter(tag__name="nightly").values_list("sample_id", flat=True)
+    assert set(tagged) == cats
+    rule.refresh_from_db()
+    assert rule.next_run_at > timezone.now() + timedelta(hours=23)
+    assert services.rules_run_due() == []  # not due again until tomorrow
