@@ -740,6 +740,18 @@ def import_jobs_recover(*, now=None) -> dict[str, int]:
 TAG_MAX = 80
 
 
+def queue_append(*, items, dataset_id: int, samples, limit: int, make) -> list[Sample]:
+    """Append samples of the dataset to the end of an ordered queue (a review session's items,
+    a batch's), skipping those already in it, up to `limit` items in all. `items` is the
+    queue's related manager; `make(sample, position)` builds one item. Returns those added."""
+    present = set(items.values_list("sample_id", flat=True))
+    fresh = [s for s in samples if s.dataset_id == dataset_id and s.pk not in present]
+    fresh = fresh[: max(0, limit - len(present))]
+    start = (items.aggregate(m=Max("position"))["m"] or -1) + 1
+    items.model.objects.bulk_create(make(s, start + i) for i, s in enumerate(fresh))
+    return fresh
+
+
 def _selection_sql(samples) -> tuple[str, tuple]:
     """The SQL of a selection's sample ids, to act on every match in one statement."""
     sql, params = samples.order_by().values("pk").query.sql_with_params()

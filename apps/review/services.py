@@ -12,7 +12,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Max
 from django.urls import reverse
 from django.utils import timezone
 
@@ -321,13 +320,12 @@ def session_items_add(*, session: ReviewSession, samples, by) -> int:
     session = ReviewSession.objects.select_for_update().get(pk=session.pk)
     if session.status != ReviewSession.Status.OPEN:
         raise ValidationError({"session": f"Session “{session.title}” is closed."})
-    present = set(session.items.values_list("sample_id", flat=True))
-    fresh = [s for s in samples if s.dataset_id == session.dataset_id and s.pk not in present]
-    room = SESSION_MAX_ITEMS - len(present)
-    fresh = fresh[: max(0, room)]
-    start = (session.items.aggregate(m=Max("position"))["m"] or -1) + 1
-    SessionItem.objects.bulk_create(
-        SessionItem(session=session, sample=s, position=start + i) for i, s in enumerate(fresh)
+    fresh = dataset_services.queue_append(
+        items=session.items,
+        dataset_id=session.dataset_id,
+        samples=samples,
+        limit=SESSION_MAX_ITEMS,
+        make=lambda s, position: SessionItem(session=session, sample=s, position=position),
     )
     if fresh:
         activity_add(

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Max, Sum, TextField
+from django.db.models import Sum, TextField
 from django.db.models.functions import MD5, Cast
 from django.urls import reverse
 from django.utils import timezone
@@ -169,12 +169,12 @@ def batch_items_add(*, batch: Batch, samples, by) -> int:
     batch = Batch.objects.select_for_update().get(pk=batch.pk)
     if batch.status != Batch.Status.DRAFT:
         raise ValidationError({"batch": f"Batch “{batch.title}” is no longer a draft."})
-    present = set(batch.items.values_list("sample_id", flat=True))
-    fresh = [s for s in samples if s.dataset_id == batch.dataset_id and s.pk not in present]
-    fresh = fresh[: max(0, BATCH_MAX_ITEMS - len(present))]
-    start = (batch.items.aggregate(m=Max("position"))["m"] or -1) + 1
-    BatchItem.objects.bulk_create(
-        BatchItem(batch=batch, sample=s, position=start + i) for i, s in enumerate(fresh)
+    fresh = dataset_services.queue_append(
+        items=batch.items,
+        dataset_id=batch.dataset_id,
+        samples=samples,
+        limit=BATCH_MAX_ITEMS,
+        make=lambda s, position: BatchItem(batch=batch, sample=s, position=position),
     )
     if fresh:
         activity_add(
