@@ -56,6 +56,21 @@ def _positive_int(value, name: str, *, low: int = 1, high: int = MAX_PER_RUN) ->
     return number
 
 
+def _text(value, name: str, *, limit: int) -> str:
+    """An optional piece of text: a string (or nothing), cut to `limit` characters."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError({name: f"{name} must be text."})
+    return value.strip()[:limit]
+
+
+def _names(value, name: str, what: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError({name: f"{name} must be a list of {what}."})
+    return list(dict.fromkeys(value))
+
+
 def _money(value, name: str) -> str:
     try:
         amount = Decimal(str(value))
@@ -104,7 +119,7 @@ def _clean_action(dataset: Dataset, action) -> dict:
         )
     clean: dict = {"type": kind}
     if kind == ActionType.TAG:
-        clean["tag"] = _tag_name(action.get("tag", ""))
+        clean["tag"] = _tag_name(_text(action.get("tag"), "tag", limit=1000))
     elif kind == ActionType.REVIEW:
         if action.get("session") not in (None, ""):
             session_id = _positive_int(action["session"], "session", high=2**31 - 1)
@@ -115,8 +130,8 @@ def _clean_action(dataset: Dataset, action) -> dict:
                 raise ValidationError({"session": f"Session “{session.title}” is closed."})
             clean["session"] = session.pk
         else:
-            names = action.get("participants") or []
-            if not isinstance(names, list) or not names:
+            names = _names(action.get("participants") or [], "participants", "usernames")
+            if not names:
                 raise ValidationError(
                     {"participants": "Name the reviewers of the new session (usernames)."}
                 )
@@ -128,9 +143,9 @@ def _clean_action(dataset: Dataset, action) -> dict:
             for name in names:
                 if name not in members or not Membership(role=members[name]).can(Cap.COMMENT):
                     raise ValidationError({"participants": f"{name} cannot vote in this project."})
-            clean["participants"] = list(dict.fromkeys(names))
-            if str(action.get("title") or "").strip():
-                clean["title"] = str(action["title"]).strip()[:200]
+            clean["participants"] = names
+            if title := _text(action.get("title"), "title", limit=200):
+                clean["title"] = title
             clean["blind"] = bool(action.get("blind", False))
     elif kind in (ActionType.VENDOR_BATCH, ActionType.ACTIVE_PICK):
         from apps.vendors.models import Vendor
@@ -148,23 +163,23 @@ def _clean_action(dataset: Dataset, action) -> dict:
             raise ValidationError(
                 {"price_per_item": f"{vendor.name} has no price per item: give one for the budget."}
             )
-        for key in ("title", "instructions"):
-            if str(action.get(key) or "").strip():
-                clean[key] = str(action[key]).strip()[: 200 if key == "title" else 10_000]
+        for key, limit in (("title", 200), ("instructions", 10_000)):
+            if text := _text(action.get(key), key, limit=limit):
+                clean[key] = text
         if kind == ActionType.ACTIVE_PICK:
             clean["count"] = _positive_int(action.get("count"), "count", high=5_000)
             clean["uncertainty"] = action.get("uncertainty") or "margin"
             if clean["uncertainty"] not in ("margin", "entropy"):
                 raise ValidationError({"uncertainty": "Use margin or entropy."})
     elif kind == ActionType.NOTIFY:
-        roles = action.get("roles") or list(NOTIFY_ROLES)
-        if not isinstance(roles, list) or any(r not in STAFF_ROLES for r in roles):
+        roles = _names(action.get("roles") or list(NOTIFY_ROLES), "roles", "roles")
+        if any(r not in STAFF_ROLES for r in roles):
             raise ValidationError(
                 {"roles": f"Notify members by role: {', '.join(r.value for r in STAFF_ROLES)}."}
             )
         clean["roles"] = sorted(set(roles))
-        if str(action.get("message") or "").strip():
-            clean["message"] = str(action["message"]).strip()[:200]
+        if message := _text(action.get("message"), "message", limit=200):
+            clean["message"] = message
     elif kind == ActionType.WEBHOOK:
         from apps.webhooks.models import Webhook
 

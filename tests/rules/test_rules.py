@@ -233,6 +233,13 @@ def test_bad_definitions_are_refused_naming_the_field(world, team, vendor):
         ({"action": {"type": "explode"}}, "action"),
         ({"action": {"type": "tag", "tag": ""}}, "tag"),
         ({"action": {"type": "tag", "tag": "x", "colour": "red"}}, "action"),
+        ({"action": {"type": "tag", "tag": ["x"]}}, "tag"),
+        ({"action": {"type": "review", "participants": [{"name": "reviewer1"}]}}, "participants"),
+        ({"action": {"type": "review", "participants": "reviewer1"}}, "participants"),
+        ({"action": {"type": "review", "session": [1]}}, "session"),
+        ({"action": {"type": "review", "participants": ["reviewer1"], "title": 7}}, "title"),
+        ({"action": {"type": "notify", "roles": "owner"}}, "roles"),
+        ({"action": {"type": "notify", "message": {"text": "hi"}}}, "message"),
         ({"action": {"type": "review", "participants": ["vendor1"]}}, "participants"),
         ({"action": {"type": "vendor_batch", "vendor": vendor.pk}}, "budget"),
         ({"action": {"type": "vendor_batch", "vendor": vendor.pk, "budget": "-3"}}, "budget"),
@@ -426,3 +433,15 @@ def test_a_rules_email_links_to_the_site(
     (mail,) = mailoutbox
     assert mail.subject.startswith("[Loupe] Rule “cats” found")
     assert f"https://loupe.example.com/datasets/{dataset.pk}/samples/?q=" in mail.body
+
+
+def test_deleting_a_dataset_deletes_its_rules_and_what_they_acted_on(world, team):
+    from apps.datasets.services import dataset_delete
+
+    dataset, _run, _rows = world
+    owner = team.user("owner")
+    rule = make_rule(dataset, owner, action={"type": "tag", "tag": "t"})
+    assert run(rule).acted_on > 0
+    dataset_delete(dataset=dataset, by=owner)
+    assert not Rule.objects.exists() and not RuleRun.objects.exists()
+    assert not RuleHit.objects.exists()
