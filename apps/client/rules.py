@@ -40,7 +40,7 @@ class Rules:
 
     def list(self, dataset: int | Mapping) -> list[dict]:
         """The dataset's rules."""
-        return self._client._json("GET", f"datasets/{_dataset_id(dataset)}/rules/")
+        return list(self._client._pages(f"datasets/{_dataset_id(dataset)}/rules/"))
 
     def get(self, rule: int | Mapping) -> dict:
         return self._client._json("GET", f"rules/{_rule_id(rule)}/")

@@ -93,8 +93,10 @@ class RuleListCreate(generics.GenericAPIView):
     @extend_schema(responses=RuleSerializer(many=True))
     def get(self, request, dataset_id: int):
         dataset = get_dataset_for_user(request.user, dataset_id)
-        rules = Rule.objects.filter(dataset=dataset).select_related("created_by")
-        return Response(RuleSerializer(rules, many=True).data)
+        page = self.paginate_queryset(
+            Rule.objects.filter(dataset=dataset).select_related("created_by")
+        )
+        return self.get_paginated_response(RuleSerializer(page, many=True).data)
 
     @extend_schema(request=RuleWriteSerializer, responses={201: RuleSerializer})
     def post(self, request, dataset_id: int):

@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.config.exceptions import error_text
 from apps.datasets.models import Dataset, Embedding, ModelRun, Prediction, Sample, Split
 from apps.datasets.query import ORDERINGS, QueryError, compile_query
 from apps.projects.capabilities import Cap, Role
@@ -714,15 +715,7 @@ def rule_run(
             rule.save(update_fields=["last_run_at", "state"])
             return record
     except ValidationError as exc:
-        message = (
-            "; ".join(
-                f"{key}: {' '.join(msgs)}" if key != "__all__" else " ".join(msgs)
-                for key, msgs in exc.message_dict.items()
-            )
-            if hasattr(exc, "error_dict")
-            else " ".join(exc.messages)
-        )
-        return _failed(rule_id, why, scoring_run_id, started, message)
+        return _failed(rule_id, why, scoring_run_id, started, error_text(exc))
     except Exception as exc:
         _failed(rule_id, why, scoring_run_id, started, f"{exc.__class__.__name__}: {exc}")
         raise
@@ -797,7 +790,12 @@ def rules_run_due(*, now=None) -> list[int]:
             rule.next_run_at = now + timedelta(minutes=rule.schedule_minutes or 1440)
             rule.save(update_fields=["next_run_at"])
         ids = [rule.pk for rule in due]
-        transaction.on_commit(lambda: [run_rule.delay(pk, RuleRun.Why.SCHEDULE) for pk in ids])
+
+        def send() -> None:
+            for pk in ids:
+                run_rule.delay(pk, RuleRun.Why.SCHEDULE)
+
+        transaction.on_commit(send)
     return ids
 
 

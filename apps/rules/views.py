@@ -7,12 +7,13 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.config.exceptions import error_text
 from apps.datasets.access import get_dataset_for_user
 from apps.datasets.models import Dataset
 from apps.datasets.query import ORDERINGS, QueryError, parse
@@ -24,15 +25,8 @@ from apps.rules.access import ACTION_CAPS, check_action, get_rule_for_user, may_
 from apps.rules.models import SCHEDULES, ActionType, Rule, Trigger
 
 
-def _error(request, exc) -> None:
-    if isinstance(exc, ValidationError) and hasattr(exc, "error_dict"):
-        text = " ".join(
-            f"{'' if key == '__all__' else key.replace('_', ' ').capitalize() + ': '}{' '.join(m)}"
-            for key, m in exc.message_dict.items()
-        )
-    else:
-        text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-    messages.error(request, text)
+def _error(request, exc: ValidationError) -> None:
+    messages.error(request, error_text(exc))
 
 
 def _action_from_post(post) -> dict:
@@ -155,8 +149,6 @@ def dataset_rules(request, dataset_id: int):
             definition = _definition_from_post(request.POST)
             check_action(membership, definition["action"]["type"])
             rule = services.rule_create(dataset=dataset, by=request.user, **definition)
-        except PermissionDenied:
-            raise
         except ValidationError as exc:
             _error(request, exc)
         else:
@@ -216,7 +208,7 @@ def rule_dry_run(request, rule_id: int):
     try:
         result = services.rule_dry_run(rule=rule, by=request.user)
     except ValidationError as exc:
-        result = {"error": " ".join(exc.messages)}
+        result = {"error": error_text(exc)}
     context = {"rule": rule, "dataset": rule.dataset, "dry": result, "oob": True}
     if request.htmx:
         # The dry run, and the switch it unlocks (out of band).
@@ -224,9 +216,12 @@ def rule_dry_run(request, rule_id: int):
             render_to_string("rules/rule.html#dryrun", context, request=request)
             + render_to_string("rules/rule.html#switch", context, request=request)
         )
-    _error(request, ValidationError(result["error"])) if "error" in result else messages.success(
-        request, f"Dry run: {result['would_act_on']} of {result['matched']} matching samples."
-    )
+    if "error" in result:
+        messages.error(request, result["error"])
+    else:
+        messages.success(
+            request, f"Dry run: {result['would_act_on']} of {result['matched']} matching samples."
+        )
     return redirect("rules:detail", rule_id=rule.pk)
 
 

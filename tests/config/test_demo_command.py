@@ -126,7 +126,7 @@ def demo_rule_fired(base: str, key: str, timeout: float = 60) -> bool:
     """The demo's after-scoring rule tagged what the first scoring run flagged."""
     project = api_get(base, key, "api/projects/")["results"][0]
     dataset = api_get(base, key, f"api/projects/{project['id']}/datasets/")["results"][0]
-    rules = api_get(base, key, f"api/datasets/{dataset['id']}/rules/")
+    rules = api_get(base, key, f"api/datasets/{dataset['id']}/rules/")["results"]
     rule = next(r for r in rules if r["name"] == "Tag likely mislabelled")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -125,6 +125,8 @@ def test_enable_before_a_dry_run_is_refused_with_the_reason(world, team, api_as)
         format="json",
     ).json()
     assert made["enabled"] is False
+    listed = owner.get(f"/api/datasets/{dataset.pk}/rules/").json()
+    assert [r["id"] for r in listed["results"]] == [made["id"]] and listed["next"] is None
     refused = owner.post(f"/api/rules/{made['id']}/enable/")
     assert refused.status_code == 400 and "Dry-run" in json.dumps(refused.json())
     dry = owner.post(f"/api/rules/{made['id']}/dry-run/").json()
