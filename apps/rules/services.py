@@ -415,10 +415,18 @@ def _target_session(rule: Rule):
     return ReviewSession.objects.filter(pk=session_id, status=ReviewSession.Status.OPEN).first()
 
 
+def _vendor(rule: Rule):
+    from apps.vendors.models import Vendor
+
+    vendor = Vendor.objects.filter(pk=rule.action["vendor"], projects=rule.project_id).first()
+    if vendor is None:
+        raise ValidationError({"vendor": "The rule's vendor no longer works for this project."})
+    return vendor
+
+
 def _room(rule: Rule, detail: dict) -> int:
     """How many samples the action's target can still take."""
     from apps.review.services import SESSION_MAX_ITEMS
-    from apps.vendors.models import Vendor
     from apps.vendors.services import BATCH_MAX_ITEMS
 
     action = rule.action
@@ -438,7 +446,7 @@ def _room(rule: Rule, detail: dict) -> int:
         if rule.action_type == ActionType.ACTIVE_PICK:
             room = min(room, action["count"])
         if "budget" in action:
-            vendor = Vendor.objects.get(pk=action["vendor"])
+            vendor = _vendor(rule)
             price = Decimal(action.get("price_per_item") or vendor.price_per_item)
             budget = Decimal(action["budget"])
             affordable = math.floor(budget / price) if price > 0 else BATCH_MAX_ITEMS
@@ -591,7 +599,6 @@ def _act(rule: Rule, samples: list[Sample], by, detail: dict) -> None:
             rule.state = {**rule.state, "session": session.pk}
         detail["session"] = session.pk
     elif rule.action_type in (ActionType.VENDOR_BATCH, ActionType.ACTIVE_PICK):
-        from apps.vendors.models import Vendor
         from apps.vendors.services import batch_create, batch_items_add
 
         batch = _target_batch(rule)
@@ -600,7 +607,7 @@ def _act(rule: Rule, samples: list[Sample], by, detail: dict) -> None:
         else:
             batch = batch_create(
                 dataset=dataset,
-                vendor=Vendor.objects.get(pk=action["vendor"]),
+                vendor=_vendor(rule),
                 by=by,
                 title=action.get("title") or f"{rule.name} ({timezone.now():%Y-%m-%d})",
                 instructions=action.get("instructions", ""),

@@ -445,3 +445,16 @@ def test_deleting_a_dataset_deletes_its_rules_and_what_they_acted_on(world, team
     dataset_delete(dataset=dataset, by=owner)
     assert not Rule.objects.exists() and not RuleRun.objects.exists()
     assert not RuleHit.objects.exists()
+
+
+def test_a_vendor_gone_from_the_project_fails_the_run_with_the_reason(world, team, vendor):
+    dataset, _run, _rows = world
+    manager = team.user("manager")
+    action = {"type": "vendor_batch", "vendor": vendor.pk, "budget": "1"}
+    rule = make_rule(dataset, manager, action=action)
+    vendor.projects.remove(team.project)
+    with pytest.raises(ValidationError, match="no longer works"):
+        services.rule_dry_run(rule=rule)
+    record = services.rule_run(rule_id=rule.pk, why=RuleRun.Why.SCHEDULE)
+    assert record.status == RuleRun.Status.FAILED and "no longer works" in record.error
+    assert not Batch.objects.exists() and not RuleHit.objects.exists()
