@@ -181,24 +181,21 @@ def dataset_rules(request, dataset_id: int):
 def rule_page(request, rule_id: int):
     rule = get_rule_for_user(request.user, rule_id)
     membership = get_membership_for_user(request.user, pk=rule.project_id)
-    runs = rule.runs.select_related("scoring_run")[:50]
-    return render(
-        request,
-        "rules/rule.html",
-        {
-            "rule": rule,
-            "dataset": rule.dataset,
-            "project": rule.project,
-            "runs": runs,
-            "query_json": json.dumps(rule.query, indent=2),
-            "action_json": json.dumps(rule.action, indent=2),
-            "can_change": may_set_action(membership, rule.action_type),
-            "action_cap": ACTION_CAPS[rule.action_type],
-            "initial": _initial_from_rule(rule),
-            "samples_url": services.samples_url(rule),
-            **_form_context(rule.dataset, membership),
-        },
-    )
+    can_change = may_set_action(membership, rule.action_type)
+    context = {
+        "rule": rule,
+        "dataset": rule.dataset,
+        "project": rule.project,
+        "runs": rule.runs.all()[:50],
+        "query_json": json.dumps(rule.query, indent=2),
+        "action_json": json.dumps(rule.action, indent=2),
+        "can_change": can_change,
+        "action_cap": ACTION_CAPS[rule.action_type],
+        "samples_url": services.samples_url(rule),
+    }
+    if can_change:  # the form to change it
+        context.update(initial=_initial_from_rule(rule), **_form_context(rule.dataset, membership))
+    return render(request, "rules/rule.html", context)
 
 
 @login_required
