@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.datasets.models import Dataset, ModelRun
 from apps.datasets.selectors import latest_version
 from apps.quality.models import RunStatus, ScoringChunk, ScoringRun
+from workers.queueing import send_after_commit
 
 STALE_AFTER = timedelta(minutes=10)
 MAX_ATTEMPTS = 3
@@ -125,9 +126,9 @@ def scoring_run_execute(*, run_id: int, inline: bool = True) -> ScoringRun | Non
         scoring_run_progress(run=run, stage=CHUNKS_STAGE, progress=_chunk_progress(run))
         if not inline:
             for chunk_id in pending:
-                _send("loupe.quality.score_chunk", chunk_id)
+                send_after_commit("loupe.quality.score_chunk", chunk_id)
             if not pending and _claim_finish(run):
-                _send("loupe.quality.finish_run", run.pk)
+                send_after_commit("loupe.quality.finish_run", run.pk)
             return run
         for chunk_id in pending:
             scoring_chunk_execute(chunk_id=chunk_id, inline=True)
@@ -164,12 +165,6 @@ def _fail(run_id: int, error: str) -> int:
     if failed:
         pipeline.discard_artefacts(ScoringRun.objects.get(pk=run_id))
     return failed
-
-
-def _send(task_name: str, *args) -> None:
-    from workers.queueing import send_after_commit
-
-    send_after_commit(task_name, *args)
 
 
 def scoring_chunk_claim(*, chunk_id: int) -> ScoringChunk | None:
@@ -222,7 +217,7 @@ def scoring_chunk_execute(*, chunk_id: int, inline: bool = False) -> None:
     if inline or run.chunks.exclude(status=ScoringChunk.Status.DONE).exists():
         return
     if _claim_finish(run):
-        _send("loupe.quality.finish_run", run.pk)
+        send_after_commit("loupe.quality.finish_run", run.pk)
 
 
 def _claim_finish(run: ScoringRun) -> bool:
@@ -312,14 +307,14 @@ def scoring_runs_recover(*, now=None) -> dict[str, int]:
         )
     chunks = 0
     for chunk_id in stalled_chunks.filter(attempts__lt=MAX_ATTEMPTS).values_list("pk", flat=True):
-        _send("loupe.quality.score_chunk", chunk_id)
+        send_after_commit("loupe.quality.score_chunk", chunk_id)
         chunks += 1
     resumed = 0
     lost = Q(status=RunStatus.QUEUED, created_at__lt=cutoff)
     for run_id in ScoringRun.objects.filter(lost | Q(pk__in=stalled.values("pk"))).values_list(
         "pk", flat=True
     ):
-        _send("loupe.quality.score_dataset", run_id)
+        send_after_commit("loupe.quality.score_dataset", run_id)
         resumed += 1
     return {"failed": failed, "resumed": resumed, "chunks_resumed": chunks}
 
