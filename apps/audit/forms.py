@@ -6,7 +6,7 @@ import re
 
 from django import forms
 
-from apps.audit.actions import FAMILIES, FAMILY_CHOICES
+from apps.audit.actions import FAMILIES
 
 ACTION_NAME = re.compile(r"^[a-z_]+\.[a-z_]+$")
 
@@ -20,8 +20,6 @@ class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False, max_length=150, help_text="A username.")
     since = forms.DateField(required=False, help_text="From this day (YYYY-MM-DD), included.")
     until = forms.DateField(required=False, help_text="To this day (YYYY-MM-DD), included.")
-
-    families = FAMILY_CHOICES
 
     def clean_action(self) -> str:
         action = self.cleaned_data["action"].strip()

@@ -61,7 +61,7 @@ def audit_events_for_project(
     if until is not None:
         if isinstance(until, dt.datetime):
             events = events.filter(created_at__lte=_start_of(until))
-        else:
+        elif until < dt.date.max:  # the last day of the calendar has no next day to stop at
             events = events.filter(created_at__lt=_start_of(until + dt.timedelta(days=1)))
     return events.order_by("-created_at", "-id")
 

@@ -97,6 +97,7 @@ def project_detail(request, slug: str):
     context["datasets"] = datasets_with_counts(membership.project)
     context["can_edit"] = membership.can(Cap.EDIT_DATA)
     context["can_audit"] = membership.can(Cap.AUDIT)
+    context["can_integrate"] = membership.can(Cap.INTEGRATIONS)
     context["dataset_form"] = DatasetForm()
     return render(request, "projects/detail.html", context)
 

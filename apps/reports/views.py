@@ -9,18 +9,19 @@ import io
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apps.audit.services import audit_record
+from apps.datasets.exporting import neutralise
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.projects.models import Membership
 from apps.reports.access import get_report_membership, may_see_reports
 from apps.reports.models import ReportSharing
 from apps.reports.selectors import Period, report
+from apps.reports.services import report_sharing_set
 
 CHART_W, CHART_H = 560, 180
 
@@ -39,16 +40,9 @@ def project_report(request, slug: str):
     project = membership.project
     if request.method == "POST":
         get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
-        viewers = request.POST.get("viewers") == "on"
-        with transaction.atomic():
-            ReportSharing.objects.update_or_create(project=project, defaults={"viewers": viewers})
-            audit_record(
-                actor=request.user,
-                action="report.sharing_changed",
-                project=project,
-                target="reports",
-                detail={"viewers": viewers},
-            )
+        report_sharing_set(
+            project=project, viewers=request.POST.get("viewers") == "on", by=request.user
+        )
         messages.success(request, "Sharing saved.")
         return redirect("reports:project", slug=slug)
     period = Period(_date(request.GET.get("start")), _date(request.GET.get("end")))
@@ -141,75 +135,68 @@ def _line(points: list[dict]) -> dict:
 
 
 def _csv(project, data: dict, table: str, *, by, period: Period) -> HttpResponse:
-    out = io.StringIO()
-    w = csv.writer(out)
     if table == "spend":
-        w.writerow(["vendor", "month", "amount", "items", "currency"])
-        for r in data["spend"]["by_month"]:
-            w.writerow(
-                [
-                    r["vendor__name"],
-                    r["month"].strftime("%Y-%m"),
-                    r["amount"],
-                    r["items"],
-                    r["currency"],
-                ]
-            )
-    elif table == "commitments":
-        w.writerow(["batch", "vendor", "status", "items", "amount", "currency"])
-        for c in data["spend"]["commitments"]:
-            w.writerow(
-                [c["batch"], c["vendor"], c["status"], c["items"], c["amount"], c["currency"]]
-            )
-    elif table == "scorecards":
-        w.writerow(
+        header = ["vendor", "month", "amount", "items", "currency"]
+        rows = [
             [
-                "vendor",
-                "batches",
-                "gold_accuracy",
-                "agreement",
-                "turnaround_median_days",
-                "turnaround_p90_days",
-                "target_days",
-                "rework_rate",
+                r["vendor__name"],
+                r["month"].strftime("%Y-%m"),
+                r["amount"],
+                r["items"],
+                r["currency"],
             ]
-        )
-        for c in data["scorecards"]:
-            w.writerow(
-                [
-                    c["vendor"],
-                    c["batches"],
-                    c["gold_accuracy"],
-                    c["agreement"],
-                    c["turnaround_median"],
-                    c["turnaround_p90"],
-                    c["turnaround_target"],
-                    c["rework_rate"],
-                ]
-            )
+            for r in data["spend"]["by_month"]
+        ]
+    elif table == "commitments":
+        header = ["batch", "vendor", "status", "items", "amount", "currency"]
+        rows = [
+            [c["batch"], c["vendor"], c["status"], c["items"], c["amount"], c["currency"]]
+            for c in data["spend"]["commitments"]
+        ]
+    elif table == "scorecards":
+        header = [
+            "vendor",
+            "batches",
+            "gold_accuracy",
+            "agreement",
+            "turnaround_median_days",
+            "turnaround_p90_days",
+            "target_days",
+            "rework_rate",
+        ]
+        rows = [
+            [
+                c["vendor"],
+                c["batches"],
+                c["gold_accuracy"],
+                c["agreement"],
+                c["turnaround_median"],
+                c["turnaround_p90"],
+                c["turnaround_target"],
+                c["rework_rate"],
+            ]
+            for c in data["scorecards"]
+        ]
     elif table == "quality":
-        w.writerow(["dataset", "version", "flagged", "confirmed", "fixed", "noise_by_split"])
-        for d in data["quality"]:
-            for v in d["versions"]:
-                w.writerow(
-                    [
-                        d["dataset"],
-                        v["version"],
-                        v["flagged"],
-                        v["confirmed"],
-                        v["fixed"],
-                        v["noise"],
-                    ]
-                )
+        header = ["dataset", "version", "flagged", "confirmed", "fixed", "noise_by_split"]
+        rows = [
+            [d["dataset"], v["version"], v["flagged"], v["confirmed"], v["fixed"], v["noise"]]
+            for d in data["quality"]
+            for v in d["versions"]
+        ]
     elif table == "lift":
-        w.writerow(["dataset", "run", "version", "metric", "value", "spent"])
-        for d in data["lift"]:
-            for p in d["points"]:
-                w.writerow(
-                    [d["dataset"], p["run"], p["version"], d["metric"], p["value"], p["spent"]]
-                )
+        header = ["dataset", "run", "version", "metric", "value", "spent"]
+        rows = [
+            [d["dataset"], p["run"], p["version"], d["metric"], p["value"], p["spent"]]
+            for d in data["lift"]
+            for p in d["points"]
+        ]
     else:
         raise Http404("No such table.")
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(header)
+    w.writerows([neutralise(cell) for cell in row] for row in rows)  # names are anyone's text
     audit_record(
         actor=by,
         action="report.exported",
@@ -218,7 +205,7 @@ def _csv(project, data: dict, table: str, *, by, period: Period) -> HttpResponse
         detail={
             "table": table,
             "format": "csv",
-            "rows": sum(1 for _row in csv.reader(io.StringIO(out.getvalue()))) - 1,
+            "rows": len(rows),
             "start": period.start.isoformat() if period.start else None,
             "end": period.end.isoformat() if period.end else None,
         },

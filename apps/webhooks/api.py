@@ -84,8 +84,8 @@ class WebhookDetail(generics.GenericAPIView):
         webhook = get_webhook_for_user(request.user, webhook_id)
         body = WebhookWriteSerializer(data=request.data, partial=True)
         body.is_valid(raise_exception=True)
-        fields = {k: v for k, v in body.validated_data.items() if k in request.data}
-        webhook = services.webhook_update(webhook=webhook, by=request.user, **fields)
+        # Partial: the fields' defaults stay out, so only what was sent is changed.
+        webhook = services.webhook_update(webhook=webhook, by=request.user, **body.validated_data)
         return Response(WebhookSerializer(webhook).data)
 
     @extend_schema(responses={204: None})

@@ -115,6 +115,13 @@ def webhook_create(
     return webhook
 
 
+def _locked(webhook: Webhook) -> Webhook:
+    """The webhook's row, locked for a change, with its project for the audit log."""
+    return (
+        Webhook.objects.select_for_update(of=("self",)).select_related("project").get(pk=webhook.pk)
+    )
+
+
 @transaction.atomic
 def webhook_update(
     *,
@@ -126,7 +133,7 @@ def webhook_update(
     active: bool | None = None,
 ) -> Webhook:
     """Change what is given (None leaves a field as it is); the audit log keeps before and after."""
-    webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
+    webhook = _locked(webhook)
     wanted = {
         "url": _clean_url(url) if url is not None else webhook.url,
         "events": _clean_events(events) if events is not None else webhook.events,
@@ -158,7 +165,7 @@ def webhook_update(
 @transaction.atomic
 def webhook_rotate_secret(*, webhook: Webhook, by) -> Webhook:
     """A new signing secret, used from the next attempt on (retries of pending deliveries too)."""
-    webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
+    webhook = _locked(webhook)
     webhook.secret = secret_new()
     webhook.save(update_fields=["secret"])
     audit_record(
@@ -260,10 +267,10 @@ def webhook_ping(*, webhook: Webhook, by) -> WebhookDelivery:
 # --- Sending ----------------------------------------------------------------------------------
 
 
-def delivery_body(delivery: WebhookDelivery) -> bytes:
-    """The JSON body of a delivery, the same bytes on every attempt."""
+def delivery_envelope(delivery: WebhookDelivery) -> dict:
+    """What a delivery sends: the event, its project and its data."""
     project = delivery.webhook.project
-    envelope = {
+    return {
         "id": delivery.pk,
         "event": delivery.event,
         "created_at": delivery.created_at,
@@ -271,6 +278,11 @@ def delivery_body(delivery: WebhookDelivery) -> bytes:
         "webhook": delivery.webhook_id,
         "data": delivery.payload,
     }
+
+
+def delivery_body(delivery: WebhookDelivery) -> bytes:
+    """The JSON body of a delivery, the same bytes on every attempt."""
+    envelope = delivery_envelope(delivery)
     return json.dumps(envelope, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
 
 

@@ -8,6 +8,7 @@ import json
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -128,7 +129,10 @@ def webhook_detail(request, webhook_id: int):
     for delivery in deliveries:
         delivery.webhook = webhook
         body = json.dumps(
-            json.loads(services.delivery_body(delivery)), indent=2, ensure_ascii=False
+            services.delivery_envelope(delivery),
+            cls=DjangoJSONEncoder,
+            indent=2,
+            ensure_ascii=False,
         )
         if len(body) > SHOWN_BODY_CHARS:  # a rule's matches can run long; the API has it all
             body = body[:SHOWN_BODY_CHARS] + f"\n… ({len(body):,} characters in all)"

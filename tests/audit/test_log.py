@@ -158,6 +158,20 @@ def test_bad_filters_are_refused_by_the_api_and_shown_by_the_page(team, log, api
     assert {row["event"].action for row in page.context["rows"]} == {"dataset.exported"}
 
 
+def test_the_first_and_last_days_of_the_calendar_are_filters_not_errors(team, log, api_as, web_as):
+    url = f"/api/projects/{team.project.pk}/audit/"
+    client = api_as(team.user("owner"))
+    everything = {"since": "0001-01-01", "until": "9999-12-31"}
+    unfiltered = client.get(url).json()["results"]
+    response = client.get(url, everything)
+    assert response.status_code == 200
+    assert response.json()["results"] == unfiltered
+    assert client.get(url, {**everything, "format": "csv"}).status_code == 200
+    page = web_as(team.user("owner")).get("/audit/projects/cats-dogs/", everything)
+    assert page.status_code == 200
+    assert len(page.context["rows"]) == len(unfiltered) + 1  # the CSV download since
+
+
 def test_the_page_pages_newest_first_in_bounded_queries(
     team, web_as, django_assert_max_num_queries
 ):

@@ -192,6 +192,15 @@ def test_report_sharing_is_recorded(team, web_as):
     assert (event.actor_name, event.detail) == ("owner1", {"viewers": True})
 
 
+def test_saving_report_sharing_unchanged_records_nothing(team, web_as):
+    client = web_as(team.user("owner"))
+    client.post("/reports/projects/cats-dogs/", {})  # not shared, as before
+    assert none_of("report.sharing_changed")
+    client.post("/reports/projects/cats-dogs/", {"viewers": "on"})
+    client.post("/reports/projects/cats-dogs/", {"viewers": "on"})
+    only("report.sharing_changed")
+
+
 # --- Deletions -----------------------------------------------------------------------------------
 
 

@@ -83,4 +83,12 @@ def test_every_table_exports_as_csv(books, team, web_as):
         )
     body = client.get(f"/reports/projects/{books.slug}/?csv=spend").content.decode()
     assert "Acme,2026-10,0.5000,5" in body.replace("\r", "")
+
+
+def test_csv_cells_of_names_cannot_run_as_formulas(books, team, web_as):
+    from apps.vendors.models import Vendor
+
+    Vendor.objects.filter(name="Acme").update(name="=HYPERLINK(1)")
+    body = web_as(team.user("manager")).get(f"/reports/projects/{books.slug}/?csv=spend")
+    assert "'=HYPERLINK(1),2026-10,0.5000,5" in body.content.decode().replace("\r", "")
     assert timezone.now()

@@ -106,6 +106,20 @@ def test_the_api_creates_lists_and_logs(team, api_as, settings, enqueued):
     assert not Webhook.objects.filter(pk=data["id"]).exists()
 
 
+def test_a_patch_changes_only_the_fields_it_sends(team, api_as, enqueued):
+    webhook = stored_webhook(team, "https://example.com/hook", description="CI", active=False)
+    client = api_as(team.user("owner"))
+    response = client.patch(f"/api/webhooks/{webhook.pk}/", {"url": "https://example.com/v2"})
+    assert response.status_code == 200
+    webhook.refresh_from_db()
+    assert (webhook.url, webhook.description, webhook.active) == (
+        "https://example.com/v2",
+        "CI",
+        False,
+    )
+    assert webhook.events == ["version.committed"]
+
+
 def test_the_page_shows_each_webhook_with_its_secret_and_latest_deliveries(team, hook, web_as):
     services.delivery_create(webhook=hook, event="version.committed", payload={})
     WebhookDelivery.objects.filter(webhook=hook).update(
