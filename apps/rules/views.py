@@ -130,8 +130,11 @@ def _form_context(dataset: Dataset, membership: Membership) -> dict:
             dataset=dataset, status=ReviewSession.Status.OPEN
         ).order_by("-created_at")[:50],
         "voters": voters,
-        "vendors": dataset.project.vendors.all(),
-        "webhooks": Webhook.objects.filter(project=dataset.project),
+        # Only what the user may pick: a scientist sees no vendors' prices or webhooks' URLs.
+        "vendors": dataset.project.vendors.all() if membership.can(Cap.MANAGE_VENDORS) else [],
+        "webhooks": Webhook.objects.filter(project=dataset.project)
+        if membership.can(Cap.INTEGRATIONS)
+        else [],
         "roles": [(r.value, r.label) for r in services.STAFF_ROLES],
     }
 

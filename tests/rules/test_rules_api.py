@@ -160,3 +160,19 @@ def test_the_rule_page_shows_the_dry_run_and_the_log(world, team, rule, web_as):
     services.rule_run(rule_id=rule.pk)
     page = client.get(f"/rules/{rule.pk}/").content.decode()
     assert "Run by hand" in page and 'data-run="' in page
+
+
+def test_the_rule_form_offers_a_scientist_no_webhooks_or_vendors(world, team, web_as, vendor):
+    from apps.webhooks.services import webhook_create
+
+    dataset, _run, _rows = world
+    webhook_create(
+        project=team.project, by=team.user("owner"), url="https://hooks.example.com/secret-path",
+        events=["rule.fired"],
+    )  # fmt: skip
+    as_scientist = web_as(team.user("scientist")).get(f"/rules/datasets/{dataset.pk}/")
+    text = as_scientist.content.decode()
+    assert "secret-path" not in text and vendor.name not in text
+    assert 'value="vendor_batch"' not in text and 'value="webhook"' not in text
+    as_owner = web_as(team.user("owner")).get(f"/rules/datasets/{dataset.pk}/").content.decode()
+    assert "secret-path" in as_owner and vendor.name in as_owner
