@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.datasets.importing.loader import PROB_TOLERANCE
 from apps.datasets.models import (
     Dataset,
     Embedding,
@@ -35,8 +36,8 @@ from apps.datasets.models import (
 )
 
 PRODUCTION_MAX_ROWS = 10_000
+MAX_ID_LENGTH = 500  # 4 bytes a character at most: the unique (dataset, id) index holds ~2,700
 MAX_PROBLEMS = 100
-PROB_TOLERANCE = 1e-2  # as for imports: probabilities must sum to 1 within this
 FUTURE_TOLERANCE = timedelta(days=1)  # clocks differ; a timestamp further ahead is a mistake
 ROW_KEYS = ("id", "text", "image", "fields", "embedding", "probabilities", "timestamp", "metadata")
 CONTENT_KEY = {Modality.TEXT: "text", Modality.IMAGE: "image", Modality.TABULAR: "fields"}
@@ -101,6 +102,50 @@ def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _finite(value: Any) -> bool:
+    """A number a float holds (JSON integers can be too big for one)."""
+    try:
+        return _number(value) and math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _storable(value: Any) -> bool:
+    """No text in `value`, keys included, that PostgreSQL refuses: NUL, or a lone surrogate
+    (JSON lets a string escape one, e.g. "\\ud800")."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_storable(k) and _storable(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(_storable(v) for v in value)
+    return True
+
+
+def _floats(value: Any) -> np.ndarray | None:
+    """A list of numbers as float64, None when it is not one; an integer beyond any float
+    reads as infinity."""
+    if not isinstance(value, list | tuple) or not all(_number(v) for v in value):
+        return None
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except OverflowError:
+        return np.array([v if _finite(v) else np.inf for v in value], dtype=np.float64)
+
+
+def _float32(vector: np.ndarray) -> np.ndarray | None:
+    """As stored (float32), None when a value is NaN, infinite or beyond float32's range."""
+    with np.errstate(over="ignore"):
+        stored = vector.astype(np.float32)
+    return stored if np.isfinite(stored).all() else None
+
+
 def _timestamp(value: Any) -> datetime | str:
     """An aware datetime, or why the value is not one."""
     if isinstance(value, datetime):
@@ -114,7 +159,11 @@ def _timestamp(value: Any) -> datetime | str:
         return "give an ISO 8601 time with a timezone, e.g. 2025-11-03T14:05:00Z"
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         return f"{value!r} has no timezone; add one, e.g. Z or +01:00"
-    return parsed
+    try:
+        # In UTC: PostgreSQL refuses offsets Python accepts (beyond 15:59).
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        return f"{value!r} is out of range"
 
 
 class _Checker:
@@ -141,6 +190,8 @@ class _Checker:
             ext = str(ext)
         if not isinstance(ext, str) or not ext.strip():
             add(number, "id", "missing id (a string, unique in the dataset)", "required")
+        elif not _storable(ext) or len(ext) > MAX_ID_LENGTH:
+            add(number, "id", f"an id is text of at most {MAX_ID_LENGTH} characters, without NUL")
         else:
             ext = ext.strip()
             if ext in self.seen:
@@ -178,25 +229,34 @@ class _Checker:
             except (TypeError, ValueError):
                 add(number, "metadata", "metadata must be plain JSON (no NaN or infinity)")
             else:
-                out["metadata"] = meta
+                if _storable(meta):
+                    out["metadata"] = meta
+                else:
+                    add(number, "metadata", "metadata text cannot hold NUL or lone surrogates")
         return out
 
     def _content(self, number: int, row: dict) -> dict:
         add = self.problems.add
         text, image, fields = row.get("text"), row.get("image"), row.get("fields")
         out = {"text": "", "image": "", "fields": None}
-        if text is not None and not isinstance(text, str):
-            add(number, "text", "text is a string")
+        if text is not None and (not isinstance(text, str) or not _storable(text)):
+            add(number, "text", "text is a string, without NUL or lone surrogates")
         elif text is not None:
             out["text"] = text
-        if image is not None and (not isinstance(image, str) or not image.strip()):
+        if image is not None and (
+            not isinstance(image, str) or not image.strip() or not _storable(image)
+        ):
             add(number, "image", "image is the path of an image in the dataset's media")
         elif image is not None:
             out["image"] = image.strip()
         if fields is not None:
-            if not isinstance(fields, dict) or not all(
-                isinstance(k, str) and (v is None or isinstance(v, str | bool) or _finite(v))
-                for k, v in fields.items()
+            if (
+                not isinstance(fields, dict)
+                or not _storable(fields)
+                or not all(
+                    isinstance(k, str) and (v is None or isinstance(v, str | bool) or _finite(v))
+                    for k, v in fields.items()
+                )
             ):
                 add(number, "fields", "fields is an object of feature names and plain values")
             else:
@@ -220,7 +280,8 @@ class _Checker:
         add = self.problems.add
         if self.space is None:
             return None  # said once for the batch
-        if not isinstance(value, list | tuple) or not all(_number(v) for v in value):
+        vector = _floats(value)
+        if vector is None:
             add(number, "embedding", "an embedding is a list of numbers")
             return None
         if len(value) != self.space.dimension:
@@ -231,11 +292,10 @@ class _Checker:
                 f"{self.space.dimension}",
             )
             return None
-        vector = np.asarray(value, dtype=np.float64)
-        if not np.isfinite(vector).all():
-            add(number, "embedding", "has NaN or infinite values")
-            return None
-        return vector.astype(np.float32)
+        stored = _float32(vector)
+        if stored is None:
+            add(number, "embedding", "has NaN, infinite or too large values")
+        return stored
 
     def _probabilities(self, number: int, value: Any) -> np.ndarray | None:
         if value is None:
@@ -262,7 +322,8 @@ class _Checker:
             if unknown or missing:
                 return None
             value = [value[c] for c in self.classes]
-        if not isinstance(value, list | tuple) or not all(_number(v) for v in value):
+        probs = _floats(value)
+        if probs is None:
             add(
                 number,
                 "probabilities",
@@ -276,9 +337,8 @@ class _Checker:
                 f"has {len(value)} values; the classes are {', '.join(self.classes)}",
             )
             return None
-        probs = np.asarray(value, dtype=np.float64)
-        if not np.isfinite(probs).all():
-            add(number, "probabilities", "has NaN or infinite values")
+        if _float32(probs) is None:
+            add(number, "probabilities", "has NaN, infinite or too large values")
             return None
         if ((probs < -1e-6) | (probs > 1 + 1e-6)).any():
             add(number, "probabilities", "probabilities must lie between 0 and 1")
@@ -287,10 +347,6 @@ class _Checker:
             add(number, "probabilities", f"probabilities sum to {probs.sum():.4f}, not 1")
             return None
         return probs.astype(np.float32)
-
-
-def _finite(value: Any) -> bool:
-    return _number(value) and math.isfinite(value)
 
 
 def _embed(space: EmbeddingSpace, texts: list[str]) -> np.ndarray | None:

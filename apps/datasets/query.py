@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import (
@@ -109,16 +109,17 @@ class QueryError(ValueError):
 
 
 def _time(value: Any, name: str, path: str) -> datetime:
-    """An aware datetime from an ISO 8601 string with a timezone."""
+    """An aware datetime in UTC from an ISO 8601 string with a timezone (in UTC because
+    PostgreSQL refuses offsets Python accepts, beyond 15:59)."""
     try:
         parsed = datetime.fromisoformat(value.strip()) if isinstance(value, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise QueryError(
-            path, f"{name} is a time: give ISO 8601 with a timezone, e.g. 2025-11-03T00:00:00Z"
-        )
-    return parsed
+        if parsed is not None and parsed.utcoffset() is not None:
+            return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
+        pass
+    raise QueryError(
+        path, f"{name} is a time: give ISO 8601 with a timezone, e.g. 2025-11-03T00:00:00Z"
+    )
 
 
 def parse(text: str | None) -> Any:

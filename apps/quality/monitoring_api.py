@@ -17,8 +17,8 @@ from apps.quality.models import DriftCheck, MonitoringPolicy
 
 
 class ProductionAppendSerializer(serializers.Serializer):
+    # Rows are checked by the service, which names each problem by row and field.
     samples = serializers.ListField(
-        child=serializers.DictField(),
         help_text=(
             f"At most {PRODUCTION_MAX_ROWS:,} rows: id, text | image | fields, embedding, "
             "probabilities ({class: p} or a list in the label schema's order), timestamp "
@@ -169,9 +169,14 @@ class MonitoringPolicySerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["updated_at"]
-        # The service checks the ranges and says them in words.
+        # PUT sets every threshold; the service checks the ranges and says them in words.
         extra_kwargs = {
-            name: {"validators": []} for name in ("window_hours", "min_samples", "embedding_space")
+            "window_hours": {"validators": [], "required": True},
+            "min_samples": {"validators": [], "required": True},
+            "p_value_threshold": {"required": True},
+            "coverage_threshold": {"required": True},
+            "cluster_shift_threshold": {"required": True},
+            "embedding_space": {"validators": []},
         }
 
 

@@ -483,3 +483,58 @@ def test_the_check_task_runs_on_a_real_worker(team, celery_worker_process, emitt
     assert checks[today - DAY].alert and not checks[today - 2 * DAY].alert
     # The worker sent the notifications (its own process: the webhook stub is not there).
     assert Notification.objects.filter(kind="drift").count() == 3
+
+
+ODD_ROWS = {
+    "embedding beyond float32": (lambda row: row.update(embedding=[1e39] * DIM), "embedding"),
+    "embedding integer beyond any float": (
+        lambda row: row.update(embedding=[10**400] * DIM),
+        "embedding",
+    ),
+    "probability integer beyond any float": (
+        lambda row: row.update(probabilities=[10**400, 0]),
+        "probabilities",
+    ),
+    "feature integer beyond any float": (lambda row: row.update(fields={"x": 10**400}), "fields"),
+    "NUL in text": (lambda row: row.update(text="hi\x00there"), "text"),
+    "NUL in id": (lambda row: row.update(id="a\x00"), "id"),
+    "id too long": (lambda row: row.update(id="x" * 501), "id"),
+    "NUL in a metadata key": (lambda row: row.update(metadata={"k\x00": "v"}), "metadata"),
+    "lone surrogate in metadata": (lambda row: row.update(metadata={"k": "\ud800"}), "metadata"),
+    "timestamp out of range in UTC": (
+        lambda row: row.update(timestamp="0001-01-01T00:00:00+14:00"),
+        "timestamp",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_ROWS))
+def test_values_postgresql_would_refuse_are_refused_by_row_not_a_server_error(team, case):
+    dataset = monitored(team, n_train=20)
+    change, field = ODD_ROWS[case]
+    rows = _valid(dataset)
+    change(rows[1])
+    before = state()
+    with pytest.raises(ProductionRefused) as refused:
+        production_append(dataset=dataset, rows=rows, by=team.user("owner"))
+    assert [(p["row"], p["field"]) for p in refused.value.problems] == [(2, field)]
+    assert state() == before
+
+
+def test_a_timestamp_with_an_offset_postgresql_does_not_take_is_kept_in_utc(team):
+    dataset = monitored(team, n_train=20)
+    rows = _valid(dataset)[:1]
+    rows[0]["timestamp"] = "2025-11-03T00:00:00+23:59"
+    production_append(dataset=dataset, rows=rows, by=team.user("owner"))
+    seen = Sample.objects.get(dataset=dataset, external_id=rows[0]["id"]).observed_at
+    assert seen == datetime(2025, 11, 2, 0, 1, tzinfo=UTC)
+
+
+def test_the_api_refuses_rows_that_are_not_objects_by_row_number(team, api_as):
+    dataset = monitored(team, n_train=20)
+    url = f"/api/datasets/{dataset.pk}/production/"
+    rows = [{"id": "a", "text": "hi"}, None, 7]
+    response = api_as(team.user("owner")).post(url, {"samples": rows}, format="json")
+    assert response.status_code == 400
+    assert [(p["row"], p["field"]) for p in response.json()["problems"]] == [(2, "-"), (3, "-")]
+    assert not Sample.objects.filter(dataset=dataset, split="production").exists()

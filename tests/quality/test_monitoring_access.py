@@ -363,3 +363,24 @@ def test_htmx_check_now_and_thresholds_swap_their_own_fragments(team, web_as, da
     assert response.status_code == 200 and "<html" not in html
     assert 'id="monitoring-policy"' in html and 'value="0.005"' in html
     assert "Monitoring thresholds saved" in html
+
+
+def test_api_monitoring_policy_put_without_a_threshold_is_400_naming_it(team, api_as):
+    url = f"/api/projects/{team.project.pk}/monitoring/"
+    response = api_as(team.user("owner")).put(url, {"window_hours": 6}, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == {
+        "p_value_threshold",
+        "coverage_threshold",
+        "cluster_shift_threshold",
+        "min_samples",
+    }
+
+
+def test_the_query_language_takes_any_offset_python_does(team, api_as, checked):
+    url = f"/api/datasets/{checked.pk}/samples/"
+    client = api_as(team.user("owner"))
+    q = json.dumps({"field": "observed_at", "op": ">=", "value": "2025-11-03T00:00:00+23:59"})
+    assert client.get(url, {"q": q}).status_code == 200
+    q = json.dumps({"field": "observed_at", "op": ">=", "value": "0001-01-01T00:00:00+14:00"})
+    assert client.get(url, {"q": q}).status_code == 400
