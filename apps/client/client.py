@@ -684,7 +684,7 @@ class Loupe:
             stamps = list(timestamps)
             if len(stamps) != n:
                 raise ValueError(f"timestamps has {len(stamps)} values for {n} records.")
-            stamps = [_timestamp_text(t, i) for i, t in enumerate(stamps)]
+            stamps = [_timestamp_text(t, f"timestamps[{i}]") for i, t in enumerate(stamps)]
         report: Progress = progress or (lambda stage, fraction: None)
         dataset_id = _id(dataset)
         totals = {"appended": 0, "embeddings": 0, "predictions": 0, "batches": 0}
@@ -694,6 +694,7 @@ class Loupe:
             rows = [
                 _production_row(
                     record,
+                    index=i,
                     embedding=None if emb is None else emb[i],
                     probabilities=None if probs is None else probs[i],
                     timestamp=None if stamps is None else stamps[i],
@@ -892,20 +893,19 @@ PRODUCTION_BATCH_MAX = 10_000  # the server's limit per request
 PRODUCTION_KEYS = ("id", "text", "image", "timestamp")
 
 
-def _timestamp_text(value: Any, index: int) -> str:
+def _timestamp_text(value: Any, where: str) -> str:
+    """`where` names the value in an error: "timestamps[3]", "records[3]['timestamp']"."""
     if isinstance(value, str):
         return value
     if hasattr(value, "isoformat") and hasattr(value, "utcoffset"):  # datetime, pandas Timestamp
         if value.utcoffset() is None:
-            raise ValueError(
-                f"timestamps[{index}] has no timezone: give aware datetimes (e.g. tz=UTC)."
-            )
+            raise ValueError(f"{where} has no timezone: give aware datetimes (e.g. tz=UTC).")
         return value.isoformat()
-    raise ValueError(f"timestamps[{index}] is a {type(value).__name__}, not a datetime or text.")
+    raise ValueError(f"{where} is a {type(value).__name__}, not a datetime or text.")
 
 
 def _production_row(
-    record: Mapping, *, embedding: Any, probabilities: Any, timestamp: str | None
+    record: Mapping, *, index: int, embedding: Any, probabilities: Any, timestamp: str | None
 ) -> dict:
     """A record in the import conventions as a row of the production API: id and content,
     feature columns gathered under `fields`, `meta_<name>` keys under `metadata`."""
@@ -915,7 +915,11 @@ def _production_row(
     for key, value in record.items():
         if key in PRODUCTION_KEYS:
             if not _missing(value):
-                row[key] = _as_text(value) if key != "timestamp" else _timestamp_text(value, 0)
+                row[key] = (
+                    _timestamp_text(value, f"records[{index}]['timestamp']")
+                    if key == "timestamp"
+                    else _as_text(value)
+                )
         elif key == "metadata":
             if isinstance(value, str):
                 value = json.loads(value)

@@ -104,6 +104,10 @@ def test_bad_arguments_fail_before_anything_is_sent(loupe, team):
     rows, embeddings, _probabilities, seen = records(3)
     with pytest.raises(ValueError, match="no timezone"):
         loupe.append_production(dataset.pk, rows, timestamps=[t.replace(tzinfo=None) for t in seen])
+    naive = [dict(r) for r in rows]
+    naive[2]["timestamp"] = seen[2].replace(tzinfo=None)
+    with pytest.raises(ValueError, match=r"records\[2\]\['timestamp'\] has no timezone"):
+        loupe.append_production(dataset.pk, naive)
     with pytest.raises(ValueError, match="one row per record"):
         loupe.append_production(dataset.pk, rows, embeddings=embeddings[:2])
     with pytest.raises(ValueError, match="unlabelled"):
