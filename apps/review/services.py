@@ -501,7 +501,7 @@ def decision_adjudicate(
 ) -> Decision:
     """An adjudicator's decision, with the reason; it replaces the session's consensus one."""
     if outcome not in (Choice.KEEP, Choice.RELABEL, Choice.REMOVE):
-        raise ValidationError({"outcome": "Decide keep, relabel or remove."})
+        raise ValidationError({"outcome": "Outcome: choose keep, relabel or remove."})
     if outcome == Choice.RELABEL and label not in dataset.labels:
         raise ValidationError({"label": f"Relabel to one of {', '.join(dataset.labels)}."})
     if not (reason or "").strip():

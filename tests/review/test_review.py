@@ -373,3 +373,28 @@ def test_adjudicating_a_sample_that_is_not_a_number_is_refused_not_a_500(world, 
     )
     assert response.status_code == 200 and "Pick a sample" in response.content.decode()
     assert not Decision.objects.filter(source="adjudicator").exists()
+
+
+def test_the_adjudication_form_starts_with_no_outcome_and_refuses_none(world, team, web_as):
+    import re
+
+    session = start(world, team)
+    services.session_close(session=session, by=team.user("owner"))
+    client = web_as(team.user("manager"))
+    page = client.get(f"/review/sessions/{session.pk}/").content.decode()
+    outcome = re.search(r'<select name="outcome"[^>]*>(.*?)</select>', page, re.S)
+    assert outcome and "required" in outcome.group(0)
+    options = re.findall(r"<option([^>]*)>", outcome.group(1))
+    # The first option is an empty prompt and it is the one selected; no real choice is.
+    assert 'value=""' in options[0] and "selected" in options[0]
+    assert not any("selected" in o for o in options[1:])
+    sample_id = session.items.first().sample_id
+    for outcome_sent in ({}, {"outcome": ""}):
+        response = client.post(
+            f"/review/sessions/{session.pk}/adjudicate/",
+            {"sample": sample_id, "reason": "looked at it", **outcome_sent},
+            follow=True,
+        )
+        assert response.status_code == 200
+        assert "Outcome: choose keep, relabel or remove" in response.content.decode()
+    assert not Decision.objects.filter(source="adjudicator").exists()

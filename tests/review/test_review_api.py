@@ -137,3 +137,21 @@ def test_notifications_are_ones_own(world, team, api_as):
         n["read_at"]
         for n in api_as(team.user("reviewer")).get("/api/notifications/").json()["results"]
     )
+
+
+def test_an_adjudication_without_an_outcome_is_a_400_naming_it(world, team, api_as):
+    from apps.review import services
+    from apps.review.models import Decision
+
+    session = start(world, team)
+    services.session_close(session=session, by=team.user("owner"))
+    sample = session.items.first().sample_id
+    for body in (
+        {"sample": sample, "reason": "r"},
+        {"sample": sample, "reason": "r", "outcome": ""},
+    ):
+        response = api_as(team.user("manager")).post(
+            f"/api/review-sessions/{session.pk}/decisions/", body, format="json"
+        )
+        assert response.status_code == 400 and "outcome" in response.json(), response.content
+    assert not Decision.objects.filter(source="adjudicator").exists()
