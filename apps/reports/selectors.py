@@ -13,7 +13,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from apps.datasets.models import DatasetVersion, LabelEvent, ModelRun
-from apps.quality.models import RunStatus, ScoringRun
+from apps.quality.models import RunStatus, SampleScore, ScoringRun
 from apps.review.models import Decision
 from apps.vendors.models import Batch, CostEntry, VendorLabel
 
@@ -166,7 +166,7 @@ def scorecards(project, period: Period) -> list[dict]:
 
 def quality_over_time(project, period: Period, spent: Decimal) -> list[dict]:
     """Per dataset and version: errors the run flagged, errors confirmed (review decisions to
-    relabel or remove), errors fixed (label changes from review and vendors committed), the
+    relabel or remove), errors fixed (see FIXED_ERROR), the
     estimated label noise per split, and the cost per fixed error over the period."""
     out = []
     for dataset in project.datasets.order_by("name"):
@@ -183,14 +183,7 @@ def quality_over_time(project, period: Period, spent: Decimal) -> list[dict]:
             .annotate(n=Count("id"))
             .values_list("version", "n")
         )
-        fixed_by_version = dict(
-            LabelEvent.objects.filter(
-                dataset=dataset, version__isnull=False, source__in=["review", "vendor"]
-            )
-            .values("version")
-            .annotate(n=Count("id"))
-            .values_list("version", "n")
-        )
+        fixed_by_version = fixed_errors_by_version(dataset, list(runs.values()))
         rows = []
         for version in DatasetVersion.objects.filter(dataset=dataset).order_by("number"):
             if not period.within(version.created_at):
@@ -220,6 +213,59 @@ def quality_over_time(project, period: Period, spent: Decimal) -> list[dict]:
             }
         )
     return out
+
+
+FIXED_ERROR = (
+    "A fixed error is a label change that a review decision confirmed, or that corrected a "
+    "sample the scoring run before it flagged as likely mislabelled; other vendor changes "
+    "are not counted."
+)
+
+
+def fixed_errors_by_version(dataset, runs: list[ScoringRun]) -> dict[int, int]:
+    """Per version, the samples whose committed change (by review or a vendor) was a fixed
+    error in the sense of FIXED_ERROR. A vendor's change alone proves nothing: it may relabel
+    a sample nobody doubted, so it needs a decision that agrees or a flag it answered."""
+    events = list(
+        LabelEvent.objects.filter(
+            dataset=dataset, version__isnull=False, source__in=["review", "vendor"]
+        ).values_list("pk", "sample_id", "version", "label", "removed")
+    )
+    if not events:
+        return {}
+    made_by_decision: set[int] = set()
+    agreed: set[tuple[int, str | None]] = set()  # (sample, label), None for a removal
+    for event_id, sample_id, outcome, label in (
+        Decision.objects.filter(dataset=dataset)
+        .exclude(outcome="keep")
+        .values_list("event_id", "sample_id", "outcome", "label")
+    ):
+        if event_id:
+            made_by_decision.add(event_id)
+        agreed.add((sample_id, None if outcome == "remove" else label))
+    # The run that judged the labels a version changed: the newest finished one of an earlier
+    # version (a run of the same or a later version scored the changed labels instead).
+    newest_first = sorted(runs, key=lambda r: (r.created_at, r.pk), reverse=True)
+    judge = {
+        version: next((r.pk for r in newest_first if r.version < version), None)
+        for version in {e[2] for e in events}
+    }
+    flagged = set(
+        SampleScore.objects.filter(
+            run_id__in={pk for pk in judge.values() if pk},
+            sample_id__in={e[1] for e in events},
+            likely_mislabeled=True,
+        ).values_list("run_id", "sample_id")
+    )
+    fixed: dict[int, set[int]] = defaultdict(set)
+    for event_id, sample_id, version, label, removed in events:
+        if (
+            event_id in made_by_decision
+            or (sample_id, None if removed else label) in agreed
+            or (judge[version], sample_id) in flagged
+        ):
+            fixed[version].add(sample_id)
+    return {version: len(samples) for version, samples in fixed.items()}
 
 
 def model_lift(project, metric: str = "accuracy") -> list[dict]:

@@ -20,7 +20,7 @@ from apps.projects.capabilities import Cap
 from apps.projects.models import Membership
 from apps.reports.access import get_report_membership, may_see_reports
 from apps.reports.models import ReportSharing
-from apps.reports.selectors import Period, report
+from apps.reports.selectors import FIXED_ERROR, Period, report
 from apps.reports.services import report_sharing_set
 
 CHART_W, CHART_H = 560, 180
@@ -75,6 +75,7 @@ def project_report(request, slug: str):
             for lift in data["lift"]
             if lift["points"]
         ],
+        "fixed_error": FIXED_ERROR,
         "can_share": membership.can(Cap.MANAGE_MEMBERS),
         "shared": ReportSharing.objects.filter(project=project, viewers=True).exists(),
         "query": request.GET.urlencode(),

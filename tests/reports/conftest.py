@@ -74,7 +74,8 @@ def books(world, team):
     CostEntry.objects.filter(month=dt.date(2026, 11, 1)).update(
         created_at=T0 + dt.timedelta(days=35)
     )
-    # Versions: 1 before any spend, 2 after all of it, with 2 vendor fixes and 1 review decision.
+    # Versions: 1 before any spend, 2 after all of it, with 2 vendor changes, one of them
+    # confirmed by a review decision (no run before version 2 flagged either).
     v1 = DatasetVersion.objects.create(dataset=dataset, number=1, message="import")
     v2 = DatasetVersion.objects.create(dataset=dataset, number=2, message="fixes")
     DatasetVersion.objects.filter(pk=v1.pk).update(created_at=T0 - dt.timedelta(days=1))

@@ -16,6 +16,13 @@ from tests.conftest import PERSONAS
 from tests.projects.test_access_matrix import expected
 
 
+def accept_anyway(batch, by):
+    """Accept a batch whatever its checked accuracy: these tests are about what it changed."""
+    from apps.vendors import services
+
+    return services.batch_accept(batch=batch, by=by)
+
+
 def test_spend_by_vendor_and_month_and_what_is_committed(books):
     money = report(books, Period())["spend"]
     assert [
@@ -48,8 +55,9 @@ def test_quality_over_time_and_model_lift(books):
     everything = report(books, Period())
     quality = everything["quality"][0]
     v2 = next(v for v in quality["versions"] if v["version"] == 2)
-    assert (v2["flagged"], v2["confirmed"], v2["fixed"], v2["noise"]) == (7, 1, 2, {"train": 0.05})
-    assert quality["cost_per_fixed_error"] == Decimal("0.40")  # 0.80 spent / 2 fixed
+    # Of the 2 vendor changes only sample 0's is fixed: a review decision agrees with it.
+    assert (v2["flagged"], v2["confirmed"], v2["fixed"], v2["noise"]) == (7, 1, 1, {"train": 0.05})
+    assert quality["cost_per_fixed_error"] == Decimal("0.80")  # 0.80 spent / 1 fixed
     lift = everything["lift"][0]
     assert [(p["value"], p["spent"]) for p in lift["points"]] == [
         (0.80, Decimal(0)),
@@ -92,3 +100,65 @@ def test_csv_cells_of_names_cannot_run_as_formulas(books, team, web_as):
     body = web_as(team.user("manager")).get(f"/reports/projects/{books.slug}/?csv=spend")
     assert "'=HYPERLINK(1),2026-10,0.5000,5" in body.content.decode().replace("\r", "")
     assert timezone.now()
+
+
+def test_a_fixed_error_is_a_confirmed_change_or_a_corrected_flagged_sample(world, team):
+    """A batch relabels two flagged and two unflagged samples; a review decision confirms one of
+    the unflagged, a keep decision contradicts the other; a session's decision relabels a fifth.
+    Fixed: the two flagged, the confirmed one, and the session's; not the other vendor change."""
+    from apps.datasets.models import DatasetVersion, Sample
+    from apps.quality.models import SampleScore
+    from apps.review import services as review_services
+    from apps.vendors import services as vendor_services
+
+    dataset, run, _rows = world
+    DatasetVersion.objects.create(dataset=dataset, number=1, message="import")  # what run scored
+    scored = list(
+        Sample.objects.filter(dataset=dataset, label__isnull=False, scores__run=run).order_by("pk")
+    )
+    flagged, unflagged, other = scored[:2], scored[2:4], scored[4]
+    SampleScore.objects.filter(run=run).update(likely_mislabeled=False)
+    SampleScore.objects.filter(run=run, sample__in=flagged).update(likely_mislabeled=True)
+    new = {s.pk: next(x for x in dataset.labels if x != s.label) for s in scored[:5]}
+    vendor = vendor_services.vendor_create(project=team.project, name="Acme")
+    vendor_services.vendor_member_add(vendor=vendor, project=team.project, user=team.user("vendor"))
+    batch = vendor_services.batch_create(
+        dataset=dataset, vendor=vendor, by=team.user("manager"), title="Four",
+        samples=flagged + unflagged, run=run,
+    )  # fmt: skip
+    batch = vendor_services.batch_send(batch=batch, by=team.user("manager"))
+    for item in batch.items.all():
+        vendor_services.label_set(
+            item=item, annotator=team.user("vendor"), label=new[item.sample_id]
+        )
+    vendor_services.batch_submit(batch=batch, by=team.user("vendor"))
+    vendor_services.qa_start(batch=batch, by=team.user("reviewer"))
+    batch = accept_anyway(batch, team.user("reviewer"))
+    confirmed, contradicted = unflagged
+    review_services.decision_adjudicate(
+        dataset=dataset, sample=confirmed, by=team.user("owner"), outcome="relabel",
+        label=new[confirmed.pk], reason="the vendor is right",
+    )  # fmt: skip
+    review_services.decision_adjudicate(
+        dataset=dataset, sample=contradicted, by=team.user("owner"), outcome="keep",
+        reason="it was right before",
+    )  # fmt: skip
+    session = review_services.session_create(
+        dataset=dataset, by=team.user("owner"), title="One more", samples=[other],
+        participants=[team.user("reviewer")],
+    )  # fmt: skip
+    session = review_services.session_close(session=session, by=team.user("owner"))
+    review_services.decision_adjudicate(
+        dataset=dataset, sample=other, by=team.user("owner"), outcome="relabel",
+        label=new[other.pk], reason="clearly", session=session,
+    )  # fmt: skip
+    review_services.decisions_apply(session=session, by=team.user("owner"))
+    quality = report(team.project, Period())["quality"][0]
+    fixed = {v["version"]: v["fixed"] for v in quality["versions"]}
+    assert fixed == {1: 0, batch.version: 3, batch.version + 1: 1}
+    assert quality["fixed"] == 4
+
+
+def test_the_report_says_what_a_fixed_error_is(books, team, web_as):
+    page = web_as(team.user("manager")).get(f"/reports/projects/{books.slug}/").content.decode()
+    assert "A fixed error is a label change that a review decision confirmed" in page
