@@ -40,6 +40,8 @@ LABELS = {
     "token.revoked": "API token revoked",
     "scores.exported": "Scores exported",
     "batch.exported": "Vendor batch exported",
+    "batch.accepted_by_override": "Vendor batch accepted by override",
+    "batch_acceptance.changed": "Batch acceptance level changed",
     "report.exported": "Report table exported",
     "report.sharing_changed": "Report sharing changed",
     "audit.exported": "Audit log exported",

@@ -18,6 +18,11 @@ vendor_api_patterns = [
     path(
         "datasets/<int:dataset_id>/batches/", vendors_api.BatchListCreate.as_view(), name="batches"
     ),
+    path(
+        "projects/<int:pk>/batch-acceptance/",
+        vendors_api.AcceptanceLevel.as_view(),
+        name="batch_acceptance",
+    ),
     path("batches/<int:batch_id>/", vendors_api.BatchDetail.as_view(), name="batch"),
     path("batches/<int:batch_id>/action/", vendors_api.BatchAction.as_view(), name="batch_action"),
     path("batches/<int:batch_id>/export/", vendors_api.BatchExport.as_view(), name="batch_export"),

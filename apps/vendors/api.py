@@ -16,7 +16,7 @@ from apps.projects.capabilities import Cap
 from apps.vendors import exchange, services
 from apps.vendors.access import get_batch_for_staff, get_batch_for_vendor, get_item_of_batch
 from apps.vendors.models import Batch, Vendor
-from apps.vendors.selectors import batches_for_vendor_user
+from apps.vendors.selectors import acceptance_level, batch_acceptance, batches_for_vendor_user
 
 
 class VendorSerializer(serializers.ModelSerializer):
@@ -58,6 +58,7 @@ class VendorList(generics.GenericAPIView):
 class BatchSerializer(serializers.ModelSerializer):
     vendor = serializers.CharField(source="vendor.name")
     stats = serializers.SerializerMethodField()
+    acceptance = serializers.SerializerMethodField()
 
     class Meta:
         model = Batch
@@ -65,8 +66,15 @@ class BatchSerializer(serializers.ModelSerializer):
             "id", "dataset", "vendor", "title", "instructions", "status", "price_per_item",
             "currency", "due_date", "labels_per_item", "gold_share", "priority", "rounds",
             "rework_notes", "created_at", "sent_at", "submitted_at", "accepted_at", "version",
-            "stats",
+            "stats", "acceptance", "override_reason",
         ]  # fmt: skip
+
+    def get_acceptance(self, batch) -> dict:
+        """The checked items' accuracy (`estimate`) with its 95 % Wilson interval (`low`,
+        `high`), the project's `level` for the lower bound, whether it `meets` it (else accepting
+        needs `override_reason`), and the relabels accepting makes (`count`, `against_both`,
+        `flagged`); as recorded at acceptance once accepted."""
+        return batch_acceptance(batch)
 
     def get_stats(self, batch) -> dict:
         stats = services.batch_stats(batch)
@@ -144,6 +152,12 @@ class BatchDetail(generics.GenericAPIView):
 class BatchActionSerializer(serializers.Serializer):
     action = serializers.ChoiceField(choices=["send", "qa", "accept", "return"])
     notes = serializers.CharField(required=False, allow_blank=True, default="")
+    override_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="accept: why, when the checked accuracy is below the project's level.",
+    )
 
 
 class BatchAction(generics.GenericAPIView):
@@ -159,8 +173,36 @@ class BatchAction(generics.GenericAPIView):
         action = body.validated_data["action"]
         cap, service = ACTIONS[action]
         batch = get_batch_for_staff(request.user, batch_id, need=cap)
-        extra = {"notes": body.validated_data["notes"]} if action == "return" else {}
+        extra = {}
+        if action == "return":
+            extra["notes"] = body.validated_data["notes"]
+        if action == "accept":
+            extra["override_reason"] = body.validated_data["override_reason"]
         return Response(BatchSerializer(service(batch=batch, by=request.user, **extra)).data)
+
+
+class AcceptanceLevelSerializer(serializers.Serializer):
+    level = serializers.FloatField(
+        help_text="0 to 1: the lower bound of a batch's 95 % accuracy interval must reach it "
+        "for the batch to be accepted without an override."
+    )
+
+
+class AcceptanceLevel(generics.GenericAPIView):
+    serializer_class = AcceptanceLevelSerializer
+
+    def get(self, request, pk: int):
+        membership = get_membership_for_user(request.user, pk=pk, need=Cap.VIEW)
+        return Response({"level": acceptance_level(membership.project)})
+
+    def put(self, request, pk: int):
+        membership = get_membership_for_user(request.user, pk=pk, need=Cap.MANAGE_VENDORS)
+        body = AcceptanceLevelSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        policy = services.acceptance_level_set(
+            project=membership.project, level=body.validated_data["level"], by=request.user
+        )
+        return Response({"level": policy.level})
 
 
 class BatchExport(generics.GenericAPIView):

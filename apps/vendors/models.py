@@ -73,6 +73,12 @@ class Batch(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(null=True, blank=True)
+    acceptance = models.JSONField(
+        default=dict, blank=True, help_text="The accuracy check and the changes when accepted."
+    )
+    override_reason = models.TextField(
+        blank=True, help_text="Why it was accepted below the project's acceptance level."
+    )
 
     class Meta:
         ordering = ["priority", "-created_at", "-id"]
@@ -88,6 +94,28 @@ class Batch(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class AcceptancePolicy(models.Model):
+    """How sure a project must be of a batch's accuracy to accept it without an override."""
+
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="batch_acceptance"
+    )
+    level = models.FloatField(
+        default=0.8,
+        help_text="The lowest accuracy the 95 % Wilson interval's lower bound may show, 0 to 1.",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(level__gte=0, level__lte=1), name="acceptance_level_range"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"accept at {self.level:.0%}"
 
 
 class BatchItem(models.Model):

@@ -1,10 +1,11 @@
-"""Reads for vendors: the batches an annotator may work on."""
+"""Reads for vendors: the batches an annotator may work on, vendor quality, and what accepting a
+batch rests on (its checked accuracy) and would change (its relabels)."""
 
 from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
 
-from apps.vendors.models import Batch, BatchItem, VendorMember
+from apps.vendors.models import AcceptancePolicy, Batch, BatchItem, VendorMember
 
 
 def batches_for_vendor_user(user, project) -> QuerySet[Batch]:
@@ -43,4 +44,133 @@ def vendor_quality(vendor) -> dict:
         "gold_right": right,
         "gold_accuracy": right / total if total else None,
         "booked": booked,
+    }
+
+
+CONFIDENCE = 0.95
+
+
+def acceptance_level(project) -> float:
+    """The project's acceptance level; the model's default until a manager sets one."""
+    level = AcceptancePolicy.objects.filter(project=project).values_list("level", flat=True).first()
+    return level if level is not None else AcceptancePolicy._meta.get_field("level").default
+
+
+def acceptance_check(batch: Batch) -> dict:
+    """The batch's accuracy on the items someone checked, with its 95 % Wilson interval, and
+    whether the interval's lower bound reaches the project's acceptance level.
+
+    Checked items: gold items, right when their final label is the known answer; and work items
+    a QA reviewer accepted (right) or returned (wrong). A returned item relabelled since is not
+    counted: nobody has checked its new label. The lower bound, not the point estimate, meets
+    the level, because a handful of checks proves little: 3 right of 3 reads 100 % yet says
+    only that the accuracy is at least 44 %."""
+    from scipy.stats import binomtest
+
+    from apps.vendors.services import final_label
+
+    right = gold = qa = 0
+    for item in batch.items.prefetch_related("labels"):
+        if item.is_gold:
+            gold += 1
+            right += final_label(item.labels.all()) == item.gold_label
+        elif item.qa_by_id and item.status in (
+            BatchItem.Status.ACCEPTED,
+            BatchItem.Status.RETURNED,
+        ):
+            qa += 1
+            right += item.status == BatchItem.Status.ACCEPTED
+    checked, level = gold + qa, acceptance_level(batch.project)
+    estimate = low = high = None
+    if checked:
+        interval = binomtest(right, checked).proportion_ci(
+            confidence_level=CONFIDENCE, method="wilson"
+        )
+        estimate, low, high = right / checked, float(interval.low), float(interval.high)
+    meets = low is not None and low >= level
+    if not checked:
+        why = "No gold item and no QA check: nothing says how accurate the batch is."
+    elif not meets:
+        why = (
+            f"The lower bound of the 95 % interval, {low:.0%}, is below the acceptance level "
+            f"of {level:.0%}."
+        )
+    else:
+        why = ""
+    return {
+        "checked": checked,
+        "right": right,
+        "gold": gold,
+        "qa": qa,
+        "estimate": estimate,
+        "low": low,
+        "high": high,
+        "confidence": CONFIDENCE,
+        "level": level,
+        "meets": meets,
+        "why": why,
+    }
+
+
+def acceptance_preview(batch: Batch) -> dict:
+    """The relabels accepting the batch makes (work items whose final label differs from the
+    sample's), with the newest finished run's view of each: its suggested label and its flag.
+    `against_both` counts relabels to a class that neither the previous label nor the model's
+    suggestion names (only where the model suggested one); `flagged` those the run flagged."""
+    from apps.quality.models import SampleScore
+    from apps.quality.selectors import latest_done_run
+    from apps.vendors.services import final_label
+
+    relabels = []
+    for item in (
+        batch.items.filter(gold_label__isnull=True)
+        .select_related("sample")
+        .prefetch_related("labels")
+        .order_by("position")
+    ):
+        label = final_label(item.labels.all())
+        if label is not None and label != item.sample.label:
+            relabels.append(
+                {
+                    "item": item.pk,
+                    "position": item.position,
+                    "sample_id": item.sample_id,
+                    "external_id": item.sample.external_id,
+                    "previous": item.sample.label,
+                    "label": label,
+                }
+            )
+    run = latest_done_run(batch.dataset)
+    scores = {}
+    if run is not None and relabels:
+        scores = {
+            sample: (suggested, flagged)
+            for sample, suggested, flagged in SampleScore.objects.filter(
+                run=run, sample_id__in=[r["sample_id"] for r in relabels]
+            ).values_list("sample_id", "suggested_label", "likely_mislabeled")
+        }
+    for row in relabels:
+        row["model"], row["flagged"] = scores.get(row["sample_id"], (None, False))
+        row["against_both"] = row["model"] is not None and row["model"] not in (
+            row["label"],
+            row["previous"],
+        )
+    return {
+        "run": run.pk if run else None,
+        "count": len(relabels),
+        "against_both": sum(1 for r in relabels if r["against_both"]),
+        "flagged": sum(1 for r in relabels if r["flagged"]),
+        "relabels": relabels,
+    }
+
+
+def batch_acceptance(batch: Batch, preview: dict | None = None) -> dict:
+    """What the batch's acceptance rests on: as recorded when it was accepted, else as it
+    stands now (the check and the counts of the preview)."""
+    if batch.status == Batch.Status.ACCEPTED and batch.acceptance:
+        return {**batch.acceptance, "why": ""}
+    preview = preview if preview is not None else acceptance_preview(batch)
+    return {
+        **acceptance_check(batch),
+        **{k: preview[k] for k in ("run", "count", "against_both", "flagged")},
     }

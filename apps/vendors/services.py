@@ -21,7 +21,15 @@ from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
 from apps.review.models import Notification
 from apps.review.services import activity_add, notify
-from apps.vendors.models import Batch, BatchItem, CostEntry, Vendor, VendorLabel, VendorMember
+from apps.vendors.models import (
+    AcceptancePolicy,
+    Batch,
+    BatchItem,
+    CostEntry,
+    Vendor,
+    VendorLabel,
+    VendorMember,
+)
 
 BATCH_MAX_ITEMS = 5_000
 WORKING = (Batch.Status.SENT, Batch.Status.IN_PROGRESS, Batch.Status.RETURNED)
@@ -360,10 +368,50 @@ def final_label(labels) -> str | None:
     return ranked[0][0]
 
 
+def acceptance_policy_of(project: Project) -> AcceptancePolicy:
+    """The project's acceptance policy (the default level until a manager sets one)."""
+    policy, _ = AcceptancePolicy.objects.get_or_create(project=project)
+    return policy
+
+
 @transaction.atomic
-def batch_accept(*, batch: Batch, by) -> Batch:
+def acceptance_level_set(*, project: Project, level: float, by) -> AcceptancePolicy:
+    """Set the accuracy a batch's checks must show (the interval's lower bound) to be accepted
+    without an override; a change is audited, since it decides what gets paid for unasked."""
+    from apps.audit.services import audit_record
+
+    try:
+        level = float(level)
+    except (TypeError, ValueError):
+        raise ValidationError(
+            {"level": "Acceptance level: a share from 0 to 1, e.g. 0.8."}
+        ) from None
+    if not 0 <= level <= 1:  # also refuses NaN
+        raise ValidationError({"level": "Acceptance level: a share from 0 to 1, e.g. 0.8."})
+    policy = AcceptancePolicy.objects.select_for_update().filter(project=project).first()
+    policy = policy or acceptance_policy_of(project)
+    if policy.level != level:
+        audit_record(
+            actor=by,
+            action="batch_acceptance.changed",
+            project=project,
+            target="Batch acceptance level",
+            detail={"level": [policy.level, level]},
+        )
+        policy.level = level
+        policy.save(update_fields=["level"])
+    return policy
+
+
+@transaction.atomic
+def batch_accept(*, batch: Batch, by, override_reason: str = "") -> Batch:
     """Accept the batch: its (non-gold) labels go to the draft with the vendor as source and
-    become a new version; every item books its price to the vendor and this month."""
+    become a new version; every item books its price to the vendor and this month. Unless the
+    checked items' accuracy reaches the project's level (see `acceptance_check`), accepting
+    needs an override with a reason, kept on the batch and in the audit log."""
+    from apps.audit.services import audit_record
+    from apps.vendors.selectors import acceptance_check, acceptance_preview
+
     if batch.items.filter(status=BatchItem.Status.RETURNED).exists():
         raise ValidationError(
             {"detail": "Some items are returned: send the batch back for rework."}
@@ -371,6 +419,37 @@ def batch_accept(*, batch: Batch, by) -> Batch:
     batch = _transition(
         batch, (Batch.Status.IN_QA,), Batch.Status.ACCEPTED, accepted_at=timezone.now()
     )
+    check = acceptance_check(batch)
+    preview = acceptance_preview(batch)
+    override_reason = (override_reason or "").strip() if not check["meets"] else ""
+    if not check["meets"] and not override_reason:
+        raise ValidationError(
+            {"override_reason": f"{check['why']} To accept anyway, give a reason for the override."}
+        )
+    batch.acceptance = {
+        **{k: check[k] for k in ("checked", "right", "gold", "qa", "estimate", "low", "high")},
+        **{k: check[k] for k in ("confidence", "level", "meets")},
+        **{k: preview[k] for k in ("run", "count", "against_both", "flagged")},
+    }
+    batch.override_reason = override_reason
+    batch.save(update_fields=["acceptance", "override_reason"])
+    if override_reason:
+        audit_record(
+            actor=by,
+            action="batch.accepted_by_override",
+            project=batch.project,
+            target=f"{batch.title} (batch {batch.pk})",
+            detail={
+                "batch_id": batch.pk,
+                "vendor": batch.vendor.name,
+                "reason": override_reason,
+                "checked": check["checked"],
+                "accuracy": check["estimate"],
+                "lower_bound": check["low"],
+                "level": check["level"],
+                "relabels": preview["count"],
+            },
+        )
     items = list(batch.items.select_related("sample").prefetch_related("labels"))
     changes = 0
     for item in items:

@@ -10,6 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.models import User
 from apps.datasets import selectors as dataset_selectors
@@ -20,7 +21,12 @@ from apps.projects.capabilities import Cap
 from apps.vendors import exchange, services
 from apps.vendors.access import get_batch_for_staff, get_batch_for_vendor, get_item_of_batch
 from apps.vendors.models import Batch, BatchItem, Vendor
-from apps.vendors.selectors import vendor_quality
+from apps.vendors.selectors import (
+    acceptance_level,
+    acceptance_preview,
+    batch_acceptance,
+    vendor_quality,
+)
 
 
 def _error(request, exc) -> None:
@@ -38,7 +44,12 @@ def vendors(request, slug: str):
     if request.method == "POST":
         get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_VENDORS)
         try:
-            if request.POST.get("action") == "member":
+            if request.POST.get("action") == "acceptance":
+                policy = services.acceptance_level_set(
+                    project=project, level=request.POST.get("level", ""), by=request.user
+                )
+                messages.success(request, f"Batches are accepted from {policy.level:.0%} on.")
+            elif request.POST.get("action") == "member":
                 vendor = project.vendors.filter(pk=int(request.POST.get("vendor") or 0)).first()
                 user = User.objects.filter(
                     username=request.POST.get("username", "").strip()
@@ -73,6 +84,7 @@ def vendors(request, slug: str):
             "batches": batches,
             "overdue": set(services.batches_overdue(project).values_list("pk", flat=True)),
             "can_manage": membership.can(Cap.MANAGE_VENDORS),
+            "acceptance_level": acceptance_level(project),
         },
     )
 
@@ -128,6 +140,7 @@ def batch_page(request, batch_id: int):
         # QA by sampling: a random handful of the labelled items rather than all of them.
         items = items.filter(pk__in=services.qa_sample(batch, int(sample_size)))
     items = list(items)
+    preview = acceptance_preview(batch) if batch.status != Batch.Status.ACCEPTED else None
     return render(
         request,
         "vendors/batch.html",
@@ -140,6 +153,8 @@ def batch_page(request, batch_id: int):
             "can_manage": membership.can(Cap.MANAGE_VENDORS),
             "can_qa": membership.can(Cap.QA),
             "sampled": sample_size.isdigit() and int(sample_size) > 0,
+            "acceptance": batch_acceptance(batch, preview),
+            "preview": preview,
         },
     )
 
@@ -164,13 +179,17 @@ def batch_action(request, batch_id: int, action: str):
     extra = {"notes": request.POST.get("notes", "")} if action == "return" else {}
     if action == "send":
         extra["site_url"] = request.build_absolute_uri("/")
+    if action == "accept":
+        extra["override_reason"] = request.POST.get("override_reason", "")
     try:
         batch = service(batch=batch, by=request.user, **extra)
     except ValidationError as exc:
         _error(request, exc)
     else:
         messages.success(request, f"The batch is {batch.get_status_display().lower()}.")
-    return redirect("vendors:batch", batch_id=batch.pk)
+    # Sending and accepting post through htmx for their confirmation dialog: reload the page.
+    target = reverse("vendors:batch", args=[batch.pk])
+    return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
 
 
 @login_required

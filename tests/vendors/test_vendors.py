@@ -81,7 +81,9 @@ def test_round_trip_with_rework_to_a_version_and_costs(world, team, vendor):
     )
     batch = services.batch_submit(batch=batch, by=annotator)
     batch = services.qa_start(batch=batch, by=team.user("reviewer"))
-    batch = services.batch_accept(batch=batch, by=team.user("reviewer"))
+    batch = services.batch_accept(
+        batch=batch, by=team.user("reviewer"), override_reason="one gold item wrong, fine"
+    )
     assert batch.status == Batch.Status.ACCEPTED and batch.version is not None
     work = [i for i in items if not i.is_gold]
     labels = dict(
