@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.models import User
 from apps.datasets import selectors as dataset_selectors
@@ -222,7 +223,9 @@ def session_close(request, session_id: int):
             request,
             f"Closed: {s['decided']} decisions by consensus, {s['disagreement_count']} without.",
         )
-    return redirect("review:session", session_id=session.pk)
+    # Closing posts through htmx for its confirmation dialog: the page reloads.
+    target = reverse("review:session", args=[session.pk])
+    return HttpResponseClientRedirect(target) if request.htmx else redirect(target)
 
 
 @login_required

@@ -398,3 +398,19 @@ def test_the_adjudication_form_starts_with_no_outcome_and_refuses_none(world, te
         assert response.status_code == 200
         assert "Outcome: choose keep, relabel or remove" in response.content.decode()
     assert not Decision.objects.filter(source="adjudicator").exists()
+
+
+def test_closing_a_session_asks_for_confirmation_and_an_htmx_post_is_redirected(
+    world, team, web_as
+):
+    import re
+
+    session = start(world, team)
+    client = web_as(team.user("owner"))
+    page = client.get(f"/review/sessions/{session.pk}/").content.decode()
+    close = re.search(r"<form[^>]*/close/[^>]*>", page)
+    assert close and "hx-confirm" in close.group(0) and "hx-post" in close.group(0)
+    response = client.post(f"/review/sessions/{session.pk}/close/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"/review/sessions/{session.pk}/"
+    assert ReviewSession.objects.get(pk=session.pk).status == ReviewSession.Status.CLOSED
