@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 
 from apps.datasets.models import DatasetVersion, Sample
 from apps.review import services
+from apps.review.models import ReviewSession
 from tests.e2e.test_projects_e2e import log_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -85,6 +86,14 @@ def test_two_reviewers_work_a_blind_session(browser, live_server, world, team, s
     owner = owner_context.new_page()
     log_in(owner, team.user("owner").username)
     owner.goto(f"/review/sessions/{session.pk}/")
+    # Closing asks first: dismissed, nothing happens; confirmed, the session closes.
+    asked = []
+    owner.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    owner.get_by_role("button", name="Close session").click()
+    expect(owner.get_by_role("button", name="Close session")).to_be_visible()
+    assert asked and asked[0].startswith("Close “") and session.title in asked[0]
+    assert ReviewSession.objects.get(pk=session.pk).is_open
+    owner.once("dialog", lambda dialog: dialog.accept())
     owner.get_by_role("button", name="Close session").click()
     expect(owner.locator(".flash-success")).to_contain_text("2 decisions by consensus, 1 without")
     expect(bob.locator("#progress .badge")).to_have_text("Closed", timeout=8000)

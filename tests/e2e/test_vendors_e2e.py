@@ -42,6 +42,7 @@ def test_batch_round_trip(browser, live_server, world, team, screenshot):
     manager.fill("#batch-gold", "0")
     manager.get_by_role("button", name="Make a draft batch").click()
     expect(manager.locator("#batch-status")).to_have_text("Draft")
+    manager.once("dialog", lambda dialog: dialog.accept())
     manager.get_by_role("button", name="Send to Acme Labels").click()
     expect(manager.locator("#batch-status")).to_have_text("Sent")
     batch = Batch.objects.get()
@@ -77,8 +78,25 @@ def test_batch_round_trip(browser, live_server, world, team, screenshot):
 
     reviewer.goto(f"/vendors/batches/{batch.pk}/")
     reviewer.get_by_role("button", name="Start QA").click()
+    # Nothing checked since the rework (no gold, the fixed item not re-checked): the page says
+    # so, lists the relabels, and accepting needs an override with a reason, after a dialog.
+    expect(reviewer.locator("#accuracy")).to_contain_text("no gold item and no QA check")
+    relabels = sum(1 for i in items if ("bird" if i.pk == items[0].pk else "dog") != i.sample.label)
+    expect(reviewer.locator("#acceptance-changes")).to_contain_text(f"{relabels} relabels")
+    screenshot(reviewer, "vendor-batch-acceptance")
+    asked = []
+    reviewer.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+    reviewer.get_by_role("button", name="Accept the batch").click()
+    expect(reviewer.locator("#batch-status")).to_have_text("In QA")
+    assert asked and f"It makes {relabels} relabels" in asked[0]
+    reviewer.once("dialog", lambda dialog: dialog.accept())
+    reviewer.get_by_role("button", name="Accept the batch").click()
+    expect(reviewer.locator(".flash-error")).to_contain_text("give a reason for the override")
+    reviewer.fill("#override", "Small batch, checked by eye")
+    reviewer.once("dialog", lambda dialog: dialog.accept())
     reviewer.get_by_role("button", name="Accept the batch").click()
     expect(reviewer.locator("#batch-status")).to_have_text("Accepted")
+    expect(reviewer.locator("#acceptance")).to_contain_text("Small batch, checked by eye")
     screenshot(reviewer, "vendor-batch-accepted")
 
     version = DatasetVersion.objects.filter(dataset=dataset).order_by("-number").first()
