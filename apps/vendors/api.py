@@ -14,9 +14,14 @@ from apps.datasets.query import QueryError
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.vendors import exchange, services
-from apps.vendors.access import get_batch_for_staff, get_batch_for_vendor, get_item_of_batch
+from apps.vendors.access import (
+    get_batch_for_staff,
+    get_batch_for_vendor,
+    get_item_of_batch,
+    get_vendor_to_link,
+)
 from apps.vendors.models import Batch, Vendor
-from apps.vendors.selectors import batches_for_vendor_user
+from apps.vendors.selectors import annotators_in, batches_for_vendor_user
 
 
 class VendorSerializer(serializers.ModelSerializer):
@@ -35,7 +40,9 @@ class VendorSerializer(serializers.ModelSerializer):
         ]
 
     def get_annotators(self, vendor) -> list[str]:
-        return sorted(vendor.members.values_list("user__username", flat=True))
+        """Those who work for the vendor in this project only."""
+        project = self.context["project"]
+        return sorted(annotators_in(vendor, project.pk).values_list("user__username", flat=True))
 
 
 class VendorList(generics.GenericAPIView):
@@ -43,16 +50,44 @@ class VendorList(generics.GenericAPIView):
 
     @extend_schema(responses=VendorSerializer(many=True))
     def get(self, request, pk: int):
-        membership = get_membership_for_user(request.user, pk=pk, need=Cap.VIEW)
-        return Response(VendorSerializer(membership.project.vendors.all(), many=True).data)
+        project = get_membership_for_user(request.user, pk=pk, need=Cap.VIEW).project
+        return Response(
+            VendorSerializer(project.vendors.all(), many=True, context={"project": project}).data
+        )
 
     @extend_schema(request=VendorSerializer, responses={201: VendorSerializer})
     def post(self, request, pk: int):
-        membership = get_membership_for_user(request.user, pk=pk, need=Cap.MANAGE_VENDORS)
-        body = VendorSerializer(data=request.data)
+        """A new vendor at home in this project (a name used elsewhere makes another vendor)."""
+        project = get_membership_for_user(request.user, pk=pk, need=Cap.MANAGE_VENDORS).project
+        body = VendorSerializer(data=request.data, context={"project": project})
         body.is_valid(raise_exception=True)
-        vendor = services.vendor_create(project=membership.project, **body.validated_data)
-        return Response(VendorSerializer(vendor).data, status=status.HTTP_201_CREATED)
+        vendor = services.vendor_create(project=project, **body.validated_data)
+        return Response(
+            VendorSerializer(vendor, context={"project": project}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class VendorLinkSerializer(serializers.Serializer):
+    vendor = serializers.IntegerField(help_text="A vendor at home in a project you manage.")
+
+
+class VendorLink(generics.GenericAPIView):
+    serializer_class = VendorSerializer
+
+    @extend_schema(request=VendorLinkSerializer, responses={201: VendorSerializer})
+    def post(self, request, pk: int):
+        """Share a vendor with this project. Needs vendor management here and in the vendor's
+        home project; any other vendor is a 404."""
+        project = get_membership_for_user(request.user, pk=pk, need=Cap.MANAGE_VENDORS).project
+        body = VendorLinkSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        vendor = get_vendor_to_link(request.user, body.validated_data["vendor"])
+        services.vendor_link(vendor=vendor, project=project, by=request.user)
+        return Response(
+            VendorSerializer(vendor, context={"project": project}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class BatchSerializer(serializers.ModelSerializer):

@@ -18,9 +18,14 @@ from apps.datasets.query import QueryError
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.vendors import exchange, services
-from apps.vendors.access import get_batch_for_staff, get_batch_for_vendor, get_item_of_batch
+from apps.vendors.access import (
+    get_batch_for_staff,
+    get_batch_for_vendor,
+    get_item_of_batch,
+    get_vendor_to_link,
+)
 from apps.vendors.models import Batch, BatchItem, Vendor
-from apps.vendors.selectors import vendor_quality
+from apps.vendors.selectors import annotators_in, vendor_quality, vendors_linkable
 
 
 def _error(request, exc) -> None:
@@ -32,7 +37,8 @@ def _error(request, exc) -> None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def vendors(request, slug: str):
-    """The project's vendors and batches; managers add vendors and their annotators."""
+    """The project's vendors and batches; managers add vendors and their annotators, and share
+    a vendor at home in another project they manage."""
     membership = get_membership_for_user(request.user, slug=slug, need=Cap.VIEW)
     project = membership.project
     if request.method == "POST":
@@ -47,6 +53,10 @@ def vendors(request, slug: str):
                     raise ValidationError("Pick a vendor and a user of the project.")
                 services.vendor_member_add(vendor=vendor, project=project, user=user)
                 messages.success(request, f"{user.username} now labels for {vendor.name}.")
+            elif request.POST.get("action") == "link":
+                vendor = get_vendor_to_link(request.user, request.POST.get("vendor", ""))
+                services.vendor_link(vendor=vendor, project=project, by=request.user)
+                messages.success(request, f"Vendor {vendor.name} works for {project.name} too.")
             else:
                 vendor = services.vendor_create(
                     project=project,
@@ -61,18 +71,25 @@ def vendors(request, slug: str):
             _error(request, exc)
         return redirect("vendors:project", slug=slug)
     batches = Batch.objects.filter(project=project).select_related("vendor", "dataset")
+    can_manage = membership.can(Cap.MANAGE_VENDORS)
     return render(
         request,
         "vendors/project.html",
         {
             "project": project,
             "vendors": [
-                {"vendor": v, **vendor_quality(v)}
-                for v in project.vendors.prefetch_related("members__user")
+                {
+                    "vendor": v,
+                    "annotators": annotators_in(v, project.pk).select_related("user"),
+                    "linked": v.home_project_id != project.pk,
+                    **vendor_quality(v, project),
+                }
+                for v in project.vendors.all()
             ],
             "batches": batches,
             "overdue": set(services.batches_overdue(project).values_list("pk", flat=True)),
-            "can_manage": membership.can(Cap.MANAGE_VENDORS),
+            "can_manage": can_manage,
+            "linkable": vendors_linkable(request.user, project) if can_manage else [],
         },
     )
 
