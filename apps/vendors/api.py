@@ -3,7 +3,7 @@ export and import; and the annotator's own work (their batches, items and labels
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, parsers, serializers, status
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
@@ -21,7 +21,7 @@ from apps.vendors.access import (
     get_vendor_to_link,
 )
 from apps.vendors.models import Batch, Vendor
-from apps.vendors.selectors import annotators_in, batches_for_vendor_user
+from apps.vendors.selectors import annotators_in, batch_annotators, batches_for_vendor_user
 
 
 class VendorSerializer(serializers.ModelSerializer):
@@ -93,6 +93,7 @@ class VendorLink(generics.GenericAPIView):
 class BatchSerializer(serializers.ModelSerializer):
     vendor = serializers.CharField(source="vendor.name")
     stats = serializers.SerializerMethodField()
+    annotators = serializers.SerializerMethodField()
 
     class Meta:
         model = Batch
@@ -100,8 +101,19 @@ class BatchSerializer(serializers.ModelSerializer):
             "id", "dataset", "vendor", "title", "instructions", "status", "price_per_item",
             "currency", "due_date", "labels_per_item", "gold_share", "priority", "rounds",
             "rework_notes", "created_at", "sent_at", "submitted_at", "accepted_at", "version",
-            "stats",
+            "stats", "annotators",
         ]  # fmt: skip
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {"needed": {"type": "integer"}, "available": {"type": "integer"}},
+        }
+    )
+    def get_annotators(self, batch) -> dict:
+        """The vendor's annotators the batch needs (one per label of an item), and how many
+        work in its project: fewer, and the batch cannot be sent."""
+        return batch_annotators(batch)
 
     def get_stats(self, batch) -> dict:
         stats = services.batch_stats(batch)
@@ -187,14 +199,14 @@ class BatchAction(generics.GenericAPIView):
     @extend_schema(request=BatchActionSerializer, responses=BatchSerializer)
     def post(self, request, batch_id: int):
         """Move the batch on: send (managers), start QA, accept, or return for rework (QA)."""
-        from apps.vendors.views import ACTIONS
+        from apps.vendors.views import ACTIONS, action_extra
 
         body = BatchActionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         action = body.validated_data["action"]
         cap, service = ACTIONS[action]
         batch = get_batch_for_staff(request.user, batch_id, need=cap)
-        extra = {"notes": body.validated_data["notes"]} if action == "return" else {}
+        extra = action_extra(request, action, body.validated_data["notes"])
         return Response(BatchSerializer(service(batch=batch, by=request.user, **extra)).data)
 
 

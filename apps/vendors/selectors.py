@@ -35,6 +35,15 @@ def annotators_in(vendor: Vendor, project_id: int) -> QuerySet[VendorMember]:
     )
 
 
+def batch_annotators(batch: Batch) -> dict:
+    """The annotators the batch needs (one per label of an item) and how many of its vendor's
+    work in its project."""
+    return {
+        "needed": batch.labels_per_item,
+        "available": annotators_in(batch.vendor, batch.project_id).count(),
+    }
+
+
 def vendors_linkable(user, project) -> QuerySet[Vendor]:
     """Vendors the user may share with the project: at home where they manage vendors, not
     yet working for it."""

@@ -250,12 +250,22 @@ def _transition(batch: Batch, allowed: tuple, to: str, **fields) -> Batch:
 
 @transaction.atomic
 def batch_send(*, batch: Batch, by, site_url: str = "") -> Batch:
+    """Send a draft to its vendor's annotators in the project. Refused when they are fewer
+    than the labels each item needs: one annotator labels an item once, so such a batch could
+    never be submitted. `site_url` is the root the e-mails' links start with."""
     batch = _transition(batch, (Batch.Status.DRAFT,), Batch.Status.SENT, sent_at=timezone.now())
+    annotators = list(annotators_in(batch.vendor, batch.project_id).select_related("user"))
+    if len(annotators) < batch.labels_per_item:
+        needed = batch.labels_per_item
+        raise ValidationError(
+            {
+                "vendor": f"“{batch.title}” needs {needed} annotator{'s' * (needed != 1)}; "
+                f"{batch.vendor.name} has {len(annotators)} in this project."
+            }
+        )
     url = reverse("vendors:work", args=[batch.pk])
     notify(
-        users=[
-            m.user for m in annotators_in(batch.vendor, batch.project_id).select_related("user")
-        ],
+        users=[m.user for m in annotators],
         project=batch.project,
         kind=Notification.Kind.BATCH,
         text=f"New batch “{batch.title}” ({batch.items.count()} items)",
@@ -359,7 +369,7 @@ def item_review(*, item: BatchItem, by, accept: bool, note: str = "") -> BatchIt
 
 
 @transaction.atomic
-def batch_return(*, batch: Batch, by, notes: str) -> Batch:
+def batch_return(*, batch: Batch, by, notes: str, site_url: str = "") -> Batch:
     if not batch.items.filter(status=BatchItem.Status.RETURNED).exists():
         raise ValidationError({"detail": "Return at least one item, with a note, first."})
     if not (notes or "").strip():
@@ -379,6 +389,7 @@ def batch_return(*, batch: Batch, by, notes: str) -> Batch:
         kind=Notification.Kind.BATCH,
         text=f"“{batch.title}” came back for rework",
         url=reverse("vendors:work", args=[batch.pk]),
+        site_url=site_url,
     )
     return batch
 

@@ -25,7 +25,12 @@ from apps.vendors.access import (
     get_vendor_to_link,
 )
 from apps.vendors.models import Batch, BatchItem, Vendor
-from apps.vendors.selectors import annotators_in, vendor_quality, vendors_linkable
+from apps.vendors.selectors import (
+    annotators_in,
+    batch_annotators,
+    vendor_quality,
+    vendors_linkable,
+)
 
 
 def _error(request, exc) -> None:
@@ -154,6 +159,7 @@ def batch_page(request, batch_id: int):
             "dataset": batch.dataset,
             "items": items,
             "stats": services.batch_stats(batch),
+            "annotators": batch_annotators(batch),
             "can_manage": membership.can(Cap.MANAGE_VENDORS),
             "can_qa": membership.can(Cap.QA),
             "sampled": sample_size.isdigit() and int(sample_size) > 0,
@@ -169,6 +175,15 @@ ACTIONS = {
 }
 
 
+def action_extra(request, action: str, notes: str) -> dict:
+    """What a batch action takes besides the batch: rework notes, and the site's root for the
+    links in the e-mails of the actions that notify the vendor."""
+    extra: dict = {"notes": notes} if action == "return" else {}
+    if action in ("send", "return"):
+        extra["site_url"] = request.build_absolute_uri("/")
+    return extra
+
+
 @login_required
 @require_POST
 def batch_action(request, batch_id: int, action: str):
@@ -178,9 +193,7 @@ def batch_action(request, batch_id: int, action: str):
         raise Http404("No such action.")
     cap, service = ACTIONS[action]
     batch = get_batch_for_staff(request.user, batch_id, need=cap)
-    extra = {"notes": request.POST.get("notes", "")} if action == "return" else {}
-    if action == "send":
-        extra["site_url"] = request.build_absolute_uri("/")
+    extra = action_extra(request, action, request.POST.get("notes", ""))
     try:
         batch = service(batch=batch, by=request.user, **extra)
     except ValidationError as exc:
