@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator
 
@@ -13,7 +12,7 @@ from django.utils import timezone
 from apps.audit.actions import summary
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.datasets.exporting import neutralise
+from apps.core.csv import csv_writer
 
 COLUMNS = ["time", "actor", "action", "project", "target", "summary", "detail"]
 
@@ -24,7 +23,7 @@ class _Echo:
 
 
 def csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = csv_writer(_Echo())
     yield writer.writerow(COLUMNS)
     fields = ("created_at", "actor_name", "action", "project_name", "target", "detail")
     for created_at, actor, action, project, target, detail in events.values_list(*fields).iterator(
@@ -33,11 +32,11 @@ def csv_lines(events: QuerySet[AuditEvent]) -> Iterator[str]:
         yield writer.writerow(
             [
                 created_at.isoformat(),
-                neutralise(actor),
+                actor,
                 action,
-                neutralise(project),
-                neutralise(target),
-                neutralise(summary(detail)),
+                project,
+                target,
+                summary(detail),
                 json.dumps(detail, ensure_ascii=False, sort_keys=True),
             ]
         )

@@ -15,6 +15,7 @@ from apps.vendors import api as vendors_api
 
 vendor_api_patterns = [
     path("projects/<int:pk>/vendors/", vendors_api.VendorList.as_view(), name="vendors"),
+    path("projects/<int:pk>/vendors/links/", vendors_api.VendorLink.as_view(), name="vendor_links"),
     path(
         "datasets/<int:dataset_id>/batches/", vendors_api.BatchListCreate.as_view(), name="batches"
     ),

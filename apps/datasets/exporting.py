@@ -2,12 +2,11 @@
 
 What an export holds imports again unchanged: id, split, label, content (text, image path or
 features), metadata, and optionally the embeddings of one space. CSV cells that a spreadsheet
-would run as a formula are prefixed with an apostrophe.
+would run as a formula are prefixed with an apostrophe (apps.core.csv).
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from collections.abc import Iterator
@@ -17,19 +16,12 @@ from typing import IO
 import numpy as np
 from django.db import connection
 
+from apps.core.csv import csv_writer
 from apps.datasets.importing.loader import raw_connection
 from apps.datasets.importing.readers import FORMATS
 from apps.datasets.models import Dataset, EmbeddingSpace, Modality
 
 BATCH = 10_000
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralise(cell):
-    """A text cell a spreadsheet would evaluate (=, +, -, @, tab, CR first) gets a leading '."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_START):
-        return "'" + cell
-    return cell
 
 
 def _rows(dataset: Dataset, version: int, space: EmbeddingSpace | None) -> Iterator[list[tuple]]:
@@ -139,7 +131,7 @@ def _write_jsonl(dataset, batches, out, features) -> int:
 
 def _write_csv(dataset, batches, out, features) -> int:
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-    writer = csv.writer(text)
+    writer = csv_writer(text)
     count = 0
     header = None
     for rows in batches:
@@ -152,8 +144,8 @@ def _write_csv(dataset, batches, out, features) -> int:
             if header is None:
                 header = list(record) + [f"emb_{i}" for i in range(len(vector or []))]
                 writer.writerow(header)
-            cells = [neutralise(v) if v is not None else "" for v in record.values()]
-            writer.writerow(cells + [repr(float(x)) for x in (vector or [])])
+            # Floats, not their text: a negative component is a number, not a formula.
+            writer.writerow([*record.values(), *(float(x) for x in (vector or []))])
             count += 1
     if header is None:
         writer.writerow(

@@ -142,7 +142,8 @@ def _demo_vendor(*, project: Project, dataset, by: User) -> None:
     from apps.datasets.models import Sample
     from apps.vendors import services as vendor_services
 
-    vendor = vendor_services.vendor_create(
+    # A demo dataset loaded again (after its deletion) finds the vendor still there.
+    vendor = project.vendors.filter(name="Acme Labels").first() or vendor_services.vendor_create(
         project=project, name="Acme Labels", contact="ops@acme.example", price_per_item="0.06"
     )
     annotator = User.objects.filter(username=Role.VENDOR.value).first()

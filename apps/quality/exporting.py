@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from contextlib import closing
 from typing import IO
 
-from apps.datasets.exporting import neutralise
+from apps.core.csv import csv_writer
 from apps.datasets.importing.loader import raw_connection
 from apps.quality.models import ScoringRun
 
@@ -77,16 +76,13 @@ def export_scores(*, run: ScoringRun, fmt: str, out: IO[bytes], by) -> int:
 
 def _csv(batches, out) -> int:
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
-    writer = csv.writer(text)
+    writer = csv_writer(text)
     writer.writerow(COLUMNS)
     count = 0
     for rows in batches:
         for row in rows:
             *values, flags, reasons = row
-            writer.writerow(
-                [neutralise(v) if v is not None else "" for v in values]
-                + [" ".join(flags or []), "; ".join(reasons or [])]
-            )
+            writer.writerow([*values, " ".join(flags or []), "; ".join(reasons or [])])
             count += 1
     text.detach()
     return count

@@ -8,7 +8,7 @@ from django.http import Http404
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap, Role
 from apps.projects.models import Membership
-from apps.vendors.models import Batch, BatchItem, VendorMember
+from apps.vendors.models import Batch, BatchItem, Vendor, VendorMember
 
 
 def get_batch_for_staff(user, pk: int, *, need: Cap = Cap.VIEW) -> Batch:
@@ -62,3 +62,22 @@ def vendor_may_see_image(user, dataset_id: int, path: str) -> bool:
         .exclude(batch__status=Batch.Status.DRAFT)
         .exists()
     )
+
+
+def manages_vendors(user, project_id: int | None) -> bool:
+    """Whether the user holds the manage-vendors capability in the project."""
+    membership = Membership.objects.filter(user=user, project_id=project_id).first()
+    return membership is not None and membership.can(Cap.MANAGE_VENDORS)
+
+
+def get_vendor_to_link(user, pk) -> Vendor:
+    """A vendor the user may share with another project: one at home in a project where they
+    manage vendors. Any other vendor is the 404 of one that does not exist."""
+    vendor = Vendor.objects.filter(pk=pk).first() if str(pk).isdigit() else None
+    if (
+        vendor is None
+        or not user.is_authenticated
+        or not manages_vendors(user, vendor.home_project_id)
+    ):
+        raise Http404("No such vendor.")
+    return vendor

@@ -3,7 +3,7 @@ export and import; and the annotator's own work (their batches, items and labels
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, parsers, serializers, status
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
@@ -14,9 +14,20 @@ from apps.datasets.query import QueryError
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.vendors import exchange, services
-from apps.vendors.access import get_batch_for_staff, get_batch_for_vendor, get_item_of_batch
+from apps.vendors.access import (
+    get_batch_for_staff,
+    get_batch_for_vendor,
+    get_item_of_batch,
+    get_vendor_to_link,
+)
 from apps.vendors.models import Batch, Vendor
-from apps.vendors.selectors import acceptance_level, batch_acceptance, batches_for_vendor_user
+from apps.vendors.selectors import (
+    acceptance_level,
+    annotators_in,
+    batch_acceptance,
+    batch_annotators,
+    batches_for_vendor_user,
+)
 
 
 class VendorSerializer(serializers.ModelSerializer):
@@ -35,7 +46,9 @@ class VendorSerializer(serializers.ModelSerializer):
         ]
 
     def get_annotators(self, vendor) -> list[str]:
-        return sorted(vendor.members.values_list("user__username", flat=True))
+        """Those who work for the vendor in this project only."""
+        project = self.context["project"]
+        return sorted(annotators_in(vendor, project.pk).values_list("user__username", flat=True))
 
 
 class VendorList(generics.GenericAPIView):
@@ -43,22 +56,51 @@ class VendorList(generics.GenericAPIView):
 
     @extend_schema(responses=VendorSerializer(many=True))
     def get(self, request, pk: int):
-        membership = get_membership_for_user(request.user, pk=pk, need=Cap.VIEW)
-        return Response(VendorSerializer(membership.project.vendors.all(), many=True).data)
+        project = get_membership_for_user(request.user, pk=pk, need=Cap.VIEW).project
+        return Response(
+            VendorSerializer(project.vendors.all(), many=True, context={"project": project}).data
+        )
 
     @extend_schema(request=VendorSerializer, responses={201: VendorSerializer})
     def post(self, request, pk: int):
-        membership = get_membership_for_user(request.user, pk=pk, need=Cap.MANAGE_VENDORS)
-        body = VendorSerializer(data=request.data)
+        """A new vendor at home in this project (a name used elsewhere makes another vendor)."""
+        project = get_membership_for_user(request.user, pk=pk, need=Cap.MANAGE_VENDORS).project
+        body = VendorSerializer(data=request.data, context={"project": project})
         body.is_valid(raise_exception=True)
-        vendor = services.vendor_create(project=membership.project, **body.validated_data)
-        return Response(VendorSerializer(vendor).data, status=status.HTTP_201_CREATED)
+        vendor = services.vendor_create(project=project, **body.validated_data)
+        return Response(
+            VendorSerializer(vendor, context={"project": project}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class VendorLinkSerializer(serializers.Serializer):
+    vendor = serializers.IntegerField(help_text="A vendor at home in a project you manage.")
+
+
+class VendorLink(generics.GenericAPIView):
+    serializer_class = VendorSerializer
+
+    @extend_schema(request=VendorLinkSerializer, responses={201: VendorSerializer})
+    def post(self, request, pk: int):
+        """Share a vendor with this project. Needs vendor management here and in the vendor's
+        home project; any other vendor is a 404."""
+        project = get_membership_for_user(request.user, pk=pk, need=Cap.MANAGE_VENDORS).project
+        body = VendorLinkSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        vendor = get_vendor_to_link(request.user, body.validated_data["vendor"])
+        services.vendor_link(vendor=vendor, project=project, by=request.user)
+        return Response(
+            VendorSerializer(vendor, context={"project": project}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class BatchSerializer(serializers.ModelSerializer):
     vendor = serializers.CharField(source="vendor.name")
     stats = serializers.SerializerMethodField()
     acceptance = serializers.SerializerMethodField()
+    annotators = serializers.SerializerMethodField()
 
     class Meta:
         model = Batch
@@ -66,15 +108,27 @@ class BatchSerializer(serializers.ModelSerializer):
             "id", "dataset", "vendor", "title", "instructions", "status", "price_per_item",
             "currency", "due_date", "labels_per_item", "gold_share", "priority", "rounds",
             "rework_notes", "created_at", "sent_at", "submitted_at", "accepted_at", "version",
-            "stats", "acceptance", "override_reason",
+            "stats", "acceptance", "override_reason", "annotators",
         ]  # fmt: skip
 
+    @extend_schema_field({"type": "object", "additionalProperties": True})
     def get_acceptance(self, batch) -> dict:
         """The checked items' accuracy (`estimate`) with its 95 % Wilson interval (`low`,
         `high`), the project's `level` for the lower bound, whether it `meets` it (else accepting
         needs `override_reason`), and the relabels accepting makes (`count`, `against_both`,
         `flagged`); as recorded at acceptance once accepted."""
         return batch_acceptance(batch)
+
+    @extend_schema_field(
+        {
+            "type": "object",
+            "properties": {"needed": {"type": "integer"}, "available": {"type": "integer"}},
+        }
+    )
+    def get_annotators(self, batch) -> dict:
+        """The vendor's annotators the batch needs (one per label of an item), and how many
+        work in its project: fewer, and the batch cannot be sent."""
+        return batch_annotators(batch)
 
     def get_stats(self, batch) -> dict:
         stats = services.batch_stats(batch)
@@ -166,18 +220,14 @@ class BatchAction(generics.GenericAPIView):
     @extend_schema(request=BatchActionSerializer, responses=BatchSerializer)
     def post(self, request, batch_id: int):
         """Move the batch on: send (managers), start QA, accept, or return for rework (QA)."""
-        from apps.vendors.views import ACTIONS
+        from apps.vendors.views import ACTIONS, action_extra
 
         body = BatchActionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         action = body.validated_data["action"]
         cap, service = ACTIONS[action]
         batch = get_batch_for_staff(request.user, batch_id, need=cap)
-        extra = {}
-        if action == "return":
-            extra["notes"] = body.validated_data["notes"]
-        if action == "accept":
-            extra["override_reason"] = body.validated_data["override_reason"]
+        extra = action_extra(request, action, body.validated_data)
         return Response(BatchSerializer(service(batch=batch, by=request.user, **extra)).data)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import Count
 
+from apps.core.csv import csv_writer
 from apps.vendors.models import Batch, BatchItem, VendorLabel
 
 FROM_NAME, TO_NAME = "label", "content"
@@ -80,8 +81,9 @@ def _xml(text: str) -> str:
 
 
 def csv_rows(batch: Batch) -> str:
+    """The batch as CSV for the vendor's own tool; texts are anyone's, so formulas are inert."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(["item_id", "sample_id", "text", "label", "skip_reason"])
     for item in batch.items.select_related("sample").order_by("position"):
         writer.writerow([item.pk, item.sample.external_id, item.sample.text, "", ""])

@@ -11,10 +11,16 @@ from apps.projects.models import Project
 
 
 class Vendor(models.Model):
-    """An annotation company. It works for the projects linked to it; its annotators hold the
-    `vendor` role there and belong to this vendor only."""
+    """An annotation company, as one tenant knows it: made in its home project and linked to
+    other projects only by someone who manages vendors in both. Its annotators hold the
+    `vendor` role in the projects they work for and belong to this vendor only."""
 
-    name = models.CharField(max_length=120, unique=True)
+    # Null only once the home project is deleted: the links it made keep working, and nobody
+    # can share the vendor further.
+    home_project = models.ForeignKey(
+        Project, on_delete=models.SET_NULL, null=True, related_name="home_vendors"
+    )
+    name = models.CharField(max_length=120)
     contact = models.CharField(max_length=200, blank=True)
     price_per_item = models.DecimalField(max_digits=10, decimal_places=4, default=0)
     currency = models.CharField(max_length=3, default="USD")
@@ -23,7 +29,12 @@ class Vendor(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["home_project", "name"], name="vendor_name_once_per_home"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name

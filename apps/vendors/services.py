@@ -8,7 +8,7 @@ import secrets
 from collections import Counter
 from decimal import Decimal
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Sum, TextField
 from django.db.models.functions import MD5, Cast
@@ -21,6 +21,7 @@ from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
 from apps.review.models import Notification
 from apps.review.services import activity_add, notify
+from apps.vendors.access import manages_vendors
 from apps.vendors.models import (
     AcceptancePolicy,
     Batch,
@@ -30,9 +31,16 @@ from apps.vendors.models import (
     VendorLabel,
     VendorMember,
 )
+from apps.vendors.selectors import annotators_in
 
 BATCH_MAX_ITEMS = 5_000
 WORKING = (Batch.Status.SENT, Batch.Status.IN_PROGRESS, Batch.Status.RETURNED)
+
+
+def _name_free(project: Project, name: str) -> None:
+    """Two vendors of one name in a project could not be told apart on its pages."""
+    if project.vendors.filter(name__iexact=name).exists():
+        raise ValidationError({"name": f"A vendor named {name} already works for this project."})
 
 
 @transaction.atomic
@@ -45,7 +53,8 @@ def vendor_create(
     currency: str = "USD",
     turnaround_days: int = 7,
 ) -> Vendor:
-    """A vendor working for the project (an existing vendor of that name is linked instead)."""
+    """A new vendor at home in the project. A vendor of the same name elsewhere is another
+    tenant's and stays apart: sharing one is `vendor_link`."""
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Give the vendor a name."})
@@ -58,16 +67,35 @@ def vendor_create(
         raise ValidationError({"price_per_item": "A price, e.g. 0.08."}) from None
     if price < 0:
         raise ValidationError({"price_per_item": "A price is not negative."})
-    vendor, created = Vendor.objects.get_or_create(
+    _name_free(project, name)
+    vendor = Vendor.objects.create(
+        home_project=project,
         name=name,
-        defaults={
-            "contact": contact,
-            "price_per_item": price,
-            "currency": currency,
-            "turnaround_days": turnaround_days,
-        },
+        contact=contact,
+        price_per_item=price,
+        currency=currency,
+        turnaround_days=turnaround_days,
     )
     vendor.projects.add(project)
+    return vendor
+
+
+@transaction.atomic
+def vendor_link(*, vendor: Vendor, project: Project, by) -> Vendor:
+    """The vendor works for another project too: the act of someone who manages vendors both
+    in the vendor's home project and in that project."""
+    if not (manages_vendors(by, vendor.home_project_id) and manages_vendors(by, project.pk)):
+        raise PermissionDenied("Sharing a vendor needs vendor management in both projects.")
+    if vendor.projects.filter(pk=project.pk).exists():
+        raise ValidationError({"vendor": f"{vendor.name} already works for {project.name}."})
+    _name_free(project, vendor.name)
+    vendor.projects.add(project)
+    activity_add(
+        project=project,
+        actor=by,
+        verb=f"linked vendor {vendor.name} to this project",
+        url=reverse("vendors:project", args=[project.slug]),
+    )
     return vendor
 
 
@@ -75,6 +103,8 @@ def vendor_create(
 def vendor_member_add(*, vendor: Vendor, project: Project, user) -> VendorMember:
     """An annotator of the vendor: a member of the project with the vendor role, and of no
     other vendor (the database's unique user holds that too)."""
+    if not vendor.projects.filter(pk=project.pk).exists():
+        raise ValidationError({"vendor": f"{vendor.name} does not work for {project.name}."})
     if not Membership.objects.filter(project=project, user=user, role=Role.VENDOR).exists():
         raise ValidationError({"user": f"{user.username} needs the vendor role in {project.name}."})
     existing = VendorMember.objects.filter(user=user).select_related("vendor").first()
@@ -228,10 +258,22 @@ def _transition(batch: Batch, allowed: tuple, to: str, **fields) -> Batch:
 
 @transaction.atomic
 def batch_send(*, batch: Batch, by, site_url: str = "") -> Batch:
+    """Send a draft to its vendor's annotators in the project. Refused when they are fewer
+    than the labels each item needs: one annotator labels an item once, so such a batch could
+    never be submitted. `site_url` is the root the e-mails' links start with."""
     batch = _transition(batch, (Batch.Status.DRAFT,), Batch.Status.SENT, sent_at=timezone.now())
+    annotators = list(annotators_in(batch.vendor, batch.project_id).select_related("user"))
+    if len(annotators) < batch.labels_per_item:
+        needed = batch.labels_per_item
+        raise ValidationError(
+            {
+                "vendor": f"“{batch.title}” needs {needed} annotator{'s' * (needed != 1)}; "
+                f"{batch.vendor.name} has {len(annotators)} in this project."
+            }
+        )
     url = reverse("vendors:work", args=[batch.pk])
     notify(
-        users=[m.user for m in batch.vendor.members.select_related("user")],
+        users=[m.user for m in annotators],
         project=batch.project,
         kind=Notification.Kind.BATCH,
         text=f"New batch “{batch.title}” ({batch.items.count()} items)",
@@ -335,7 +377,7 @@ def item_review(*, item: BatchItem, by, accept: bool, note: str = "") -> BatchIt
 
 
 @transaction.atomic
-def batch_return(*, batch: Batch, by, notes: str) -> Batch:
+def batch_return(*, batch: Batch, by, notes: str, site_url: str = "") -> Batch:
     if not batch.items.filter(status=BatchItem.Status.RETURNED).exists():
         raise ValidationError({"detail": "Return at least one item, with a note, first."})
     if not (notes or "").strip():
@@ -348,11 +390,14 @@ def batch_return(*, batch: Batch, by, notes: str) -> Batch:
         rounds=batch.rounds + 1,
     )
     notify(
-        users=[m.user for m in batch.vendor.members.select_related("user")],
+        users=[
+            m.user for m in annotators_in(batch.vendor, batch.project_id).select_related("user")
+        ],
         project=batch.project,
         kind=Notification.Kind.BATCH,
         text=f"“{batch.title}” came back for rework",
         url=reverse("vendors:work", args=[batch.pk]),
+        site_url=site_url,
     )
     return batch
 

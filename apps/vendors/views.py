@@ -19,13 +19,21 @@ from apps.datasets.query import QueryError
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.vendors import exchange, services
-from apps.vendors.access import get_batch_for_staff, get_batch_for_vendor, get_item_of_batch
+from apps.vendors.access import (
+    get_batch_for_staff,
+    get_batch_for_vendor,
+    get_item_of_batch,
+    get_vendor_to_link,
+)
 from apps.vendors.models import Batch, BatchItem, Vendor
 from apps.vendors.selectors import (
     acceptance_level,
     acceptance_preview,
+    annotators_in,
     batch_acceptance,
+    batch_annotators,
     vendor_quality,
+    vendors_linkable,
 )
 
 
@@ -38,7 +46,8 @@ def _error(request, exc) -> None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def vendors(request, slug: str):
-    """The project's vendors and batches; managers add vendors and their annotators."""
+    """The project's vendors and batches; managers add vendors and their annotators, and share
+    a vendor at home in another project they manage."""
     membership = get_membership_for_user(request.user, slug=slug, need=Cap.VIEW)
     project = membership.project
     if request.method == "POST":
@@ -58,6 +67,10 @@ def vendors(request, slug: str):
                     raise ValidationError("Pick a vendor and a user of the project.")
                 services.vendor_member_add(vendor=vendor, project=project, user=user)
                 messages.success(request, f"{user.username} now labels for {vendor.name}.")
+            elif request.POST.get("action") == "link":
+                vendor = get_vendor_to_link(request.user, request.POST.get("vendor", ""))
+                services.vendor_link(vendor=vendor, project=project, by=request.user)
+                messages.success(request, f"Vendor {vendor.name} works for {project.name} too.")
             else:
                 vendor = services.vendor_create(
                     project=project,
@@ -72,18 +85,25 @@ def vendors(request, slug: str):
             _error(request, exc)
         return redirect("vendors:project", slug=slug)
     batches = Batch.objects.filter(project=project).select_related("vendor", "dataset")
+    can_manage = membership.can(Cap.MANAGE_VENDORS)
     return render(
         request,
         "vendors/project.html",
         {
             "project": project,
             "vendors": [
-                {"vendor": v, **vendor_quality(v)}
-                for v in project.vendors.prefetch_related("members__user")
+                {
+                    "vendor": v,
+                    "annotators": annotators_in(v, project.pk).select_related("user"),
+                    "linked": v.home_project_id != project.pk,
+                    **vendor_quality(v, project),
+                }
+                for v in project.vendors.all()
             ],
             "batches": batches,
             "overdue": set(services.batches_overdue(project).values_list("pk", flat=True)),
-            "can_manage": membership.can(Cap.MANAGE_VENDORS),
+            "can_manage": can_manage,
+            "linkable": vendors_linkable(request.user, project) if can_manage else [],
             "acceptance_level": acceptance_level(project),
         },
     )
@@ -150,6 +170,7 @@ def batch_page(request, batch_id: int):
             "dataset": batch.dataset,
             "items": items,
             "stats": services.batch_stats(batch),
+            "annotators": batch_annotators(batch),
             "can_manage": membership.can(Cap.MANAGE_VENDORS),
             "can_qa": membership.can(Cap.QA),
             "sampled": sample_size.isdigit() and int(sample_size) > 0,
@@ -167,6 +188,20 @@ ACTIONS = {
 }
 
 
+def action_extra(request, action: str, data) -> dict:
+    """What a batch action takes besides the batch: rework notes, the reason for accepting below
+    the project's level, and the site's root for the links in the e-mails of the actions that
+    notify the vendor. `data` is the form's POST or the API's validated body."""
+    extra: dict = {}
+    if action == "return":
+        extra["notes"] = data.get("notes", "")
+    if action == "accept":
+        extra["override_reason"] = data.get("override_reason", "")
+    if action in ("send", "return"):
+        extra["site_url"] = request.build_absolute_uri("/")
+    return extra
+
+
 @login_required
 @require_POST
 def batch_action(request, batch_id: int, action: str):
@@ -176,11 +211,7 @@ def batch_action(request, batch_id: int, action: str):
         raise Http404("No such action.")
     cap, service = ACTIONS[action]
     batch = get_batch_for_staff(request.user, batch_id, need=cap)
-    extra = {"notes": request.POST.get("notes", "")} if action == "return" else {}
-    if action == "send":
-        extra["site_url"] = request.build_absolute_uri("/")
-    if action == "accept":
-        extra["override_reason"] = request.POST.get("override_reason", "")
+    extra = action_extra(request, action, request.POST)
     try:
         batch = service(batch=batch, by=request.user, **extra)
     except ValidationError as exc:

@@ -23,9 +23,9 @@ def vendor(world, team):
 
 def make_batch(world, team, vendor, **extra):
     dataset, run, _rows = world
-    options = {"gold_share": 0.2, "labels_per_item": 1, **extra}
+    options = {"title": "Cats check", "gold_share": 0.2, "labels_per_item": 1, **extra}
     return services.batch_create(
-        dataset=dataset, vendor=vendor, by=team.user("manager"), title="Cats check",
+        dataset=dataset, vendor=vendor, by=team.user("manager"),
         instructions="Is it **really** a cat?", query=CATS, ordering="-mislabel_score", run=run, **options,
     )  # fmt: skip
 
