@@ -37,6 +37,7 @@ from apps.datasets.models import (
     Tag,
     Upload,
 )
+from apps.datasets.selectors import media_path
 
 
 @transaction.atomic
@@ -620,11 +621,6 @@ def embeddings_compute(*, dataset_id: int, method: str | None = None) -> Embeddi
 def text_model_path(space: EmbeddingSpace) -> str:
     """Where the fitted model that embeds free text into a computed space lives."""
     return f"datasets/{space.dataset_id}/embedding-models/space-{space.pk}.npz"
-
-
-def media_path(dataset: Dataset, image: str) -> str:
-    """Where an image of the dataset lives in media storage."""
-    return f"datasets/{dataset.pk}/media/{image}"
 
 
 def _import_archive(job: ImportJob, stream, options: ImportOptions, progress):

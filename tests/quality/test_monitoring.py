@@ -505,7 +505,23 @@ ODD_ROWS = {
         lambda row: row.update(timestamp="0001-01-01T00:00:00+14:00"),
         "timestamp",
     ),
+    "image climbing out with ..": (
+        lambda row: row.update(image="../../imports/1/1/x.csv"),
+        "image",
+    ),
+    "image with an absolute path": (lambda row: row.update(image="/etc/passwd"), "image"),
+    "image with backslashes": (lambda row: row.update(image="a\\..\\..\\x.png"), "image"),
+    "metadata nested thousands deep": (lambda row: row.update(metadata=nested(5000)), "metadata"),
+    "metadata nested past the limit": (lambda row: row.update(metadata=nested(40)), "metadata"),
 }
+
+
+def nested(depth: int) -> dict:
+    top = cur = {}
+    for _ in range(depth - 1):
+        cur["a"] = {}
+        cur = cur["a"]
+    return top
 
 
 @pytest.mark.parametrize("case", list(ODD_ROWS))
