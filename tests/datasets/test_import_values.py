@@ -207,3 +207,36 @@ def test_model_run_ids_follow_the_same_rule(team, dataset, tmp_path, content, sa
     assert_refused(job, 1, "id")
     assert says in job.problems[0]["message"]
     assert snapshot() == before
+
+
+def test_parquet_dates_and_decimals_in_metadata_are_kept_as_text_and_numbers(
+    team, dataset, tmp_path
+):
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from apps.datasets.models import Sample
+
+    rows = [
+        {
+            **GOOD,
+            "meta_seen": datetime(2025, 1, 2, 3, 4, tzinfo=UTC),
+            "meta_day": date(2025, 1, 2),
+            "meta_price": Decimal("1.25"),
+        }
+    ]
+    job = run_import(team, tmp_path, "parquet", rows)
+    assert job.status == JobStatus.DONE, (job.error, job.problems)
+    assert Sample.objects.get(external_id="ok").metadata == {
+        "seen": "2025-01-02T03:04:00+00:00",
+        "day": "2025-01-02",
+        "price": 1.25,
+    }
+
+
+def test_a_metadata_value_json_cannot_hold_is_refused_by_row_and_column(team, dataset, tmp_path):
+    rows = [{**GOOD, "meta_blob": b"\x00\x01"}, {**GOOD, "id": "b", "meta_blob": None}]
+    before = snapshot()
+    job = run_import(team, tmp_path, "parquet", rows)
+    assert_refused(job, 1, "meta_blob")
+    assert snapshot() == before

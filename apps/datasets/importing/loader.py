@@ -9,11 +9,13 @@ callback, which writes on Django's connection, outside this transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from queue import Queue
 from typing import IO
 
@@ -389,9 +391,14 @@ def _text(value, row: int, column: str, add) -> str:
 
 
 def _json_safe(value):
-    """JSON cannot hold NaN or infinity: a missing number is null."""
+    """JSON cannot hold NaN or infinity: a missing number is null. Dates and times (Parquet's
+    timestamp columns) become ISO 8601 text, decimals numbers."""
+    if isinstance(value, Decimal):
+        value = float(value)
     if isinstance(value, float) and not np.isfinite(value):
         return None
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -5,7 +5,11 @@ stay inside their dataset's media."""
 from __future__ import annotations
 
 import re
+from datetime import date, time
+from decimal import Decimal
 from typing import Any
+
+import numpy as np
 
 # 4 bytes a character at most: the unique (dataset, id) index holds ~2,700 bytes a key.
 MAX_ID_LENGTH = 500
@@ -13,6 +17,8 @@ MAX_LABEL_LENGTH = 200  # Dataset.labels holds varchar(200)
 # Deep enough for any real metadata; shallow enough that JSON encoders and PostgreSQL's jsonb
 # parser (which recurse) never run out of stack.
 MAX_JSON_DEPTH = 32
+# Besides JSON's own types, what Parquet and NumPy hand over and the loader turns into JSON.
+_JSON_READY = (str, int, float, bool, type(None), date, time, Decimal, np.generic)
 _DRIVE_OR_SCHEME = re.compile(r"^(?:[A-Za-z]:|[A-Za-z][A-Za-z0-9+.-]*://)")
 
 
@@ -48,6 +54,8 @@ def json_problem(value: Any, *, depth: int = 1) -> str | None:
                 stack.extend((v, level + 1) for v in item.values())
             else:
                 stack.extend((v, level + 1) for v in item)
+        elif not isinstance(item, _JSON_READY):
+            return f"holds a value of type {type(item).__name__}, which JSON cannot hold"
     return None
 
 
