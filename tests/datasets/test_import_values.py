@@ -240,3 +240,18 @@ def test_a_metadata_value_json_cannot_hold_is_refused_by_row_and_column(team, da
     job = run_import(team, tmp_path, "parquet", rows)
     assert_refused(job, 1, "meta_blob")
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("column", ["embedding", "probs"])
+def test_vectors_wider_than_the_database_holds_are_refused_by_column(
+    team, dataset, tmp_path, column
+):
+    width = 16_001
+    rows = [{**GOOD, column: [1.0 / width] * width}]
+    before = snapshot()
+    job = run_import(team, tmp_path, "jsonl", rows)
+    assert job.status == JobStatus.FAILED
+    assert column in [p["column"] for p in job.problems], job.problems
+    said = job.error + json.dumps(job.problems)
+    assert "16,000" in said and not any(word in said for word in INTERNAL), said
+    assert snapshot() == before

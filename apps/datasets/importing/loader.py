@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 from apps.datasets.importing.readers import Batch, FileRefused, Problem, _BadValue, read_batches
 from apps.datasets.importing.values import (
     MAX_LABEL_LENGTH,
+    MAX_VECTOR_DIMENSIONS,
     id_problem,
     image_path,
     json_problem,
@@ -272,6 +273,13 @@ class _Validator:
         """Rows of `matrix` that may be written (finite, right width; probabilities sum to 1)."""
         n = len(batch)
         width = matrix.shape[1]
+        if width > MAX_VECTOR_DIMENSIONS:
+            self.problems.add(
+                batch.first_row,
+                column,
+                f"has {width:,} values; a vector holds at most {MAX_VECTOR_DIMENSIONS:,}",
+            )
+            return np.zeros(n, dtype=bool)
         expected = self.prob_width if probs else self.emb_dim
         if expected is None:
             expected = width
