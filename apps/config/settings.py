@@ -238,6 +238,11 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "apps.config.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -316,6 +321,7 @@ CELERY_BEAT_SCHEDULE = {
     "run-due-rules": {"task": "loupe.rules.run_due", "schedule": 60.0},
     "check-drift": {"task": "loupe.quality.check_drift", "schedule": 900.0},
     "retry-webhooks": {"task": "loupe.webhooks.retry_due", "schedule": 60.0},
+    "purge-uploads": {"task": "loupe.datasets.purge_uploads", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -344,6 +350,16 @@ LOUPE_UPLOAD_DIR = env.path("LOUPE_UPLOAD_DIR", default=VAR_DIR / "uploads")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024 * 1024  # one upload chunk
 LOUPE_ARCHIVE_MAX_BYTES = env.int("LOUPE_ARCHIVE_MAX_BYTES", default=32 * 1024**3)  # decompressed
 LOUPE_ARCHIVE_MAX_ENTRIES = env.int("LOUPE_ARCHIVE_MAX_ENTRIES", default=2_000_000)
+# How many times its compressed size an archive entry, or the archive as a whole, may expand
+# to (entries and archives under 1 MiB unpacked are exempt): a zip bomb is refused.
+LOUPE_ARCHIVE_MAX_RATIO = env.float("LOUPE_ARCHIVE_MAX_RATIO", default=100.0)
+if LOUPE_ARCHIVE_MAX_RATIO < 1:
+    raise ImproperlyConfigured("LOUPE_ARCHIVE_MAX_RATIO must be 1 or more.")
+# Uploads still incomplete after this many hours, and the stored files of refused imports this
+# old, are deleted by a periodic sweep.
+LOUPE_UPLOAD_EXPIRE_HOURS = env.float("LOUPE_UPLOAD_EXPIRE_HOURS", default=24.0)
+if LOUPE_UPLOAD_EXPIRE_HOURS <= 0:
+    raise ImproperlyConfigured("LOUPE_UPLOAD_EXPIRE_HOURS must be more than zero.")
 # HNSW builds are far faster while the graph fits in maintenance_work_mem (1M × 384-d needs ~3 GB).
 LOUPE_INDEX_MEMORY_MB = env.int("LOUPE_INDEX_MEMORY_MB", default=4096)
 LOUPE_INDEX_WORKERS = env.int(

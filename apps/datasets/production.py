@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.datasets.importing.loader import PROB_TOLERANCE
+from apps.datasets.importing.values import MAX_ID_LENGTH, id_problem, image_path, json_problem
 from apps.datasets.models import (
     Dataset,
     Embedding,
@@ -36,7 +37,6 @@ from apps.datasets.models import (
 )
 
 PRODUCTION_MAX_ROWS = 10_000
-MAX_ID_LENGTH = 500  # 4 bytes a character at most: the unique (dataset, id) index holds ~2,700
 MAX_PROBLEMS = 100
 FUTURE_TOLERANCE = timedelta(days=1)  # clocks differ; a timestamp further ahead is a mistake
 ROW_KEYS = ("id", "text", "image", "fields", "embedding", "probabilities", "timestamp", "metadata")
@@ -111,21 +111,9 @@ def _finite(value: Any) -> bool:
 
 
 def _storable(value: Any) -> bool:
-    """No text in `value`, keys included, that PostgreSQL refuses: NUL, or a lone surrogate
-    (JSON lets a string escape one, e.g. "\\ud800")."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return False
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, dict):
-        return all(_storable(k) and _storable(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return all(_storable(v) for v in value)
-    return True
+    """No text in `value`, keys included, that PostgreSQL refuses (NUL, a lone surrogate), and
+    no nesting deeper than the import limit."""
+    return json_problem(value) is None
 
 
 def _floats(value: Any) -> np.ndarray | None:
@@ -190,7 +178,7 @@ class _Checker:
             ext = str(ext)
         if not isinstance(ext, str) or not ext.strip():
             add(number, "id", "missing id (a string, unique in the dataset)", "required")
-        elif not _storable(ext) or len(ext) > MAX_ID_LENGTH:
+        elif id_problem(ext):
             add(number, "id", f"an id is text of at most {MAX_ID_LENGTH} characters, without NUL")
         else:
             ext = ext.strip()
@@ -223,16 +211,15 @@ class _Checker:
             out["metadata"] = {}
         elif not isinstance(meta, dict):
             add(number, "metadata", "metadata is an object of names and values")
+        elif problem := json_problem(meta):  # first: the encoder below recurses
+            add(number, "metadata", f"metadata {problem}")
         else:
             try:
                 json.dumps(meta, allow_nan=False)
             except (TypeError, ValueError):
                 add(number, "metadata", "metadata must be plain JSON (no NaN or infinity)")
             else:
-                if _storable(meta):
-                    out["metadata"] = meta
-                else:
-                    add(number, "metadata", "metadata text cannot hold NUL or lone surrogates")
+                out["metadata"] = meta
         return out
 
     def _content(self, number: int, row: dict) -> dict:
@@ -248,7 +235,10 @@ class _Checker:
         ):
             add(number, "image", "image is the path of an image in the dataset's media")
         elif image is not None:
-            out["image"] = image.strip()
+            try:
+                out["image"] = image_path(image)
+            except ValueError as exc:
+                add(number, "image", str(exc))
         if fields is not None:
             if (
                 not isinstance(fields, dict)

@@ -530,3 +530,46 @@ def steps_in_query(
             return None, None
         steps.append(page.samples[0].pk if page.samples else None)
     return steps[0], steps[1]
+
+
+# --- Media ---------------------------------------------------------------------------------------
+
+
+def media_folder(dataset: Dataset) -> str:
+    """The folder of media storage that holds the dataset's images, and nothing else of it."""
+    return f"datasets/{dataset.pk}/media"
+
+
+def media_path(dataset: Dataset, image: str) -> str:
+    """Where an image of the dataset lives in media storage; ValueError for a path that would
+    lead out of the dataset's media folder."""
+    from apps.datasets.importing.values import image_path
+
+    return f"{media_folder(dataset)}/{image_path(image)}"
+
+
+def media_open(dataset: Dataset, image: str):
+    """A binary stream of one of the dataset's images, or None when `image` is not a file inside
+    the dataset's own media folder. On local storage the check is made on the real path, links
+    resolved, and that resolved file is what is opened: a link planted in the folder, or a
+    stored path with '..', reads nothing outside it."""
+    from pathlib import Path
+
+    from django.core.files.storage import default_storage
+
+    try:
+        name = media_path(dataset, image)
+    except ValueError:
+        return None
+    try:
+        real = Path(default_storage.path(name)).resolve()
+        folder = Path(default_storage.path(media_folder(dataset))).resolve()
+    except NotImplementedError:
+        # Object storage has no links and takes keys literally: the normal form is the check.
+        try:
+            return default_storage.open(name, "rb")
+        except FileNotFoundError:
+            return None
+    if not real.is_relative_to(folder) or not real.is_file():
+        return None
+    return real.open("rb")

@@ -37,6 +37,7 @@ from apps.datasets.models import (
     Tag,
     Upload,
 )
+from apps.datasets.selectors import media_path
 
 
 @transaction.atomic
@@ -622,54 +623,71 @@ def text_model_path(space: EmbeddingSpace) -> str:
     return f"datasets/{space.dataset_id}/embedding-models/space-{space.pk}.npz"
 
 
-def media_path(dataset: Dataset, image: str) -> str:
-    """Where an image of the dataset lives in media storage."""
-    return f"datasets/{dataset.pk}/media/{image}"
-
-
 def _import_archive(job: ImportJob, stream, options: ImportOptions, progress):
     """Inspect the archive, put its images in the dataset's media under a folder of this import,
-    then import its table; a refused table takes the images back out."""
+    then import its table; a refused table takes the images back out.
+
+    Every entry is extracted (its bytes counted against the limits) into a work folder first and
+    moved into media storage only once whole: a refused or unreadable entry leaves no file
+    behind in the dataset's media."""
     import shutil
     import tempfile
 
-    from apps.datasets.importing.archive import inspect_archive, iter_images, open_member
+    from apps.datasets.importing.archive import extract, inspect_archive
 
-    with tempfile.NamedTemporaryFile(suffix=Path(job.file_name).suffix) as local:
+    with tempfile.TemporaryDirectory(prefix="archive-", dir=_work_folder()) as work:
         if job.options.get("local"):
             path = job.file
         else:  # storage may be remote: archives need random access
-            shutil.copyfileobj(stream, local)
-            local.flush()
-            path = local.name
+            path = str(Path(work) / f"archive{Path(job.file_name).suffix}")
+            with open(path, "wb") as local:
+                shutil.copyfileobj(stream, local)
         contents = inspect_archive(
             path,
             max_bytes=settings.LOUPE_ARCHIVE_MAX_BYTES,
             max_entries=settings.LOUPE_ARCHIVE_MAX_ENTRIES,
+            max_ratio=settings.LOUPE_ARCHIVE_MAX_RATIO,
         )
         options.images = frozenset(contents.images)
         options.image_prefix = f"import-{job.pk}/"
         stored = []
         try:
-            for name, member in iter_images(path, contents.images):
-                stored.append(
-                    default_storage.save(
-                        media_path(job.dataset, options.image_prefix + name), File(member)
+            for name, extracted in extract(path, contents, contents.images, work):
+                with open(extracted, "rb") as f:
+                    stored.append(
+                        default_storage.save(
+                            media_path(job.dataset, options.image_prefix + name), _Extracted(f)
+                        )
                     )
-                )
-            with open_member(path, contents.table) as table:
-                return import_samples(
-                    dataset=job.dataset,
-                    stream=table,
-                    fmt=contents.table_format,
-                    by=job.created_by,
-                    options=options,
-                    progress=progress,
-                )
+            for _name, extracted in extract(path, contents, {contents.table}, work):
+                with open(extracted, "rb") as table:
+                    return import_samples(
+                        dataset=job.dataset,
+                        stream=table,
+                        fmt=contents.table_format,
+                        by=job.created_by,
+                        options=options,
+                        progress=progress,
+                    )
+            raise FileRefused(f"The archive entry {contents.table!r} cannot be read.")
         except BaseException:
             for name in stored:
                 default_storage.delete(name)
             raise
+
+
+class _Extracted(File):
+    """An extracted entry: local storage moves the file into place instead of copying it."""
+
+    def temporary_file_path(self) -> str:
+        return self.file.name
+
+
+def _work_folder() -> Path:
+    """Where archives are unpacked: beside uploads in progress, swept with them when abandoned."""
+    folder = Path(settings.LOUPE_UPLOAD_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def model_run_compute_metrics(*, run_id: int) -> dict | None:
@@ -733,6 +751,47 @@ def import_jobs_recover(*, now=None) -> dict[str, int]:
         run_import.delay(job_id)
         requeued += 1
     return {"failed": failed, "requeued": requeued}
+
+
+def uploads_purge(*, now=None) -> dict[str, int]:
+    """Delete what imports left behind past LOUPE_UPLOAD_EXPIRE_HOURS: uploads never completed
+    (their rows and chunks), chunk files and unpacking folders no upload or import owns any
+    more, and the stored files of refused imports. Safe to run at any time and twice."""
+    import shutil
+    from datetime import timedelta
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=settings.LOUPE_UPLOAD_EXPIRE_HOURS)
+    counts = {"uploads": 0, "files": 0, "refused_imports": 0}
+    for upload in Upload.objects.filter(completed_at=None, created_at__lt=cutoff):
+        _upload_path(upload).unlink(missing_ok=True)
+        Upload.objects.filter(pk=upload.pk, completed_at=None).delete()
+        counts["uploads"] += 1
+    # Chunk files of deleted datasets' uploads, and folders a worker that died was unpacking in.
+    live = {
+        f"{pk}.part" for pk in Upload.objects.filter(completed_at=None).values_list("pk", flat=True)
+    }
+    folder = Path(settings.LOUPE_UPLOAD_DIR)
+    for entry in folder.iterdir() if folder.is_dir() else ():
+        try:
+            if entry.name in live or entry.stat().st_mtime >= cutoff.timestamp():
+                continue
+        except FileNotFoundError:  # finished with by another process meanwhile
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        counts["files"] += 1
+    refused = ImportJob.objects.filter(
+        status=JobStatus.FAILED, finished_at__lt=cutoff, options__local=False
+    ).exclude(file="")
+    for job_id, name in refused.values_list("pk", "file"):
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        ImportJob.objects.filter(pk=job_id).update(file="")
+        counts["refused_imports"] += 1
+    return counts
 
 
 # --- Tags, bulk actions on a selection, saved views --------------------------------------------

@@ -9,7 +9,6 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -898,9 +897,15 @@ def media(request, dataset_id: int, path: str):
     this dataset points at is served, and only to those who may see the dataset."""
     from django.http import FileResponse, Http404
 
+    from apps.datasets.importing.values import image_path
     from apps.datasets.models import Dataset
+    from apps.datasets.selectors import media_open
     from apps.vendors.access import vendor_may_see_image
 
+    try:
+        path = image_path(path)
+    except ValueError:
+        raise Http404("No such image.") from None
     # A vendor annotator sees the images of their assigned items, and only those.
     if vendor_may_see_image(request.user, dataset_id, path):
         dataset = Dataset.objects.get(pk=dataset_id)
@@ -908,10 +913,9 @@ def media(request, dataset_id: int, path: str):
         dataset = get_dataset_for_user(request.user, dataset_id)
     if not Sample.objects.filter(dataset=dataset, image=path).exists():
         raise Http404("No such image.")
-    try:
-        stream = default_storage.open(services.media_path(dataset, path), "rb")
-    except FileNotFoundError:
-        raise Http404("No such image.") from None
+    stream = media_open(dataset, path)
+    if stream is None:
+        raise Http404("No such image.")
     response = FileResponse(
         stream, content_type=mimetypes.guess_type(path)[0] or "application/octet-stream"
     )

@@ -3,6 +3,7 @@ nothing), the windowed drift checks, their alerts, the sweep and the task on a r
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -505,7 +506,23 @@ ODD_ROWS = {
         lambda row: row.update(timestamp="0001-01-01T00:00:00+14:00"),
         "timestamp",
     ),
+    "image climbing out with ..": (
+        lambda row: row.update(image="../../imports/1/1/x.csv"),
+        "image",
+    ),
+    "image with an absolute path": (lambda row: row.update(image="/etc/passwd"), "image"),
+    "image with backslashes": (lambda row: row.update(image="a\\..\\..\\x.png"), "image"),
+    "metadata nested thousands deep": (lambda row: row.update(metadata=nested(5000)), "metadata"),
+    "metadata nested past the limit": (lambda row: row.update(metadata=nested(40)), "metadata"),
 }
+
+
+def nested(depth: int) -> dict:
+    top = cur = {}
+    for _ in range(depth - 1):
+        cur["a"] = {}
+        cur = cur["a"]
+    return top
 
 
 @pytest.mark.parametrize("case", list(ODD_ROWS))
@@ -537,4 +554,15 @@ def test_the_api_refuses_rows_that_are_not_objects_by_row_number(team, api_as):
     response = api_as(team.user("owner")).post(url, {"samples": rows}, format="json")
     assert response.status_code == 400
     assert [(p["row"], p["field"]) for p in response.json()["problems"]] == [(2, "-"), (3, "-")]
+    assert not Sample.objects.filter(dataset=dataset, split="production").exists()
+
+
+def test_the_api_refuses_a_body_nested_thousands_deep_with_a_400(team, api_as):
+    dataset = monitored(team, n_train=20)
+    url = f"/api/datasets/{dataset.pk}/production/"
+    deep = '{"a": ' * 5000 + "{}" + "}" * 5000  # json.dumps would recurse too deep to write it
+    body = '{"samples": [{"id": "a", "text": "hi", "metadata": ' + deep + "}]}"
+    response = api_as(team.user("owner")).post(url, body, content_type="application/json")
+    assert response.status_code == 400
+    assert "nested" in json.dumps(response.json())
     assert not Sample.objects.filter(dataset=dataset, split="production").exists()

@@ -3,6 +3,7 @@
 from workers.tasks.datasets import (
     build_embedding_index,
     compute_embeddings,
+    purge_uploads,
     recover_imports,
     run_import,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "deliver_webhook",
     "finish_run",
     "ping",
+    "purge_uploads",
     "recover_imports",
     "recover_runs",
     "retry_webhooks",

@@ -31,3 +31,10 @@ def recover_imports() -> None:
     from apps.datasets.services import import_jobs_recover
 
     import_jobs_recover()
+
+
+@shared_task(name="loupe.datasets.purge_uploads")
+def purge_uploads() -> None:
+    from apps.datasets.services import uploads_purge
+
+    uploads_purge()

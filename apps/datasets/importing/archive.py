@@ -1,18 +1,23 @@
 """Image datasets arrive as an archive (zip or tar) holding one table and the image files.
 
 The archive is inspected before anything is written: an entry with an absolute path or `..`, a
-link or device, more entries or more decompressed bytes than the limits allow, or anything but
-exactly one table is refused.
+link or device, more entries or more decompressed bytes than the limits allow, an entry or the
+whole expanding more than the allowed ratio, or anything but exactly one table is refused.
+
+Sizes an archive declares can lie, so extraction counts the bytes it actually gets against the
+same limits and stops at the first byte past them; each entry is written to a temporary file,
+which the caller moves into place only once the whole entry has been read and checked.
 """
 
 from __future__ import annotations
 
+import os
 import tarfile
 import zipfile
-from contextlib import contextmanager
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import PurePosixPath
-from typing import IO
+from pathlib import Path, PurePosixPath
 
 from apps.datasets.importing.readers import FileRefused
 
@@ -26,12 +31,36 @@ def is_archive(file_name: str) -> bool:
     return file_name.lower().endswith(ARCHIVE_SUFFIXES)
 
 
+# Below this many bytes an entry or archive is never refused for its ratio: a small file of
+# repeated bytes compresses far past any sensible ratio and costs nothing to unpack.
+RATIO_FLOOR = 1024 * 1024
+_CHUNK = 1024 * 1024
+
+
 @dataclass
 class ArchiveContents:
     table: str  # the table's name inside the archive
     table_format: str
     images: set[str]
     total_bytes: int
+    limits: Limits
+
+
+@dataclass
+class Limits:
+    max_bytes: int  # decompressed bytes in all
+    max_ratio: float  # decompressed bytes per byte of the archive, per entry and in all
+    archive_bytes: int  # the archive's size on disk
+
+    @property
+    def total(self) -> int:
+        return min(self.max_bytes, max(RATIO_FLOOR, int(self.max_ratio * self.archive_bytes)))
+
+    def entry(self, compressed: int | None) -> int | None:
+        """An entry's own limit, from its compressed size (None: only the total applies)."""
+        if compressed is None:
+            return None
+        return max(RATIO_FLOOR, int(self.max_ratio * compressed))
 
 
 def _check_name(name: str) -> str:
@@ -47,8 +76,11 @@ def _check_name(name: str) -> str:
     return str(path)
 
 
-def inspect_archive(path: str, *, max_bytes: int, max_entries: int) -> ArchiveContents:
+def inspect_archive(
+    path: str, *, max_bytes: int, max_entries: int, max_ratio: float
+) -> ArchiveContents:
     """List and check every entry; raise FileRefused on the first thing that is not allowed."""
+    limits = Limits(max_bytes=max_bytes, max_ratio=max_ratio, archive_bytes=os.path.getsize(path))
     files = _Sizes()
     try:
         if zipfile.is_zipfile(path):
@@ -61,7 +93,14 @@ def inspect_archive(path: str, *, max_bytes: int, max_entries: int) -> ArchiveCo
                         )
                     if not info.is_dir():
                         files[name] = info.file_size
-                        _limits(files, name, max_bytes, max_entries)
+                        entry_limit = limits.entry(info.compress_size)
+                        if entry_limit is not None and info.file_size > entry_limit:
+                            raise FileRefused(
+                                f"The archive entry {name!r} expands {info.file_size:,} bytes from "
+                                f"{info.compress_size:,}, more than {max_ratio:g} times; refused "
+                                "before anything was written."
+                            )
+                        _limits(files, name, limits, max_entries)
         elif tarfile.is_tarfile(path):
             with tarfile.open(path) as archive:
                 for member in archive:
@@ -76,7 +115,7 @@ def inspect_archive(path: str, *, max_bytes: int, max_entries: int) -> ArchiveCo
                         )
                     if member.isfile():
                         files[name] = member.size
-                        _limits(files, name, max_bytes, max_entries)
+                        _limits(files, name, limits, max_entries)
         else:
             raise FileRefused("Not a zip or tar archive.")
     except (zipfile.BadZipFile, tarfile.TarError, EOFError, OSError) as exc:
@@ -94,6 +133,7 @@ def inspect_archive(path: str, *, max_bytes: int, max_entries: int) -> ArchiveCo
         table_format=TABLE_SUFFIXES[PurePosixPath(table).suffix.lower()],
         images=images,
         total_bytes=files.total,
+        limits=limits,
     )
 
 
@@ -103,47 +143,94 @@ class _Sizes(dict):
     total = 0
 
 
-def _limits(files: _Sizes, name: str, max_bytes: int, max_entries: int) -> None:
+def _limits(files: _Sizes, name: str, limits: Limits, max_entries: int) -> None:
     files.total += files[name]
     if len(files) > max_entries:
         raise FileRefused(
             f"The archive has more than {max_entries:,} entries; refused before anything was written."
         )
-    if files.total > max_bytes:
+    if files.total > limits.max_bytes:
         raise FileRefused(
-            f"The archive decompresses to more than {max_bytes:,} bytes; refused before anything was written."
+            f"The archive decompresses to more than {limits.max_bytes:,} bytes; refused before anything was written."
+        )
+    if files.total > limits.total:
+        raise FileRefused(
+            f"The archive expands more than {limits.max_ratio:g} times its {limits.archive_bytes:,} "
+            "bytes; refused before anything was written."
         )
 
 
-@contextmanager
-def open_member(path: str, name: str):
-    """A binary stream of one entry (the archive was inspected first)."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive, archive.open(name) as stream:
-            yield stream
-    else:
-        with tarfile.open(path) as archive:
-            stream: IO[bytes] | None = archive.extractfile(name)
-            if stream is None:
-                raise FileRefused(f"The archive entry {name!r} is not a file.")
-            with stream:
-                yield stream
+def extract(path: str, contents: ArchiveContents, names: set[str], folder: str) -> Iterator:
+    """(name, temporary path) for each named entry once it has been extracted whole, in archive
+    order. Bytes are counted as they come, against each entry's limit and the archive's total,
+    whatever the archive declares; FileRefused at the first byte past a limit, or for an entry
+    whose data does not match what the archive says of it. A temporary file is removed when
+    the caller moves on to the next entry, unless the caller has moved it away."""
+    budget = _Budget(contents.limits)
+    for index, (name, compressed, opener) in enumerate(_members(path, names)):
+        target = Path(folder) / f"entry-{index}"
+        try:
+            with opener() as stream, target.open("wb") as out:
+                budget.copy(stream, out, name, contents.limits.entry(compressed))
+        except (zipfile.BadZipFile, zlib.error, EOFError, tarfile.TarError) as exc:
+            target.unlink(missing_ok=True)
+            raise FileRefused(
+                f"The archive entry {name!r} cannot be read: its data does not match what the "
+                f"archive declares ({exc})."
+            ) from None
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+        try:
+            yield name, str(target)
+        finally:
+            target.unlink(missing_ok=True)
 
 
-def iter_images(path: str, images: set[str]):
-    """(name, stream) for each image entry, in archive order."""
+class _Budget:
+    """Decompressed bytes the archive may still produce."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.left = limits.total
+
+    def copy(self, stream, out, name: str, entry_limit: int | None) -> None:
+        written = 0
+        while True:
+            allowed = self.left if entry_limit is None else min(self.left, entry_limit - written)
+            # One byte past what is allowed is enough to know a limit was crossed.
+            chunk = stream.read(min(_CHUNK, allowed + 1))
+            if not chunk:
+                return
+            if len(chunk) > allowed:
+                raise FileRefused(
+                    f"The archive entry {name!r} expands past the limit (more than "
+                    f"{self.limits.max_ratio:g} times its compressed size, or more than "
+                    f"{self.limits.total:,} bytes in all); refused."
+                )
+            out.write(chunk)
+            written += len(chunk)
+            self.left -= len(chunk)
+
+
+def _members(path: str, names: set[str]):
+    """(name, compressed size or None, opener) of the named regular entries, in archive order."""
     if zipfile.is_zipfile(path):
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 name = str(PurePosixPath(info.filename.replace("\\", "/")))
-                if name in images:
-                    with archive.open(info) as stream:
-                        yield name, stream
+                if name in names and not info.is_dir():
+                    yield name, info.compress_size, lambda info=info: archive.open(info)
     else:
         with tarfile.open(path) as archive:
             for member in archive:
-                if member.isfile() and str(PurePosixPath(member.name)) in images:
-                    stream = archive.extractfile(member)
-                    if stream is not None:
-                        with stream:
-                            yield str(PurePosixPath(member.name)), stream
+                name = str(PurePosixPath(member.name))
+                if member.isfile() and name in names:
+                    yield name, None, lambda member=member: _tar_stream(archive, member)
+
+
+def _tar_stream(archive: tarfile.TarFile, member: tarfile.TarInfo):
+    stream = archive.extractfile(member)
+    if stream is None:
+        raise FileRefused(f"The archive entry {member.name!r} is not a file.")
+    return stream

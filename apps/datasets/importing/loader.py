@@ -9,11 +9,13 @@ callback, which writes on Django's connection, outside this transaction.
 
 from __future__ import annotations
 
+import datetime as dt
 import struct
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from queue import Queue
 from typing import IO
 
@@ -23,6 +25,14 @@ from django.db import connection
 from psycopg.types.json import Jsonb
 
 from apps.datasets.importing.readers import Batch, FileRefused, Problem, _BadValue, read_batches
+from apps.datasets.importing.values import (
+    MAX_LABEL_LENGTH,
+    MAX_VECTOR_DIMENSIONS,
+    id_problem,
+    image_path,
+    json_problem,
+    text_problem,
+)
 from apps.datasets.models import Dataset, Modality, Split
 
 MAX_PROBLEMS = 100
@@ -197,11 +207,49 @@ class _Validator:
         if not missing:
             self.prob_order = [classes.index(c) for c in final if c in classes]
 
+    def image_of(self, image: str, row: int) -> str:
+        """The row's image path in normal form, inside the dataset's media (or '' when refused)."""
+        if not image.strip():
+            return ""
+        try:
+            path = image_path(image)
+        except ValueError as exc:
+            self.problems.add(row, "image", f"{image!r}: {exc}")
+            return ""
+        if self.options.images is not None:
+            if path not in self.options.images:
+                self.problems.add(row, "image", f"{image!r} is not an image in the archive")
+            path = self.options.image_prefix + path
+        return path
+
+    def metadata_of(self, meta, row: int, meta_columns: dict[str, str]) -> dict:
+        """The row's metadata, or {} with a problem naming the column it came from."""
+        if isinstance(meta, _BadValue):
+            self.problems.add(row, meta.column, meta.message)
+            return {}
+        if meta and (problem := json_problem(meta)):
+            column = "metadata"
+            for key, value in meta.items():  # a meta_<key> column is named by itself
+                if key in meta_columns and (own := json_problem(value, depth=2)):
+                    column, problem = meta_columns[key], own
+                    break
+            self.problems.add(row, column, problem)
+            return {}
+        return meta
+
     def label_of(self, value, row: int) -> str | None:
         if value is None:
             return None
         label = str(value).strip()
         if not label:
+            return None
+        if problem := text_problem(label):
+            self.problems.add(row, "label", f"the label {problem}")
+            return None
+        if len(label) > MAX_LABEL_LENGTH:
+            self.problems.add(
+                row, "label", f"the label is longer than {MAX_LABEL_LENGTH} characters"
+            )
             return None
         if label not in self.known:
             if self.prob_classes is not None and label not in self.prob_classes:
@@ -225,6 +273,13 @@ class _Validator:
         """Rows of `matrix` that may be written (finite, right width; probabilities sum to 1)."""
         n = len(batch)
         width = matrix.shape[1]
+        if width > MAX_VECTOR_DIMENSIONS:
+            self.problems.add(
+                batch.first_row,
+                column,
+                f"has {width:,} values; a vector holds at most {MAX_VECTOR_DIMENSIONS:,}",
+            )
+            return np.zeros(n, dtype=bool)
         expected = self.prob_width if probs else self.emb_dim
         if expected is None:
             expected = width
@@ -282,39 +337,28 @@ class _Validator:
             else None
         )
         modality = self.dataset.modality
+        add = self.problems.add
         rows = []
         for i in range(len(batch)):
             row = batch.first_row + i
-            ext = batch.ids[i]
-            if ext is None or str(ext).strip() == "":
-                self.problems.add(row, "id", "missing id")
-                ext = ""
-            ext = str(ext).strip()
-            split = batch.splits[i]
-            split = "train" if split is None or str(split).strip() == "" else str(split).strip()
+            ext = external_id(batch.ids[i], row, add)
+            split = _text(batch.splits[i], row, "split", add).strip() or "train"
             if split not in SPLITS:
-                self.problems.add(
-                    row, "split", f"unknown split {split!r}; use one of {', '.join(Split.values)}"
-                )
+                add(row, "split", f"unknown split {split!r}; use one of {', '.join(Split.values)}")
             label = self.label_of(batch.labels[i], row)
-            text = batch.texts[i]
-            text = "" if text is None else str(text)
+            text = _text(batch.texts[i], row, "text", add)
             if modality == Modality.TEXT and not text.strip():
-                self.problems.add(row, "text", "empty text in a text dataset")
-            image = batch.images[i]
-            image = "" if image is None else str(image)
+                add(row, "text", "empty text in a text dataset")
+            image = self.image_of(_text(batch.images[i], row, "image", add), row)
             if modality == Modality.IMAGE and not image:
-                self.problems.add(row, "image", "no image path in an image dataset")
-            if image and self.options.images is not None:
-                if image.lstrip("./") not in self.options.images:
-                    self.problems.add(row, "image", f"{image!r} is not an image in the archive")
-                image = self.options.image_prefix + image.lstrip("./")
-            meta = batch.metadata[i]
-            if isinstance(meta, _BadValue):
-                self.problems.add(row, "metadata", meta.message)
-                meta = {}
+                add(row, "image", "no image path in an image dataset")
+            meta = self.metadata_of(batch.metadata[i], row, batch.meta_columns)
             features = batch.features[i]
             if features is not None:
+                for column, value in features.items():
+                    if problem := json_problem(value, depth=2):
+                        add(row, column, problem)
+                        features[column] = None
                 features = {k: _json_safe(v) for k, v in features.items()}
             rows.append(
                 (
@@ -334,10 +378,35 @@ class _Validator:
 _EMPTY_JSON = Jsonb({})
 
 
+def external_id(value, row: int, add) -> str:
+    """A row's id as stored, or '' after reporting why it cannot be (one rule for every import)."""
+    ext = "" if value is None else str(value).strip()
+    if not ext:
+        add(row, "id", "missing id")
+    elif problem := id_problem(ext):
+        add(row, "id", problem)
+        ext = ""
+    return ext
+
+
+def _text(value, row: int, column: str, add) -> str:
+    """A text cell as stored, or '' after reporting why PostgreSQL could not hold it."""
+    text = "" if value is None else str(value)
+    if problem := text_problem(text):
+        add(row, column, f"the {column} {problem}")
+        return ""
+    return text
+
+
 def _json_safe(value):
-    """JSON cannot hold NaN or infinity: a missing number is null."""
+    """JSON cannot hold NaN or infinity: a missing number is null. Dates and times (Parquet's
+    timestamp columns) become ISO 8601 text, decimals numbers."""
+    if isinstance(value, Decimal):
+        value = float(value)
     if isinstance(value, float) and not np.isfinite(value):
         return None
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
     if isinstance(value, dict):
         return {str(k): _json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -706,9 +775,7 @@ def import_model_run(
                     rows = np.arange(batch.first_row, batch.first_row + len(batch), dtype=np.int64)
                     stage = []
                     for i, row in enumerate(rows.tolist()):
-                        ext = batch.ids[i]
-                        if ext is None or str(ext).strip() == "":
-                            problems.add(row, "id", "missing id")
+                        ext = external_id(batch.ids[i], row, problems.add)
                         extra = [k for k in (batch.features[i] or {}) if k != "epoch"]
                         if extra:
                             problems.add(row, extra[0], "unknown column in a model run file")
@@ -724,7 +791,7 @@ def import_model_run(
                                 row, "epoch", f"epoch must be a whole number from 0, not {epoch!r}"
                             )
                             epoch = 0
-                        stage.append((row, str(ext or "").strip(), epoch))
+                        stage.append((row, ext, epoch))
                     with (
                         conn.cursor() as cur,
                         cur.copy("COPY run_stage FROM STDIN (FORMAT BINARY)") as copy,

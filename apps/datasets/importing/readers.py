@@ -19,6 +19,8 @@ from typing import IO, Any
 
 import numpy as np
 
+from apps.datasets.importing.values import MAX_JSON_DEPTH, text_problem
+
 FORMATS = ("csv", "jsonl", "parquet")
 BATCH_ROWS = 25_000
 _EMB_COLUMN = re.compile(r"^emb_(\d+)$")
@@ -61,6 +63,9 @@ _KNOWN = {"id", "label", "split", "text", "image", "embedding", "probs", "metada
 
 
 def layout_from_header(columns: list[str], *, tabular: bool) -> Layout:
+    for column in columns:
+        if problem := text_problem(str(column)):
+            raise FileRefused(f"The column name {column!r} {problem}.")
     if len(set(columns)) != len(columns):
         dupes = sorted({c for c in columns if columns.count(c) > 1})
         raise FileRefused(f"Duplicate column names in the header: {', '.join(dupes)}.")
@@ -115,6 +120,7 @@ class Batch:
     prob_classes: list[str] | None = None  # class of each probs column, from prob_<class> names
     emb_column: str = "embedding"  # how problems name the columns: "embedding" or "emb_*"
     prob_column: str = "probs"
+    meta_columns: dict[str, str] = field(default_factory=dict)  # metadata key -> meta_<key>
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -208,31 +214,41 @@ class _RowBuilder:
             prob_classes=lay.prob_classes,
             emb_column=emb_name,
             prob_column=prob_name,
+            meta_columns=lay.meta,
         )
 
 
 def _metadata(row: dict, layout: Layout) -> Any:
-    meta = row.get("metadata")
+    meta = _parse_metadata(row.get("metadata"))
+    if isinstance(meta, dict):
+        for key, column in layout.meta.items():
+            if row.get(column) is not None:
+                meta[key] = row[column]
+    return meta
+
+
+def _parse_metadata(meta: Any) -> Any:
+    """A `metadata` cell (a JSON object, or its text) as a dict, or a _BadValue saying why not."""
     if isinstance(meta, str) and meta:
         try:
             meta = json.loads(meta)
+        except RecursionError:
+            return _BadValue(f"metadata is nested more than {MAX_JSON_DEPTH} levels deep")
         except ValueError:
             return _BadValue("metadata is not valid JSON")
     if meta in (None, ""):
-        meta = {}
+        return {}
     if not isinstance(meta, dict):
         return _BadValue("metadata must be a JSON object")
-    for key, column in layout.meta.items():
-        if row.get(column) is not None:
-            meta[key] = row[column]
-    return meta
+    return dict(meta)
 
 
 class _BadValue:
     """A cell that could not be read; validation turns it into a problem."""
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, column: str = "metadata"):
         self.message = message
+        self.column = column
 
 
 def _csv_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator[Batch]:
@@ -300,6 +316,10 @@ def _jsonl_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator[B
         row_no += 1
         try:
             row = json.loads(line)
+        except RecursionError:
+            column = _deep_column(line)
+            row = {}
+            problem = Problem(row_no, column, f"nested more than {MAX_JSON_DEPTH} levels deep")
         except (ValueError, UnicodeDecodeError) as exc:
             row, problem = {}, Problem(row_no, "-", f"not valid JSON: {exc}")
         else:
@@ -328,6 +348,38 @@ def _jsonl_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator[B
         raise FileRefused("The file is empty.")
     if builder.rows or builder.problems:
         yield builder.build()
+
+
+def _deep_column(line: bytes) -> str:
+    """The top-level key of a JSON line whose value is nested too deeply for the parser, which
+    gives up without saying where; '-' when none can be told."""
+    text = line.decode("utf-8", "replace")
+    depth, key, last, start = 0, "-", None, 0
+    in_string = escaped = False
+    for i, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string, last = False, text[start:i]
+        elif ch == '"':
+            in_string, start = True, i + 1
+        elif ch == ":" and depth == 1 and last is not None:
+            try:
+                key = json.loads(f'"{last}"')
+            except ValueError:
+                key = last
+        elif ch in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH + 1:
+                return key
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 1:
+            last = None
+    return key
 
 
 def _arrow_matrix(column, name: str, first_row: int, problems: list[Problem]) -> np.ndarray:
@@ -389,20 +441,11 @@ def _parquet_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator
         metadata_col = scalars("metadata")
         metadata = []
         for i in range(n):
-            meta = metadata_col[i]
-            if isinstance(meta, str):
-                try:
-                    meta = json.loads(meta)
-                except ValueError:
-                    meta = _BadValue("metadata is not valid JSON")
-            meta = {} if meta is None else meta
+            meta = _parse_metadata(metadata_col[i])
             if isinstance(meta, dict):
-                meta = dict(meta)
                 for key, values in meta_cols.items():
                     if values[i] is not None:
                         meta[key] = values[i]
-            elif not isinstance(meta, _BadValue):
-                meta = _BadValue("metadata must be a JSON object")
             metadata.append(meta)
         feature_cols = {c: scalars(c) for c in layout.features}
         features = (
@@ -444,6 +487,7 @@ def _parquet_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator
             prob_classes=layout.prob_classes,
             emb_column="emb_*" if isinstance(layout.embedding, list) else "embedding",
             prob_column="prob_*" if isinstance(layout.probs, dict) else "probs",
+            meta_columns=layout.meta,
         )
         first_row += n
 
