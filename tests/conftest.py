@@ -40,15 +40,18 @@ def test_task_queue():
 
 @pytest.fixture(autouse=True, scope="session")
 def media_root(tmp_path_factory):
-    """Files the tests store (uploads, images, text models) go to a folder of this run's own,
-    never to the media of a demo on the same machine; workers the tests start inherit it."""
+    """Files the tests store (uploads, images, text models) and chunked uploads being assembled
+    go to folders of this run's own, never to those of a demo on the same machine; workers the
+    tests start inherit them."""
     import os
 
     from django.test import override_settings
 
     root = tmp_path_factory.mktemp("media")
+    uploads = tmp_path_factory.mktemp("uploads")
     os.environ["MEDIA_ROOT"] = str(root)
-    with override_settings(MEDIA_ROOT=str(root)):
+    os.environ["LOUPE_UPLOAD_DIR"] = str(uploads)
+    with override_settings(MEDIA_ROOT=str(root), LOUPE_UPLOAD_DIR=uploads):
         yield root
 
 
