@@ -394,9 +394,9 @@ def test_token_creation_and_revocation_are_account_level(team, web_as):
     assert only("token.revoked").actor_name == "scientist1"
 
 
-def test_a_members_token_shows_in_their_projects_logs_only(team, api_as):
-    api_as(team.user("scientist")).post("/api/tokens/", {"name": "ci"}, format="json")
-    api_as(team.user("outsider")).post("/api/tokens/", {"name": "theirs"}, format="json")
+def test_a_members_token_shows_in_their_projects_logs_only(team, api_session_as):
+    api_session_as(team.user("scientist")).post("/api/tokens/", {"name": "ci"}, format="json")
+    api_session_as(team.user("outsider")).post("/api/tokens/", {"name": "theirs"}, format="json")
 
     def targets(project):
         return set(
@@ -417,8 +417,8 @@ def test_a_token_made_at_the_console_shows_in_the_members_projects(team):
     assert event not in audit_events_for_project(team.other_project)
 
 
-def test_a_former_members_tokens_leave_the_log(team, api_as):
-    api_as(team.user("viewer")).post("/api/tokens/", {"name": "old"}, format="json")
+def test_a_former_members_tokens_leave_the_log(team, api_session_as):
+    api_session_as(team.user("viewer")).post("/api/tokens/", {"name": "old"}, format="json")
     project_services.member_remove(member=team.members["viewer"], by=team.user("owner"))
     targets = audit_events_for_project(team.project, action="tokens").values_list(
         "target", flat=True
