@@ -96,6 +96,18 @@ def api_as(db):
 
 
 @pytest.fixture
+def api_session_as(db):
+    """An API client signed in with a browser session (no token) as the given user."""
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
 def web_as(client):
     """A Django test client logged in as the given user."""
 

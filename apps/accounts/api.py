@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import generics, serializers, status
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, generics, serializers, status
 from rest_framework.response import Response
 
 from apps.accounts.models import ApiToken
 from apps.accounts.selectors import api_tokens_for_user, get_api_token_for_user
-from apps.accounts.services import api_token_create, api_token_revoke
+from apps.accounts.services import MAX_TOKEN_DAYS, api_token_create, api_token_revoke
 
 
 class UserSerializer(serializers.Serializer):
@@ -21,7 +21,7 @@ class UserSerializer(serializers.Serializer):
 class ApiTokenSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at"]
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at", "expires_at"]
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
@@ -33,6 +33,13 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 
 class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
+    expires_days = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_TOKEN_DAYS,
+        required=False,
+        allow_null=True,
+        help_text="Days until the token stops working; leave out for one that works until revoked.",
+    )
 
 
 class Me(generics.GenericAPIView):
@@ -50,12 +57,28 @@ class TokenListCreate(generics.GenericAPIView):
         page = self.paginate_queryset(api_tokens_for_user(request.user))
         return self.get_paginated_response(ApiTokenSerializer(page, many=True).data)
 
-    @extend_schema(request=ApiTokenCreateSerializer, responses={201: ApiTokenCreatedSerializer})
+    @extend_schema(
+        request=ApiTokenCreateSerializer,
+        responses={
+            201: ApiTokenCreatedSerializer,
+            403: OpenApiResponse(description="Called with a token instead of a signed-in session."),
+        },
+    )
     def post(self, request):
+        """Create a token. Only from a signed-in session: a token may not mint tokens."""
+        if isinstance(request.auth, ApiToken):
+            # A token minted by a token would outlive the revocation of its parent.
+            raise exceptions.PermissionDenied(
+                "API tokens are created from a signed-in session (the API tokens page), "
+                "not with another token."
+            )
         body = ApiTokenCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         token, key = api_token_create(
-            user=request.user, name=body.validated_data["name"], by=request.user
+            user=request.user,
+            name=body.validated_data["name"],
+            by=request.user,
+            expires_days=body.validated_data.get("expires_days"),
         )
         token.key = key
         return Response(ApiTokenCreatedSerializer(token).data, status=status.HTTP_201_CREATED)

@@ -18,9 +18,3 @@ def get_api_token_for_user(user: User, pk: int) -> ApiToken:
         raise Http404("No such token.")
     return token
 
-
-def user_by_username_or_email(identifier: str) -> User | None:
-    identifier = identifier.strip()
-    if "@" in identifier:
-        return User.objects.filter(email__iexact=identifier, is_active=True).first()
-    return User.objects.filter(username=identifier, is_active=True).first()

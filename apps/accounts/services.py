@@ -6,12 +6,14 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken, User
 
 TOKEN_PREFIX = "lp_"  # noqa: S105 - a visible prefix, not a secret
+MAX_TOKEN_DAYS = 3650
 
 
 def token_digest(key: str) -> str:
@@ -32,15 +34,39 @@ def _audit(token: ApiToken, action: str, by: User | None, **detail) -> None:
 
 
 @transaction.atomic
-def api_token_create(*, user: User, name: str, by: User | None) -> tuple[ApiToken, str]:
+def api_token_create(
+    *, user: User, name: str, by: User | None, expires_days: int | None = None
+) -> tuple[ApiToken, str]:
     """Make a token; returns it with its key, which is not stored and cannot be shown again.
 
-    `by` is the user themselves, or None for an operator at the console."""
+    `by` is the user themselves, or None for an operator at the console. With `expires_days`
+    the token stops working that many days from now; without, it works until revoked."""
+    expires_at = None
+    if expires_days is not None:
+        if (
+            isinstance(expires_days, bool)
+            or not isinstance(expires_days, int)
+            or not 1 <= expires_days <= MAX_TOKEN_DAYS
+        ):
+            raise ValidationError(
+                {
+                    "expires_days": f"Give a whole number of days between 1 and {MAX_TOKEN_DAYS}, "
+                    "or none for a token that works until revoked."
+                }
+            )
+        expires_at = timezone.now() + timedelta(days=expires_days)
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
-        user=user, name=name.strip() or "API token", prefix=key[:10], digest=token_digest(key)
+        user=user,
+        name=name.strip() or "API token",
+        prefix=key[:10],
+        digest=token_digest(key),
+        expires_at=expires_at,
     )
-    _audit(token, "token.created", by, **({"via": "command"} if by is None else {}))
+    detail = {"via": "command"} if by is None else {}
+    if expires_at is not None:
+        detail["expires_at"] = expires_at.isoformat()
+    _audit(token, "token.created", by, **detail)
     return token, key
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -10,6 +11,7 @@ from apps.accounts.forms import ApiTokenForm
 from apps.accounts.selectors import api_tokens_for_user, get_api_token_for_user
 from apps.accounts.services import api_token_create, api_token_revoke
 from apps.audit.selectors import audit_events_of_user
+from apps.config.forms import add_service_error
 
 
 def _tokens_page(request, *, form=None, new_key: str | None = None, status: int = 200):
@@ -31,9 +33,11 @@ def tokens(request):
     form = ApiTokenForm(request.POST)
     if not form.is_valid():
         return _tokens_page(request, form=form, status=400 if request.htmx else 200)
-    _token, key = api_token_create(
-        user=request.user, name=form.cleaned_data["name"], by=request.user
-    )
+    try:
+        _token, key = api_token_create(user=request.user, by=request.user, **form.cleaned_data)
+    except ValidationError as exc:
+        add_service_error(form, exc)
+        return _tokens_page(request, form=form, status=400 if request.htmx else 200)
     return _tokens_page(request, new_key=key)
 
 

@@ -25,6 +25,14 @@ def var_dir() -> Path:
     return path
 
 
+def _alive(pid: int) -> bool:
+    # A zombie (a killed process nobody has reaped yet) still has a pid but uses nothing.
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def _prune_dead_handles(pgdata: Path) -> None:
     # A process killed with SIGKILL (or a forked child ending with os._exit) never removes
     # itself; without pruning, the process that is really the last would not stop the server.
@@ -34,7 +42,7 @@ def _prune_dead_handles(pgdata: Path) -> None:
     with PostgresServer._lock:
         handles = DiskList(pgdata / ".handle_pids.json")
         pids = handles.get()
-        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        alive = [pid for pid in pids if _alive(pid)]
         if alive != pids:
             handles.put(alive)
 

@@ -45,14 +45,28 @@ env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
+# Keys that were published somewhere (deploy/env.example, Django's startproject) sign nothing:
+# anyone could forge sessions and password-reset links with them.
+_PLACEHOLDER_KEYS = {"change-me", "changeme", "secret", "secret-key", "your-secret-key"}
+_MIN_KEY_LENGTH = 32
+_NEW_KEY_HINT = (
+    "set the SECRET_KEY environment variable to a long random string, e.g. the output of "
+    "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
+)
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured(
-            "SECRET_KEY is not set. With DEBUG off Loupe will not start without one: set the "
-            "SECRET_KEY environment variable to a long random string, e.g. the output of "
-            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`."
-        )
-    SECRET_KEY = "insecure-local-development-key-" + "x" * 20
+    where = f"{VAR_DIR / 'local.env'} or the environment" if LOCAL_MODE else "the environment"
+    raise ImproperlyConfigured(
+        f"SECRET_KEY is not set in {where}. Loupe will not start without one: {_NEW_KEY_HINT}"
+    )
+if SECRET_KEY.lower() in _PLACEHOLDER_KEYS or SECRET_KEY.startswith("django-insecure"):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is a published placeholder (deploy/env.example's or Django's default); "
+        + _NEW_KEY_HINT
+    )
+if not LOCAL_MODE and len(SECRET_KEY) < _MIN_KEY_LENGTH:
+    raise ImproperlyConfigured(
+        f"SECRET_KEY must be at least {_MIN_KEY_LENGTH} characters long; {_NEW_KEY_HINT}"
+    )
 
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else []

@@ -89,7 +89,7 @@ api_patterns = [
     path("tokens/<int:token_id>/", accounts_api.TokenDetail.as_view(), name="token"),
     path("projects/", projects_api.ProjectListCreate.as_view(), name="projects"),
     path("projects/<int:pk>/", projects_api.ProjectDetail.as_view(), name="project"),
-    path("projects/<int:pk>/members/", projects_api.MemberListCreate.as_view(), name="members"),
+    path("projects/<int:pk>/members/", projects_api.MemberList.as_view(), name="members"),
     path(
         "projects/<int:pk>/members/<int:member_id>/",
         projects_api.MemberDetail.as_view(),
@@ -104,6 +104,17 @@ api_patterns = [
         "projects/<int:pk>/invitations/<int:invitation_id>/",
         projects_api.InvitationDetail.as_view(),
         name="invitation",
+    ),
+    path("invitations/", projects_api.MyInvitationList.as_view(), name="my_invitations"),
+    path(
+        "invitations/<int:invitation_id>/accept/",
+        projects_api.MyInvitationAccept.as_view(),
+        name="my_invitation_accept",
+    ),
+    path(
+        "invitations/<int:invitation_id>/decline/",
+        projects_api.MyInvitationDecline.as_view(),
+        name="my_invitation_decline",
     ),
     path("projects/<int:pk>/datasets/", datasets_api.DatasetListCreate.as_view(), name="datasets"),
     path("datasets/<int:dataset_id>/", datasets_api.DatasetDetail.as_view(), name="dataset"),
@@ -217,6 +228,16 @@ urlpatterns = [
     path("webhooks/", include("apps.webhooks.urls")),
     path("audit/", include("apps.audit.urls")),
     path("invitations/<str:key>/", projects_views.invitation_accept, name="invitation_accept"),
+    path(
+        "invitations/<int:invitation_id>/accept/",
+        projects_views.my_invitation_accept,
+        name="my_invitation_accept",
+    ),
+    path(
+        "invitations/<int:invitation_id>/decline/",
+        projects_views.my_invitation_decline,
+        name="my_invitation_decline",
+    ),
     path("api/", include((api_patterns, "api"))),
     path("admin/", admin.site.urls),
 ]

@@ -10,8 +10,12 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from apps.accounts.services import token_digest
 from apps.projects.capabilities import Cap
 from apps.projects.models import Invitation, Membership, Project
+from apps.projects.selectors import pending_invitations, pending_invitations_for_user
+
+NO_SUCH_INVITATION = "This invitation has expired, was revoked or has already been used."
 
 
 def get_membership_for_user(
@@ -50,4 +54,30 @@ def get_invitation_of_project(project: Project, invitation_id: int) -> Invitatio
     invitation = Invitation.objects.filter(project=project, pk=invitation_id).first()
     if invitation is None:
         raise Http404("No such invitation.")
+    return invitation
+
+
+def get_invitation_by_key(user, key: str) -> Invitation:
+    """The pending invitation whose link carries `key`, if `user` may take it up.
+
+    Anyone may open the link to make an account for the invited address; a signed-in user
+    only with that address. Any other case answers exactly as an unknown key does, so holding
+    a forwarded link tells nothing and joins nothing.
+    """
+    invitation = (
+        pending_invitations()
+        .select_related("project", "invited_by")
+        .filter(digest=token_digest(key))
+        .first()
+    )
+    if invitation is None or (user.is_authenticated and not invitation.is_for(user)):
+        raise Http404(NO_SUCH_INVITATION)
+    return invitation
+
+
+def get_invitation_for_user(user, pk: int) -> Invitation:
+    """A pending invitation addressed to the signed-in user's e-mail; anything else is a 404."""
+    invitation = pending_invitations_for_user(user).filter(pk=pk).first()
+    if invitation is None:
+        raise Http404(NO_SUCH_INVITATION)
     return invitation

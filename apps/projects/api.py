@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from apps.accounts.api import UserSerializer
 from apps.projects import services
 from apps.projects.access import (
+    get_invitation_for_user,
     get_invitation_of_project,
     get_member_of_project,
     get_membership_for_user,
@@ -18,6 +19,7 @@ from apps.projects.capabilities import Cap, Role
 from apps.projects.models import Invitation, Membership, Project
 from apps.projects.selectors import (
     members_of_project,
+    pending_invitations_for_user,
     pending_invitations_of_project,
     projects_for_user,
 )
@@ -53,13 +55,6 @@ class MemberSerializer(serializers.ModelSerializer):
         fields = ["id", "user", "role", "created_at"]
 
 
-class MemberCreateSerializer(serializers.Serializer):
-    user = serializers.CharField(
-        help_text="Username or e-mail address of an existing user.", allow_blank=True
-    )
-    role = serializers.CharField(help_text="One of: " + ", ".join(Role.values))
-
-
 class MemberUpdateSerializer(serializers.Serializer):
     role = serializers.CharField(help_text="One of: " + ", ".join(Role.values))
 
@@ -74,9 +69,28 @@ class InvitationSerializer(serializers.ModelSerializer):
 
 class InvitationCreateSerializer(serializers.Serializer):
     email = serializers.CharField(
-        help_text="E-mail address of someone without an account.", allow_blank=True
+        help_text="E-mail address to invite. The answer is the same whether or not it belongs "
+        "to an account; its holder joins only by accepting.",
+        allow_blank=True,
     )
     role = serializers.CharField(help_text="One of: " + ", ".join(Role.values))
+
+
+class InvitedProjectSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Project
+        fields = ["id", "slug", "name"]
+
+
+class MyInvitationSerializer(serializers.ModelSerializer):
+    """An invitation to the caller's own address, as the invitee sees it."""
+
+    project = InvitedProjectSerializer()
+    invited_by = serializers.CharField(source="invited_by.username", default=None)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "project", "email", "role", "invited_by", "created_at", "expires_at"]
 
 
 def _roles(user) -> dict[int, str]:
@@ -130,7 +144,9 @@ class ProjectDetail(generics.GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MemberListCreate(generics.GenericAPIView):
+class MemberList(generics.GenericAPIView):
+    """The project's members. People join by invitation (`…/invitations/`), never added here."""
+
     serializer_class = MemberSerializer
 
     @extend_schema(responses=MemberSerializer(many=True))
@@ -138,14 +154,6 @@ class MemberListCreate(generics.GenericAPIView):
         project = get_project_for_user(request.user, pk=pk, need=Cap.VIEW)
         page = self.paginate_queryset(members_of_project(project))
         return self.get_paginated_response(MemberSerializer(page, many=True).data)
-
-    @extend_schema(request=MemberCreateSerializer, responses={201: MemberSerializer})
-    def post(self, request, pk: int):
-        project = get_project_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
-        body = MemberCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        member = services.member_add(project=project, by=request.user, **body.validated_data)
-        return Response(MemberSerializer(member).data, status=status.HTTP_201_CREATED)
 
 
 class MemberDetail(generics.GenericAPIView):
@@ -187,7 +195,9 @@ class InvitationListCreate(generics.GenericAPIView):
 
     @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationSerializer})
     def post(self, request, pk: int):
-        """Invite someone without an account; they get an e-mail with a link to join."""
+        """Invite an e-mail address; its holder gets a link and joins only by accepting.
+
+        The answer is the same whether or not the address belongs to an account."""
         project = get_project_for_user(request.user, pk=pk, need=Cap.MANAGE_MEMBERS)
         body = InvitationCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -208,4 +218,37 @@ class InvitationDetail(generics.GenericAPIView):
         services.invitation_revoke(
             invitation=get_invitation_of_project(project, invitation_id), by=request.user
         )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MyInvitationList(generics.GenericAPIView):
+    serializer_class = MyInvitationSerializer
+
+    @extend_schema(responses=MyInvitationSerializer(many=True))
+    def get(self, request):
+        """Pending invitations to the caller's e-mail address."""
+        page = self.paginate_queryset(pending_invitations_for_user(request.user))
+        return self.get_paginated_response(MyInvitationSerializer(page, many=True).data)
+
+
+class MyInvitationAccept(generics.GenericAPIView):
+    serializer_class = ProjectSerializer
+
+    @extend_schema(request=None, responses={201: ProjectSerializer})
+    def post(self, request, invitation_id: int):
+        """Join the project with the invitation's role; the answer is the project."""
+        invitation = get_invitation_for_user(request.user, invitation_id)
+        membership = services.invitation_accept(invitation=invitation, user=request.user)
+        project = membership.project
+        data = ProjectSerializer(project, context={"roles": {project.pk: membership.role}}).data
+        return Response(data, status=status.HTTP_201_CREATED)
+
+
+class MyInvitationDecline(generics.GenericAPIView):
+    serializer_class = MyInvitationSerializer
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request, invitation_id: int):
+        invitation = get_invitation_for_user(request.user, invitation_id)
+        services.invitation_decline(invitation=invitation, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

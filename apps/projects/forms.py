@@ -17,17 +17,12 @@ class ProjectForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class MemberAddForm(forms.Form):
-    user = forms.CharField(label="Username or e-mail", max_length=254)
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.REVIEWER)
-
-
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 
 
 class InvitationForm(forms.Form):
-    prefix = "invite"  # shares the page with the add-member form
+    prefix = "invite"  # shares the page with the member table's role forms
     email = forms.CharField(label="E-mail", max_length=254)
     role = forms.ChoiceField(choices=Role.choices, initial=Role.REVIEWER)
 

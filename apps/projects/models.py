@@ -52,7 +52,11 @@ class Membership(models.Model):
 
 
 class Invitation(models.Model):
-    """An e-mailed invitation to join a project with a role; the link's key is kept hashed."""
+    """An e-mailed invitation to join a project with a role; the link's key is kept hashed.
+
+    Only the person holding the invited address may accept: by the link (making an account
+    if they have none) or, signed in with an account of that address, from their projects page.
+    """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField()
@@ -68,6 +72,7 @@ class Invitation(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -87,5 +92,11 @@ class Invitation(models.Model):
         return (
             self.accepted_at is None
             and self.revoked_at is None
+            and self.declined_at is None
             and self.expires_at > timezone.now()
         )
+
+    def is_for(self, user) -> bool:
+        """Whether `user` holds the invited address; e-mail addresses compare without case."""
+        email = getattr(user, "email", "") or ""
+        return bool(email) and email.casefold() == self.email.casefold()

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from django.db.models import Count, QuerySet
-from django.http import Http404
 from django.utils import timezone
 
-from apps.accounts.services import token_digest
 from apps.projects.models import Invitation, Membership, Project
 
 
@@ -28,19 +26,23 @@ def members_of_project(project: Project) -> QuerySet[Membership]:
     )
 
 
-def pending_invitations_of_project(project: Project) -> QuerySet[Invitation]:
+def pending_invitations() -> QuerySet[Invitation]:
     return Invitation.objects.filter(
-        project=project, accepted_at=None, revoked_at=None, expires_at__gt=timezone.now()
-    ).select_related("invited_by")
-
-
-def get_invitation_by_key(key: str) -> Invitation:
-    """The pending invitation whose link carries `key`; anything else is a 404."""
-    invitation = (
-        Invitation.objects.select_related("project", "invited_by")
-        .filter(digest=token_digest(key))
-        .first()
+        accepted_at=None, revoked_at=None, declined_at=None, expires_at__gt=timezone.now()
     )
-    if invitation is None or not invitation.is_pending:
-        raise Http404("This invitation has expired, was revoked or has already been used.")
-    return invitation
+
+
+def pending_invitations_of_project(project: Project) -> QuerySet[Invitation]:
+    return pending_invitations().filter(project=project).select_related("invited_by")
+
+
+def pending_invitations_for_user(user) -> QuerySet[Invitation]:
+    """Invitations to the user's own e-mail address that they may still accept or decline."""
+    if not user.is_authenticated or not user.email:
+        return Invitation.objects.none()
+    return (
+        pending_invitations()
+        .filter(email__iexact=user.email)
+        .select_related("project", "invited_by")
+        .order_by("-created_at", "-id")
+    )

@@ -18,7 +18,6 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.accounts.models import User
-from apps.accounts.selectors import user_by_username_or_email
 from apps.accounts.services import token_digest
 from apps.audit.services import audit_record
 from apps.projects.capabilities import Role
@@ -112,42 +111,25 @@ def project_delete(*, project: Project, by) -> None:
 
 
 @transaction.atomic
-def member_add(*, project: Project, user: str, role: str, by) -> Membership:
-    """Add the user named by username or e-mail to the project with a role."""
+def member_add(*, project: Project, user: User, role: str, by) -> Membership:
+    """Make `user` a member with a role, without asking them.
+
+    Not reachable from any page or endpoint: people join only by accepting an invitation.
+    This serves setup code that already speaks for the person (the demo, the console).
+    """
     role = _valid_role(role)
-    identifier = (user or "").strip()
-    if not identifier:
-        raise ValidationError({"user": "Give a username or an e-mail address."})
-    if "@" in identifier:
-        try:
-            validate_email(identifier)
-        except ValidationError:
-            raise ValidationError(
-                {"user": f"{identifier!r} is not a valid e-mail address."}
-            ) from None
-    person = user_by_username_or_email(identifier)
-    if person is None:
-        if "@" in identifier:
-            raise ValidationError(
-                {
-                    "user": f"No user with the e-mail address {identifier!r}; invite them by e-mail instead."
-                }
-            )
-        raise ValidationError({"user": f"No user with the username {identifier!r}."})
-    if Membership.objects.filter(project=project, user=person).exists():
-        raise ValidationError({"user": f"{person.username} is already a member of this project."})
     try:
         with transaction.atomic():
-            member = Membership.objects.create(project=project, user=person, role=role, added_by=by)
+            member = Membership.objects.create(project=project, user=user, role=role, added_by=by)
     except IntegrityError as exc:
         raise ValidationError(
-            {"user": f"{person.username} is already a member of this project."}
+            {"user": f"{user.username} is already a member of this project."}
         ) from exc
     audit_record(
         actor=by,
         action="member.added",
         project=project,
-        target=person.username,
+        target=user.username,
         detail={"role": role.value},
     )
     return member
@@ -216,22 +198,17 @@ def _valid_email(email: str) -> str:
 
 @transaction.atomic
 def invitation_create(*, project: Project, email: str, role: str, by, site_url: str) -> Invitation:
-    """Invite someone without an account by e-mail; a new invitation replaces a pending one.
+    """Invite an e-mail address to join; a new invitation replaces a pending one.
 
+    Whether the address has an account changes nothing here, in what is returned or in what
+    is recorded: the inviter must not learn it, and nobody joins until the invitee accepts.
     `site_url` is the absolute root URL the e-mail's link starts with.
     """
     role = _valid_role(role)
     email = _valid_email(email)
-    existing = User.objects.filter(email__iexact=email).first()
-    if existing is not None:
-        raise ValidationError(
-            {
-                "email": f"{email} already has an account ({existing.username}); add them as a member instead."
-            }
-        )
     now = timezone.now()
     replaced = Invitation.objects.filter(
-        project=project, email__iexact=email, accepted_at=None, revoked_at=None
+        project=project, email__iexact=email, accepted_at=None, revoked_at=None, declined_at=None
     ).update(revoked_at=now)
     key = secrets.token_urlsafe(32)
     invitation = Invitation.objects.create(
@@ -264,6 +241,23 @@ def invitation_create(*, project: Project, email: str, role: str, by, site_url: 
 
 
 @transaction.atomic
+def invitation_decline(*, invitation: Invitation, user: User) -> None:
+    """The invitee says no; the invitation stops working and leaves the owner's list."""
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if not invitation.is_pending or not invitation.is_for(user):
+        raise ValidationError("This invitation has expired, was revoked or has already been used.")
+    invitation.declined_at = timezone.now()
+    invitation.save(update_fields=["declined_at"])
+    audit_record(
+        actor=user,
+        action="invitation.declined",
+        project=invitation.project,
+        target=invitation.email,
+        detail={"role": invitation.role},
+    )
+
+
+@transaction.atomic
 def invitation_revoke(*, invitation: Invitation, by) -> None:
     if invitation.revoked_at is None and invitation.accepted_at is None:
         invitation.revoked_at = timezone.now()
@@ -281,9 +275,11 @@ def invitation_revoke(*, invitation: Invitation, by) -> None:
 def invitation_accept(
     *, invitation: Invitation, user: User | None = None, username: str = "", password: str = ""
 ) -> Membership:
-    """Join the project: as the logged-in `user`, or as a new account made from the invitation."""
+    """Join the project: as the logged-in `user`, or as a new account made from the invitation.
+
+    A logged-in user must hold the invited address (see `Invitation.is_for`)."""
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-    if not invitation.is_pending:
+    if not invitation.is_pending or (user is not None and not invitation.is_for(user)):
         raise ValidationError("This invitation has expired, was revoked or has already been used.")
     new_account = user is None
     if user is None:

@@ -7,7 +7,6 @@ app_name = "projects"
 urlpatterns = [
     path("", views.project_list, name="list"),
     path("<slug:slug>/", views.project_detail, name="detail"),
-    path("<slug:slug>/members/add/", views.member_add, name="member_add"),
     path("<slug:slug>/members/<int:member_id>/role/", views.member_role, name="member_role"),
     path("<slug:slug>/members/<int:member_id>/remove/", views.member_remove, name="member_remove"),
     path("<slug:slug>/invitations/", views.invitation_create, name="invitation_create"),

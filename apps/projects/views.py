@@ -16,6 +16,8 @@ from apps.datasets.forms import DatasetForm
 from apps.datasets.selectors import datasets_with_counts
 from apps.projects import services
 from apps.projects.access import (
+    get_invitation_by_key,
+    get_invitation_for_user,
     get_invitation_of_project,
     get_member_of_project,
     get_membership_for_user,
@@ -24,14 +26,13 @@ from apps.projects.capabilities import CAP_LABELS, Cap, Role
 from apps.projects.forms import (
     AcceptInvitationForm,
     InvitationForm,
-    MemberAddForm,
     MemberRoleForm,
     ProjectForm,
 )
 from apps.projects.selectors import (
-    get_invitation_by_key,
     members_of_project,
     memberships_for_user,
+    pending_invitations_for_user,
     pending_invitations_of_project,
 )
 
@@ -48,11 +49,15 @@ def project_list(request):
         else:
             messages.success(request, f"Project “{project.name}” created. You are its owner.")
             return redirect("projects:detail", slug=project.slug)
-    memberships = memberships_for_user(request.user)
-    return render(request, "projects/list.html", {"memberships": memberships, "form": form})
+    context = {
+        "memberships": memberships_for_user(request.user),
+        "invitations": pending_invitations_for_user(request.user),
+        "form": form,
+    }
+    return render(request, "projects/list.html", context)
 
 
-def _members_context(membership, add_form=None, invite_form=None, error: str | None = None) -> dict:
+def _members_context(membership, invite_form=None, error: str | None = None) -> dict:
     project = membership.project
     can_manage = membership.can(Cap.MANAGE_MEMBERS)
     return {
@@ -61,7 +66,6 @@ def _members_context(membership, add_form=None, invite_form=None, error: str | N
         "can_manage": can_manage,
         "members": members_of_project(project),
         "invitations": pending_invitations_of_project(project) if can_manage else [],
-        "add_form": add_form or MemberAddForm(),
         "invite_form": invite_form or InvitationForm(),
         "roles": Role.choices,
         "error": error,
@@ -100,34 +104,6 @@ def project_detail(request, slug: str):
     context["can_integrate"] = membership.can(Cap.INTEGRATIONS)
     context["dataset_form"] = DatasetForm()
     return render(request, "projects/detail.html", context)
-
-
-@login_required
-@require_POST
-def member_add(request, slug: str):
-    membership = get_membership_for_user(request.user, slug=slug, need=Cap.MANAGE_MEMBERS)
-    form = MemberAddForm(request.POST)
-    status = 200
-    if form.is_valid():
-        try:
-            member = services.member_add(
-                project=membership.project, by=request.user, **form.cleaned_data
-            )
-        except ValidationError as exc:
-            add_service_error(form, exc)
-            status = 400
-        else:
-            messages.success(
-                request, f"{member.user.username} added as {member.get_role_display()}."
-            )
-            if not request.htmx:
-                return redirect("projects:detail", slug=slug)
-            form = None
-    else:
-        status = 400
-    return _render_members(
-        request, _members_context(membership, add_form=form), status=status if request.htmx else 200
-    )
 
 
 @login_required
@@ -231,7 +207,7 @@ def invitation_revoke(request, slug: str, invitation_id: int):
 @require_http_methods(["GET", "POST"])
 def invitation_accept(request, key: str):
     """The link in an invitation e-mail: join as the logged-in user, or make an account."""
-    invitation = get_invitation_by_key(key)
+    invitation = get_invitation_by_key(request.user, key)
     form = (
         None
         if request.user.is_authenticated
@@ -263,3 +239,26 @@ def invitation_accept(request, key: str):
         "projects/invitation_accept.html",
         {"invitation": invitation, "form": form, "error": error},
     )
+
+
+@login_required
+@require_POST
+def my_invitation_accept(request, invitation_id: int):
+    """Accept, from the projects page, an invitation to the signed-in user's own address."""
+    invitation = get_invitation_for_user(request.user, invitation_id)
+    try:
+        services.invitation_accept(invitation=invitation, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("projects:list")
+    messages.success(request, f"Welcome to {invitation.project.name}.")
+    return redirect("projects:detail", slug=invitation.project.slug)
+
+
+@login_required
+@require_POST
+def my_invitation_decline(request, invitation_id: int):
+    invitation = get_invitation_for_user(request.user, invitation_id)
+    services.invitation_decline(invitation=invitation, user=request.user)
+    messages.success(request, f"You declined the invitation to {invitation.project.name}.")
+    return redirect("projects:list")

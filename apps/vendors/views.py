@@ -60,8 +60,11 @@ def vendors(request, slug: str):
                 messages.success(request, f"Batches are accepted from {policy.level:.0%} on.")
             elif request.POST.get("action") == "member":
                 vendor = project.vendors.filter(pk=int(request.POST.get("vendor") or 0)).first()
+                # Only the project's members: a different answer for an account outside it
+                # would tell a manager which usernames exist.
                 user = User.objects.filter(
-                    username=request.POST.get("username", "").strip()
+                    username=request.POST.get("username", "").strip(),
+                    memberships__project=project,
                 ).first()
                 if vendor is None or user is None:
                     raise ValidationError("Pick a vendor and a user of the project.")

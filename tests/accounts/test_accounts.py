@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
+from django.utils import timezone
+from rest_framework.test import APIClient
 
 from apps.accounts.models import ApiToken, User
 from apps.accounts.services import token_digest
@@ -120,17 +123,69 @@ def test_revoked_token_is_401(alice, client):
     assert response["WWW-Authenticate"] == "Token"
 
 
-def test_tokens_through_the_api(alice, api_as):
-    client = api_as(alice)
+def test_tokens_through_the_api(alice, api_session_as):
+    client = api_session_as(alice)
     created = client.post("/api/tokens/", {"name": "notebook"}, format="json")
     assert created.status_code == 201
+    assert created.json()["expires_at"] is None
     key = created.json()["key"]
-    other = api_as(None)
+    other = APIClient()
     other.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert other.get("/api/me/").status_code == 200
     assert client.delete(f"/api/tokens/{created.json()['id']}/").status_code == 204
     assert other.get("/api/me/").status_code == 401
     assert client.post("/api/tokens/", {"name": ""}, format="json").json()["name"]
+
+
+def test_a_token_cannot_mint_another_token(alice, api_as):
+    client = api_as(alice)
+    before = ApiToken.objects.count()
+    response = client.post("/api/tokens/", {"name": "child"}, format="json")
+    assert response.status_code == 403
+    assert "signed-in session" in response.json()["detail"]
+    assert ApiToken.objects.count() == before
+    # Reading and revoking with a token still work.
+    assert client.get("/api/tokens/").status_code == 200
+
+
+def test_a_token_with_an_expiry_stops_working_when_it_expires(alice, api_session_as):
+    created = api_session_as(alice).post(
+        "/api/tokens/", {"name": "ci", "expires_days": 30}, format="json"
+    )
+    assert created.status_code == 201
+    token = ApiToken.objects.get(pk=created.json()["id"])
+    assert timedelta(days=29, hours=23) < token.expires_at - timezone.now() <= timedelta(days=30)
+    assert created.json()["expires_at"] is not None
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Token {created.json()['key']}")
+    assert other.get("/api/me/").status_code == 200
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    response = other.get("/api/me/")
+    assert response.status_code == 401 and response["WWW-Authenticate"] == "Token"
+    assert "expired" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("days", [0, -3, 3651, "soon", 1.5])
+def test_a_bad_expiry_is_400_naming_the_field(days, alice, api_session_as):
+    response = api_session_as(alice).post(
+        "/api/tokens/", {"name": "ci", "expires_days": days}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["expires_days"]
+    assert ApiToken.objects.count() == 0
+
+
+def test_the_token_page_sets_and_shows_an_expiry(alice, client):
+    client.force_login(alice)
+    bad = client.post("/accounts/tokens/", {"name": "ci", "expires_days": "0"})
+    assert "greater than or equal to 1" in bad.content.decode() and ApiToken.objects.count() == 0
+    response = client.post("/accounts/tokens/", {"name": "ci", "expires_days": "7"})
+    token = ApiToken.objects.get(user=alice)
+    assert token.expires_at.date() == (timezone.now() + timedelta(days=7)).date()
+    html = response.content.decode()
+    assert "Expires" in html and token.expires_at.strftime("%Y-%m-%d") in html
+    ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    assert "expired" in client.get("/accounts/tokens/").content.decode()
 
 
 def test_a_user_cannot_touch_another_users_token(alice, api_as):
@@ -160,6 +215,21 @@ def test_create_api_token_command_for_unknown_user_fails(db):
 
     with pytest.raises(CommandError, match="No active user named 'ghost'"):
         call_command("create_api_token", "ghost")
+    assert ApiToken.objects.count() == 0
+
+
+def test_create_api_token_command_sets_an_expiry(alice, capsys):
+    call_command("create_api_token", "alice", "--expires-days", "3")
+    token = ApiToken.objects.get(user=alice)
+    assert token.expires_at.date() == (timezone.now() + timedelta(days=3)).date()
+    assert "expires" in capsys.readouterr().err
+
+
+def test_create_api_token_command_refuses_a_bad_expiry(alice):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="between 1 and 3650"):
+        call_command("create_api_token", "alice", "--expires-days", "0")
     assert ApiToken.objects.count() == 0
 
 

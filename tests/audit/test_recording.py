@@ -75,21 +75,18 @@ def test_page_role_change_is_recorded_like_the_api(team, web_as):
 def test_member_added_removed_and_leaving(team, api_as):
     from tests.factories import UserFactory
 
-    UserFactory(username="newbie")
+    newbie = UserFactory(username="newbie")
     owner = api_as(team.user("owner"))
-    response = owner.post(
-        f"/api/projects/{team.project.pk}/members/",
-        {"user": "newbie", "role": "reviewer"},
-        format="json",
+    member = project_services.member_add(
+        project=team.project, user=newbie, role="reviewer", by=team.user("owner")
     )
-    assert response.status_code == 201
     added = only("member.added")
     assert (added.actor_name, added.target, added.detail) == (
         "owner1",
         "newbie",
         {"role": "reviewer"},
     )
-    owner.delete(f"/api/projects/{team.project.pk}/members/{response.json()['id']}/")
+    owner.delete(f"/api/projects/{team.project.pk}/members/{member.pk}/")
     removed = only("member.removed")
     assert (removed.actor_name, removed.target, removed.detail) == (
         "owner1",
@@ -159,13 +156,31 @@ def test_invitations_created_revoked_and_accepted(team):
     }
 
 
+def test_an_invitation_declined_is_recorded(team):
+    invitee = team.user("outsider")
+    invitation = project_services.invitation_create(
+        project=team.project,
+        email=invitee.email,
+        role="viewer",
+        by=team.user("owner"),
+        site_url="x",
+    )
+    project_services.invitation_decline(invitation=invitation, user=invitee)
+    declined = only("invitation.declined")
+    assert (declined.actor, declined.project, declined.target) == (
+        invitee,
+        team.project,
+        invitee.email,
+    )
+
+
 def test_a_refused_invitation_records_nothing(team):
     from django.core.exceptions import ValidationError
 
     with pytest.raises(ValidationError):
         project_services.invitation_create(
             project=team.project,
-            email=team.user("viewer").email,  # has an account already
+            email="not an address",
             role="viewer",
             by=team.user("owner"),
             site_url="x",
@@ -394,9 +409,9 @@ def test_token_creation_and_revocation_are_account_level(team, web_as):
     assert only("token.revoked").actor_name == "scientist1"
 
 
-def test_a_members_token_shows_in_their_projects_logs_only(team, api_as):
-    api_as(team.user("scientist")).post("/api/tokens/", {"name": "ci"}, format="json")
-    api_as(team.user("outsider")).post("/api/tokens/", {"name": "theirs"}, format="json")
+def test_a_members_token_shows_in_their_projects_logs_only(team, api_session_as):
+    api_session_as(team.user("scientist")).post("/api/tokens/", {"name": "ci"}, format="json")
+    api_session_as(team.user("outsider")).post("/api/tokens/", {"name": "theirs"}, format="json")
 
     def targets(project):
         return set(
@@ -417,8 +432,8 @@ def test_a_token_made_at_the_console_shows_in_the_members_projects(team):
     assert event not in audit_events_for_project(team.other_project)
 
 
-def test_a_former_members_tokens_leave_the_log(team, api_as):
-    api_as(team.user("viewer")).post("/api/tokens/", {"name": "old"}, format="json")
+def test_a_former_members_tokens_leave_the_log(team, api_session_as):
+    api_session_as(team.user("viewer")).post("/api/tokens/", {"name": "old"}, format="json")
     project_services.member_remove(member=team.members["viewer"], by=team.user("owner"))
     targets = audit_events_for_project(team.project, action="tokens").values_list(
         "target", flat=True

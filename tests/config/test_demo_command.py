@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import json
 import os
@@ -190,3 +191,101 @@ def test_demo_runs_the_whole_product_and_keeps_data_across_runs(tmp_path):
     finally:
         stop_demo(process)
     assert not postgres_running(var_dir)
+
+
+def demo_processes(demo: subprocess.Popen) -> list[psutil.Process]:
+    """Everything the demo started, once the worker has forked its pool and beat: its
+    children, theirs, and whatever shares their process groups."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        processes = psutil.Process(demo.pid).children(recursive=True)
+        with contextlib.suppress(psutil.NoSuchProcess):  # a short-lived one went meanwhile
+            worker = [p for p in processes if p.ppid() == demo.pid and "celery" in p.cmdline()]
+            if worker and len(worker[0].children()) >= 2:  # the pool's one process and beat
+                break
+        time.sleep(0.5)
+    processes = still_running(processes)
+    groups = {os.getpgid(p.pid) for p in processes} - {os.getpgid(demo.pid)}
+    for p in psutil.process_iter():
+        try:
+            if os.getpgid(p.pid) in groups and p not in processes:
+                processes.append(p)
+        except (ProcessLookupError, psutil.Error):
+            pass
+    return processes
+
+
+def still_running(processes: list[psutil.Process]) -> list[psutil.Process]:
+    alive = []
+    for p in processes:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(p)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+@contextlib.contextmanager
+def demo_running(var_dir: Path, log: Path):
+    """A started demo and all it started; whatever a failing test leaves running is killed."""
+    process, _banner = start_demo(var_dir, free_port(), log)
+    processes = demo_processes(process)
+    try:
+        yield process, processes
+    finally:
+        if process.poll() is None:
+            process.kill()
+        for p in still_running(processes):
+            p.kill()
+
+
+@pytest.fixture(scope="module")
+def demo_var(tmp_path_factory) -> Path:
+    """One install for the stop tests: the first start migrates, the later ones reuse it."""
+    return tmp_path_factory.mktemp("demo") / "var"
+
+
+def test_a_taken_port_is_an_error_before_anything_starts(tmp_path):
+    var_dir = tmp_path / "var"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "manage.py", "demo", "--port", str(port)],
+            cwd=settings.BASE_DIR,
+            env=fresh_env(var_dir),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode != 0
+    assert f"127.0.0.1:{port}" in result.stderr and "in use" in result.stderr
+    assert "Logins" not in result.stdout and "Starting" not in result.stdout
+    assert not (var_dir / "postgres" / "postmaster.pid").exists()  # no database started
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_stops_every_process_and_the_database(sig, demo_var, tmp_path):
+    with demo_running(demo_var, tmp_path / "demo.log") as (process, processes):
+        assert len(processes) >= 4, processes  # worker, its pool and beat, web server
+        process.send_signal(sig)
+        assert process.wait(timeout=90) == 0
+        psutil.wait_procs(processes, timeout=5)
+        assert still_running(processes) == []
+    assert not postgres_running(demo_var)
+
+
+def test_a_killed_worker_stops_the_demo_and_everything_it_started(demo_var, tmp_path):
+    """The demo stops rather than restarting the worker, and says why."""
+    log = tmp_path / "demo.log"
+    with demo_running(demo_var, log) as (process, processes):
+        worker = next(p for p in psutil.Process(process.pid).children() if "celery" in p.cmdline())
+        assert len(worker.children()) >= 2  # its pool and beat, left behind by a kill
+        worker.kill()
+        assert process.wait(timeout=90) != 0
+        assert "The worker exited" in log.read_text()
+        psutil.wait_procs(processes, timeout=5)
+        assert still_running(processes) == []
+    assert not postgres_running(demo_var)

@@ -40,6 +40,59 @@ def test_missing_secret_key_with_debug_off_stops_start_up():
     assert "SECRET_KEY is not set" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "secret_key,message",
+    [
+        (None, "SECRET_KEY is not set"),
+        ("", "SECRET_KEY is not set"),
+        ("change-me", "placeholder"),
+        ("django-insecure-" + "k" * 40, "placeholder"),
+        ("short-but-random-Zq81", "at least 32 characters"),
+    ],
+)
+@pytest.mark.parametrize("debug", ["false", "true"])
+def test_outside_local_mode_a_missing_placeholder_or_short_key_stops_start_up(
+    secret_key, message, debug
+):
+    env = {**PRODUCTION_ENV, "DEBUG": debug}
+    if secret_key is not None:
+        env["SECRET_KEY"] = secret_key
+    result = run_manage("check", env=env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and message in result.stderr
+
+
+def test_the_env_example_key_is_refused():
+    example = (settings.BASE_DIR / "deploy" / "env.example").read_text()
+    placeholder = next(
+        line.split("=", 1)[1] for line in example.splitlines() if line.startswith("SECRET_KEY=")
+    )
+    result = run_manage("check", env={**PRODUCTION_ENV, "SECRET_KEY": placeholder})
+    assert result.returncode != 0 and "placeholder" in result.stderr
+
+
+def test_local_mode_makes_a_key_of_its_own_and_keeps_it(tmp_path):
+    read_key = "from django.conf import settings; print(settings.SECRET_KEY)"
+    env = {"LOUPE_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "apps.config.settings"}
+    keys = []
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-c", f"import django; django.setup(); {read_key}"],
+            cwd=settings.BASE_DIR,
+            env={
+                **{k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DATABASE_URL"}},
+                **env,
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        keys.append(result.stdout.strip())
+    assert keys[0] == keys[1] and len(keys[0]) >= 50
+    assert f"SECRET_KEY={keys[0]}" in (tmp_path / "local.env").read_text()
+
+
 def test_deploy_check_passes_once_secret_key_and_allowed_hosts_are_set():
     env = {
         **PRODUCTION_ENV,

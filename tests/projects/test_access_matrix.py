@@ -105,16 +105,15 @@ def test_api_member_list(persona, team, api_as, django_assert_max_num_queries):
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
-def test_api_member_add(persona, team, api_as):
+def test_api_member_add_is_not_offered(persona, team, api_as):
     UserFactory(username="newcomer")
     response = api_as(team.user(persona)).post(
         f"/api/projects/{team.project.pk}/members/",
         {"user": "newcomer", "role": "reviewer"},
         format="json",
     )
-    assert response.status_code == expected(persona, Cap.MANAGE_MEMBERS, 201)
-    added = Membership.objects.filter(project=team.project, user__username="newcomer").exists()
-    assert added == (response.status_code == 201)
+    assert response.status_code == 405  # the same to everyone: people join by invitation
+    assert not Membership.objects.filter(user__username="newcomer").exists()
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -222,25 +221,7 @@ def test_page_project_detail(persona, team, web_as, django_assert_max_num_querie
         html = response.content.decode()
         # Vendors don't see the team; everyone else sees the members.
         assert ("reviewer1" in html) == (persona != "vendor")
-        assert ("member-add" in html) == (persona == "owner")
-
-
-@pytest.mark.parametrize("persona", PERSONAS)
-@pytest.mark.parametrize("htmx", [False, True])
-def test_page_member_add(persona, htmx, team, web_as):
-    UserFactory(username="newcomer")
-    headers = {"HX-Request": "true"} if htmx else {}
-    response = web_as(team.user(persona)).post(
-        "/projects/cats-dogs/members/add/",
-        {"user": "newcomer", "role": "reviewer"},
-        headers=headers,
-    )
-    ok = 200 if htmx else 302
-    assert response.status_code == expected(persona, Cap.MANAGE_MEMBERS, ok)
-    added = Membership.objects.filter(project=team.project, user__username="newcomer").exists()
-    assert added == (response.status_code == ok)
-    if htmx and response.status_code == 200:
-        assert 'data-username="newcomer"' in response.content.decode()
+        assert ('id="invite"' in html) == (persona == "owner")
 
 
 @pytest.mark.parametrize("persona", PERSONAS)
@@ -291,7 +272,6 @@ def test_pages_send_anonymous_visitors_to_login(path, team, client):
 @pytest.mark.parametrize(
     "path",
     [
-        "/projects/cats-dogs/members/add/",
         "/projects/cats-dogs/members/1/role/",
         "/projects/cats-dogs/members/1/remove/",
         "/projects/cats-dogs/delete/",

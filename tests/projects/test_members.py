@@ -1,11 +1,13 @@
-"""Creating projects and managing members: the rules, and what bad input gets."""
+"""Creating projects and managing members: the rules, and what bad input gets.
+
+People join by invitation only: see test_invitations.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from apps.projects.models import Membership, Project
-from tests.factories import MembershipFactory, UserFactory
+from tests.factories import MembershipFactory
 
 
 def snapshot():
@@ -40,45 +42,6 @@ def test_bad_project_input_is_400_naming_the_field(payload, field, message, team
     assert response.status_code == 400
     assert message in " ".join(response.json()[field])
     assert snapshot() == before
-
-
-@pytest.mark.parametrize(
-    "payload,field,message",
-    [
-        ({"user": "newcomer", "role": "admin"}, "role", "Unknown role 'admin'"),
-        ({"user": "nobody", "role": "viewer"}, "user", "No user with the username 'nobody'"),
-        (
-            {"user": "nobody@example.com", "role": "viewer"},
-            "user",
-            "No user with the e-mail address",
-        ),
-        ({"user": "not-an@email@", "role": "viewer"}, "user", "not a valid e-mail address"),
-        ({"user": "", "role": "viewer"}, "user", "username or an e-mail"),
-        ({"user": "reviewer1", "role": "viewer"}, "user", "already a member"),
-        ({"role": "viewer"}, "user", "required"),
-        ({"user": "newcomer"}, "role", "required"),
-    ],
-)
-def test_bad_member_input_is_400_naming_the_field(payload, field, message, team, api_as):
-    UserFactory(username="newcomer")
-    before = snapshot()
-    response = api_as(team.user("owner")).post(
-        f"/api/projects/{team.project.pk}/members/", payload, format="json"
-    )
-    assert response.status_code == 400, response.content
-    assert message in " ".join(response.json()[field])
-    assert snapshot() == before
-
-
-def test_member_can_be_added_by_email_case_insensitively(team, api_as):
-    UserFactory(username="ana", email="Ana.Lima@Example.com")
-    response = api_as(team.user("owner")).post(
-        f"/api/projects/{team.project.pk}/members/",
-        {"user": "ana.lima@example.COM", "role": "reviewer"},
-        format="json",
-    )
-    assert response.status_code == 201
-    assert response.json()["user"]["username"] == "ana"
 
 
 def test_unknown_role_on_change_is_400(team, api_as):
@@ -140,18 +103,6 @@ def test_duplicate_membership_is_refused_by_the_database(team):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         MembershipFactory(project=team.project, user=team.user("viewer"), role="owner")
-
-
-def test_web_member_add_shows_the_error_and_changes_nothing(team, web_as):
-    before = snapshot()
-    response = web_as(team.user("owner")).post(
-        "/projects/cats-dogs/members/add/",
-        {"user": "ghost", "role": "viewer"},
-        headers={"HX-Request": "true"},
-    )
-    assert response.status_code == 400
-    assert "No user with the username &#x27;ghost&#x27;" in response.content.decode()
-    assert snapshot() == before
 
 
 def test_web_last_owner_demotion_shows_the_error(team, web_as):

@@ -4,6 +4,7 @@ vendor isolation on every page, the Label Studio and CSV exchange (all or nothin
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -369,3 +370,20 @@ def test_a_label_for_an_item_that_is_not_a_number_is_a_404(world, team, vendor, 
         f"/vendors/work/{batch.pk}/", {"item": "x", "label": "dog"}
     )
     assert response.status_code == 404 and not VendorLabel.objects.exists()
+
+
+def test_adding_an_annotator_tells_nothing_about_accounts_outside_the_project(
+    world, team, vendor, web_as
+):
+    """A manager learns the same from an account outside the project as from no account."""
+    client = web_as(team.user("manager"))
+    answers = []
+    for username in ("outsider", "no-such-person"):
+        response = client.post(
+            "/vendors/projects/cats-dogs/",
+            {"action": "member", "vendor": vendor.pk, "username": username},
+            follow=True,
+        )
+        text = response.content.decode().replace(username, "NAME")
+        answers.append(re.findall(r'class="flash [^"]*" role="status">(.*?)<', text, re.S))
+    assert answers[0] == answers[1] == ["Pick a vendor and a user of the project."]

@@ -1,5 +1,6 @@
 """Print a new personal API token for a user; the key is the last line of output."""
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.models import User
@@ -14,13 +15,27 @@ class Command(BaseCommand):
         parser.add_argument(
             "--name", default="command line", help="A name to tell the token apart."
         )
+        parser.add_argument(
+            "--expires-days",
+            type=int,
+            default=None,
+            help="Days until the token stops working (default: until revoked).",
+        )
 
-    def handle(self, *args, username: str, name: str, **options):
+    def handle(self, *args, username: str, name: str, expires_days: int | None, **options):
         user = User.objects.filter(username=username, is_active=True).first()
         if user is None:
             raise CommandError(f"No active user named {username!r}.")
-        token, key = api_token_create(user=user, name=name, by=None)  # an operator: no actor
+        try:
+            token, key = api_token_create(  # an operator: no actor
+                user=user, name=name, by=None, expires_days=expires_days
+            )
+        except ValidationError as exc:
+            raise CommandError(f"--expires-days: {' '.join(exc.messages)}") from None
+        expiry = (
+            f"expires {token.expires_at:%Y-%m-%d %H:%M %Z}" if token.expires_at else "no expiry"
+        )
         self.stderr.write(
-            f"Token {token.name!r} for {user.username} (use: Authorization: Token <key>)"
+            f"Token {token.name!r} for {user.username}, {expiry} (use: Authorization: Token <key>)"
         )
         self.stdout.write(key)

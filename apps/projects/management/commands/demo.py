@@ -2,20 +2,83 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+import psutil
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.config import embedded
 from apps.projects.demo import DEMO_DATASET, demo_dataset_ensure, demo_project_ensure
+
+STOP_TIMEOUT = 15  # seconds each group has to stop on SIGTERM before it is killed
+
+
+def _port_taken(host: str, port: int) -> OSError | None:
+    """Bind where runserver will, as it will (address reuse on), and let go at once."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return exc
+    family, kind, proto, _name, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc
+    return None
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    """Live processes of a process group. Zombies count as gone: they hold nothing."""
+    members = []
+    for process in psutil.process_iter():
+        try:
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process)
+        except (ProcessLookupError, psutil.Error):
+            pass
+    return members
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def stop_children(children: list[subprocess.Popen], timeout: float = STOP_TIMEOUT) -> None:
+    """Stop each child with everything it started, even when the child itself died first.
+
+    Every child leads a process group of its own (start_new_session), and its own children
+    (the worker's pool and beat) stay in it: signalling the group reaches them after their
+    parent is gone, where signalling the child alone would leave them running as orphans.
+    """
+    for child in children:
+        _signal_group(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        while time.monotonic() < deadline:
+            child.poll()  # reap our own child, or it lingers as a zombie
+            if not _group_members(child.pid):
+                break
+            time.sleep(0.2)
+    for child in children:
+        for process in _group_members(child.pid):
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=5)
+        psutil.wait_procs(_group_members(child.pid), timeout=5)
 
 
 class Command(BaseCommand):
@@ -29,15 +92,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, host: str, port: int, concurrency: int, **options):
-        self.stdout.write("Starting the database and applying migrations…")
-        call_command("migrate", interactive=False, verbosity=0)
-        project, passwords = demo_project_ensure(
-            credentials_path=embedded.var_dir() / "demo-credentials.json"
-        )
-        if demo_dataset_ensure(project=project, by=project.created_by, folder=embedded.var_dir()):
-            self.stdout.write(f"Loaded the demo dataset “{DEMO_DATASET}”.")
-
-        base = Path(settings.BASE_DIR)
+        # Before anything starts or is printed: with the port taken, the banner and the
+        # passwords would describe a server that is not ours.
+        taken = _port_taken(host, port)
+        if taken is not None:
+            raise CommandError(
+                f"Cannot listen on {host}:{port}: {taken.strerror or taken}. Is another server "
+                "using it? Stop it or choose another port with --port."
+            )
         children: list[subprocess.Popen] = []
         stopping = False
 
@@ -48,46 +110,12 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         try:
-            worker = [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers",
-                "worker",
-                "--loglevel",
-                "WARNING",
-            ]
-            # -B: the demo's one worker also runs the periodic sweeps (deploy/ runs a beat of its own).
-            worker += ["--concurrency", str(concurrency), "--hostname", "demo@%h", "-B"]
-            url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
-            # Links in the e-mails the worker sends point at this demo.
-            env = {**os.environ, "LOUPE_SITE_URL": os.environ.get("LOUPE_SITE_URL") or url}
-            children.append(subprocess.Popen(worker, cwd=base, env=env, start_new_session=True))  # noqa: S603
-            web = [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"]
-            if not settings.DEBUG:
-                web.append("--insecure")  # serve static files without a front proxy
-            children.append(subprocess.Popen(web, cwd=base, start_new_session=True))  # noqa: S603
-            self._wait_until_up(url + "healthz", children)
-            self._banner(url, project, passwords)
-            while not stopping:
-                for child in children:
-                    if child.poll() is not None:
-                        raise CommandError(
-                            f"{child.args[2:5]} exited with status {child.returncode}."
-                        )
-                time.sleep(0.5)
+            self._run(host, port, concurrency, children, lambda: stopping)
         finally:
             self.stdout.write("\nStopping the web server, the worker and the database…")
-            for child in children:
-                if child.poll() is None:
-                    child.terminate()
-            for child in children:
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            stop_children(children)
             from django.db import connections
 
             connections.close_all()
@@ -96,15 +124,64 @@ class Command(BaseCommand):
                 "Stopped. Run `python manage.py demo` again to pick up where you left off."
             )
 
-    def _wait_until_up(self, url: str, children: list[subprocess.Popen]) -> None:
+    def _run(self, host, port, concurrency, children, stopping) -> None:
+        self.stdout.write("Starting the database and applying migrations…")
+        call_command("migrate", interactive=False, verbosity=0)
+        project, passwords = demo_project_ensure(
+            credentials_path=embedded.var_dir() / "demo-credentials.json"
+        )
+        if demo_dataset_ensure(project=project, by=project.created_by, folder=embedded.var_dir()):
+            self.stdout.write(f"Loaded the demo dataset “{DEMO_DATASET}”.")
+        if stopping():
+            return
+
+        base = Path(settings.BASE_DIR)
+        worker = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers",
+            "worker",
+            "--loglevel",
+            "WARNING",
+        ]
+        # -B: the demo's one worker also runs the periodic sweeps (deploy/ runs a beat of its own).
+        worker += ["--concurrency", str(concurrency), "--hostname", "demo@%h", "-B"]
+        url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
+        # Links in the e-mails the worker sends point at this demo.
+        env = {**os.environ, "LOUPE_SITE_URL": os.environ.get("LOUPE_SITE_URL") or url}
+        children.append(subprocess.Popen(worker, cwd=base, env=env, start_new_session=True))  # noqa: S603
+        web = [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"]
+        if not settings.DEBUG:
+            web.append("--insecure")  # serve static files without a front proxy
+        children.append(subprocess.Popen(web, cwd=base, start_new_session=True))  # noqa: S603
+        if not self._wait_until_up(url + "healthz", children, stopping):
+            return
+        self._banner(url, project, passwords)
+        # A child that dies takes the demo down with it, rather than being restarted:
+        # the others are stopped too, and the message says which one went.
+        while not stopping():
+            for child in children:
+                if child.poll() is not None:
+                    name = "The worker" if "celery" in child.args else "The web server"
+                    raise CommandError(
+                        f"{name} exited with status {child.returncode}; stopping everything."
+                    )
+            time.sleep(0.5)
+
+    def _wait_until_up(self, url: str, children: list[subprocess.Popen], stopping) -> bool:
+        """True once the server answers; False when asked to stop first."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
+            if stopping():
+                return False
             if any(c.poll() is not None for c in children):
                 raise CommandError("A process failed to start; see the output above.")
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own server
                     if response.status == 200:
-                        return
+                        return True
             except OSError:
                 pass
             time.sleep(0.5)
