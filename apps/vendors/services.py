@@ -109,9 +109,10 @@ def vendor_member_add(*, vendor: Vendor, project: Project, user) -> VendorMember
         raise ValidationError({"user": f"{user.username} needs the vendor role in {project.name}."})
     existing = VendorMember.objects.filter(user=user).select_related("vendor").first()
     if existing is not None and existing.vendor_id != vendor.pk:
-        raise ValidationError(
-            {"user": f"{user.username} already works for {existing.vendor.name}."}
-        )
+        # Another tenant's vendor is not named: its name is that tenant's business.
+        works_here = existing.vendor.projects.filter(pk=project.pk).exists()
+        other = existing.vendor.name if works_here else "a vendor of another project"
+        raise ValidationError({"user": f"{user.username} already works for {other}."})
     member, _ = VendorMember.objects.get_or_create(user=user, defaults={"vendor": vendor})
     return member
 

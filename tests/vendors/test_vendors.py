@@ -387,3 +387,19 @@ def test_adding_an_annotator_tells_nothing_about_accounts_outside_the_project(
         text = response.content.decode().replace(username, "NAME")
         answers.append(re.findall(r'class="flash [^"]*" role="status">(.*?)<', text, re.S))
     assert answers[0] == answers[1] == ["Pick a vendor and a user of the project."]
+
+
+def test_an_annotator_of_another_projects_vendor_is_refused_without_naming_that_vendor(
+    world, team, vendor
+):
+    from tests.factories import MembershipFactory, UserFactory
+
+    annotator = UserFactory(username="moonlighter")
+    MembershipFactory(project=team.other_project, user=annotator, role="vendor")
+    MembershipFactory(project=team.project, user=annotator, role="vendor")
+    secret = services.vendor_create(project=team.other_project, name="Secret Co")
+    services.vendor_member_add(vendor=secret, project=team.other_project, user=annotator)
+    with pytest.raises(ValidationError) as refused:
+        services.vendor_member_add(vendor=vendor, project=team.project, user=annotator)
+    assert "Secret Co" not in str(refused.value)
+    assert "a vendor of another project" in str(refused.value)
