@@ -17,4 +17,3 @@ def get_api_token_for_user(user: User, pk: int) -> ApiToken:
     if token is None:
         raise Http404("No such token.")
     return token
-
