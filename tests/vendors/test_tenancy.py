@@ -52,12 +52,16 @@ def test_the_outsiders_attack_through_the_api_and_pages_reaches_nothing(
     created = api.post("/api/projects/", {"name": "Copycat"}, format="json")
     assert created.status_code == 201, created.content
     mine = Project.objects.get(pk=created.json()["id"])
-    added = api.post(
-        f"/api/projects/{mine.pk}/members/",
-        {"user": "accomplice", "role": Role.VENDOR},
+    invited = api.post(
+        f"/api/projects/{mine.pk}/invitations/",
+        {"email": accomplice.email, "role": Role.VENDOR},
         format="json",
     )
-    assert added.status_code == 201, added.content
+    assert invited.status_code == 201, invited.content
+    theirs = api_as(accomplice)
+    (invitation,) = theirs.get("/api/invitations/").json()["results"]
+    accepted = theirs.post(f"/api/invitations/{invitation['id']}/accept/")
+    assert accepted.status_code == 201, accepted.content
     # The same name makes a vendor of the outsider's own, with nothing of Acme's.
     made = api.post(f"/api/projects/{mine.pk}/vendors/", {"name": "Acme Labels"}, format="json")
     assert made.status_code == 201, made.content
