@@ -242,6 +242,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.config.exceptions.exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.config.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_METADATA_CLASS": "apps.config.metadata.Metadata",
     # `format` is ours (e.g. an export's file format); renderers are chosen by Accept alone.
     "URL_FORMAT_OVERRIDE": None,
 }

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from apps.config.pagination import NewestFirstPagination
+from apps.config.parsers import JSONParser
 from apps.datasets import selectors, services
 from apps.datasets.access import (
     get_dataset_for_user,
@@ -635,6 +636,7 @@ class SavedViewSerializer(serializers.ModelSerializer):
         model = SavedView
         fields = ["id", "name", "query", "ordering", "created_by", "created_at", "url"]
         read_only_fields = ["id", "created_by", "created_at", "url"]
+        extra_kwargs = {"query": {"required": True}}
 
     def get_url(self, view: SavedView) -> str:
         """The sample table showing the view, to share."""
@@ -831,7 +833,7 @@ class ModelRunCreateSerializer(serializers.Serializer):
 class ModelRunList(generics.GenericAPIView):
     serializer_class = ModelRunSerializer
     pagination_class = NewestFirstPagination
-    parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser, JSONParser]
 
     @extend_schema(responses=ModelRunSerializer(many=True))
     def get(self, request, dataset_id: int):

@@ -345,6 +345,8 @@ class PolicySerializer(serializers.ModelSerializer):
     class Meta:
         model = ConsensusPolicy
         fields = ["min_votes", "agreement", "reviewers_adjudicate"]
+        # PUT sets the whole policy: the service takes every field.
+        extra_kwargs = {name: {"required": True} for name in fields}
 
 
 class PolicyDetail(generics.GenericAPIView):
