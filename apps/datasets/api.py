@@ -527,6 +527,7 @@ class NeighbourSerializer(serializers.Serializer):
 
 class SampleNeighbours(generics.GenericAPIView):
     serializer_class = NeighbourSerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(
         responses=NeighbourSerializer(many=True),
@@ -621,6 +622,7 @@ class TagSerializer(serializers.Serializer):
 
 class TagList(generics.GenericAPIView):
     serializer_class = TagSerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(responses=TagSerializer(many=True))
     def get(self, request, dataset_id: int):
@@ -647,6 +649,7 @@ class SavedViewSerializer(serializers.ModelSerializer):
 
 class SavedViewListCreate(generics.GenericAPIView):
     serializer_class = SavedViewSerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(responses=SavedViewSerializer(many=True))
     def get(self, request, dataset_id: int):
@@ -790,7 +793,7 @@ class Export(generics.GenericAPIView):
                 "embeddings", str, description="Include this embedding space's vectors."
             ),
         ],
-        responses={(200, "application/octet-stream"): bytes},
+        responses={(200, media_type): bytes for media_type in EXPORT_TYPES.values()},
     )
     def get(self, request, dataset_id: int):
         dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)

@@ -145,3 +145,36 @@ def test_deep_query_text_on_the_sample_table_page_is_a_400(world, team, web_as):
     )
     assert response.status_code in (200, 400)
     assert b"64 levels" in response.content
+
+
+def test_a_refusal_without_a_field_is_one_sentence_under_detail(world, team, api_as):
+    from apps.review.services import session_create
+
+    dataset, run, _rows = world
+    owner = team.user("owner")
+    session = session_create(
+        dataset=dataset, by=owner, title="Open", query=CATS, run=run, participants=[owner]
+    )
+    response = api_as(owner).post(f"/api/review-sessions/{session.pk}/apply/")
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Close the session first."}
+
+
+def test_a_form_body_with_too_many_fields_is_a_json_400(world, team, api_as):
+    dataset, _run, _rows = world
+    fields = {f"f{i}": "x" for i in range(1_001)}
+    response = api_as(team.user("owner")).post(
+        f"/api/datasets/{dataset.pk}/review-sessions/", fields, format="multipart"
+    )
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert "fields" in response.json()["detail"]
+
+
+def test_a_score_export_says_its_format(world, team, api_as):
+    dataset, run, _rows = world
+    response = api_as(team.user("owner")).get(
+        f"/api/datasets/{dataset.pk}/scoring-runs/{run.pk}/scores/", {"format": "parquet"}
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/vnd.apache.parquet"
