@@ -60,7 +60,10 @@ class ProjectAuditLog(generics.GenericAPIView):
                 "format", str, enum=["json", "csv"], default="json", description="csv: all rows."
             ),
         ],
-        responses=AuditEventSerializer(many=True),
+        responses={
+            (200, "application/json"): AuditEventSerializer(many=True),
+            (200, "text/csv"): bytes,
+        },
     )
     def get(self, request, pk: int):
         """The project's audit events and its members' API token events, newest first."""

@@ -9,9 +9,19 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 def exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        detail = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"detail": " ".join(exc.messages)}
+        )
         exc = exceptions.ValidationError(detail=detail)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    # A refusal of no one field is one sentence under `detail`, the shape every error has.
+    if isinstance(response.data, list):
+        response.data = {"detail": " ".join(str(message) for message in response.data)}
+    elif isinstance(response.data, dict) and isinstance(response.data.get("detail"), list):
+        response.data["detail"] = " ".join(str(message) for message in response.data["detail"])
+    return response
 
 
 def error_text(exc: DjangoValidationError) -> str:

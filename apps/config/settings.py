@@ -261,6 +261,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.config.exceptions.exception_handler",
+    "DEFAULT_METADATA_CLASS": "apps.config.metadata.Metadata",
     # `format` is ours (e.g. an export's file format); renderers are chosen by Accept alone.
     "URL_FORMAT_OVERRIDE": None,
 }
@@ -283,6 +284,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "apps.config.schema.error_responses",
+    ],
 }
 
 # --- Celery -----------------------------------------------------------------------------------

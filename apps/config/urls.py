@@ -214,6 +214,8 @@ api_patterns = [
     path("", include("apps.audit.api_urls")),
 ]
 
+handler400 = "apps.config.views.bad_request"
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="projects:list"), name="home"),
     path("healthz", healthz, name="healthz"),

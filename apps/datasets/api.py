@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from apps.config.pagination import NewestFirstPagination
+from apps.config.parsers import JSONParser
 from apps.datasets import selectors, services
 from apps.datasets.access import (
     get_dataset_for_user,
@@ -526,6 +527,7 @@ class NeighbourSerializer(serializers.Serializer):
 
 class SampleNeighbours(generics.GenericAPIView):
     serializer_class = NeighbourSerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(
         responses=NeighbourSerializer(many=True),
@@ -620,6 +622,7 @@ class TagSerializer(serializers.Serializer):
 
 class TagList(generics.GenericAPIView):
     serializer_class = TagSerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(responses=TagSerializer(many=True))
     def get(self, request, dataset_id: int):
@@ -635,6 +638,7 @@ class SavedViewSerializer(serializers.ModelSerializer):
         model = SavedView
         fields = ["id", "name", "query", "ordering", "created_by", "created_at", "url"]
         read_only_fields = ["id", "created_by", "created_at", "url"]
+        extra_kwargs = {"query": {"required": True}}
 
     def get_url(self, view: SavedView) -> str:
         """The sample table showing the view, to share."""
@@ -645,6 +649,7 @@ class SavedViewSerializer(serializers.ModelSerializer):
 
 class SavedViewListCreate(generics.GenericAPIView):
     serializer_class = SavedViewSerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(responses=SavedViewSerializer(many=True))
     def get(self, request, dataset_id: int):
@@ -788,7 +793,7 @@ class Export(generics.GenericAPIView):
                 "embeddings", str, description="Include this embedding space's vectors."
             ),
         ],
-        responses={(200, "application/octet-stream"): bytes},
+        responses={(200, media_type): bytes for media_type in EXPORT_TYPES.values()},
     )
     def get(self, request, dataset_id: int):
         dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
@@ -831,7 +836,7 @@ class ModelRunCreateSerializer(serializers.Serializer):
 class ModelRunList(generics.GenericAPIView):
     serializer_class = ModelRunSerializer
     pagination_class = NewestFirstPagination
-    parser_classes = [parsers.MultiPartParser, parsers.FormParser, parsers.JSONParser]
+    parser_classes = [parsers.MultiPartParser, parsers.FormParser, JSONParser]
 
     @extend_schema(responses=ModelRunSerializer(many=True))
     def get(self, request, dataset_id: int):

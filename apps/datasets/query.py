@@ -34,6 +34,7 @@ from django.db.models import (
 )
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
+from apps.config.parsers import JSONTooDeep, json_loads, storable_text
 from apps.datasets.models import Dataset, Sample, SampleTag, Split, Tag
 from apps.quality.models import Flag, ScoringRun
 
@@ -42,6 +43,9 @@ MAX_DEPTH = 12
 MAX_CONDITIONS = 200
 MAX_IN_VALUES = 10_000
 MAX_POLYGON = 2_000
+# Map coordinates are a projection's, within a few hundred of 0; PostgreSQL's point-in-polygon
+# multiplies them and overflows near 1e154.
+MAX_COORDINATE = 1e9
 SIMILAR_LIMIT = 1_000  # the most samples a similar_to or similar_text condition matches
 # A few words against a whole message: cosine similarities run lower than sample to sample.
 TEXT_SIMILARITY = 0.25
@@ -127,9 +131,11 @@ def parse(text: str | None) -> Any:
     if text is None or not text.strip():
         return {}
     try:
-        return json.loads(text)
+        return json_loads(text)
     except json.JSONDecodeError as exc:
         raise QueryError("query", f"is not valid JSON ({exc.msg} at character {exc.pos})") from None
+    except JSONTooDeep as exc:
+        raise QueryError("query", str(exc)) from None
 
 
 @dataclass
@@ -415,17 +421,26 @@ class _Compiler:
                 not isinstance(point, list)
                 or len(point) != 2
                 or not all(
-                    isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c)
+                    isinstance(c, int | float)
+                    and not isinstance(c, bool)
+                    and math.isfinite(c)
+                    and abs(c) <= MAX_COORDINATE
                     for c in point
                 )
             ):
-                raise QueryError(f"{path}[{i}]", "must be an [x, y] pair of numbers")
+                raise QueryError(
+                    f"{path}[{i}]",
+                    f"must be an [x, y] pair of numbers from -{MAX_COORDINATE:g} to {MAX_COORDINATE:g}",
+                )
             points.append(f"({float(point[0])!r},{float(point[1])!r})")
         self.scores.update({"x", "y"})
         return Q(_InPolygon(F("score_x"), F("score_y"), Value("(" + ",".join(points) + ")")))
 
 
 def compile_query(dataset: Dataset, run: ScoringRun | None, query: Any) -> Compiled:
+    # Checked once for the whole query: its text reaches SQL as keys, values and patterns.
+    if not storable_text(query):
+        raise QueryError("query", "text cannot hold NUL characters or lone surrogates")
     compiler = _Compiler(dataset, run)
     condition = compiler.node(query if query is not None else {}, "", 0)
     return Compiled(condition, compiler.scores)

@@ -382,15 +382,15 @@ def _encode_cursor(position: dict) -> str:
 def _decode_cursor(cursor: str) -> dict:
     import base64
     import binascii
-    import json
 
+    from apps.config.parsers import json_loads, storable_text
     from apps.datasets.query import QueryError
 
     try:
-        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        position = json_loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, binascii.Error):
         raise QueryError("cursor", "is not a valid cursor") from None
-    if not isinstance(position, dict):
+    if not isinstance(position, dict) or not storable_text(position):
         raise QueryError("cursor", "is not a valid cursor")
     return position
 

@@ -488,14 +488,14 @@ def upload_complete(
 
 def model_run_options(*, name: str, metrics=None, embedding_space: str = "") -> dict:
     """Check what a model-run import needs besides its file: a name, and metrics as a JSON object."""
-    import json
+    from apps.config.parsers import json_loads
 
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Name the model run."})
     if isinstance(metrics, str):
         try:
-            metrics = json.loads(metrics) if metrics.strip() else {}
+            metrics = json_loads(metrics) if metrics.strip() else {}
         except ValueError:
             raise ValidationError(
                 {"metrics": 'Metrics must be a JSON object, e.g. {"test": {"accuracy": 0.9}}.'}

@@ -17,6 +17,9 @@ from apps.quality.access import get_scoring_run_of_dataset
 from apps.quality.exporting import SCORE_FORMATS, export_scores
 from apps.quality.models import RunStatus, ScoringRun
 
+# Said outright: a file name's guess knows no type for Parquet.
+SCORE_TYPES = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+
 
 class ScoringRunSerializer(serializers.ModelSerializer):
     percent = serializers.IntegerField(read_only=True)
@@ -94,7 +97,7 @@ class ScoreExport(generics.GenericAPIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["csv", "parquet"], default="csv")],
-        responses={(200, "application/octet-stream"): bytes},
+        responses={(200, media_type): bytes for media_type in SCORE_TYPES.values()},
     )
     def get(self, request, dataset_id: int, run_id: int):
         """One row per sample: id, label, suggested label, the scores and the reasons."""
@@ -107,5 +110,8 @@ class ScoreExport(generics.GenericAPIView):
         export_scores(run=run, fmt=fmt, out=out, by=request.user)
         out.seek(0)
         return FileResponse(
-            out, as_attachment=True, filename=f"{dataset.name}-scores-{run.pk}.{fmt}"
+            out,
+            as_attachment=True,
+            filename=f"{dataset.name}-scores-{run.pk}.{fmt}",
+            content_type=SCORE_TYPES[fmt],
         )

@@ -58,9 +58,10 @@ class ProductionSummarySerializer(serializers.Serializer):
 REFUSAL = inline_serializer(
     "ProductionRefusal",
     {
-        "detail": serializers.CharField(),
-        "problems": serializers.ListField(child=serializers.DictField()),
-        "problem_count": serializers.IntegerField(),
+        # Or a field's messages under its name, when the body itself is not one to read.
+        "detail": serializers.CharField(required=False),
+        "problems": serializers.ListField(child=serializers.DictField(), required=False),
+        "problem_count": serializers.IntegerField(required=False),
     },
 )
 

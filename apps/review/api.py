@@ -3,7 +3,7 @@ the activity feed and the consensus policy. The same services as the pages."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
@@ -180,6 +180,7 @@ class AdjudicateSerializer(serializers.Serializer):
 
 class DecisionListCreate(generics.GenericAPIView):
     serializer_class = DecisionSerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(responses=DecisionSerializer(many=True))
     def get(self, request, session_id: int):
@@ -251,6 +252,7 @@ class CommentCreateSerializer(serializers.Serializer):
 
 class SampleComments(generics.GenericAPIView):
     serializer_class = CommentSerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(responses=CommentSerializer(many=True))
     def get(self, request, dataset_id: int, sample_id: int):
@@ -318,7 +320,10 @@ class NotificationList(generics.GenericAPIView):
         page = self.paginate_queryset(Notification.objects.filter(user=request.user))
         return self.get_paginated_response(NotificationSerializer(page, many=True).data)
 
-    @extend_schema(request=None, responses={200: NotificationSerializer(many=True)})
+    @extend_schema(
+        request=None,
+        responses=inline_serializer("NotificationsRead", {"unread": serializers.IntegerField()}),
+    )
     def post(self, request):
         """Mark them all read."""
         services.notifications_read(user=request.user)
@@ -334,6 +339,7 @@ class ActivitySerializer(serializers.Serializer):
 
 class ActivityList(generics.GenericAPIView):
     serializer_class = ActivitySerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(responses=ActivitySerializer(many=True))
     def get(self, request, pk: int):
@@ -345,6 +351,8 @@ class PolicySerializer(serializers.ModelSerializer):
     class Meta:
         model = ConsensusPolicy
         fields = ["min_votes", "agreement", "reviewers_adjudicate"]
+        # PUT sets the whole policy: the service takes every field.
+        extra_kwargs = {name: {"required": True} for name in fields}
 
 
 class PolicyDetail(generics.GenericAPIView):

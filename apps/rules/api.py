@@ -168,6 +168,7 @@ class RuleRuns(generics.GenericAPIView):
     serializer_class = RunSerializer
     pagination_class = NewestFirstPagination
 
+    @extend_schema(responses=RunSerializer(many=True))
     def get(self, request, rule_id: int):
         rule = get_rule_for_user(request.user, rule_id)
         page = self.paginate_queryset(rule.runs.all())

@@ -3,6 +3,7 @@ export and import; and the annotator's own work (their batches, items and labels
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, parsers, serializers, status
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -53,6 +54,7 @@ class VendorSerializer(serializers.ModelSerializer):
 
 class VendorList(generics.GenericAPIView):
     serializer_class = VendorSerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(responses=VendorSerializer(many=True))
     def get(self, request, pk: int):
@@ -152,6 +154,7 @@ class BatchCreateSerializer(serializers.Serializer):
 
 class BatchListCreate(generics.GenericAPIView):
     serializer_class = BatchSerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(responses=BatchSerializer(many=True))
     def get(self, request, dataset_id: int):
@@ -263,7 +266,11 @@ class BatchExport(generics.GenericAPIView):
             OpenApiParameter("format", str, enum=["label-studio", "label-studio-config", "csv"]),
             OpenApiParameter("predictions", bool, description="Current labels as pre-annotations."),
         ],
-        responses={(200, "application/json"): dict},
+        responses={
+            (200, "application/json"): OpenApiTypes.ANY,
+            (200, "application/xml"): bytes,
+            (200, "text/csv"): bytes,
+        },
     )
     def get(self, request, batch_id: int):
         from apps.vendors.views import export_response
@@ -334,6 +341,7 @@ class WorkItemSerializer(serializers.Serializer):
 
 class WorkBatches(generics.GenericAPIView):
     serializer_class = WorkBatchSerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(responses=WorkBatchSerializer(many=True))
     def get(self, request, pk: int):
@@ -354,6 +362,7 @@ class WorkLabelSerializer(serializers.Serializer):
 
 class WorkItems(generics.GenericAPIView):
     serializer_class = WorkItemSerializer
+    pagination_class = None  # the whole list in one answer
 
     @extend_schema(responses=WorkItemSerializer(many=True))
     def get(self, request, batch_id: int):

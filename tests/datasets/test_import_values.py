@@ -9,7 +9,7 @@ import json
 import pytest
 
 from apps.datasets import services
-from apps.datasets.importing.values import MAX_ID_LENGTH, MAX_JSON_DEPTH
+from apps.datasets.importing.values import MAX_ID_LENGTH, MAX_METADATA_DEPTH
 from apps.datasets.models import Dataset, JobStatus
 from tests.datasets.conftest import snapshot
 
@@ -70,7 +70,7 @@ def assert_refused(job, row: int, column: str) -> None:
 
 GOOD = {"id": "ok", "text": "fine", "label": "cat"}
 DEEP = '{"a": ' * 4999 + "{}" + "}" * 4999  # json.dumps itself would recurse too deep
-PAST_LIMIT = json.dumps(nested(MAX_JSON_DEPTH + 1))
+PAST_LIMIT = json.dumps(nested(MAX_METADATA_DEPTH + 1))
 
 CSV_CASES = {
     "NUL in text": ("id,text,label\nok,fine,cat\nb,hi\x00there,cat\n", 2, "text"),
@@ -130,7 +130,7 @@ JSONL_CASES = {
     "NUL in a metadata key": ({"metadata": {"k\x00": 1}}, "metadata"),
     "lone surrogate in a metadata value": ({"metadata": {"k": ["\ud800"]}}, "metadata"),
     "metadata thousands deep": ({"metadata": nested(5000)}, "metadata"),
-    "metadata past the depth limit": ({"metadata": nested(MAX_JSON_DEPTH + 1)}, "metadata"),
+    "metadata past the depth limit": ({"metadata": nested(MAX_METADATA_DEPTH + 1)}, "metadata"),
     "id too long": ({"id": "x" * (MAX_ID_LENGTH + 1)}, "id"),
 }
 

@@ -24,6 +24,7 @@ import psycopg
 from django.db import connection
 from psycopg.types.json import Jsonb
 
+from apps.core.text import text_problem
 from apps.datasets.importing.readers import Batch, FileRefused, Problem, _BadValue, read_batches
 from apps.datasets.importing.values import (
     MAX_LABEL_LENGTH,
@@ -31,7 +32,6 @@ from apps.datasets.importing.values import (
     id_problem,
     image_path,
     json_problem,
-    text_problem,
 )
 from apps.datasets.models import Dataset, Modality, Split
 

@@ -19,7 +19,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from apps.datasets.importing.values import MAX_JSON_DEPTH, text_problem
+from apps.core.text import text_problem
+from apps.datasets.importing.values import MAX_METADATA_DEPTH
 
 FORMATS = ("csv", "jsonl", "parquet")
 BATCH_ROWS = 25_000
@@ -233,7 +234,7 @@ def _parse_metadata(meta: Any) -> Any:
         try:
             meta = json.loads(meta)
         except RecursionError:
-            return _BadValue(f"metadata is nested more than {MAX_JSON_DEPTH} levels deep")
+            return _BadValue(f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep")
         except ValueError:
             return _BadValue("metadata is not valid JSON")
     if meta in (None, ""):
@@ -319,7 +320,7 @@ def _jsonl_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator[B
         except RecursionError:
             column = _deep_column(line)
             row = {}
-            problem = Problem(row_no, column, f"nested more than {MAX_JSON_DEPTH} levels deep")
+            problem = Problem(row_no, column, f"nested more than {MAX_METADATA_DEPTH} levels deep")
         except (ValueError, UnicodeDecodeError) as exc:
             row, problem = {}, Problem(row_no, "-", f"not valid JSON: {exc}")
         else:
@@ -373,7 +374,7 @@ def _deep_column(line: bytes) -> str:
                 key = last
         elif ch in "[{":
             depth += 1
-            if depth > MAX_JSON_DEPTH + 1:
+            if depth > MAX_METADATA_DEPTH + 1:
                 return key
         elif ch in "]}":
             depth -= 1

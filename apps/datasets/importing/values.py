@@ -11,28 +11,18 @@ from typing import Any
 
 import numpy as np
 
+from apps.core.text import text_problem
+
 # 4 bytes a character at most: the unique (dataset, id) index holds ~2,700 bytes a key.
 MAX_ID_LENGTH = 500
 MAX_LABEL_LENGTH = 200  # Dataset.labels holds varchar(200)
 MAX_VECTOR_DIMENSIONS = 16_000  # pgvector's vector type holds no more
 # Deep enough for any real metadata; shallow enough that JSON encoders and PostgreSQL's jsonb
 # parser (which recurse) never run out of stack.
-MAX_JSON_DEPTH = 32
+MAX_METADATA_DEPTH = 32
 # Besides JSON's own types, what Parquet and NumPy hand over and the loader turns into JSON.
 _JSON_READY = (str, int, float, bool, type(None), date, time, Decimal, np.generic)
 _DRIVE_OR_SCHEME = re.compile(r"^(?:[A-Za-z]:|[A-Za-z][A-Za-z0-9+.-]*://)")
-
-
-def text_problem(value: str) -> str | None:
-    """Why PostgreSQL would refuse this text, or None: NUL, or a lone surrogate (JSON lets a
-    string escape one, e.g. "\\ud800")."""
-    if "\x00" in value:
-        return "contains a NUL character"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return "contains a lone surrogate (not valid Unicode)"
-    return None
 
 
 def json_problem(value: Any, *, depth: int = 1) -> str | None:
@@ -46,8 +36,8 @@ def json_problem(value: Any, *, depth: int = 1) -> str | None:
             if problem := text_problem(item):
                 return f"a value {problem}"
         elif isinstance(item, dict | list | tuple):
-            if level > MAX_JSON_DEPTH:
-                return f"is nested more than {MAX_JSON_DEPTH} levels deep"
+            if level > MAX_METADATA_DEPTH:
+                return f"is nested more than {MAX_METADATA_DEPTH} levels deep"
             if isinstance(item, dict):
                 for key in item:
                     if isinstance(key, str) and (problem := text_problem(key)):
