@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import Count
 
+from apps.config.parsers import JSONTooDeep, json_loads
 from apps.core.csv import csv_writer
+from apps.core.text import text_problem
 from apps.vendors.models import Batch, BatchItem, VendorLabel
 
 FROM_NAME, TO_NAME = "label", "content"
@@ -110,11 +112,13 @@ def parse_label_studio(batch: Batch, text: str) -> list[tuple[BatchItem, str | N
     """(item, label, skip reason, annotator) of every annotation in a Label Studio JSON export;
     Refused with every problem found, by task."""
     try:
-        tasks = json.loads(text)
+        tasks = json_loads(text)
     except json.JSONDecodeError as exc:
         raise Refused(
             [{"where": "file", "message": f"not JSON ({exc.msg}, line {exc.lineno})"}]
         ) from None
+    except JSONTooDeep as exc:
+        raise Refused([{"where": "file", "message": str(exc)}]) from None
     if not isinstance(tasks, list):
         raise Refused([{"where": "file", "message": "a Label Studio export is a list of tasks"}])
     by_item, by_sample = _items_by_id(batch)
@@ -154,7 +158,11 @@ def parse_label_studio(batch: Batch, text: str) -> list[tuple[BatchItem, str | N
             who = (
                 str(who.get("email") or who.get("id")) if isinstance(who, dict) else str(who or "")
             )
-            if len(choices) != 1:
+            if problem := text_problem(who):
+                problems.append(
+                    {"where": f"{where} (item {item.pk})", "message": f"the annotator {problem}"}
+                )
+            elif len(choices) != 1:
                 problems.append(
                     {
                         "where": f"{where} (item {item.pk})",
@@ -208,6 +216,18 @@ def parse_csv(batch: Batch, text: str) -> list[tuple[BatchItem, str | None, str,
                     "where": f"{where}, column label",
                     "message": f"{label!r} is not a label of the dataset",
                 }
+            )
+        elif unstorable := next(
+            (
+                (column, problem)
+                for column in ("skip_reason", "annotator")
+                if (problem := text_problem(row.get(column) or ""))
+            ),
+            None,
+        ):
+            column, problem = unstorable
+            problems.append(
+                {"where": f"{where}, column {column}", "message": f"the {column} {problem}"}
             )
         else:
             found.append((item, label, reason, (row.get("annotator") or "").strip()))

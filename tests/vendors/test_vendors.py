@@ -287,6 +287,12 @@ def test_label_studio_round_trip(world, team, vendor):
             "no item 999999",
         ),
         (lambda text: text.replace('"bird"', '"zebra"', 1), "not a label"),
+        (lambda text: "[" * 50_000 + "]" * 50_000, "deeper than"),
+        (lambda text: text.replace("ann@vendor.example", "ann\\u0000@vendor.example", 1), "NUL"),
+        (
+            lambda text: text.replace("ann@vendor.example", "ann\\ud800@vendor.example", 1),
+            "surrogate",
+        ),
         (
             lambda text: json.dumps(
                 [{**t, "annotations": []} if i == 1 else t for i, t in enumerate(json.loads(text))]
@@ -403,3 +409,21 @@ def test_an_annotator_of_another_projects_vendor_is_refused_without_naming_that_
         services.vendor_member_add(vendor=vendor, project=team.project, user=annotator)
     assert "Secret Co" not in str(refused.value)
     assert "a vendor of another project" in str(refused.value)
+
+
+@pytest.mark.parametrize("column", ["skip_reason", "annotator"])
+def test_a_csv_import_with_text_the_database_cannot_hold_is_refused_by_row(
+    world, team, vendor, column
+):
+    batch = services.batch_send(
+        batch=make_batch(world, team, vendor, gold_share=0), by=team.user("manager")
+    )
+    item = batch.items.first()
+    cells = {"skip_reason": "unsure", "annotator": "ann", column: "un\x00sure"}
+    text = f"item_id,label,skip_reason,annotator\n{item.pk},,{cells['skip_reason']},{cells['annotator']}\n"
+    with pytest.raises(exchange.Refused) as refused:
+        exchange.parse_csv(batch, text)
+    assert refused.value.problems == [
+        {"where": f"row 2, column {column}", "message": f"the {column} contains a NUL character"}
+    ]
+    assert not VendorLabel.objects.exists()
