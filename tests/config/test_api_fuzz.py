@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 SEED = 20240601
 # Bounded for the suite; docs/api-fuzzing.md has the longer run.
-MAX_EXAMPLES = 4
+MAX_EXAMPLES = 10
 CHECKS = ",".join(
     [
         "not_a_server_error",
