@@ -164,11 +164,22 @@ def test_a_form_body_with_too_many_fields_is_a_json_400(world, team, api_as):
     dataset, _run, _rows = world
     fields = {f"f{i}": "x" for i in range(1_001)}
     response = api_as(team.user("owner")).post(
-        f"/api/datasets/{dataset.pk}/review-sessions/", fields, format="multipart"
+        f"/api/datasets/{dataset.pk}/imports/", fields, format="multipart"
     )
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
     assert "fields" in response.json()["detail"]
+
+
+def test_an_api_body_is_json_and_a_form_is_refused_by_its_media_type(world, team, api_as):
+    dataset, _run, _rows = world
+    response = api_as(team.user("owner")).post(
+        f"/api/datasets/{dataset.pk}/review-sessions/",
+        {"title": "x", "q": "null"},
+        format="multipart",
+    )
+    assert response.status_code == 415
+    assert "multipart/form-data" in response.json()["detail"]
 
 
 def test_a_score_export_says_its_format(world, team, api_as):
