@@ -449,7 +449,11 @@ class SampleList(generics.GenericAPIView):
                 description="id or a score, `-` first for descending: " + ", ".join(ORDERINGS),
             ),
             OpenApiParameter("cursor", str),
-            OpenApiParameter("page_size", int, description="1 to 1000, default 50."),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": 1000},
+                description="1 to 1000, default 50.",
+            ),
             OpenApiParameter("split", str, enum=Split.values),
             OpenApiParameter(
                 "label", str, description="A label, or `none` for unlabelled samples."

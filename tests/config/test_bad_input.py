@@ -189,3 +189,27 @@ def test_a_score_export_says_its_format(world, team, api_as):
     )
     assert response.status_code == 200
     assert response["Content-Type"] == "application/vnd.apache.parquet"
+
+
+@pytest.mark.parametrize("size", ["ten", "0", "1001", "-3"])
+def test_a_page_size_a_list_cannot_serve_is_refused_naming_it(team, api_as, size):
+    response = api_as(team.user("owner")).get(f"/api/projects/?page_size={size}")
+    assert response.status_code == 400
+    assert response.json() == {"page_size": ["A page holds 1 to 1000 items."]}
+
+
+def test_the_schema_bounds_every_page_size(team, api_as):
+    import json
+
+    answer = api_as(team.user("owner")).get(
+        "/api/schema/", headers={"Accept": "application/vnd.oai.openapi+json"}
+    )
+    schema = json.loads(answer.content)
+    sizes = [
+        parameter["schema"]
+        for path in schema["paths"].values()
+        for operation in path.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == "page_size"
+    ]
+    assert sizes and all(s.get("minimum") == 1 and s.get("maximum") == 1000 for s in sizes), sizes
