@@ -97,9 +97,9 @@ def acceptance_check(batch: Batch) -> dict:
     """The batch's accuracy on the items someone checked, with its 95 % Wilson interval, and
     whether the interval's lower bound reaches the project's acceptance level.
 
-    Checked items: gold items, right when their final label is the known answer; and work items
-    a QA reviewer accepted (right) or returned (wrong). A returned item relabelled since is not
-    counted: nobody has checked its new label. The lower bound, not the point estimate, meets
+    Checked items: gold items once labelled, right when their final label is the known answer;
+    and work items a QA reviewer accepted (right) or returned (wrong). A returned item relabelled
+    since is not counted: nobody has checked its new label. The lower bound, not the point estimate, meets
     the level, because a handful of checks proves little: 3 right of 3 reads 100 % yet says
     only that the accuracy is at least 44 %."""
     from scipy.stats import binomtest
@@ -109,8 +109,11 @@ def acceptance_check(batch: Batch) -> dict:
     right = gold = qa = 0
     for item in batch.items.prefetch_related("labels"):
         if item.is_gold:
+            answer = final_label(item.labels.all())
+            if answer is None:  # not labelled yet (or skipped): nothing to check it against
+                continue
             gold += 1
-            right += final_label(item.labels.all()) == item.gold_label
+            right += answer == item.gold_label
         elif item.qa_by_id and item.status in (
             BatchItem.Status.ACCEPTED,
             BatchItem.Status.RETURNED,

@@ -248,3 +248,17 @@ def test_managers_set_the_acceptance_level_on_the_vendors_page(world, team, vend
         url, {"action": "acceptance", "level": "0.1"}
     ).status_code == expected("reviewer", Cap.MANAGE_VENDORS, 302)
     assert services.acceptance_policy_of(team.project).level == 0.9
+
+
+def test_gold_items_not_labelled_yet_are_not_counted_as_wrong(world, team, vendor):
+    """A batch just sent: its gold items have no answer yet, so nothing has been checked."""
+    batch = services.batch_send(
+        batch=make_batch(world, team, vendor, gold_share=0.2), by=team.user("manager")
+    )
+    check = selectors.acceptance_check(batch)
+    assert (check["checked"], check["gold"], check["estimate"]) == (0, 0, None)
+    assert "No gold item and no QA check" in check["why"]
+    gold = batch.items.filter(gold_label__isnull=False).select_related("sample").first()
+    services.label_set(item=gold, annotator=team.user("vendor"), label=gold.gold_label)
+    check = selectors.acceptance_check(batch)
+    assert (check["checked"], check["right"], check["gold"]) == (1, 1, 1)
