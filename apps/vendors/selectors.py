@@ -99,9 +99,9 @@ def acceptance_check(batch: Batch) -> dict:
 
     Checked items: gold items once labelled, right when their final label is the known answer;
     and work items a QA reviewer accepted (right) or returned (wrong). A returned item relabelled
-    since is not counted: nobody has checked its new label. The lower bound, not the point estimate, meets
-    the level, because a handful of checks proves little: 3 right of 3 reads 100 % yet says
-    only that the accuracy is at least 44 %."""
+    since is not counted: nobody has checked its new label. The lower bound, not the point
+    estimate, meets the level, because a handful of checks proves little: 3 right of 3 reads
+    100 % yet says only that the accuracy is at least 44 %."""
     from scipy.stats import binomtest
 
     from apps.vendors.services import final_label
