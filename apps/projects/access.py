@@ -14,8 +14,7 @@ from apps.accounts.services import token_digest
 from apps.projects.capabilities import Cap
 from apps.projects.models import Invitation, Membership, Project
 from apps.projects.selectors import pending_invitations, pending_invitations_for_user
-
-NO_SUCH_INVITATION = "This invitation has expired, was revoked or has already been used."
+from apps.projects.services import NO_SUCH_INVITATION
 
 
 def get_membership_for_user(

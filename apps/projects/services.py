@@ -27,6 +27,8 @@ INVITATION_DAYS = 7
 
 ROLE_NAMES = ", ".join(Role.values)
 
+NO_SUCH_INVITATION = "This invitation has expired, was revoked or has already been used."
+
 
 def _valid_role(role: str) -> Role:
     if role not in Role.values:
@@ -245,7 +247,7 @@ def invitation_decline(*, invitation: Invitation, user: User) -> None:
     """The invitee says no; the invitation stops working and leaves the owner's list."""
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if not invitation.is_pending or not invitation.is_for(user):
-        raise ValidationError("This invitation has expired, was revoked or has already been used.")
+        raise ValidationError(NO_SUCH_INVITATION)
     invitation.declined_at = timezone.now()
     invitation.save(update_fields=["declined_at"])
     audit_record(
@@ -280,7 +282,7 @@ def invitation_accept(
     A logged-in user must hold the invited address (see `Invitation.is_for`)."""
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if not invitation.is_pending or (user is not None and not invitation.is_for(user)):
-        raise ValidationError("This invitation has expired, was revoked or has already been used.")
+        raise ValidationError(NO_SUCH_INVITATION)
     new_account = user is None
     if user is None:
         username = username.strip()

@@ -414,12 +414,6 @@ def final_label(labels) -> str | None:
     return ranked[0][0]
 
 
-def acceptance_policy_of(project: Project) -> AcceptancePolicy:
-    """The project's acceptance policy (the default level until a manager sets one)."""
-    policy, _ = AcceptancePolicy.objects.get_or_create(project=project)
-    return policy
-
-
 @transaction.atomic
 def acceptance_level_set(*, project: Project, level: float, by) -> AcceptancePolicy:
     """Set the accuracy a batch's checks must show (the interval's lower bound) to be accepted
@@ -434,8 +428,7 @@ def acceptance_level_set(*, project: Project, level: float, by) -> AcceptancePol
         ) from None
     if not 0 <= level <= 1:  # also refuses NaN
         raise ValidationError({"level": "Acceptance level: a share from 0 to 1, e.g. 0.8."})
-    policy = AcceptancePolicy.objects.select_for_update().filter(project=project).first()
-    policy = policy or acceptance_policy_of(project)
+    policy, _ = AcceptancePolicy.objects.select_for_update().get_or_create(project=project)
     if policy.level != level:
         audit_record(
             actor=by,

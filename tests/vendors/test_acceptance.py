@@ -114,7 +114,7 @@ def test_the_acceptance_level_is_between_0_and_1(world, team, vendor):
     for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ValidationError, match="level"):
             services.acceptance_level_set(project=team.project, level=bad, by=team.user("owner"))
-    assert services.acceptance_policy_of(team.project).level == 0.8
+    assert selectors.acceptance_level(team.project) == 0.8
 
 
 def test_the_preview_lists_the_relabels_and_counts_the_doubtful_and_the_flagged(
@@ -238,16 +238,16 @@ def test_managers_set_the_acceptance_level_on_the_vendors_page(world, team, vend
     page = web_as(team.user("manager")).get(url).content.decode()
     assert 'name="level"' in page and "lower bound" in page
     web_as(team.user("manager")).post(url, {"action": "acceptance", "level": "0.9"})
-    assert services.acceptance_policy_of(team.project).level == 0.9
+    assert selectors.acceptance_level(team.project) == 0.9
     bad = web_as(team.user("manager")).post(
         url, {"action": "acceptance", "level": "lots"}, follow=True
     )
     assert "Acceptance level" in bad.content.decode()
-    assert services.acceptance_policy_of(team.project).level == 0.9
+    assert selectors.acceptance_level(team.project) == 0.9
     assert web_as(team.user("reviewer")).post(
         url, {"action": "acceptance", "level": "0.1"}
     ).status_code == expected("reviewer", Cap.MANAGE_VENDORS, 302)
-    assert services.acceptance_policy_of(team.project).level == 0.9
+    assert selectors.acceptance_level(team.project) == 0.9
 
 
 def test_gold_items_not_labelled_yet_are_not_counted_as_wrong(world, team, vendor):
