@@ -242,3 +242,24 @@ def test_limits_out_of_range_stop_start_up(name, value, says):
 
     result = run_manage("check", env={name: value})
     assert result.returncode != 0 and says in result.stderr
+
+
+def test_taking_the_images_and_then_the_table_share_one_budget(tmp_path):
+    """Extraction runs twice (images, then the table): together they may not pass the total."""
+    archive = make_zip(tmp_path / "a.zip", {"t.csv": b"i" * 600, "img/a.png": b"\0" * 600})
+    contents = inspect_archive(str(archive), max_bytes=10**9, max_entries=10, max_ratio=100)
+    held = ArchiveContents(
+        table=contents.table,
+        table_format=contents.table_format,
+        images=contents.images,
+        total_bytes=contents.total_bytes,
+        limits=Limits(max_bytes=1000, max_ratio=100, archive_bytes=os.path.getsize(archive)),
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+    assert [name for name, _path in extract(str(archive), held, {"img/a.png"}, str(work))] == [
+        "img/a.png"
+    ]
+    with pytest.raises(FileRefused, match="'t.csv' expands past the limit"):
+        for _name, _path in extract(str(archive), held, {"t.csv"}, str(work)):
+            pass

@@ -16,7 +16,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from apps.datasets.importing.readers import FileRefused
@@ -44,6 +44,12 @@ class ArchiveContents:
     images: set[str]
     total_bytes: int
     limits: Limits
+    # What the archive may still unpack: one budget for every extraction from it, so taking the
+    # images and then the table cannot unpack the total twice.
+    budget: _Budget = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.budget = _Budget(self.limits)
 
 
 @dataclass
@@ -166,7 +172,7 @@ def extract(path: str, contents: ArchiveContents, names: set[str], folder: str) 
     whatever the archive declares; FileRefused at the first byte past a limit, or for an entry
     whose data does not match what the archive says of it. A temporary file is removed when
     the caller moves on to the next entry, unless the caller has moved it away."""
-    budget = _Budget(contents.limits)
+    budget = contents.budget
     for index, (name, compressed, opener) in enumerate(_members(path, names)):
         target = Path(folder) / f"entry-{index}"
         try:
