@@ -1,5 +1,5 @@
 """The signature of a delivery: `X-Loupe-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256>` over
-`"<t>.<raw body>"` with the webhook's secret. Receivers check it with `apps.client.verify_webhook`."""
+`"<t>.<raw body>"` with the webhook's secret. Receivers check it with `loupe_client.verify_webhook`."""
 
 from __future__ import annotations
 

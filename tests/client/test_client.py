@@ -17,8 +17,8 @@ import requests
 from django.db import connection
 
 from apps.accounts.services import api_token_create
-from apps.client import ImportRefused, Loupe, LoupeError
-from apps.client.client import write_parquet
+from loupe_client import ImportRefused, Loupe, LoupeError
+from loupe_client.client import write_parquet
 from apps.datasets.models import (
     Dataset,
     DatasetVersion,
@@ -146,7 +146,7 @@ def wire(monkeypatch) -> Wire:
 
 
 def test_client_imports_without_django():
-    code = "import sys; import apps.client; assert 'django' not in sys.modules"
+    code = "import sys; import loupe_client; assert 'django' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 

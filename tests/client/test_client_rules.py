@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from apps.client import LoupeError
+from loupe_client import LoupeError
 from apps.datasets.models import SampleTag
 from tests.client.test_client import key, live_url, loupe  # noqa: F401 - fixtures
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from apps.client import verify_webhook
+from loupe_client import verify_webhook
 from apps.webhooks.signing import secret_new, signature
 
 BODY = b'{"event":"version.committed","data":{"version":3}}'

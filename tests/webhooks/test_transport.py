@@ -13,7 +13,7 @@ import socket
 import pytest
 from django.core.exceptions import ValidationError
 
-from apps.client import verify_webhook
+from loupe_client import verify_webhook
 from apps.webhooks import services, transport
 from apps.webhooks.models import WebhookDelivery
 from tests.webhooks.conftest import stored_webhook

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from apps.client.client import Loupe
+    from loupe_client.client import Loupe
 
 
 def _rule_id(rule: int | Mapping) -> int:

@@ -24,7 +24,7 @@ import numpy as np
 import requests
 import urllib3
 
-from apps.client.rules import Rules
+from loupe_client.rules import Rules
 
 __version__ = "0.1.0"
 

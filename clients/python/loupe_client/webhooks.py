@@ -1,6 +1,6 @@
 """Checking that a webhook request came from Loupe: the standard library only, for any receiver.
 
-from apps.client import verify_webhook
+from loupe_client import verify_webhook
 
 if not verify_webhook(SECRET, request_body_bytes, headers["X-Loupe-Signature"]):
     return 400
