@@ -6,19 +6,23 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import subprocess
 import sys
 import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import requests
+import urllib3
 from django.db import connection
+from loupe_client import ImportRefused, Loupe, LoupeError
+from loupe_client.records import write_parquet
 
 from apps.accounts.services import api_token_create
-from loupe_client import ImportRefused, Loupe, LoupeError
-from loupe_client.client import write_parquet
 from apps.datasets.models import (
     Dataset,
     DatasetVersion,
@@ -32,6 +36,12 @@ from apps.datasets.models import (
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LABELS = ["cat", "dog"]
+CLIENT_PATH = Path(__file__).resolve().parents[2] / "clients" / "python"
+
+
+def client_env() -> dict[str, str]:
+    """The environment of a Python subprocess that imports this checkout's client."""
+    return {**os.environ, "PYTHONPATH": str(CLIENT_PATH)}
 
 
 def make_data(n: int = 200, *, dim: int = 16, seed: int = 0):
@@ -67,42 +77,60 @@ def state() -> dict:
 
 
 class Wire:
-    """Wraps requests.Session.request: records every call and lets a test replace answers."""
+    """Wraps each attempt urllib3 makes (its retries included, which happen below requests):
+    records every call and lets a test replace answers."""
 
     def __init__(self, monkeypatch):
         self.calls: list[tuple[str, str, str | None, int | None]] = []
-        # fault(session, real_request, method, url, kwargs, call_number) -> Response | None
+        # fault(pool, real_request, method, url, kwargs, call_number) -> Response | None, where
+        # real_request(pool, method, url, **kwargs) makes the attempt for real.
         self.fault = None
-        real = requests.Session.request
+        real = urllib3.connectionpool.HTTPConnectionPool._make_request
         wire = self
 
-        def request(session, method, url, *args, **kwargs):
+        def attempt(pool, method, url, **kwargs):
+            target = urlsplit(url)._replace(scheme="", netloc="").geturl()
+            return real(pool, kwargs.pop("conn"), method, target, **kwargs)
+
+        def make_request(pool, conn, method, url, **kwargs):
             content_range = (kwargs.get("headers") or {}).get("Content-Range")
+            full_url = f"{pool.scheme}://{pool.host}:{pool.port}{url}"
             n = len(wire.calls)
             try:
-                fake = wire.fault(session, real, method, url, kwargs, n) if wire.fault else None
-                resp = fake if fake is not None else real(session, method, url, *args, **kwargs)
-            except requests.RequestException:
-                wire.calls.append((method, url, content_range, None))
+                fake = (
+                    wire.fault(pool, attempt, method, full_url, {"conn": conn, **kwargs}, n)
+                    if wire.fault
+                    else None
+                )
+                if fake is not None:
+                    fake._connection = kwargs.get("response_conn")
+                    fake._pool = pool
+                    fake.retries = kwargs.get("retries")
+                resp = fake if fake is not None else real(pool, conn, method, url, **kwargs)
+            except OSError:
+                wire.calls.append((method, full_url, content_range, None))
                 raise
-            wire.calls.append((method, url, content_range, resp.status_code))
+            wire.calls.append((method, full_url, content_range, resp.status))
             return resp
 
-        monkeypatch.setattr(requests.Session, "request", request)
+        monkeypatch.setattr(
+            urllib3.connectionpool.HTTPConnectionPool, "_make_request", make_request
+        )
 
     def puts(self):
         return [c for c in self.calls if c[0] == "PUT"]
 
 
-def fake_response(status: int, body: dict, url: str) -> requests.Response:
-    resp = requests.Response()
-    resp.status_code = status
-    resp.reason = {503: "Service Unavailable"}.get(status, "OK")
-    resp._content = json.dumps(body).encode()
-    resp.raw = io.BytesIO(resp._content)
-    resp.headers["Content-Type"] = "application/json"
-    resp.url = url
-    return resp
+def fake_response(status: int, body: dict, url: str) -> urllib3.HTTPResponse:
+    content = json.dumps(body).encode()
+    return urllib3.HTTPResponse(
+        body=io.BytesIO(content),
+        headers={"Content-Type": "application/json", "Content-Length": str(len(content))},
+        status=status,
+        reason={503: "Service Unavailable"}.get(status, "OK"),
+        preload_content=False,
+        request_url=url,
+    )
 
 
 @pytest.fixture
@@ -147,7 +175,7 @@ def wire(monkeypatch) -> Wire:
 
 def test_client_imports_without_django():
     code = "import sys; import loupe_client; assert 'django' not in sys.modules"
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60, env=client_env())
 
 
 def test_log_dataset_uploads_in_chunks_stores_vectors_and_exports_again(
@@ -383,7 +411,7 @@ def test_a_model_run_is_not_sent_twice_when_the_server_may_have_acted(wire):
     )
 
     def fault(session, real, method, url, kwargs, n):
-        kwargs["data"].read()  # the body goes out
+        kwargs["body"].read()  # the body goes out
         answer = next(answers)
         if isinstance(answer, Exception):
             raise answer

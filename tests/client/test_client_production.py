@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 import requests
-
 from loupe_client import Loupe, LoupeError, ProductionRefused
+
 from apps.datasets.models import Embedding, Prediction, Sample
 from tests.client.test_client import Wire, key, live_url, loupe  # noqa: F401 - fixtures
 from tests.quality.test_monitoring import draw, monitored

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from loupe_client import LoupeError
+
 from apps.datasets.models import SampleTag
 from tests.client.test_client import key, live_url, loupe  # noqa: F401 - fixtures
 

@@ -8,8 +8,8 @@ import hmac
 import time
 
 import pytest
-
 from loupe_client import verify_webhook
+
 from apps.webhooks.signing import secret_new, signature
 
 BODY = b'{"event":"version.committed","data":{"version":3}}'

@@ -12,8 +12,8 @@ import socket
 
 import pytest
 from django.core.exceptions import ValidationError
-
 from loupe_client import verify_webhook
+
 from apps.webhooks import services, transport
 from apps.webhooks.models import WebhookDelivery
 from tests.webhooks.conftest import stored_webhook

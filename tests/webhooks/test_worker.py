@@ -8,8 +8,8 @@ import json
 import time
 
 import pytest
-
 from loupe_client import verify_webhook
+
 from apps.datasets.models import Dataset, Sample
 from apps.datasets.services import sample_relabel, version_commit
 from apps.webhooks import services

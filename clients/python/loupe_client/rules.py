@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
-if TYPE_CHECKING:
-    from loupe_client.client import Loupe
-
-
-def _rule_id(rule: int | Mapping) -> int:
-    return int(rule["id"]) if isinstance(rule, Mapping) else int(rule)
-
-
-def _dataset_id(dataset: int | Mapping) -> int:
-    return int(dataset["id"]) if isinstance(dataset, Mapping) else int(dataset)
+from loupe_client.base import Ref, ref_id
+from loupe_client.http import Http
+from loupe_client.types import DryRun, Rule, RuleRun
 
 
 class Rules:
@@ -35,28 +29,28 @@ class Rules:
     {"type": "webhook", "webhook": id}.
     """
 
-    def __init__(self, client: Loupe):
-        self._client = client
+    def __init__(self, http: Http):
+        self._http = http
 
-    def list(self, dataset: int | Mapping) -> list[dict]:
+    def list(self, dataset: Ref) -> builtins.list[Rule]:
         """The dataset's rules."""
-        return list(self._client._pages(f"datasets/{_dataset_id(dataset)}/rules/"))
+        return list(self._http.pages(f"datasets/{ref_id(dataset)}/rules/"))
 
-    def get(self, rule: int | Mapping) -> dict:
-        return self._client._json("GET", f"rules/{_rule_id(rule)}/")
+    def get(self, rule: Ref) -> Rule:
+        return cast(Rule, self._http.json("GET", f"rules/{ref_id(rule)}/"))
 
     def create(
         self,
         *,
-        dataset: int | Mapping,
-        query: Mapping | None,
-        action: Mapping,
+        dataset: Ref,
+        query: Mapping[str, Any] | None,
+        action: Mapping[str, Any],
         name: str,
         trigger: str = "after_scoring",
         schedule_minutes: int | None = None,
         ordering: str = "",
         max_per_run: int = 1000,
-    ) -> dict:
+    ) -> Rule:
         """A new rule, switched off: dry-run it, then enable it. `trigger` is "after_scoring"
         or "schedule" (with `schedule_minutes` 60, 360, 1440 or 10080)."""
         body: dict[str, Any] = {
@@ -69,39 +63,43 @@ class Rules:
         }
         if schedule_minutes is not None:
             body["schedule_minutes"] = schedule_minutes
-        return self._client._json(
-            "POST",
-            f"datasets/{_dataset_id(dataset)}/rules/",
-            ok=(201,),
-            json_body=body,
-            idempotent=False,
+        return cast(
+            Rule,
+            self._http.json(
+                "POST",
+                f"datasets/{ref_id(dataset)}/rules/",
+                ok=(201,),
+                json_body=body,
+                idempotent=False,
+            ),
         )
 
-    def update(self, rule: int | Mapping, **fields: Any) -> dict:
+    def update(self, rule: Ref, **fields: Any) -> Rule:
         """Change a rule (name, query, action, trigger, ...); a change to what it does switches
         it off until it is dry-run again."""
-        return self._client._json("PATCH", f"rules/{_rule_id(rule)}/", json_body=fields)
+        return cast(Rule, self._http.json("PATCH", f"rules/{ref_id(rule)}/", json_body=fields))
 
-    def dry_run(self, rule: int | Mapping) -> dict:
+    def dry_run(self, rule: Ref) -> DryRun:
         """What the rule would do now: matched, new, would_act_on, sample_ids, preview."""
-        return self._client._json("POST", f"rules/{_rule_id(rule)}/dry-run/")
+        return cast(DryRun, self._http.json("POST", f"rules/{ref_id(rule)}/dry-run/"))
 
-    def enable(self, rule: int | Mapping) -> dict:
-        return self._client._json("POST", f"rules/{_rule_id(rule)}/enable/")
+    def enable(self, rule: Ref) -> Rule:
+        return cast(Rule, self._http.json("POST", f"rules/{ref_id(rule)}/enable/"))
 
-    def disable(self, rule: int | Mapping) -> dict:
-        return self._client._json("POST", f"rules/{_rule_id(rule)}/disable/")
+    def disable(self, rule: Ref) -> Rule:
+        return cast(Rule, self._http.json("POST", f"rules/{ref_id(rule)}/disable/"))
 
-    def run(self, rule: int | Mapping) -> dict:
+    def run(self, rule: Ref) -> Rule:
         """Queue a run now (it shows in `runs` when done)."""
-        return self._client._json(
-            "POST", f"rules/{_rule_id(rule)}/run/", ok=(202,), idempotent=False
+        return cast(
+            Rule,
+            self._http.json("POST", f"rules/{ref_id(rule)}/run/", ok=(202,), idempotent=False),
         )
 
-    def runs(self, rule: int | Mapping) -> list[dict]:
+    def runs(self, rule: Ref) -> builtins.list[RuleRun]:
         """The rule's run log, newest first."""
-        return list(self._client._pages(f"rules/{_rule_id(rule)}/runs/"))
+        return list(self._http.pages(f"rules/{ref_id(rule)}/runs/"))
 
-    def delete(self, rule: int | Mapping) -> None:
-        with self._client._request("DELETE", f"rules/{_rule_id(rule)}/", ok=(204,)):
+    def delete(self, rule: Ref) -> None:
+        with self._http.request("DELETE", f"rules/{ref_id(rule)}/", ok=(204,)):
             pass

@@ -28,10 +28,10 @@ def verify_webhook(
         return False
     timestamp, signatures = None, []
     for part in header.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isdigit():
             timestamp = int(value)
-        elif key == "v1" and value:
+        elif name == "v1" and value:
             signatures.append(value.strip().lower())
     if timestamp is None or not signatures:
         return False
