@@ -26,12 +26,14 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e .
+# The Python client (clients/python) is a distribution of its own: installed beside the server,
+# editable, so the server's tests and `loupe` use this checkout's copy.
+$(VENV)/.installed: pyproject.toml clients/python/pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e . -e ./clients/python
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e '.[dev]'
+$(VENV)/.installed-dev: pyproject.toml clients/python/pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./clients/python
 	touch $@ $(VENV)/.installed
 
 # Browser tests drive the system's Chromium (Playwright cannot download browsers here).

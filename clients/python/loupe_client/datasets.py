@@ -7,7 +7,7 @@ import json
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -372,10 +372,12 @@ class DatasetsMixin(ClientBase):
         version: int | None = None,
         format: str | None = None,  # noqa: A002 - the API's own word
         embeddings: str | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> Path:
         """Download a version (default: the newest) to `path`, streamed. The format comes from
         the file's suffix unless given (parquet, csv or jsonl; Parquet when the suffix says
-        nothing). `embeddings` names an embedding space whose vectors to include."""
+        nothing). `embeddings` names an embedding space whose vectors to include;
+        `progress(bytes so far)` hears of the download."""
         path = Path(path)
         fmt = format or FORMAT_SUFFIXES.get(path.suffix.lower(), "parquet")
         params: dict[str, Any] = {"format": fmt}
@@ -383,4 +385,6 @@ class DatasetsMixin(ClientBase):
             params["version"] = version
         if embeddings:
             params["embeddings"] = embeddings
-        return self.http.download(f"datasets/{ref_id(dataset)}/export/", params, path)
+        return self.http.download(
+            f"datasets/{ref_id(dataset)}/export/", params, path, progress=progress
+        )

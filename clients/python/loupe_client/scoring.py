@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -78,6 +79,7 @@ class ScoringMixin(ClientBase):
         *,
         run: Ref | None = None,
         format: str | None = None,  # noqa: A002 - the API's own word
+        progress: Callable[[int], None] | None = None,
     ) -> Path:
         """Download a finished scoring run's scores (default: the newest finished run) to
         `path`: one row per sample with its label, suggested label, scores and reasons. The
@@ -91,5 +93,8 @@ class ScoringMixin(ClientBase):
                 raise LoupeError("The dataset has no finished scoring run.", status=404)
             run = int(newest["id"])
         return self.http.download(
-            f"datasets/{ref_id(dataset)}/scoring-runs/{ref_id(run)}/scores/", {"format": fmt}, path
+            f"datasets/{ref_id(dataset)}/scoring-runs/{ref_id(run)}/scores/",
+            {"format": fmt},
+            path,
+            progress=progress,
         )
