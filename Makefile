@@ -7,13 +7,18 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: demo test install install-dev chromium lint
+.PHONY: demo test typecheck install install-dev chromium lint
 
 demo: install
 	$(PY) manage.py demo --host $(HOST) --port $(PORT)
 
 test: install-dev chromium
+	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Which files mypy checks, and how strictly, is set in pyproject.toml ([tool.mypy]).
+typecheck: install-dev
+	$(PY) -m mypy
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -71,6 +72,14 @@ def dataset_create(
 
 
 IMPORT_FORMATS = (*FORMATS, "archive")
+
+
+def _scalar(cursor: Any) -> Any:
+    """The first column of a statement's one row (a SELECT of a value, an INSERT … RETURNING)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the statement returned no row")
+    return row[0]
 
 
 def _check_options(fmt: str, on_duplicate: str) -> None:
@@ -533,7 +542,7 @@ def embedding_index_build(*, space_id: int) -> float | None:
         # build at a time (a session lock, released when this connection closes at the latest).
         # Polled, not waited for: a statement waiting on the lock holds a snapshot the running
         # build would wait for in turn.
-        while not conn.execute("SELECT pg_try_advisory_lock(%s)", [INDEX_BUILD_LOCK]).fetchone()[0]:
+        while not _scalar(conn.execute("SELECT pg_try_advisory_lock(%s)", [INDEX_BUILD_LOCK])):
             time.sleep(1)
         try:
             # A build that was interrupted leaves an invalid index; IF NOT EXISTS would keep it.
@@ -600,11 +609,13 @@ def embeddings_compute(*, dataset_id: int, method: str | None = None) -> Embeddi
             f"the {method} embeddings are identical for every sample: nothing to compute them from"
         )
     with raw_connection() as conn, conn.transaction():
-        space_id = conn.execute(
-            """INSERT INTO datasets_embeddingspace (dataset_id, name, dimension, method, created_at)
+        space_id = _scalar(
+            conn.execute(
+                """INSERT INTO datasets_embeddingspace (dataset_id, name, dimension, method, created_at)
                VALUES (%s, %s, %s, %s, now()) RETURNING id""",
-            [dataset.pk, method, vectors.shape[1], method],
-        ).fetchone()[0]
+                [dataset.pk, method, vectors.shape[1], method],
+            )
+        )
         for start in range(0, len(ids), 50_000):
             chunk = slice(start, start + 50_000)
             n = len(ids[chunk])
@@ -680,7 +691,9 @@ class _Extracted(File):
     """An extracted entry: local storage moves the file into place instead of copying it."""
 
     def temporary_file_path(self) -> str:
-        return self.file.name
+        if self.file is None:
+            raise ValueError("the extracted file is closed")
+        return str(self.file.name)
 
 
 def _work_folder() -> Path:

@@ -255,7 +255,9 @@ def scoring_run_finish(*, run_id: int) -> ScoringRun | None:
             for row in by_stage
         },
         "workers": run.chunks.aggregate(n=Count("worker", distinct=True))["n"],
-        "total_seconds": round((finished - run.started_at).total_seconds(), 2),
+        "total_seconds": (
+            round((finished - run.started_at).total_seconds(), 2) if run.started_at else None
+        ),
     }
     # Done and its timings in one write: whoever sees the run done sees its timings too.
     done = ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(

@@ -7,6 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 from django.db.models import Count, Sum
@@ -70,7 +71,7 @@ def spend(project, period: Period) -> dict:
         labels = labels.filter(created_at__gte=low)
     if high:
         labels = labels.filter(created_at__lte=high)
-    commitments = []
+    commitments: list[dict[str, Any]] = []
     for batch in Batch.objects.filter(project=project, status__in=OPEN_STATUSES).select_related(
         "vendor"
     ):
@@ -117,6 +118,8 @@ def scorecards(project, period: Period) -> list[dict]:
         for label, answer, when in gold.values_list(
             "label", "item__gold_label", "item__batch__sent_at"
         ):
+            if when is None:  # not sent: cannot happen, `ids` holds sent batches only
+                continue
             month = when.date().replace(day=1)
             by_month[month][0] += label == answer
             by_month[month][1] += 1
@@ -184,7 +187,7 @@ def quality_over_time(project, period: Period, spent: Decimal) -> list[dict]:
             .values_list("version", "n")
         )
         fixed_by_version = fixed_errors_by_version(dataset, list(runs.values()))
-        rows = []
+        rows: list[dict[str, Any]] = []
         for version in DatasetVersion.objects.filter(dataset=dataset).order_by("number"):
             if not period.within(version.created_at):
                 continue
@@ -248,7 +251,7 @@ def fixed_errors_by_version(dataset, runs: list[ScoringRun]) -> dict[int, int]:
     newest_first = sorted(runs, key=lambda r: (r.created_at, r.pk), reverse=True)
     judge = {
         version: next((r.pk for r in newest_first if r.version < version), None)
-        for version in {e[2] for e in events}
+        for version in {e[2] for e in events if e[2] is not None}
     }
     flagged = set(
         SampleScore.objects.filter(
@@ -259,6 +262,8 @@ def fixed_errors_by_version(dataset, runs: list[ScoringRun]) -> dict[int, int]:
     )
     fixed: dict[int, set[int]] = defaultdict(set)
     for event_id, sample_id, version, label, removed in events:
+        if version is None:  # excluded by the query; says so to the type checker
+            continue
         if (
             event_id in made_by_decision
             or (sample_id, None if removed else label) in agreed
@@ -278,7 +283,7 @@ def model_lift(project, metric: str = "accuracy") -> list[dict]:
     )
     out = []
     for dataset in project.datasets.order_by("name"):
-        points = []
+        points: list[dict[str, Any]] = []
         for run in (
             ModelRun.objects.filter(dataset=dataset)
             .select_related("version")

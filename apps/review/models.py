@@ -185,6 +185,8 @@ class Decision(models.Model):
 class Comment(models.Model):
     """A comment on a sample, a cluster of a run, or a review session; replies form a thread."""
 
+    thread_replies: list[Comment]  # not a column: set by selectors.thread for display
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="comments")
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, null=True, related_name="+")
     sample = models.ForeignKey(

@@ -167,4 +167,4 @@ def decisions_for_events(event_ids) -> dict[int, Decision]:
     found = Decision.objects.filter(event_id__in=list(event_ids)).select_related(
         "session", "decided_by"
     )
-    return {d.event_id: d for d in found}
+    return {d.event_id: d for d in found if d.event_id is not None}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from datetime import datetime
 from urllib.parse import urlencode, urljoin
 
 from django.conf import settings
@@ -215,7 +216,7 @@ def comment_delete(*, comment: Comment, by) -> None:
         detail={
             "on": (
                 f"sample {comment.sample.external_id}"
-                if comment.sample_id
+                if comment.sample is not None
                 else f"review session {comment.session_id}"
                 if comment.session_id
                 else f"cluster {comment.cluster} of scoring run {comment.run_id}"
@@ -432,7 +433,7 @@ def session_close(*, session: ReviewSession, by, site_url: str = "") -> ReviewSe
             },
         )
         decided += 1
-    spans = {}
+    spans: dict[str, tuple[datetime, datetime]] = {}
     for row in Vote.objects.filter(session=locked).values("voter__username", "created_at"):
         first, last = spans.get(row["voter__username"], (row["created_at"], row["created_at"]))
         spans[row["voter__username"]] = (
@@ -528,7 +529,7 @@ def decision_adjudicate(
     activity_add(
         project=dataset.project,
         actor=by,
-        verb=f"decided {outcome}{' to ' + label if outcome == Choice.RELABEL else ''} "
+        verb=f"decided {outcome}{f' to {label}' if outcome == Choice.RELABEL else ''} "
         f"for sample {sample.external_id}",
         url=reverse("datasets:sample", args=[dataset.pk, sample.pk]),
     )

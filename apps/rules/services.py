@@ -197,7 +197,10 @@ def _clean_definition(dataset: Dataset, fields: dict) -> dict:
         name = str(fields["name"] or "").strip()
         if not name or len(name) > 120:
             raise ValidationError({"name": "Give the rule a name of 1 to 120 characters."})
-        if Rule.objects.filter(dataset=dataset, name=name).exclude(pk=fields.get("pk")).exists():
+        same_name = Rule.objects.filter(dataset=dataset, name=name)
+        if fields.get("pk") is not None:
+            same_name = same_name.exclude(pk=fields["pk"])
+        if same_name.exists():
             raise ValidationError({"name": f"The dataset already has a rule named “{name}”."})
         clean["name"] = name
     if "query" in fields:
@@ -667,9 +670,11 @@ def _payload(rule: Rule, samples: list[Sample]) -> dict:
 
 
 def _author_may_run(rule: Rule) -> None:
-    membership = Membership.objects.filter(
-        project=rule.project_id, user_id=rule.created_by_id
-    ).first()
+    membership = (
+        Membership.objects.filter(project=rule.project_id, user_id=rule.created_by_id).first()
+        if rule.created_by_id is not None
+        else None
+    )
     if not may_set_action(membership, rule.action_type):
         who = rule.created_by.username if rule.created_by else "Its author"
         raise ValidationError(

@@ -3,6 +3,8 @@ what accepting a batch rests on (its checked accuracy) and would change (its rel
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Count, Q, QuerySet
 
 from apps.projects.capabilities import Cap, Role, role_can
@@ -161,7 +163,7 @@ def acceptance_preview(batch: Batch) -> dict:
     from apps.quality.selectors import latest_done_run
     from apps.vendors.services import final_label
 
-    relabels = []
+    relabels: list[dict[str, Any]] = []
     for item in (
         batch.items.filter(gold_label__isnull=True)
         .select_related("sample")
@@ -181,7 +183,7 @@ def acceptance_preview(batch: Batch) -> dict:
                 }
             )
     run = latest_done_run(batch.dataset)
-    scores = {}
+    scores: dict[int, tuple[str | None, bool]] = {}
     if run is not None and relabels:
         scores = {
             sample: (suggested, flagged)

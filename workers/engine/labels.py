@@ -5,15 +5,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax, softmax
-from sklearn.cluster import MiniBatchKMeans
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.preprocessing import StandardScaler
+
+from workers.engine.neighbours import NeighbourIndex
 
 UNLABELLED = -1
 
@@ -23,12 +25,11 @@ PCA_DIM = 128
 # Below this width rows are treated as tabular features rather than embeddings.
 NARROW_DIM = 32
 KNN_K = 15
-# Exact kNN costs n^2 dot products plus a per-row selection; above this size an IVF-style
-# search (k-means cells, each searched against its nearest cells) keeps 100,000 rows to seconds.
+# Exact kNN costs n^2 dot products plus a per-row selection; above this many rows the engine's
+# faiss HNSW graph (`NeighbourIndex`) keeps 100,000 rows to seconds.
 EXACT_KNN_MAX = 20_000
 LR_MAX_TRAIN = 25_000
 LR_C = 10.0  # inverse regularisation strength of the logistic regressions
-_CHUNK = 2048
 # Cleaning rounds after the first vote: refit without the flagged rows, then flag again.
 CLEANING_ROUNDS = 2
 # kNN shares of the mixture tried in each cleaning round; the kept rows' likelihood picks one.
@@ -96,6 +97,7 @@ class CrossValidation:
         self.notes: list[str] = []
         self.parts: list[np.ndarray] = []  # rows each part predicts
         self.trivial = ""
+        self._index: NeighbourIndex | None = None
         if labelled.sum() == 0:
             self.trivial = "class priors (no labelled rows)"
         elif len(np.flatnonzero(counts)) < 2:
@@ -165,9 +167,16 @@ class CrossValidation:
             return {"lr": prior, "knn": prior, "neighbours": empty, "weights": empty}
         rows = self.parts[i]
         lr = self._logistic(i, np.zeros(len(self.labels), dtype=bool))
-        neighbours, weights = knn_neighbours(self.x, self.labels, rows, seed=self.seed)
+        neighbours, weights = knn_neighbours(self.x, self.labels, rows, index=self.index)
         knn = neighbour_vote(self.labels, neighbours, weights, prior=self.prior)
         return {"lr": lr, "knn": knn, "neighbours": neighbours, "weights": weights}
+
+    @property
+    def index(self) -> NeighbourIndex:
+        """The kNN vote's index over the prepared features, built once for every part."""
+        if self._index is None:
+            self._index = label_index(self.x)
+        return self._index
 
     def _logistic(self, i: int, leave_out: np.ndarray) -> np.ndarray:
         """Part i's rows predicted by a logistic regression fitted on its training rows, less
@@ -229,11 +238,13 @@ class CrossValidation:
 
 
 def _mixture(lr: np.ndarray, knn: np.ndarray, w: float) -> np.ndarray:
-    probs = (1.0 - w) * lr + w * knn
-    return probs / probs.sum(axis=1, keepdims=True)
+    probs: np.ndarray = (1.0 - w) * lr + w * knn
+    return np.asarray(probs / probs.sum(axis=1, keepdims=True))
 
 
-def _best_calibrated(candidates: list[np.ndarray], labels: np.ndarray, rows: np.ndarray):
+def _best_calibrated(
+    candidates: list[np.ndarray], labels: np.ndarray, rows: np.ndarray
+) -> np.ndarray:
     """Of the candidate probabilities, each temperature-scaled to fit `rows`' labels, the one
     whose labels are the likeliest (the lowest negative log-likelihood)."""
     best, best_loss = candidates[0], np.inf
@@ -325,7 +336,7 @@ def _prepare(x: np.ndarray, *, seed: int) -> np.ndarray:
     x = np.nan_to_num(x)
     d = x.shape[1]
     if d < NARROW_DIM:
-        z = StandardScaler().fit_transform(x) / math.sqrt(max(d, 1))
+        z: np.ndarray = StandardScaler().fit_transform(x) / math.sqrt(max(d, 1))
         return z.astype(np.float32)
     x = _unit_rows(x)
     if d > PCA_DIM and x.shape[0] > PCA_DIM:
@@ -339,10 +350,12 @@ def _prepare(x: np.ndarray, *, seed: int) -> np.ndarray:
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+    return np.asarray(x / np.maximum(norms, 1e-12), dtype=np.float32)
 
 
-def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, k: int):
+def _fit_predict(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *, k: int
+) -> np.ndarray:
     classes = np.unique(y_train)
     out = np.full((len(x_test), k), 1e-6)
     if len(classes) == 1:
@@ -361,24 +374,33 @@ def _fit_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, *
         model = LogisticRegression(C=LR_C, max_iter=1000, tol=1e-4)
         model.fit(x_train, y_train)
         out[:, model.classes_] = model.predict_proba(x_test)
-    return out / out.sum(axis=1, keepdims=True)
+    return np.asarray(out / out.sum(axis=1, keepdims=True))
+
+
+def label_index(x: np.ndarray) -> NeighbourIndex:
+    """The neighbour index the kNN vote searches: Euclidean over the prepared features (cosine
+    order for unit rows), exact up to EXACT_KNN_MAX rows and a faiss HNSW graph above."""
+    return NeighbourIndex(x, metric="l2", exact_below=EXACT_KNN_MAX)
 
 
 def knn_neighbours(
-    x: np.ndarray, labels: np.ndarray, rows: np.ndarray, *, seed: int
+    x: np.ndarray, labels: np.ndarray, rows: np.ndarray, *, index: NeighbourIndex | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`rows`' nearest labelled rows in prepared features `x`, leave one out (a row is never its
-    own neighbour): their row numbers and vote weights, (len(rows), KNN_K) each."""
-    labelled = np.flatnonzero(labels >= 0)
-    neighbours = min(KNN_K, len(labelled) - 1)
+    """`rows`' nearest labelled rows in prepared features `x` (searched in `index`, built from
+    `x` when not given), leave one out (a row is never its own neighbour): their row numbers and
+    vote weights, (len(rows), KNN_K) each."""
+    labelled = labels >= 0
+    neighbours = min(KNN_K, int(labelled.sum()) - 1)
     if neighbours < 1:
         return np.zeros((len(rows), 0), dtype=np.int64), np.zeros((len(rows), 0), np.float32)
-    idx, dist = knn_search(
-        x[labelled], x[rows], k=neighbours, seed=seed, self_index=_self_index(labels)[rows]
-    )
+    if index is None:
+        index = label_index(x)
+    idx, score = index.neighbours(rows, neighbours, within=None if labelled.all() else labelled)
     # Inverse distance (1 - cosine for unit rows): close neighbours dominate, and near-duplicates
-    # do not swamp the rest because the weight is capped.
-    return labelled[idx], (1.0 / np.clip(dist / 2.0, 0.05, None)).astype(np.float32)
+    # do not swamp the rest because the weight is capped. A slot the graph left unfilled (-1)
+    # points at row 0 with no weight.
+    weights = np.where(idx >= 0, 1.0 / np.clip(-score / 2.0, 0.05, None), 0.0)
+    return np.maximum(idx, 0), weights.astype(np.float32)
 
 
 def neighbour_vote(
@@ -403,85 +425,7 @@ def neighbour_vote(
     # is the whole answer when every neighbour is ignored).
     mean = weights.mean(axis=1, keepdims=True)
     out += prior * np.where(mean > 0, mean, 1.0)
-    return out / out.sum(axis=1, keepdims=True)
-
-
-def _self_index(labels: np.ndarray) -> np.ndarray:
-    """For each query row, its position among the labelled rows (-1 when unlabelled)."""
-    pos = np.full(len(labels), -1, dtype=np.int64)
-    labelled = np.flatnonzero(labels >= 0)
-    pos[labelled] = np.arange(len(labelled))
-    return pos
-
-
-def knn_search(
-    base: np.ndarray, queries: np.ndarray, *, k: int, seed: int = 0, self_index: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k Euclidean neighbours (cosine for unit rows) and their squared distances.
-
-    `self_index[i]` is query i's own row in `base` (or -1), which is never its neighbour.
-    """
-    if len(base) <= EXACT_KNN_MAX:
-        return _knn_exact(base, queries, np.arange(len(base)), k=k, self_index=self_index)
-    return _knn_ivf(base, queries, k=k, seed=seed, self_index=self_index)
-
-
-def _knn_exact(
-    base: np.ndarray, queries: np.ndarray, base_ids: np.ndarray, *, k: int, self_index: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    n = len(queries)
-    idx = np.zeros((n, k), dtype=np.int64)
-    dist = np.zeros((n, k), dtype=np.float32)
-    base_sq = (base * base).sum(axis=1)
-    take = min(k, len(base) - 1) if len(base) > 1 else 1
-    for start in range(0, n, _CHUNK):
-        stop = min(start + _CHUNK, n)
-        q = queries[start:stop]
-        # -|q - b|^2 + |q|^2: the same order as the distance without forming the differences.
-        s = 2.0 * (q @ base.T) - base_sq[None, :]
-        own = self_index[start:stop][:, None] == base_ids[None, :]
-        s[own] = -np.inf
-        part = np.argpartition(-s, take - 1, axis=1)[:, :take]
-        part_s = np.take_along_axis(s, part, axis=1)
-        if take < k:
-            # Too few candidates: repeat the best one rather than invent a neighbour.
-            part = np.concatenate([part, np.repeat(part[:, :1], k - take, axis=1)], axis=1)
-            part_s = np.concatenate([part_s, np.repeat(part_s[:, :1], k - take, axis=1)], axis=1)
-        idx[start:stop] = base_ids[part]
-        d2 = (q * q).sum(axis=1)[:, None] - part_s
-        dist[start:stop] = np.where(np.isfinite(d2), np.maximum(d2, 0.0), 4.0)
-    return idx, dist
-
-
-def _knn_ivf(
-    base: np.ndarray, queries: np.ndarray, *, k: int, seed: int, self_index: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Approximate kNN: each k-means cell's queries search the base rows of its nearest cells."""
-    n_cells = int(min(512, max(16, math.sqrt(len(base)))))
-    probe = 8
-    # Rough cells are enough: a neighbour just across a border is still in a probed cell.
-    km = MiniBatchKMeans(
-        n_clusters=n_cells, random_state=seed, n_init=1, batch_size=4096, max_iter=20, init="random"
-    )
-    km.fit(base[np.random.default_rng(seed).choice(len(base), min(len(base), 20_000), False)])
-    centres = km.cluster_centers_.astype(np.float32)
-    centre_sq = (centres * centres).sum(axis=1)
-    base_cell = np.argmax(2.0 * base @ centres.T - centre_sq, axis=1)
-    query_cell = np.argmax(2.0 * queries @ centres.T - centre_sq, axis=1)
-    nearest_cells = np.argsort(-(2.0 * centres @ centres.T - centre_sq), axis=1)[:, :probe]
-    members = [np.flatnonzero(base_cell == c) for c in range(n_cells)]
-    idx = np.zeros((len(queries), k), dtype=np.int64)
-    dist = np.zeros((len(queries), k), dtype=np.float32)
-    for cell in range(n_cells):
-        q = np.flatnonzero(query_cell == cell)
-        if not len(q):
-            continue
-        candidates = np.concatenate([members[c] for c in nearest_cells[cell]])
-        if len(candidates) <= k:
-            candidates = np.arange(len(base))
-        i, s = _knn_exact(base[candidates], queries[q], candidates, k=k, self_index=self_index[q])
-        idx[q], dist[q] = i, s
-    return idx, dist
+    return np.asarray(out / out.sum(axis=1, keepdims=True))
 
 
 # --- confident learning --------------------------------------------------------------------------
@@ -551,7 +495,7 @@ def find_label_issues(
         raise ValueError(f"unknown method {method!r}; choose one of {PRUNE_METHODS}")
     probs, labels, k = _checked(probs, labels)
     joint, true = confident_joint(probs, labels)
-    off = (true >= 0) & (true != labels) & (labels >= 0)
+    off: np.ndarray = (true >= 0) & (true != labels) & (labels >= 0)
     if method == "confident_joint":
         return off
     by_noise = _prune_by_noise_rate(probs, labels, joint)
@@ -561,14 +505,14 @@ def find_label_issues(
     if method == "prune_by_class":
         return by_class
     if method == "both":
-        return by_noise & by_class
+        return np.asarray(by_noise & by_class)
     votes = [by_noise, by_class, off]
     if knn_votes is not None:
         votes.append((labels >= 0) & (np.argmax(knn_votes, axis=1) != labels))
     elif features is not None:
         votes.append(_knn_disagrees(features, labels))
     tally = np.sum(votes, axis=0)
-    return tally * 2 > len(votes)
+    return np.asarray(tally * 2 > len(votes))
 
 
 def _prune_by_noise_rate(probs: np.ndarray, labels: np.ndarray, joint: np.ndarray) -> np.ndarray:
@@ -621,9 +565,9 @@ def _knn_disagrees(features: np.ndarray, labels: np.ndarray) -> np.ndarray:
     k = int(labels.max()) + 1
     counts = np.bincount(labels[labels >= 0], minlength=k)
     prior = (counts + 1.0) / (counts.sum() + k)
-    neighbours, weights = knn_neighbours(x, labels, np.arange(len(labels)), seed=0)
+    neighbours, weights = knn_neighbours(x, labels, np.arange(len(labels)))
     knn = neighbour_vote(labels, neighbours, weights, prior=prior)
-    return (labels >= 0) & (np.argmax(knn, axis=1) != labels)
+    return np.asarray((labels >= 0) & (np.argmax(knn, axis=1) != labels))
 
 
 def rank_label_issues(
@@ -634,13 +578,13 @@ def rank_label_issues(
         raise ValueError(f"unknown rank_by {rank_by!r}; choose one of {RANK_BY}")
     probs, labels, _ = _checked(probs, labels)
     given = np.maximum(labels, 0)
-    self_conf = probs[np.arange(len(labels)), given]
+    self_conf: np.ndarray = probs[np.arange(len(labels)), given]
     if rank_by == "self_confidence":
         return self_conf
     others = probs.copy()
     others[np.arange(len(labels)), given] = -np.inf
     # (p_given - max p_other + 1) / 2 maps the margin from [-1, 1] to [0, 1].
-    return (self_conf - others.max(axis=1) + 1.0) / 2.0
+    return np.asarray((self_conf - others.max(axis=1) + 1.0) / 2.0)
 
 
 def suggested_label(
@@ -652,7 +596,7 @@ def suggested_label(
     class instead.
     """
     probs = np.asarray(probs, dtype=float)
-    suggestion = np.argmax(probs, axis=1)
+    suggestion: np.ndarray = np.argmax(probs, axis=1)
     if labels is None:
         return suggestion
     _, true = confident_joint(probs, labels, calibrate=False)
@@ -691,23 +635,23 @@ def error_potential(
         parts.append(1.0 - confidence.mean(axis=0))
         # The std of a [0, 1] quantity is at most 0.5, hence the doubling.
         parts.append(np.clip(2.0 * confidence.std(axis=0), 0.0, 1.0))
-    return np.clip(np.mean(parts, axis=0), 0.0, 1.0)
+    return np.asarray(np.clip(np.mean(parts, axis=0), 0.0, 1.0))
 
 
 def _given_prob(probs: np.ndarray, given: np.ndarray) -> np.ndarray:
-    return probs[np.arange(len(given)), given]
+    return np.asarray(probs[np.arange(len(given)), given])
 
 
 def _margin(probs: np.ndarray, given: np.ndarray) -> np.ndarray:
     others = probs.copy()
     others[np.arange(len(given)), given] = -np.inf
-    return _given_prob(probs, given) - others.max(axis=1)
+    return np.asarray(_given_prob(probs, given) - others.max(axis=1))
 
 
 # --- class overlap and noise ---------------------------------------------------------------------
 
 
-def class_overlap(probs: np.ndarray, labels: np.ndarray, *, top: int = 10) -> dict:
+def class_overlap(probs: np.ndarray, labels: np.ndarray, *, top: int = 10) -> dict[str, Any]:
     """Confusion matrix (given x predicted), confident joint, and the most confused class pairs.
 
     A pair's overlap is the symmetric off-diagonal mass of the calibrated confident joint,
@@ -720,13 +664,13 @@ def class_overlap(probs: np.ndarray, labels: np.ndarray, *, top: int = 10) -> di
     np.add.at(confusion, (labels[labelled], predicted[labelled]), 1)
     joint, _ = confident_joint(probs, labels)
     n = max(int(labelled.sum()), 1)
-    pairs = []
+    pairs: list[dict[str, Any]] = []
     for a in range(k):
         for b in range(a + 1, k):
             mass = (joint[a, b] + joint[b, a]) / n
             if mass > 0:
                 pairs.append({"classes": (a, b), "overlap": float(mass)})
-    pairs.sort(key=lambda p: -p["overlap"])
+    pairs.sort(key=lambda p: -float(p["overlap"]))
     return {"confusion": confusion, "confident_joint": joint, "pairs": pairs[:top]}
 
 

@@ -87,7 +87,7 @@ def assign_clusters(ref: Reference, production_vectors: np.ndarray) -> np.ndarra
     rows = neighbours._unit_rows(production_vectors)
     if not len(rows) or not len(ref.centroids):
         return np.zeros(len(rows), dtype=np.int64)
-    return ref.cluster_ids[np.argmax(rows @ ref.centroids.T, axis=1)]
+    return np.asarray(ref.cluster_ids[np.argmax(rows @ ref.centroids.T, axis=1)])
 
 
 def _fisher(a: int, n_a: int, b: int, n_b: int) -> float:

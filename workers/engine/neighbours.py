@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 import warnings
 from collections.abc import Sequence
@@ -21,7 +22,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from workers.engine.slices import with_q_values, worse_than_rest
 
 try:  # faiss is optional at import time so the exact path still works without it.
-    import faiss
+    # Imported by name: faiss ships no type information, so it is typed as Any here.
+    faiss: Any = importlib.import_module("faiss")
 except ImportError:  # pragma: no cover - exercised only where faiss-cpu is missing
     faiss = None
 
@@ -38,25 +40,35 @@ _BLOCK_ROWS = 2048
 _HNSW_M = 16
 _HNSW_EF_CONSTRUCTION = 40
 _HNSW_EF_SEARCH = 64
+METRICS = ("cosine", "l2")
+
+
+def _float_rows(vectors: np.ndarray) -> np.ndarray:
+    """Contiguous float32 rows, as faiss and the blocked products want them."""
+    x = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    if x.ndim != 2:
+        raise ValueError(f"expected a 2-D array of vectors, got shape {x.shape}")
+    return x
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     """float32 rows scaled to unit length, so inner product is cosine similarity."""
-    x = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
-    if x.ndim != 2:
-        raise ValueError(f"expected a 2-D array of vectors, got shape {x.shape}")
+    x = _float_rows(vectors)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     # A zero vector has no direction; leaving it at zero gives it similarity 0 to everything
     # instead of NaNs that would poison every downstream statistic.
     norms[norms == 0] = 1.0
-    return x / norms
+    return np.asarray(x / norms, dtype=np.float32)
 
 
 class NeighbourIndex:
-    """Cosine k-nearest-neighbour search over a fixed set of rows.
+    """k-nearest-neighbour search over a fixed set of rows, by cosine (default) or Euclidean
+    distance (`metric="l2"`, for features that are not compared by angle).
 
     Exact (blocked matrix products) below `exact_below` rows, else a faiss HNSW graph. The
     graph saves to bytes, so one build serves every worker that answers a chunk of the queries.
+    Searches return (indices, scores), nearest first: the score is the cosine similarity, or
+    minus the squared distance for "l2", so that larger is always nearer.
     """
 
     def __init__(
@@ -65,22 +77,23 @@ class NeighbourIndex:
         *,
         exact_below: int = EXACT_BELOW,
         graph: bytes | np.ndarray | None = None,
+        metric: str = "cosine",
     ) -> None:
-        self.base = _unit_rows(vectors)
-        if self.base.ndim != 2:
-            raise ValueError(f"expected a 2-D array of vectors, got shape {self.base.shape}")
-        self.graph = None
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}: use one of {METRICS}")
+        self.metric = metric
+        self.base = _unit_rows(vectors) if metric == "cosine" else _float_rows(vectors)
+        self.graph: Any = None
         if graph is not None:
             self.graph = faiss.deserialize_index(np.frombuffer(graph, dtype=np.uint8))
         elif len(self.base) >= exact_below and len(self.base) > 1 and faiss is not None:
-            self.graph = faiss.IndexHNSWFlat(
-                self.base.shape[1], _HNSW_M, faiss.METRIC_INNER_PRODUCT
-            )
+            kind = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
+            self.graph = faiss.IndexHNSWFlat(self.base.shape[1], _HNSW_M, kind)
             self.graph.hnsw.efConstruction = _HNSW_EF_CONSTRUCTION
             self.graph.add(self.base)
 
     def to_bytes(self) -> bytes | None:
-        return None if self.graph is None else faiss.serialize_index(self.graph).tobytes()
+        return None if self.graph is None else bytes(faiss.serialize_index(self.graph).tobytes())
 
     def neighbours(
         self, rows: np.ndarray, k: int, *, within: np.ndarray | None = None
@@ -92,12 +105,14 @@ class NeighbourIndex:
 
     def query(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """The k nearest indexed rows of vectors from outside the index."""
-        q = _unit_rows(queries)
+        q = _unit_rows(queries) if self.metric == "cosine" else _float_rows(queries)
         if q.shape[0] and q.shape[1] != self.base.shape[1]:
             raise ValueError("queries and vectors must have the same dimension")
         return self._search(q, k, own=None, within=None)
 
-    def _search(self, q, k, *, own, within) -> tuple[np.ndarray, np.ndarray]:
+    def _search(
+        self, q: np.ndarray, k: int, *, own: np.ndarray | None, within: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         available = len(self.base) if within is None else int(np.count_nonzero(within))
         if own is not None and (within is None or np.asarray(within)[own].any()):
             available -= 1  # a row is never its own neighbour
@@ -108,15 +123,23 @@ class NeighbourIndex:
             return self._exact(q, k, own=own, within=within)
         return self._hnsw(q, k, own=own, within=within)
 
-    def _exact(self, q, k, *, own, within) -> tuple[np.ndarray, np.ndarray]:
+    def _exact(
+        self, q: np.ndarray, k: int, *, own: np.ndarray | None, within: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         candidates = np.arange(len(self.base)) if within is None else np.flatnonzero(within)
         base = self.base[candidates]
+        # -|q - b|^2 = 2 q.b - |b|^2 - |q|^2: the distance without forming the differences.
+        base_sq = (base * base).sum(axis=1) if self.metric == "l2" else None
         m = q.shape[0]
         indices = np.empty((m, k), dtype=np.int64)
         sims = np.empty((m, k), dtype=np.float32)
         for start in range(0, m, _BLOCK_ROWS):
             stop = min(start + _BLOCK_ROWS, m)
             block = q[start:stop] @ base.T
+            if base_sq is not None:
+                block = 2.0 * block - base_sq[None, :]
+                block -= (q[start:stop] * q[start:stop]).sum(axis=1)[:, None]
+                np.minimum(block, 0.0, out=block)  # rounding can make a distance negative
             if own is not None:
                 # Mask by position, not by value: an exact duplicate of a point must be found.
                 block[own[start:stop, None] == candidates[None, :]] = -np.inf
@@ -130,7 +153,9 @@ class NeighbourIndex:
             sims[start:stop] = np.take_along_axis(part_sims, order, axis=1)[:, :k]
         return indices, sims
 
-    def _hnsw(self, q, k, *, own, within) -> tuple[np.ndarray, np.ndarray]:
+    def _hnsw(
+        self, q: np.ndarray, k: int, *, own: np.ndarray | None, within: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
         want = k + 1 if own is not None else k
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(_HNSW_EF_SEARCH, want)
@@ -141,6 +166,8 @@ class NeighbourIndex:
         sims, keys = self.graph.search(q, want, params=params)
         keys = keys.astype(np.int64)  # faiss marks unfilled slots -1
         sims = sims.astype(np.float32)
+        if self.metric == "l2":
+            sims = -sims  # faiss gives squared distances; larger is nearer here
         if own is not None:
             mine = keys == own[:, None]
             # Drop the query's own key when the graph returned it, else the weakest extra one.
@@ -183,7 +210,9 @@ def _mean_distance(sims: np.ndarray) -> np.ndarray:
     finite = np.isfinite(sims)
     dist = np.where(finite, 1.0 - sims, 0.0)
     counts = finite.sum(axis=1)
-    return np.divide(dist.sum(axis=1), counts, out=np.zeros(len(sims)), where=counts > 0)
+    out = np.zeros(len(sims))
+    np.divide(dist.sum(axis=1), counts, out=out, where=counts > 0)
+    return out
 
 
 def outlier_scores(
@@ -249,7 +278,7 @@ def duplicate_findings(
     has effectively seen that evaluation sample. A label conflict is one group with more than
     one (non-missing) label: at least one of them is wrong, or the task is ambiguous.
     """
-    records = []
+    records: list[dict[str, Any]] = []
     for number, group in enumerate(groups):
         group_splits = sorted({str(splits[i]) for i in group})
         group_labels = sorted({str(labels[i]) for i in group if labels[i] is not None})
@@ -458,7 +487,7 @@ def clusters(vectors: np.ndarray, *, n_clusters: int | None = None, seed: int = 
         # Fewer distinct points than clusters (e.g. all-identical vectors) is a fact of the
         # data, not an error: KMeans still labels every row.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return model.fit_predict(x).astype(np.int64)
+        return np.asarray(model.fit_predict(x), dtype=np.int64)
 
 
 def _top_terms_per_cluster(
@@ -559,7 +588,7 @@ def _uncertainty(probs: np.ndarray, method: str) -> np.ndarray:
     if method == "entropy":
         logs = np.log(p, out=np.zeros_like(p), where=p > 0)
         # Divided by log(classes) so the score is 0-1 whatever the class count.
-        return -(p * logs).sum(axis=1) / max(math.log(p.shape[1]), 1e-12)
+        return np.asarray(-(p * logs).sum(axis=1) / max(math.log(p.shape[1]), 1e-12))
     if method == "margin":
         if p.shape[1] == 1:
             return 1.0 - p[:, 0]
