@@ -7,9 +7,13 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from apps.accounts import api as accounts_api
 from apps.config.views import healthz
 from apps.datasets import api as datasets_api
+from apps.datasets import urls as datasets_urls
+from apps.explorer import api as explorer_api
+from apps.explorer import urls as explorer_urls
 from apps.projects import api as projects_api
 from apps.projects import views as projects_views
 from apps.quality import api as quality_api
+from apps.quality import urls as quality_urls
 from apps.review import api as review_api
 from apps.vendors import api as vendors_api
 
@@ -139,15 +143,15 @@ api_patterns = [
         datasets_api.UploadComplete.as_view(),
         name="upload_complete",
     ),
-    path("datasets/<int:dataset_id>/samples/", datasets_api.SampleList.as_view(), name="samples"),
+    path("datasets/<int:dataset_id>/samples/", explorer_api.SampleList.as_view(), name="samples"),
     path(
         "datasets/<int:dataset_id>/samples/<int:sample_id>/",
-        datasets_api.SampleDetail.as_view(),
+        explorer_api.SampleDetail.as_view(),
         name="sample",
     ),
     path(
         "datasets/<int:dataset_id>/samples/bulk/",
-        datasets_api.SampleBulk.as_view(),
+        explorer_api.SampleBulk.as_view(),
         name="samples_bulk",
     ),
     path(
@@ -157,11 +161,11 @@ api_patterns = [
     ),
     path("datasets/<int:dataset_id>/tags/", datasets_api.TagList.as_view(), name="tags"),
     path(
-        "datasets/<int:dataset_id>/views/", datasets_api.SavedViewListCreate.as_view(), name="views"
+        "datasets/<int:dataset_id>/views/", explorer_api.SavedViewListCreate.as_view(), name="views"
     ),
     path(
         "datasets/<int:dataset_id>/views/<int:view_id>/",
-        datasets_api.SavedViewDetail.as_view(),
+        explorer_api.SavedViewDetail.as_view(),
         name="view",
     ),
     path(
@@ -214,6 +218,13 @@ api_patterns = [
     path("", include("apps.audit.api_urls")),
 ]
 
+# The pages of a dataset come from three apps and keep one namespace, `datasets`.
+dataset_pages = [
+    *datasets_urls.urlpatterns,
+    *explorer_urls.urlpatterns,
+    *quality_urls.dataset_urlpatterns,
+]
+
 handler400 = "apps.config.views.bad_request"
 
 urlpatterns = [
@@ -221,7 +232,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("apps.accounts.urls")),
     path("projects/", include("apps.projects.urls")),
-    path("datasets/", include("apps.datasets.urls")),
+    path("datasets/", include((dataset_pages, "datasets"))),
     path("methods/", include("apps.quality.urls")),
     path("review/", include("apps.review.urls")),
     path("vendors/", include("apps.vendors.urls")),

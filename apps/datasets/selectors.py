@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass
-from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from pgvector import Vector
 
@@ -20,6 +17,7 @@ from apps.datasets.models import (
     ImportJob,
     LabelEvent,
     Sample,
+    SampleTag,
 )
 
 
@@ -59,7 +57,7 @@ def imports_of_dataset(dataset: Dataset) -> QuerySet[ImportJob]:
     return dataset.imports.select_related("created_by").order_by("-created_at")
 
 
-def counts_by_split_and_label(dataset: Dataset) -> list[Mapping[str, Any]]:
+def counts_by_split_and_label(dataset: Dataset) -> list[dict]:
     return list(
         Sample.objects.filter(dataset=dataset, active=True)
         .values("split", "label")
@@ -107,7 +105,7 @@ def version_diff(dataset: Dataset, a: int, b: int, *, limit: int = 1000) -> dict
         ORDER BY change, st.id
     """  # noqa: S608 - only our own fragments are formatted in
     counts = {"added": 0, "removed": 0, "relabelled": 0}
-    changes: list[dict[str, Any]] = []
+    changes = []
     with connection.cursor() as cur:
         cur.execute(sql, {"d": dataset.pk, "a": a, "b": b})
         for change, sid, ext, old, new, by, reason, source, version in cur:
@@ -161,7 +159,7 @@ def nearest_to_vector(
         WHERE e.space_id = {int(space.pk)}{where}
         ORDER BY {distance} LIMIT %(limit)s
     """  # noqa: S608 - only integers are formatted in
-    params: dict[str, Any] = {
+    params = {
         "q": Vector(vector).to_text(),
         "limit": int(limit),
         "max_distance": None if min_similarity is None else 1 - float(min_similarity),
@@ -242,184 +240,7 @@ def similar_samples(
     )
 
 
-# --- The explorer: samples matching a query, a page at a time ----------------------------------
-
-SCORE_COLUMNS = (
-    "suggested_label",
-    "likely_mislabeled",
-    "mislabel_score",
-    "error_potential",
-    "margin",
-    "outlier_score",
-    "knn_agreement",
-    "duplicate_group",
-    "cluster",
-    "coverage",
-    "x",
-    "y",
-    "flags",
-    "reasons",
-)
-
-
-def samples_matching(
-    dataset: Dataset, *, query, run, removed: bool = False, extra_scores=()
-) -> QuerySet[Sample]:
-    """The dataset's samples (active ones, or the removed ones) that match the query, with the
-    run's scores the query reads annotated as `score_<name>`. QueryError when it is bad."""
-    from apps.datasets.query import apply
-
-    samples = Sample.objects.filter(dataset=dataset, active=not removed)
-    return apply(samples, dataset, run, query, extra_scores=extra_scores)
-
-
-@dataclass
-class SamplePage:
-    samples: list[Sample]
-    next: str | None  # cursors
-    previous: str | None
-    estimated_count: int | None
-    exact: bool = False  # the count is exact: the page holds every match
-
-
-def sample_page(
-    dataset: Dataset,
-    *,
-    query,
-    run,
-    ordering: str | None = None,
-    cursor: str | None = None,
-    size: int = 50,
-    removed: bool = False,
-    count: bool = True,
-) -> SamplePage:
-    """One page of matching samples by keyset pagination on (ordering field, id): no OFFSET,
-    so page 1,000 costs what page 1 does. Ordering by a score lists the samples that have it.
-    The count is the planner's estimate: an exact COUNT would read every matching row."""
-    from apps.datasets.query import QueryError, check_ordering
-
-    name, descending = check_ordering(ordering, run)
-    score = name != "id"
-    samples = samples_matching(
-        dataset, query=query, run=run, removed=removed, extra_scores={name} if score else ()
-    )
-    if score:
-        # The score table's own sample column, so the (run, score, sample) index serves both
-        # the order and the cursor's row comparison.
-        samples = samples.filter(**{f"score_{name}__isnull": False}).annotate(
-            score_key=F("run_score__sample_id")
-        )
-        keys: tuple[str, ...] = (f"score_{name}", "score_key")
-    else:
-        keys = ("pk",)
-    position = _decode_cursor(cursor) if cursor else None
-    backwards = bool(position and position.get("back"))
-    forward_desc = descending != backwards  # walking back reverses the order
-    if position is not None:
-        values = position.get("at")
-        if not isinstance(values, list) or len(values) != len(keys):
-            raise QueryError("cursor", "is not a cursor of this ordering")
-        samples = samples.filter(_after(keys, values, desc=forward_desc))
-    order = [F(k).desc() if forward_desc else F(k).asc() for k in keys]
-    rows = list(samples.order_by(*order)[: size + 1])
-    more = len(rows) > size
-    rows = rows[:size]
-    if backwards:
-        rows.reverse()
-
-    def at(sample) -> list:
-        return [getattr(sample, k) if k != "pk" else sample.pk for k in keys]
-
-    next_cursor = previous_cursor = None
-    if rows:
-        if more or backwards:
-            next_cursor = _encode_cursor({"at": at(rows[-1])})
-        if position is not None and (more or not backwards):
-            previous_cursor = _encode_cursor({"at": at(rows[0]), "back": True})
-    if position is None and not more:  # one page holds them all: the count is known
-        return SamplePage(rows, None, None, len(rows), exact=True)
-    estimate = _estimated_count(samples) if count else None
-    if estimate is not None:
-        estimate = max(estimate, len(rows) + int(more))
-    return SamplePage(rows, next_cursor, previous_cursor, estimate)
-
-
-def samples_chosen(
-    dataset: Dataset, *, query, run, ordering: str = "", ids=None, samples=None, limit: int
-) -> list[Sample]:
-    """What a review session or relabel batch is made of: the given `samples` of the dataset (a
-    rule's matches), or the first `limit` matches of the query in its ordering, narrowed to `ids`
-    when given. A bad query is a ValidationError on "query"."""
-    from django.core.exceptions import ValidationError
-
-    from apps.datasets.query import QueryError
-
-    if samples is not None:
-        return [s for s in samples if s.dataset_id == dataset.pk][:limit]
-    try:
-        page = sample_page(
-            dataset, query=query or {}, run=run, ordering=ordering or "id", size=limit, count=False
-        )
-    except QueryError as exc:
-        raise ValidationError({"query": str(exc)}) from None
-    wanted = set(ids) if ids is not None else None
-    return [s for s in page.samples if wanted is None or s.pk in wanted]
-
-
-def _after(keys: tuple[str, ...], values: list, *, desc: bool):
-    from apps.datasets.query import RowCompare
-
-    if len(keys) == 1:
-        return Q(**{f"{keys[0]}__{'lt' if desc else 'gt'}": values[0]})
-    return Q(RowCompare([F(k) for k in keys], [Value(v) for v in values], "<" if desc else ">"))
-
-
-def _encode_cursor(position: dict) -> str:
-    import base64
-    import json
-
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> dict:
-    import base64
-    import binascii
-
-    from apps.config.parsers import json_loads, storable_text
-    from apps.datasets.query import QueryError
-
-    try:
-        position = json_loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (ValueError, binascii.Error):
-        raise QueryError("cursor", "is not a valid cursor") from None
-    if not isinstance(position, dict) or not storable_text(position):
-        raise QueryError("cursor", "is not a valid cursor")
-    return position
-
-
-def _estimated_count(samples: QuerySet) -> int:
-    """The planner's row estimate for the query (EXPLAIN, nothing is read)."""
-    import json
-
-    plan = json.loads(samples.order_by().explain(format="json"))
-    return int(plan[0]["Plan"]["Plan Rows"])
-
-
-def scores_of_samples(run, sample_ids) -> dict[int, dict]:
-    """The run's scores of these samples, by sample id."""
-    from apps.quality.models import SampleScore
-
-    if run is None:
-        return {}
-    rows = SampleScore.objects.filter(run=run, sample_id__in=list(sample_ids)).values(
-        "sample_id", *SCORE_COLUMNS
-    )
-    return {row.pop("sample_id"): row for row in rows}
-
-
 def tags_of_samples(sample_ids) -> dict[int, list[str]]:
-    from apps.datasets.models import SampleTag
-
     found: dict[int, list[str]] = {}
     rows = SampleTag.objects.filter(sample_id__in=list(sample_ids)).values_list(
         "sample_id", "tag__name"
@@ -430,108 +251,10 @@ def tags_of_samples(sample_ids) -> dict[int, list[str]]:
 
 
 def tags_of_dataset(dataset: Dataset) -> QuerySet:
-    from apps.datasets.models import SampleTag
-
     tagged = SampleTag.objects.filter(tag=OuterRef("pk")).order_by().values("tag")
     return dataset.tags.annotate(
         samples=Coalesce(Subquery(tagged.annotate(n=Count("*")).values("n")), 0)
     ).order_by("name")
-
-
-def saved_views_of_dataset(dataset: Dataset) -> QuerySet:
-    return dataset.saved_views.select_related("created_by").order_by("name", "id")
-
-
-@dataclass
-class Exploration:
-    """What the table, the map and the API were asked for: a query, a run and an ordering."""
-
-    query: object
-    run: object
-    ordering: str
-    view: object = None
-    removed: bool = False
-
-
-def exploration(dataset: Dataset, params) -> Exploration:
-    """Read `q` (JSON), `view` (a saved view's id, whose query and ordering `q` and `ordering`
-    override), `run` (default: the newest finished one), `ordering`, `removed`, and the plain
-    filters of older links (see query.simple_filters), which join the query. QueryError if bad."""
-    from apps.datasets.query import (
-        QueryError,
-        check_ordering,
-        joined,
-        parse,
-        parts_of,
-        simple_filters,
-    )
-    from apps.quality.models import RunStatus
-    from apps.quality.selectors import latest_done_run
-
-    view = None
-    if params.get("view"):
-        view_id = str(params["view"])
-        view = dataset.saved_views.filter(pk=int(view_id)).first() if view_id.isdigit() else None
-        if view is None:
-            raise QueryError("view", f"the dataset has no saved view {view_id}")
-    raw = params.get("q")
-    # URL text, or a query already parsed (a JSON body)
-    query = (parse(raw) if isinstance(raw, str) else raw) if raw else (view.query if view else {})
-    if extra := simple_filters(params):
-        query = joined([*parts_of(query), *extra])
-    ordering = params.get("ordering") or (view.ordering if view else "") or "id"
-    run_id = str(params.get("run") or "")
-    if run_id:
-        found = (
-            dataset.scoring_runs.filter(status=RunStatus.DONE, pk=int(run_id))
-            if run_id.isdigit()
-            else None
-        )
-        run = found.first() if found is not None else None
-        if run is None:
-            raise QueryError("run", f"the dataset has no finished scoring run {run_id}")
-    else:
-        run = latest_done_run(dataset)
-    check_ordering(ordering, run)
-    removed = str(params.get("removed") or "").lower() in ("true", "1", "on")
-    return Exploration(query=query, run=run, ordering=ordering, view=view, removed=removed)
-
-
-def steps_in_query(
-    dataset: Dataset, sample: Sample, *, query, run, ordering: str, removed: bool = False
-) -> tuple[int | None, int | None]:
-    """The ids before and after the sample in the table it was opened from (same query and
-    ordering), for next/previous on the sample page."""
-    from apps.datasets.query import QueryError, check_ordering
-
-    try:
-        name, _descending = check_ordering(ordering, run)
-    except QueryError:
-        return None, None
-    if name == "id":
-        at = [sample.pk]
-    else:
-        value = scores_of_samples(run, [sample.pk]).get(sample.pk, {}).get(name)
-        if value is None:
-            return None, None
-        at = [value, sample.pk]
-    steps = []
-    for back in (True, False):
-        try:
-            page = sample_page(
-                dataset,
-                query=query,
-                run=run,
-                ordering=ordering,
-                cursor=_encode_cursor({"at": at, "back": back}),
-                size=1,
-                removed=removed,
-                count=False,
-            )
-        except QueryError:
-            return None, None
-        steps.append(page.samples[0].pk if page.samples else None)
-    return steps[0], steps[1]
 
 
 # --- Media ---------------------------------------------------------------------------------------

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime, timedelta
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,6 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.config.forms import add_service_error
+from apps.core.links import sample_table_url
 from apps.datasets.access import get_dataset_for_user
 from apps.datasets.production import PRODUCTION_MAX_ROWS, resolve_space
 from apps.projects.access import get_membership_for_user
@@ -34,11 +34,7 @@ _DAY = timedelta(days=1)
 
 
 def _table_url(dataset, parts: list[dict], ordering: str = "") -> str:
-    q = parts[0] if len(parts) == 1 else {"all": parts}
-    params = {"q": json.dumps(q, ensure_ascii=False)}
-    if ordering:
-        params["ordering"] = ordering
-    return reverse("datasets:samples", args=[dataset.pk]) + "?" + urlencode(params)
+    return sample_table_url(dataset.pk, parts[0] if len(parts) == 1 else {"all": parts}, ordering)
 
 
 def _window_parts(check: DriftCheck) -> list[dict]:

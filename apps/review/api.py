@@ -10,9 +10,9 @@ from rest_framework.response import Response
 
 from apps.accounts.models import User
 from apps.config.pagination import NewestFirstPagination
-from apps.datasets import selectors as dataset_selectors
 from apps.datasets.access import get_dataset_for_user, get_sample_of_dataset
-from apps.datasets.query import QueryError
+from apps.explorer import selectors as explorer_selectors
+from apps.explorer.query import QueryError
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.review import selectors, services
@@ -80,7 +80,7 @@ class SessionListCreate(generics.GenericAPIView):
             "q": data["q"],
         }
         try:
-            found = dataset_selectors.exploration(dataset, {k: v for k, v in params.items() if v})
+            found = explorer_selectors.exploration(dataset, {k: v for k, v in params.items() if v})
         except QueryError as exc:
             raise ApiValidationError({"q": [str(exc)]}) from None
         people = list(User.objects.filter(username__in=data["participants"]))

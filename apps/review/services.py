@@ -3,11 +3,10 @@ adjudication, and decisions applied as a new dataset version."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from datetime import datetime
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urljoin
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -16,6 +15,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core.links import sample_table_url
 from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, LabelSource, Sample
 from apps.projects.models import Membership, Project
@@ -126,12 +126,8 @@ def comment_url(comment: Comment) -> str:
         return reverse("datasets:sample", args=[comment.dataset_id, comment.sample_id])
     if comment.session_id:
         return reverse("review:session", args=[comment.session_id])
-    query = json.dumps({"field": "cluster", "op": "=", "value": comment.cluster})
-    return (
-        reverse("datasets:samples", args=[comment.dataset_id])
-        + "?"
-        + urlencode({"q": query, "run": comment.run_id})
-    )
+    query = {"field": "cluster", "op": "=", "value": comment.cluster}
+    return sample_table_url(comment.dataset_id, query, run=comment.run_id)
 
 
 @transaction.atomic
@@ -251,7 +247,7 @@ def session_create(
     """A session whose queue is the samples of a query (a saved view's, a selection's) in its
     ordering, fixed now: at most SESSION_MAX_ITEMS; or the given `samples` of the dataset, in
     their order (a rule's matches). Participants must be able to vote."""
-    from apps.datasets.selectors import samples_chosen
+    from apps.explorer.selectors import samples_chosen
     from apps.projects.capabilities import Cap
 
     title = (title or "").strip()

@@ -14,9 +14,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.models import User
-from apps.datasets import selectors as dataset_selectors
 from apps.datasets.access import get_dataset_for_user, get_sample_of_dataset
-from apps.datasets.query import QueryError
+from apps.explorer import selectors as explorer_selectors
+from apps.explorer.query import QueryError
 from apps.projects.access import get_membership_for_user, get_project_for_user
 from apps.projects.capabilities import Cap
 from apps.review import selectors, services
@@ -53,7 +53,7 @@ def session_create(request, dataset_id: int):
     back = _back(request, reverse("datasets:samples", args=[dataset.pk]))
     try:
         params = {k: request.POST.get(k) for k in ("q", "view", "run", "ordering")}
-        found = dataset_selectors.exploration(dataset, {k: v for k, v in params.items() if v})
+        found = explorer_selectors.exploration(dataset, {k: v for k, v in params.items() if v})
         names = [n.strip() for n in request.POST.get("participants", "").replace(",", " ").split()]
         people = list(User.objects.filter(username__in=[n for n in names if n]))
         missing = {n for n in names if n} - {u.username for u in people}
@@ -162,7 +162,7 @@ def queue(request, session_id: int):
     services.participant_seen(session=session, user=request.user)
     sample = item.sample
     mine = session.votes.filter(voter=request.user, sample=sample).first()
-    score = dataset_selectors.scores_of_samples(session.run, [sample.pk]).get(sample.pk)
+    score = explorer_selectors.scores_of_samples(session.run, [sample.pk]).get(sample.pk)
     context.update(
         {
             "item": item,

@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
-from urllib.parse import urlencode
 
 import numpy as np
 from django.core.exceptions import ValidationError
@@ -24,8 +23,9 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.config.exceptions import error_text
+from apps.core.links import sample_table_url
 from apps.datasets.models import Dataset, Embedding, ModelRun, Prediction, Sample, Split
-from apps.datasets.query import ORDERINGS, QueryError, compile_query
+from apps.explorer.query import ORDERINGS, QueryError, compile_query
 from apps.projects.capabilities import Cap, Role
 from apps.projects.models import Membership
 from apps.quality.models import ScoringRun
@@ -84,7 +84,7 @@ def _money(value, name: str) -> str:
 
 def _clean_action(dataset: Dataset, action) -> dict:
     """The action's settings, checked against the project: what a run will need exists."""
-    from apps.datasets.services import _tag_name
+    from apps.explorer.services import _tag_name
     from apps.review.models import ReviewSession
 
     if not isinstance(action, dict):
@@ -377,7 +377,7 @@ def _latest_run(dataset: Dataset):
 
 def _fresh_matches(rule: Rule, run):
     """The query's matches, and those the rule has not acted on, in the rule's order."""
-    from apps.datasets.query import apply
+    from apps.explorer.query import apply
 
     name = (rule.ordering or "id").lstrip("-")
     descending = (rule.ordering or "").startswith("-")
@@ -558,15 +558,12 @@ def rule_dry_run(*, rule: Rule, by=None) -> dict:
 
 
 def samples_url(rule: Rule) -> str:
-    import json
-
-    base = reverse("datasets:samples", args=[rule.dataset_id])
-    return f"{base}?{urlencode({'q': json.dumps(rule.query)})}" if rule.query else base
+    return sample_table_url(rule.dataset_id, rule.query)
 
 
 def _act(rule: Rule, samples: list[Sample], by, detail: dict) -> None:
     """Do the rule's action on the samples (all of them: the plan already applied the caps)."""
-    from apps.datasets.services import samples_tag
+    from apps.explorer.services import samples_tag
 
     action = rule.action
     dataset = rule.dataset

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.config.exceptions import error_text
 from apps.datasets.access import get_dataset_for_user
 from apps.datasets.models import Dataset
-from apps.datasets.query import ORDERINGS, QueryError, parse
+from apps.explorer.query import ORDERINGS, QueryError, parse
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.projects.models import Membership

@@ -9,9 +9,9 @@ from rest_framework import generics, parsers, serializers, status
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 
-from apps.datasets import selectors as dataset_selectors
 from apps.datasets.access import get_dataset_for_user
-from apps.datasets.query import QueryError
+from apps.explorer import selectors as explorer_selectors
+from apps.explorer.query import QueryError
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.vendors import exchange, services
@@ -175,7 +175,7 @@ class BatchListCreate(generics.GenericAPIView):
             "q": data["q"],
         }
         try:
-            found = dataset_selectors.exploration(dataset, {k: v for k, v in params.items() if v})
+            found = explorer_selectors.exploration(dataset, {k: v for k, v in params.items() if v})
         except QueryError as exc:
             raise ApiValidationError({"q": [str(exc)]}) from None
         vendor = dataset.project.vendors.filter(pk=data["vendor"]).first()

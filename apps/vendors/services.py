@@ -140,7 +140,7 @@ def batch_create(
     labelled samples outside the selection that the newest run does not flag, their current
     label the known answer. The order is shuffled, so gold items look like any other.
     `samples` (a rule's matches) stands for the query's page when given."""
-    from apps.datasets.selectors import samples_chosen
+    from apps.explorer.selectors import samples_chosen
 
     if not vendor.projects.filter(pk=dataset.project_id).exists():
         raise ValidationError({"vendor": f"{vendor.name} does not work for this project."})

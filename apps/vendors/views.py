@@ -13,9 +13,9 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.models import User
-from apps.datasets import selectors as dataset_selectors
 from apps.datasets.access import get_dataset_for_user
-from apps.datasets.query import QueryError
+from apps.explorer import selectors as explorer_selectors
+from apps.explorer.query import QueryError
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.vendors import exchange, services
@@ -121,7 +121,7 @@ def batch_create(request, dataset_id: int):
         params = {
             k: request.POST.get(k) for k in ("q", "view", "run", "ordering") if request.POST.get(k)
         }
-        found = dataset_selectors.exploration(dataset, params)
+        found = explorer_selectors.exploration(dataset, params)
         vendor = Vendor.objects.filter(
             pk=int(request.POST.get("vendor") or 0), projects=dataset.project
         ).first()

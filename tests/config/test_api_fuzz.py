@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from apps.datasets.models import ImportJob
-from apps.datasets.services import saved_view_create, upload_create
+from apps.datasets.services import upload_create
+from apps.explorer.services import saved_view_create
 from apps.projects.services import invitation_create
 from apps.quality.services import scoring_run_execute, scoring_run_start
 from apps.review.services import comment_create, session_create

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from apps.datasets.models import SavedView
 from apps.datasets.services import upload_create
+from apps.explorer.models import SavedView
 from apps.review.models import ConsensusPolicy
 
 pytestmark = pytest.mark.django_db

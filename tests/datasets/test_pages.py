@@ -96,7 +96,7 @@ def test_samples_table_pages_by_key_not_offset(team, dataset, web_as):  # noqa: 
     import re
 
     client = web_as(team.user("viewer"))
-    from apps.datasets import views
+    from apps.explorer.views import table as views
 
     views.PAGE, old = 2, views.PAGE
     try:

@@ -156,7 +156,7 @@ def island_positions(page, island: list[int]) -> list[list[float]]:
 def test_a_large_map_draws_a_sample_and_the_table_gets_every_match(team, page, monkeypatch):
     """Above the limit (lowered to 100 here) the map draws a sample stratified by label; a lasso
     on it, within the page's query, still opens every matching sample in the table."""
-    monkeypatch.setattr("apps.quality.selectors.MAP_LIMIT", 100)
+    monkeypatch.setattr("apps.explorer.selectors.MAP_LIMIT", 100)
     dataset, island = scored_dataset(team)
     train = {"field": "split", "op": "=", "value": "train"}
     log_in(page, team.user("reviewer").username)

@@ -10,10 +10,9 @@ import pytest
 from django.db import connection
 
 from apps.datasets.models import Dataset, Sample
-from apps.datasets.selectors import samples_matching
+from apps.explorer.selectors import _quotas, map_points, map_scores, samples_matching
 from apps.projects.capabilities import Cap
 from apps.quality.models import RunStatus, SampleScore, ScoringRun
-from apps.quality.selectors import _quotas, map_points, map_scores
 from tests.conftest import PERSONAS
 from tests.datasets.conftest import LABELS
 from tests.projects.test_access_matrix import expected

@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from apps.datasets.models import LabelEvent, SampleTag, SavedView
+from apps.datasets.models import LabelEvent, SampleTag
+from apps.explorer.models import SavedView
 from apps.projects.capabilities import Cap
 from tests.conftest import PERSONAS
 from tests.projects.test_access_matrix import expected
@@ -163,7 +164,7 @@ def test_the_sample_page_steps_within_the_query_and_shows_why(world, team, web_a
 
 
 def test_metadata_slices_link_to_their_values_and_bins(world, team, web_as):
-    from apps.datasets.views import _slice_url
+    from apps.explorer.views.health import _slice_url
 
     dataset, run, rows = world
     client = web_as(team.user("viewer"))
@@ -201,7 +202,7 @@ def test_the_table_costs_the_same_queries_however_many_rows(world, team, web_as)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from apps.datasets import views
+    from apps.explorer.views import table as views
 
     dataset, _run, _rows = world
     client = web_as(team.user("owner"))

@@ -277,7 +277,7 @@ ENDPOINTS = [
 def test_every_endpoint_as_every_role(
     persona, method, template, body, cap, ok, world, team, api_as
 ):
-    from apps.datasets.models import SavedView
+    from apps.explorer.models import SavedView
 
     dataset, _run, rows = world
     view = SavedView.objects.create(dataset=dataset, name="shared", query={})

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from apps.datasets.models import Embedding, Sample
-from apps.datasets.query import QueryError, apply, check_ordering, compile_query, parse
+from apps.explorer.query import QueryError, apply, check_ordering, compile_query, parse
 from apps.quality.models import SampleScore
 from tests.datasets.conftest import FLAGS, LABELS, NUMBER_SCORES, SPLITS, TAGS
 

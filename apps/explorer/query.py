@@ -36,6 +36,12 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 
 from apps.config.parsers import JSONTooDeep, json_loads, storable_text
 from apps.datasets.models import Dataset, Sample, SampleTag, Split, Tag
+from apps.datasets.selectors import (
+    embed_text,
+    embedding_space,
+    nearest_to_vector,
+    similar_samples,
+)
 from apps.quality.models import Flag, ScoringRun
 
 OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "contains")
@@ -362,8 +368,6 @@ class _Compiler:
     # --- vectors and the map ---------------------------------------------------------------
 
     def similar(self, node: dict, path: str) -> Q:
-        from apps.datasets.selectors import similar_samples
-
         sample_id = node["similar_to"]
         if isinstance(sample_id, bool) or not isinstance(sample_id, int):
             raise QueryError(_join(path, "similar_to"), "must be a sample id (a whole number)")
@@ -386,8 +390,6 @@ class _Compiler:
         return Q(pk__in=[row["id"] for row in found])
 
     def similar_text(self, node: dict, path: str) -> Q:
-        from apps.datasets.selectors import embed_text, embedding_space, nearest_to_vector
-
         text = node["similar_text"]
         if not isinstance(text, str) or not text.strip() or len(text) > 2000:
             raise QueryError(_join(path, "similar_text"), "must be text of 1 to 2,000 characters")

@@ -1,0 +1,286 @@
+"""REST endpoints of the explorer: samples matching a query, one sample with its scores, bulk
+actions on a selection, and saved views."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import generics, serializers, status
+from rest_framework.exceptions import ValidationError as ApiValidationError
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+from apps.core.links import sample_table_url
+from apps.datasets import selectors as dataset_selectors
+from apps.datasets.access import get_dataset_for_user, get_sample_of_dataset
+from apps.datasets.api import SampleDetailSerializer, SampleSerializer
+from apps.datasets.models import Dataset, Sample, Split
+from apps.explorer import selectors, services
+from apps.explorer.access import get_saved_view_of_dataset
+from apps.explorer.models import SavedView
+from apps.explorer.query import FIELDS, ORDERINGS, QueryError
+from apps.projects.capabilities import Cap
+from apps.quality.selectors import latest_done_run
+
+
+class SampleRowSerializer(SampleSerializer):
+    tags = serializers.SerializerMethodField()
+    scores = serializers.SerializerMethodField()
+
+    class Meta(SampleSerializer.Meta):
+        fields = [*SampleSerializer.Meta.fields, "tags", "scores"]
+
+    def get_tags(self, sample: Sample) -> list[str]:
+        return self.context["tags"].get(sample.pk, [])
+
+    def get_scores(self, sample: Sample) -> dict | None:
+        """The run's scores of the sample (null when the run did not score it)."""
+        return self.context["scores"].get(sample.pk)
+
+
+class SamplePageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    estimated_count = serializers.IntegerField(
+        help_text="The planner's estimate; exact when one page holds every match (count_exact)."
+    )
+    count_exact = serializers.BooleanField()
+    run = serializers.IntegerField(allow_null=True, help_text="The scoring run of the scores.")
+    results = SampleRowSerializer(many=True)
+
+
+def query_error(exc: QueryError) -> ApiValidationError:
+    return ApiValidationError(
+        {"q" if exc.path not in ("ordering", "cursor", "run", "view") else exc.path: [str(exc)]}
+    )
+
+
+def _exploration(dataset: Dataset, params) -> selectors.Exploration:
+    try:
+        return selectors.exploration(dataset, params)
+    except QueryError as exc:
+        raise query_error(exc) from None
+
+
+QUERY_PARAMETERS = [
+    OpenApiParameter(
+        "q",
+        str,
+        description='A sample query (JSON): {"all": [...]}, {"any": [...]}, {"not": ...}, '
+        '{"field": F, "op": OP, "value": V}, {"similar_to": ID, "min_similarity": 0.9}, '
+        '{"within": [[x, y], ...]}. Fields: ' + ", ".join(FIELDS) + ", metadata.KEY.",
+    ),
+    OpenApiParameter("view", int, description="A saved view: its query and ordering."),
+    OpenApiParameter(
+        "run", int, description="Scoring run of the scores (default: newest finished)."
+    ),
+]
+
+
+class SampleList(generics.GenericAPIView):
+    serializer_class = SampleRowSerializer
+
+    @extend_schema(
+        operation_id="datasets_samples_list",
+        responses=SamplePageSerializer,
+        parameters=[
+            *QUERY_PARAMETERS,
+            OpenApiParameter(
+                "ordering",
+                str,
+                description="id or a score, `-` first for descending: " + ", ".join(ORDERINGS),
+            ),
+            OpenApiParameter("cursor", str),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": 1000},
+                description="1 to 1000, default 50.",
+            ),
+            OpenApiParameter("split", str, enum=Split.values),
+            OpenApiParameter(
+                "label", str, description="A label, or `none` for unlabelled samples."
+            ),
+            OpenApiParameter("search", str, description="Text contains (case-insensitive)."),
+            OpenApiParameter("meta.KEY", str, description="Metadata KEY equals the value."),
+            OpenApiParameter("removed", bool, description="Show removed samples instead."),
+        ],
+    )
+    def get(self, request, dataset_id: int):
+        """Samples matching a query, a page at a time (keyset cursors, an estimated count)."""
+        dataset = get_dataset_for_user(request.user, dataset_id)
+        found = _exploration(dataset, request.query_params)
+        size = request.query_params.get("page_size", "50")
+        if not size.isdigit() or not 1 <= int(size) <= 1000:
+            raise ApiValidationError({"page_size": ["A page holds 1 to 1000 samples."]})
+        try:
+            page = selectors.sample_page(
+                dataset,
+                query=found.query,
+                run=found.run,
+                ordering=found.ordering,
+                cursor=request.query_params.get("cursor"),
+                size=int(size),
+                removed=found.removed,
+            )
+        except QueryError as exc:
+            raise query_error(exc) from None
+        ids = [s.pk for s in page.samples]
+        context = {
+            "scores": selectors.scores_of_samples(found.run, ids),
+            "tags": dataset_selectors.tags_of_samples(ids),
+        }
+
+        def link(cursor):
+            return (
+                replace_query_param(request.build_absolute_uri(), "cursor", cursor)
+                if cursor
+                else None
+            )
+
+        return Response(
+            {
+                "next": link(page.next),
+                "previous": link(page.previous),
+                "estimated_count": page.estimated_count,
+                "count_exact": page.exact,
+                "run": found.run.pk if found.run else None,
+                "results": SampleRowSerializer(page.samples, many=True, context=context).data,
+            }
+        )
+
+
+class SampleDetail(generics.GenericAPIView):
+    serializer_class = SampleDetailSerializer
+
+    def get(self, request, dataset_id: int, sample_id: int):
+        dataset = get_dataset_for_user(request.user, dataset_id)
+        sample = get_sample_of_dataset(dataset, sample_id)
+        found = _exploration(dataset, {"run": request.query_params.get("run")})
+        data = SampleDetailSerializer(sample).data
+        data["tags"] = dataset_selectors.tags_of_samples([sample.pk]).get(sample.pk, [])
+        data["scores"] = selectors.scores_of_samples(found.run, [sample.pk]).get(sample.pk)
+        return Response(data)
+
+
+class BulkSerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=list(services.BULK_ACTIONS))
+    q = serializers.JSONField(
+        required=False, default=dict, help_text="Act on every sample matching this query."
+    )
+    ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        max_length=10_000,
+        help_text="Or on these samples (ids), within the query.",
+    )
+    view = serializers.IntegerField(required=False, help_text="Or on a saved view's samples.")
+    run = serializers.IntegerField(required=False)
+    tag = serializers.CharField(required=False, allow_blank=True, default="")
+    label = serializers.CharField(
+        required=False,
+        allow_null=True,
+        default="",
+        help_text='A label of the schema, null for unlabelled, or "suggested".',
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class BulkResultSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    changed = serializers.IntegerField()
+
+
+class SampleBulk(generics.GenericAPIView):
+    serializer_class = BulkResultSerializer
+
+    @extend_schema(request=BulkSerializer, responses=BulkResultSerializer)
+    def post(self, request, dataset_id: int):
+        """Act on a selection: every match of a query (select all) or the ids picked in it.
+        tag and untag need comment rights; relabel and remove go to the draft and need curate."""
+        dataset = get_dataset_for_user(request.user, dataset_id)
+        body = BulkSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        need = Cap(services.BULK_ACTIONS[data["action"]])
+        dataset = get_dataset_for_user(request.user, dataset_id, need=need)
+        found = _exploration(
+            dataset, {"run": data.get("run"), "view": data.get("view"), "q": data["q"]}
+        )
+        try:
+            samples = selectors.samples_matching(dataset, query=found.query, run=found.run)
+        except QueryError as exc:
+            raise query_error(exc) from None
+        if "ids" in data:
+            samples = samples.filter(pk__in=data["ids"])
+        changed = services.samples_bulk(
+            dataset=dataset,
+            samples=samples,
+            action=data["action"],
+            by=request.user,
+            tag=data["tag"],
+            label=data["label"],
+            reason=data["reason"],
+            run=found.run,
+        )
+        return Response({"action": data["action"], "changed": changed})
+
+
+class SavedViewSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SavedView
+        fields = ["id", "name", "query", "ordering", "created_by", "created_at", "url"]
+        read_only_fields = ["id", "created_by", "created_at", "url"]
+        extra_kwargs = {"query": {"required": True}}
+
+    def get_url(self, view: SavedView) -> str:
+        """The sample table showing the view, to share."""
+        path = sample_table_url(view.dataset_id, view=view.pk)
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
+class SavedViewListCreate(generics.GenericAPIView):
+    serializer_class = SavedViewSerializer
+    pagination_class = None  # the whole list in one answer
+
+    @extend_schema(responses=SavedViewSerializer(many=True))
+    def get(self, request, dataset_id: int):
+        dataset = get_dataset_for_user(request.user, dataset_id)
+        views = selectors.saved_views_of_dataset(dataset)
+        return Response(SavedViewSerializer(views, many=True, context={"request": request}).data)
+
+    @extend_schema(request=SavedViewSerializer, responses={201: SavedViewSerializer})
+    def post(self, request, dataset_id: int):
+        dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.COMMENT)
+        body = SavedViewSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        view = services.saved_view_create(
+            dataset=dataset,
+            by=request.user,
+            run=latest_done_run(dataset),
+            **body.validated_data,
+        )
+        return Response(
+            SavedViewSerializer(view, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class SavedViewDetail(generics.GenericAPIView):
+    serializer_class = SavedViewSerializer
+
+    def get(self, request, dataset_id: int, view_id: int):
+        dataset = get_dataset_for_user(request.user, dataset_id)
+        view = get_saved_view_of_dataset(dataset, view_id)
+        return Response(SavedViewSerializer(view, context={"request": request}).data)
+
+    def delete(self, request, dataset_id: int, view_id: int):
+        """Its author may delete a view; so may anyone who may curate the dataset."""
+        dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.COMMENT)
+        view = get_saved_view_of_dataset(dataset, view_id)
+        if view.created_by_id != request.user.pk:
+            get_dataset_for_user(request.user, dataset_id, need=Cap.CURATE)
+        services.saved_view_delete(view=view, by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,424 @@
+"""Reads for the explorer: samples matching a query a page at a time, their scores, saved views,
+where a sample sits in its table, and the points of the embedding map."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    Count,
+    F,
+    Func,
+    IntegerField,
+    Q,
+    QuerySet,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import RowNumber
+
+from apps.config.parsers import json_loads, storable_text
+from apps.datasets.models import Dataset, Sample, Split
+from apps.explorer.query import (
+    QueryError,
+    RowCompare,
+    apply,
+    check_ordering,
+    joined,
+    parse,
+    parts_of,
+    simple_filters,
+)
+from apps.quality.models import RunStatus, SampleScore, ScoringRun
+from apps.quality.selectors import latest_done_run
+
+# --- The explorer: samples matching a query, a page at a time ----------------------------------
+
+SCORE_COLUMNS = (
+    "suggested_label",
+    "likely_mislabeled",
+    "mislabel_score",
+    "error_potential",
+    "margin",
+    "outlier_score",
+    "knn_agreement",
+    "duplicate_group",
+    "cluster",
+    "coverage",
+    "x",
+    "y",
+    "flags",
+    "reasons",
+)
+
+
+def samples_matching(
+    dataset: Dataset, *, query, run, removed: bool = False, extra_scores=()
+) -> QuerySet[Sample]:
+    """The dataset's samples (active ones, or the removed ones) that match the query, with the
+    run's scores the query reads annotated as `score_<name>`. QueryError when it is bad."""
+    samples = Sample.objects.filter(dataset=dataset, active=not removed)
+    return apply(samples, dataset, run, query, extra_scores=extra_scores)
+
+
+@dataclass
+class SamplePage:
+    samples: list[Sample]
+    next: str | None  # cursors
+    previous: str | None
+    estimated_count: int | None
+    exact: bool = False  # the count is exact: the page holds every match
+
+
+def sample_page(
+    dataset: Dataset,
+    *,
+    query,
+    run,
+    ordering: str | None = None,
+    cursor: str | None = None,
+    size: int = 50,
+    removed: bool = False,
+    count: bool = True,
+) -> SamplePage:
+    """One page of matching samples by keyset pagination on (ordering field, id): no OFFSET,
+    so page 1,000 costs what page 1 does. Ordering by a score lists the samples that have it.
+    The count is the planner's estimate: an exact COUNT would read every matching row."""
+    name, descending = check_ordering(ordering, run)
+    score = name != "id"
+    samples = samples_matching(
+        dataset, query=query, run=run, removed=removed, extra_scores={name} if score else ()
+    )
+    if score:
+        # The score table's own sample column, so the (run, score, sample) index serves both
+        # the order and the cursor's row comparison.
+        samples = samples.filter(**{f"score_{name}__isnull": False}).annotate(
+            score_key=F("run_score__sample_id")
+        )
+        keys = (f"score_{name}", "score_key")
+    else:
+        keys = ("pk",)
+    position = _decode_cursor(cursor) if cursor else None
+    backwards = bool(position and position.get("back"))
+    forward_desc = descending != backwards  # walking back reverses the order
+    if position is not None:
+        values = position.get("at")
+        if not isinstance(values, list) or len(values) != len(keys):
+            raise QueryError("cursor", "is not a cursor of this ordering")
+        samples = samples.filter(_after(keys, values, desc=forward_desc))
+    order = [F(k).desc() if forward_desc else F(k).asc() for k in keys]
+    rows = list(samples.order_by(*order)[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+
+    def at(sample) -> list:
+        return [getattr(sample, k) if k != "pk" else sample.pk for k in keys]
+
+    next_cursor = previous_cursor = None
+    if rows:
+        if more or backwards:
+            next_cursor = _encode_cursor({"at": at(rows[-1])})
+        if position is not None and (more or not backwards):
+            previous_cursor = _encode_cursor({"at": at(rows[0]), "back": True})
+    if position is None and not more:  # one page holds them all: the count is known
+        return SamplePage(rows, None, None, len(rows), exact=True)
+    estimate = _estimated_count(samples) if count else None
+    if estimate is not None:
+        estimate = max(estimate, len(rows) + int(more))
+    return SamplePage(rows, next_cursor, previous_cursor, estimate)
+
+
+def samples_chosen(
+    dataset: Dataset, *, query, run, ordering: str = "", ids=None, samples=None, limit: int
+) -> list[Sample]:
+    """What a review session or relabel batch is made of: the given `samples` of the dataset (a
+    rule's matches), or the first `limit` matches of the query in its ordering, narrowed to `ids`
+    when given. A bad query is a ValidationError on "query"."""
+    if samples is not None:
+        return [s for s in samples if s.dataset_id == dataset.pk][:limit]
+    try:
+        page = sample_page(
+            dataset, query=query or {}, run=run, ordering=ordering or "id", size=limit, count=False
+        )
+    except QueryError as exc:
+        raise ValidationError({"query": str(exc)}) from None
+    wanted = set(ids) if ids is not None else None
+    return [s for s in page.samples if wanted is None or s.pk in wanted]
+
+
+def _after(keys: tuple[str, ...], values: list, *, desc: bool):
+    if len(keys) == 1:
+        return Q(**{f"{keys[0]}__{'lt' if desc else 'gt'}": values[0]})
+    return Q(RowCompare([F(k) for k in keys], [Value(v) for v in values], "<" if desc else ">"))
+
+
+def _encode_cursor(position: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> dict:
+    try:
+        position = json_loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, binascii.Error):
+        raise QueryError("cursor", "is not a valid cursor") from None
+    if not isinstance(position, dict) or not storable_text(position):
+        raise QueryError("cursor", "is not a valid cursor")
+    return position
+
+
+def _estimated_count(samples: QuerySet) -> int:
+    """The planner's row estimate for the query (EXPLAIN, nothing is read)."""
+    plan = json.loads(samples.order_by().explain(format="json"))
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def scores_of_samples(run, sample_ids) -> dict[int, dict]:
+    """The run's scores of these samples, by sample id."""
+    if run is None:
+        return {}
+    rows = SampleScore.objects.filter(run=run, sample_id__in=list(sample_ids)).values(
+        "sample_id", *SCORE_COLUMNS
+    )
+    return {row.pop("sample_id"): row for row in rows}
+
+
+def saved_views_of_dataset(dataset: Dataset) -> QuerySet:
+    return dataset.saved_views.select_related("created_by").order_by("name", "id")
+
+
+@dataclass
+class Exploration:
+    """What the table, the map and the API were asked for: a query, a run and an ordering."""
+
+    query: object
+    run: object
+    ordering: str
+    view: object = None
+    removed: bool = False
+
+
+def exploration(dataset: Dataset, params) -> Exploration:
+    """Read `q` (JSON), `view` (a saved view's id, whose query and ordering `q` and `ordering`
+    override), `run` (default: the newest finished one), `ordering`, `removed`, and the plain
+    filters of older links (see query.simple_filters), which join the query. QueryError if bad."""
+    view = None
+    if params.get("view"):
+        view_id = str(params["view"])
+        view = dataset.saved_views.filter(pk=int(view_id)).first() if view_id.isdigit() else None
+        if view is None:
+            raise QueryError("view", f"the dataset has no saved view {view_id}")
+    raw = params.get("q")
+    # URL text, or a query already parsed (a JSON body)
+    query = (parse(raw) if isinstance(raw, str) else raw) if raw else (view.query if view else {})
+    if extra := simple_filters(params):
+        query = joined([*parts_of(query), *extra])
+    ordering = params.get("ordering") or (view.ordering if view else "") or "id"
+    run_id = str(params.get("run") or "")
+    if run_id:
+        found = (
+            dataset.scoring_runs.filter(status=RunStatus.DONE, pk=int(run_id))
+            if run_id.isdigit()
+            else None
+        )
+        run = found.first() if found is not None else None
+        if run is None:
+            raise QueryError("run", f"the dataset has no finished scoring run {run_id}")
+    else:
+        run = latest_done_run(dataset)
+    check_ordering(ordering, run)
+    removed = str(params.get("removed") or "").lower() in ("true", "1", "on")
+    return Exploration(query=query, run=run, ordering=ordering, view=view, removed=removed)
+
+
+def steps_in_query(
+    dataset: Dataset, sample: Sample, *, query, run, ordering: str, removed: bool = False
+) -> tuple[int | None, int | None]:
+    """The ids before and after the sample in the table it was opened from (same query and
+    ordering), for next/previous on the sample page."""
+    try:
+        name, _descending = check_ordering(ordering, run)
+    except QueryError:
+        return None, None
+    if name == "id":
+        at = [sample.pk]
+    else:
+        value = scores_of_samples(run, [sample.pk]).get(sample.pk, {}).get(name)
+        if value is None:
+            return None, None
+        at = [value, sample.pk]
+    steps = []
+    for back in (True, False):
+        try:
+            page = sample_page(
+                dataset,
+                query=query,
+                run=run,
+                ordering=ordering,
+                cursor=_encode_cursor({"at": at, "back": back}),
+                size=1,
+                removed=removed,
+                count=False,
+            )
+        except QueryError:
+            return None, None
+        steps.append(page.samples[0].pk if page.samples else None)
+    return steps[0], steps[1]
+
+
+# --- The embedding map ----------------------------------------------------------------------------
+
+MAP_LIMIT = 100_000  # points the map draws at most; above it, a sample stratified by label
+# Scores the map can colour by on a continuous scale (`?color=`); x and y are the map itself.
+MAP_NUMERIC_SCORES = (
+    "mislabel_score",
+    "error_potential",
+    "margin",
+    "outlier_score",
+    "knn_agreement",
+    "coverage",
+)
+_MAP_COLUMNS = ("x", "y", "suggested_label", "cluster")
+
+
+def map_scores(color: str | None = None) -> set[str]:
+    """The run's scores `map_points` reads: give them to `samples_matching(extra_scores=...)`."""
+    return {*_MAP_COLUMNS, *([color] if color else [])}
+
+
+def _quotas(counts: dict, limit: int) -> dict:
+    """Each label's share of `limit`, proportional to its count, summing to exactly `limit`
+    (largest remainder; ties go to the larger class, then the label, so it is deterministic)."""
+    total = sum(counts.values())
+    exact = {label: n * limit / total for label, n in counts.items()}
+    quotas = {label: int(share) for label, share in exact.items()}
+    rest = limit - sum(quotas.values())
+    by_remainder = sorted(
+        counts, key=lambda label: (-(exact[label] - quotas[label]), -counts[label], str(label))
+    )
+    for label in by_remainder[:rest]:
+        quotas[label] += 1
+    return quotas
+
+
+def _stratified(placed: QuerySet, counts: dict, limit: int) -> QuerySet:
+    """`limit` of the placed samples, each label keeping its share (`_quotas`). Within a label
+    the samples with the lowest hash of their id are kept: spread over the whole dataset (not
+    the oldest), and the same every time.
+
+    All in SQL, and without sorting every row: a label's candidates are first cut to the hashes
+    below a threshold that lets through a few more than its quota (the hash is uniform, so the
+    number let through is binomial; four standard deviations spare), and only those are ranked.
+    The result is the same as ranking them all, unless a label falls short of its quota, which
+    then keeps every candidate it had.
+    """
+    quotas = _quotas(counts, limit)
+
+    def by_label(values: dict, field, default: int = 0) -> Case:
+        return Case(
+            *(
+                When(label__isnull=True, then=Value(v))
+                if label is None
+                else When(label=label, then=Value(v))
+                for label, v in values.items()
+            ),
+            default=Value(default),
+            output_field=field,
+        )
+
+    span = 2**32  # hashint8 is a 32-bit signed integer, uniform over its range
+    thresholds = {}
+    for label, quota in quotas.items():
+        share = min(1.0, (quota + 4 * math.sqrt(quota) + 20) / counts[label])
+        thresholds[label] = min(2**31, math.floor(share * span) - 2**31)
+    hashed = placed.annotate(
+        map_hash=Func(F("pk"), function="hashint8", output_field=IntegerField())
+    ).filter(map_hash__lt=by_label(thresholds, BigIntegerField(), -(2**31)))
+    rank = Window(
+        RowNumber(), partition_by=[F("label")], order_by=[F("map_hash").asc(), F("pk").asc()]
+    )
+    return hashed.annotate(map_rank=rank, map_quota=by_label(quotas, IntegerField())).filter(
+        map_rank__lte=F("map_quota")
+    )
+
+
+def _decimals(low: float, high: float) -> int:
+    """Decimals that keep 10,000 to 100,000 steps across the map: finer is invisible, and costs
+    bytes."""
+    span = high - low
+    return max(0, 4 - math.floor(math.log10(span))) if span > 0 else 4
+
+
+def map_points(
+    dataset: Dataset,
+    run: ScoringRun,
+    samples: QuerySet,
+    *,
+    limit: int = MAP_LIMIT,
+    color: str | None = None,
+    only_color: bool = False,
+) -> dict:
+    """The points of the run's 2D map, as columns (index i of every list is one sample, by id).
+
+    `samples` comes from `samples_matching(..., extra_scores=map_scores(color))`; samples the run
+    did not place (no x/y) are left out. Above `limit` points, a sample stratified by label is
+    drawn. Labels, suggested labels and splits are indices into `labels` and `splits` (-1: none);
+    `color` adds that score's values (null where missing) as `score`. With `only_color`, only
+    `ids` and `score` are sent: the map already holds the rest.
+    """
+    placed = samples.filter(score_x__isnull=False, score_y__isnull=False)
+    counts = {
+        row["label"]: row["n"]
+        for row in placed.order_by().values("label").annotate(n=Count("pk")).order_by("label")
+    }
+    total = sum(counts.values())
+    sampled = total > limit
+    chosen = _stratified(placed, counts, limit) if sampled else placed
+    if only_color:
+        columns = ["pk", f"score_{color}"]
+    else:
+        columns = ["pk", "score_x", "score_y", "label", "split", "score_suggested_label"]
+        columns += ["score_cluster", *([f"score_{color}"] if color else [])]
+    rows = list(chosen.order_by("pk").values_list(*columns))
+    data: dict = {"run": run.pk, "count": len(rows), "total": total, "sampled": sampled}
+    ids = [row[0] for row in rows]
+    if color:
+        values = [row[-1] for row in rows]
+        known = [v for v in values if v is not None]
+        data["color"] = color
+        data["score"] = [None if v is None else round(v, 3) for v in values]
+        data["score_range"] = [min(known), max(known)] if known else None
+    if only_color:
+        return {**data, "ids": ids}
+
+    labels = list(dataset.labels)
+    splits = list(Split.values)
+    label_index = {label: i for i, label in enumerate(labels)}
+    split_index = {split: i for i, split in enumerate(splits)}
+    xs = [row[1] for row in rows]
+    ys = [row[2] for row in rows]
+    bounds = {"x": [min(xs), max(xs)], "y": [min(ys), max(ys)]} if rows else None
+    dx = _decimals(*bounds["x"]) if bounds else 0
+    dy = _decimals(*bounds["y"]) if bounds else 0
+    return {
+        **data,
+        "labels": labels,
+        "splits": splits,
+        "bounds": bounds,
+        "ids": ids,
+        "x": [round(x, dx) for x in xs],
+        "y": [round(y, dy) for y in ys],
+        "label": [label_index.get(row[3], -1) for row in rows],
+        "split": [split_index.get(row[4], -1) for row in rows],
+        "suggested": [label_index.get(row[5], -1) for row in rows],
+        "cluster": [-1 if row[6] is None else row[6] for row in rows],
+    }

@@ -1,0 +1,334 @@
+"""The sample table: a query built from filter chips, sorted by any score, a page at a time;
+bulk actions on a selection, saved views, and the page on the query language."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST, require_safe
+
+from apps.core.links import sample_table_url
+from apps.core.panels import panels_context
+from apps.datasets import selectors as dataset_selectors
+from apps.datasets.access import get_dataset_for_user
+from apps.explorer import query, selectors, services
+from apps.explorer.query import QueryError
+from apps.projects.access import get_membership_for_user
+from apps.projects.capabilities import Cap
+
+PAGE = 50
+
+
+EXPLORER_KEYS = ("q", "ordering", "view", "run", "removed")
+
+
+def exploration_of_request(request, dataset):
+    """The table's query, run and ordering from the URL; a bad one is shown, not raised."""
+    try:
+        return selectors.exploration(dataset, request.GET), None
+    except QueryError as exc:
+        params = {k: v for k, v in request.GET.items() if k in ("run", "removed")}
+        try:
+            return selectors.exploration(dataset, params), str(exc)
+        except QueryError:
+            return selectors.exploration(dataset, {}), str(exc)
+
+
+@login_required
+def sample_list(request, dataset_id: int):
+    """The sample table: filter chips that build a query, sort by any score, keyset pages,
+    select samples (or all that match) and act on them, save the view."""
+    dataset = get_dataset_for_user(request.user, dataset_id)
+    found, error = exploration_of_request(request, dataset)
+    legacy = any(k in request.GET for k in ("split", "label", "search", "flag", "meta")) or any(
+        k.startswith("meta.") for k in request.GET
+    )
+    if "add_field" in request.GET or "like" in request.GET or (legacy and not error):
+        # A new chip, or an old-style link: the canonical URL carries the whole query.
+        parts = query.parts_of(found.query)
+        if "add_field" in request.GET:
+            try:
+                condition = query.condition_from_form(
+                    request.GET.get("add_field", ""),
+                    request.GET.get("add_op", ""),
+                    request.GET.get("add_value", ""),
+                )
+                query.compile_query(dataset, found.run, condition)
+            except QueryError as exc:
+                messages.error(request, f"That filter was not added: {exc}")
+            else:
+                parts.append(condition)
+        if (request.GET.get("like") or "").strip():
+            try:
+                minimum = float(request.GET.get("like_min") or query.TEXT_SIMILARITY)
+            except ValueError:
+                minimum = query.TEXT_SIMILARITY
+            condition = {"similar_text": request.GET["like"].strip(), "min_similarity": minimum}
+            try:
+                query.compile_query(dataset, found.run, condition)
+            except QueryError as exc:
+                messages.error(request, f"That search was not added: {exc}")
+            else:
+                parts.append(condition)
+        return redirect(
+            sample_table_url(
+                dataset.pk, query.joined(parts), found.ordering, run=request.GET.get("run")
+            )
+        )
+    page = None
+    if not error:
+        try:
+            page = selectors.sample_page(
+                dataset,
+                query=found.query,
+                run=found.run,
+                ordering=found.ordering,
+                cursor=request.GET.get("cursor"),
+                size=PAGE,
+                removed=found.removed,
+            )
+        except QueryError as exc:
+            error = str(exc)
+    rows = page.samples if page else []
+    ids = [s.pk for s in rows]
+    scores = selectors.scores_of_samples(found.run, ids)
+    tags = dataset_selectors.tags_of_samples(ids)
+    name = found.ordering.lstrip("-")
+    parts = query.parts_of(found.query)
+    state = {k: request.GET[k] for k in EXPLORER_KEYS if request.GET.get(k)}
+    if found.view and "q" not in state:
+        state = {"view": found.view.pk, **{k: v for k, v in state.items() if k != "view"}}
+    chips = [
+        {
+            "text": query.describe(part),
+            "remove": sample_table_url(
+                dataset.pk,
+                query.joined(parts[:i] + parts[i + 1 :]),
+                found.ordering,
+                run=state.get("run"),
+            ),
+        }
+        for i, part in enumerate(parts)
+    ]
+    membership = get_membership_for_user(request.user, pk=dataset.project_id)
+    context = {
+        "dataset": dataset,
+        "project": dataset.project,
+        "exploration": found,
+        "membership": membership,
+        "can_comment": membership.can(Cap.COMMENT),
+        "run": found.run,
+        "view": found.view,
+        "error": error,
+        "chips": chips,
+        "query_json": json.dumps(found.query, indent=1, ensure_ascii=False) if found.query else "",
+        "query_compact": json.dumps(found.query, ensure_ascii=False) if found.query else "",
+        "ordering": found.ordering,
+        "orderings": _orderings(found.run),
+        "fields": _filter_fields(found.run),
+        "ops": query.OPS,
+        "rows": [
+            {"sample": s, "scores": scores.get(s.pk), "tags": tags.get(s.pk, [])} for s in rows
+        ],
+        "sort_score": name if name != "id" else None,
+        "sort_label": name.replace("_", " ").capitalize(),
+        "page": page,
+        "state": urlencode(state),
+        "next_url": _with(request, cursor=page.next) if page and page.next else None,
+        "previous_url": _with(request, cursor=page.previous) if page and page.previous else None,
+        "views": selectors.saved_views_of_dataset(dataset),
+        "tags": [
+            {
+                "name": t.name,
+                "samples": t.samples,
+                "url": sample_table_url(
+                    dataset.pk, {"field": "tags", "op": "contains", "value": t.name}, "id"
+                ),
+            }
+            for t in dataset_selectors.tags_of_dataset(dataset)
+        ],
+        "labels": dataset.labels,
+        "can_tag": membership.can(Cap.COMMENT),
+        "can_curate": membership.can(Cap.CURATE),
+        "removed": found.removed,
+    }
+    context.update(panels_context("samples", request, context))
+    return render(request, "explorer/samples.html", context)
+
+
+def _with(request, **changes) -> str:
+    params = request.GET.copy()
+    for key, value in changes.items():
+        params[key] = value
+    return f"{request.path}?{params.urlencode()}"
+
+
+def _orderings(run) -> list[tuple[str, str]]:
+    choices = [("id", "Oldest first"), ("-id", "Newest first")]
+    if run is not None:
+        for name in query.ORDERINGS[1:]:
+            words = name.replace("_", " ")
+            choices += [
+                (f"-{name}", f"{words.capitalize()}, highest first"),
+                (name, f"{words.capitalize()}, lowest first"),
+            ]
+    return choices
+
+
+def _filter_fields(run) -> list[tuple[str, str]]:
+    return [
+        (name, name.replace("_", " "))
+        for name, field in query.FIELDS.items()
+        if run is not None or not field.score
+    ] + [("metadata.", "metadata key…")]
+
+
+def _bulk_selection(request, dataset):
+    """The samples a bulk form names: every match of its query, or the ticked ones in it."""
+    params = {k: request.POST.get(k) for k in ("q", "view", "run") if request.POST.get(k)}
+    found = selectors.exploration(dataset, params)
+    samples = selectors.samples_matching(dataset, query=found.query, run=found.run)
+    if request.POST.get("all") != "1":
+        ids = [int(x) for x in request.POST.getlist("ids") if x.isdigit()]
+        if not ids:
+            raise ValidationError("Tick some samples first, or select all that match.")
+        samples = samples.filter(pk__in=ids)
+    return found, samples
+
+
+@login_required
+@require_POST
+def samples_bulk(request, dataset_id: int):
+    """A bulk action from the table; back to the table with what it did."""
+    action = request.POST.get("action", "")
+    if action not in services.BULK_ACTIONS:
+        raise Http404("No such action.")
+    dataset = get_dataset_for_user(
+        request.user, dataset_id, need=Cap(services.BULK_ACTIONS[action])
+    )
+    back = request.POST.get("back") or reverse("datasets:samples", args=[dataset.pk])
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("datasets:samples", args=[dataset.pk])
+    try:
+        found, samples = _bulk_selection(request, dataset)
+        label = request.POST.get("label", "")
+        changed = services.samples_bulk(
+            dataset=dataset,
+            samples=samples,
+            action=action,
+            by=request.user,
+            tag=request.POST.get("tag", ""),
+            label=None if label == "none" else label,
+            reason=request.POST.get("reason", ""),
+            run=found.run,
+        )
+    except (QueryError, ValidationError) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        return redirect(back)
+    done = {
+        "tag": f"Tagged {changed:,} samples “{request.POST.get('tag', '').strip()}”.",
+        "untag": f"Took the tag “{request.POST.get('tag', '').strip()}” off {changed:,} samples.",
+        "relabel": f"{changed:,} relabels added to the draft.",
+        "remove": f"{changed:,} removals added to the draft.",
+    }[action]
+    messages.success(request, done)
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def saved_view_create(request, dataset_id: int):
+    dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.COMMENT)
+    try:
+        found = selectors.exploration(
+            dataset,
+            {k: request.POST.get(k) for k in ("q", "run", "ordering") if request.POST.get(k)},
+        )
+        view = services.saved_view_create(
+            dataset=dataset,
+            name=request.POST.get("name", ""),
+            query=found.query,
+            ordering=found.ordering if found.ordering != "id" else "",
+            by=request.user,
+            run=found.run,
+        )
+    except (QueryError, ValidationError) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+        return redirect(request.POST.get("back") or reverse("datasets:samples", args=[dataset.pk]))
+    messages.success(
+        request, f"View “{view.name}” saved: its link shows it to everyone in the project."
+    )
+    return redirect(sample_table_url(dataset.pk, view=view.pk))
+
+
+@login_required
+@require_safe
+def query_language(request):
+    """The sample query language: its fields (from the allow-list), operators and examples."""
+    fields = [
+        {"name": name, "kind": f.kind, "ops": f.ops, "score": f.score, "help": f.help}
+        for name, f in query.FIELDS.items()
+    ]
+    examples = [
+        (
+            "Likely mislabelled training samples",
+            {
+                "all": [
+                    {"field": "split", "op": "=", "value": "train"},
+                    {"field": "likely_mislabeled", "op": "=", "value": True},
+                ]
+            },
+        ),
+        (
+            "Cats the engine would call dogs",
+            {
+                "all": [
+                    {"field": "label", "op": "=", "value": "cat"},
+                    {"field": "suggested_label", "op": "=", "value": "dog"},
+                ]
+            },
+        ),
+        (
+            "Hard phone calls from the new region",
+            {
+                "all": [
+                    {"field": "metadata.channel", "op": "=", "value": "phone"},
+                    {"field": "metadata.region", "op": "in", "value": ["apac", "latam"]},
+                    {"field": "error_potential", "op": ">", "value": 0.7},
+                ]
+            },
+        ),
+        (
+            "Outliers not yet looked at",
+            {
+                "all": [
+                    {"field": "flags", "op": "contains", "value": "outlier"},
+                    {"not": {"field": "tags", "op": "contains", "value": "checked"}},
+                ]
+            },
+        ),
+        ("Near copies of sample 42", {"similar_to": 42, "min_similarity": 0.95}),
+        ("A lasso on the map", {"within": [[0.1, 0.2], [0.9, 0.2], [0.5, 0.8]]}),
+    ]
+    context = {
+        "fields": fields,
+        "metadata_ops": query.METADATA_OPS,
+        "orderings": query.ORDERINGS,
+        "limits": {
+            "depth": query.MAX_DEPTH,
+            "conditions": query.MAX_CONDITIONS,
+            "in_values": query.MAX_IN_VALUES,
+            "similar": query.SIMILAR_LIMIT,
+            "polygon": query.MAX_POLYGON,
+        },
+        "examples": [(title, json.dumps(q, indent=1)) for title, q in examples],
+    }
+    return render(request, "explorer/query_language.html", context)
