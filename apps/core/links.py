@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 from django.urls import reverse
 
 
-def sample_table_url(dataset_id: int, query=None, ordering: str = "", **params) -> str:
+def sample_table_url(dataset_id: int | None, query=None, ordering: str = "", **params) -> str:
     """The sample table of the dataset showing `query` (a sample query; empty: every sample) in
     `ordering` (left out when it is the table's own, by id); other parameters, such as `run`
     or `view`, are added when they have a value."""

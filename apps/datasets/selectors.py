@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from contextlib import nullcontext
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, OuterRef, QuerySet, Subquery
@@ -57,7 +59,7 @@ def imports_of_dataset(dataset: Dataset) -> QuerySet[ImportJob]:
     return dataset.imports.select_related("created_by").order_by("-created_at")
 
 
-def counts_by_split_and_label(dataset: Dataset) -> list[dict]:
+def counts_by_split_and_label(dataset: Dataset) -> list[Mapping[str, Any]]:
     return list(
         Sample.objects.filter(dataset=dataset, active=True)
         .values("split", "label")
@@ -105,7 +107,7 @@ def version_diff(dataset: Dataset, a: int, b: int, *, limit: int = 1000) -> dict
         ORDER BY change, st.id
     """  # noqa: S608 - only our own fragments are formatted in
     counts = {"added": 0, "removed": 0, "relabelled": 0}
-    changes = []
+    changes: list[dict[str, Any]] = []
     with connection.cursor() as cur:
         cur.execute(sql, {"d": dataset.pk, "a": a, "b": b})
         for change, sid, ext, old, new, by, reason, source, version in cur:
@@ -159,7 +161,7 @@ def nearest_to_vector(
         WHERE e.space_id = {int(space.pk)}{where}
         ORDER BY {distance} LIMIT %(limit)s
     """  # noqa: S608 - only integers are formatted in
-    params = {
+    params: dict[str, Any] = {
         "q": Vector(vector).to_text(),
         "limit": int(limit),
         "max_distance": None if min_similarity is None else 1 - float(min_similarity),

@@ -103,7 +103,7 @@ def sample_page(
         samples = samples.filter(**{f"score_{name}__isnull": False}).annotate(
             score_key=F("run_score__sample_id")
         )
-        keys = (f"score_{name}", "score_key")
+        keys: tuple[str, ...] = (f"score_{name}", "score_key")
     else:
         keys = ("pk",)
     position = _decode_cursor(cursor) if cursor else None
