@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core import events
 from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, LabelSource, Sample
 from apps.projects.models import Membership, Project
@@ -457,33 +458,29 @@ def session_close(*, session: ReviewSession, by, site_url: str = "") -> ReviewSe
     }
     locked.save(update_fields=["status", "closed_at", "summary"])
     url = reverse("review:session", args=[locked.pk])
-    activity_add(
-        project=locked.project,
-        actor=by,
-        verb=f"closed review session “{locked.title}”: {decided} decisions, "
-        f"{len(disagreements)} without consensus",
-        url=url,
-    )
-    notify(
-        users=[p for p in locked.participants.all() if p != by],
-        project=locked.project,
-        kind=Notification.Kind.DECISION,
-        text=f"“{locked.title}” closed with {decided} decisions",
-        url=url,
-        site_url=site_url,
-    )
-    from apps.webhooks.services import event_emit
-
-    event_emit(
-        project=locked.project,
-        event="session.closed",
-        payload={
-            "session": {"id": locked.pk, "title": locked.title},
-            "dataset": {"id": locked.dataset_id, "name": locked.dataset.name},
-            "decided": decided,
-            "disagreements": len(disagreements),
-            "url": url,
-        },
+    events.record(
+        events.Event(
+            "session.closed",
+            project=locked.project,
+            actor=by,
+            payload={
+                "session": {"id": locked.pk, "title": locked.title},
+                "dataset": {"id": locked.dataset_id, "name": locked.dataset.name},
+                "decided": decided,
+                "disagreements": len(disagreements),
+                "url": url,
+            },
+            activity=f"closed review session “{locked.title}”: {decided} decisions, "
+            f"{len(disagreements)} without consensus",
+            url=url,
+            notice=events.Notice(
+                users=tuple(p for p in locked.participants.all() if p != by),
+                kind=Notification.Kind.DECISION,
+                text=f"“{locked.title}” closed with {decided} decisions",
+                url=url,
+                site_url=site_url,
+            ),
+        )
     )
     return locked
 
