@@ -178,15 +178,21 @@ def comment_create(
         if session
         else f"cluster {cluster}"
     )
-    activity_add(project=project, actor=author, verb=f"commented on {where}", url=url)
-    mentioned = _mentioned(project, body, author)
-    notify(
-        users=mentioned,
-        project=project,
-        kind=Notification.Kind.MENTION,
-        text=f"{author.username} mentioned you on {where}",
-        url=url,
-        site_url=site_url,
+    events.record(
+        events.Event(
+            "comment.created",
+            project=project,
+            actor=author,
+            activity=f"commented on {where}",
+            url=url,
+            notice=events.Notice(
+                users=tuple(_mentioned(project, body, author)),
+                kind=Notification.Kind.MENTION,
+                text=f"{author.username} mentioned you on {where}",
+                url=url,
+                site_url=site_url,
+            ),
+        )
     )
     return comment
 
@@ -297,19 +303,21 @@ def session_create(
     )
     Participant.objects.bulk_create(Participant(session=session, user=u) for u in people)
     url = reverse("review:session", args=[session.pk])
-    activity_add(
-        project=dataset.project,
-        actor=by,
-        verb=f"started review session “{title}” ({len(samples)} samples)",
-        url=url,
-    )
-    notify(
-        users=[u for u in people if u != by],
-        project=dataset.project,
-        kind=Notification.Kind.SESSION,
-        text=f"{by.username} added you to review session “{title}”",
-        url=url,
-        site_url=site_url,
+    events.record(
+        events.Event(
+            "session.created",
+            project=dataset.project,
+            actor=by,
+            activity=f"started review session “{title}” ({len(samples)} samples)",
+            url=url,
+            notice=events.Notice(
+                users=tuple(u for u in people if u != by),
+                kind=Notification.Kind.SESSION,
+                text=f"{by.username} added you to review session “{title}”",
+                url=url,
+                site_url=site_url,
+            ),
+        )
     )
     return session
 
@@ -329,11 +337,14 @@ def session_items_add(*, session: ReviewSession, samples, by) -> int:
         make=lambda s, position: SessionItem(session=session, sample=s, position=position),
     )
     if fresh:
-        activity_add(
-            project=session.project,
-            actor=by,
-            verb=f"added {len(fresh)} samples to review session “{session.title}”",
-            url=reverse("review:session", args=[session.pk]),
+        events.record(
+            events.Event(
+                "session.items_added",
+                project=session.project,
+                actor=by,
+                activity=f"added {len(fresh)} samples to review session “{session.title}”",
+                url=reverse("review:session", args=[session.pk]),
+            )
         )
     return len(fresh)
 
@@ -522,12 +533,15 @@ def decision_adjudicate(
         )
     else:
         decision = Decision.objects.create(sample=sample, session=None, **fields)
-    activity_add(
-        project=dataset.project,
-        actor=by,
-        verb=f"decided {outcome}{' to ' + label if outcome == Choice.RELABEL else ''} "
-        f"for sample {sample.external_id}",
-        url=reverse("datasets:sample", args=[dataset.pk, sample.pk]),
+    events.record(
+        events.Event(
+            "decision.adjudicated",
+            project=dataset.project,
+            actor=by,
+            activity=f"decided {outcome}{' to ' + label if outcome == Choice.RELABEL else ''} "
+            f"for sample {sample.external_id}",
+            url=reverse("datasets:sample", args=[dataset.pk, sample.pk]),
+        )
     )
     return decision
 
@@ -572,11 +586,14 @@ def decisions_apply(*, session: ReviewSession, by, message: str = ""):
     Decision.objects.filter(session=session, event__isnull=False, version=None).update(
         version=version.number
     )
-    activity_add(
-        project=session.project,
-        actor=by,
-        verb=f"applied the decisions of “{session.title}” as version {version.number}",
-        url=reverse("datasets:versions", args=[session.dataset_id]),
+    events.record(
+        events.Event(
+            "decisions.applied",
+            project=session.project,
+            actor=by,
+            activity=f"applied the decisions of “{session.title}” as version {version.number}",
+            url=reverse("datasets:versions", args=[session.dataset_id]),
+        )
     )
     return version
 
