@@ -1,12 +1,14 @@
 from django.apps import AppConfig
 
+from apps.core import events
+
 
 class RulesConfig(AppConfig):
     name = "apps.rules"
     label = "rules"
 
     def ready(self) -> None:
-        from apps.core import events
+        # Subscribers import the app's models, which load only once every app is configured.
         from apps.rules import subscribers
 
         events.subscribe(subscribers.after_scoring, "scoring.finished", on_commit=True)
