@@ -15,6 +15,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from apps.core import events
 from apps.datasets.importing.loader import (
     ImportOptions,
     ImportRefused,
@@ -333,18 +334,19 @@ def version_commit(*, dataset: Dataset, by, message: str) -> DatasetVersion:
     )
     from django.urls import reverse
 
-    from apps.webhooks.services import event_emit
-
-    event_emit(
-        project=dataset.project,
-        event="version.committed",
-        payload={
-            "dataset": {"id": dataset.pk, "name": dataset.name},
-            "version": number,
-            "message": version.message,
-            "stats": version.stats,
-            "url": reverse("datasets:versions", args=[dataset.pk]),
-        },
+    events.record(
+        events.Event(
+            "version.committed",
+            project=dataset.project,
+            actor=by,
+            payload={
+                "dataset": {"id": dataset.pk, "name": dataset.name},
+                "version": number,
+                "message": version.message,
+                "stats": version.stats,
+                "url": reverse("datasets:versions", args=[dataset.pk]),
+            },
+        )
     )
     return version
 

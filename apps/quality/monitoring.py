@@ -20,6 +20,7 @@ from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core import events
 from apps.datasets.models import Dataset, EmbeddingSpace, Modality, Sample, Split
 from apps.datasets.production import resolve_space
 from apps.projects.capabilities import Role
@@ -214,43 +215,42 @@ def window_label(check: DriftCheck) -> str:
 
 
 def _alert(dataset: Dataset, check: DriftCheck) -> None:
-    """In-app notifications (and e-mail), an activity line and the drift.alert webhook event."""
-    from apps.review.models import Notification
-    from apps.review.services import activity_add, notify
-    from apps.webhooks.services import event_emit
-
+    """The drift.alert event: in-app notifications (and e-mail), an activity line and the
+    webhook deliveries follow from it."""
     url = reverse("datasets:drift", args=[dataset.pk])
     why = "; ".join(_describe(r) for r in check.reasons)
-    text = f"Drift alert on {dataset.name}, window {window_label(check)}: {why}"
-    users = [
+    users = tuple(
         m.user
         for m in Membership.objects.select_related("user").filter(
             project_id=dataset.project_id, role__in=ALERTED_ROLES
         )
-    ]
-    notify(users=users, project=dataset.project, kind=Notification.Kind.DRIFT, text=text, url=url)
-    activity_add(
-        project=dataset.project,
-        actor=None,
-        verb=f"drift alert on {dataset.name} for {window_label(check)} ({why})",
-        url=url,
     )
-    event_emit(
-        project=dataset.project,
-        event="drift.alert",
-        payload={
-            "dataset": {"id": dataset.pk, "name": dataset.name},
-            "check": check.pk,
-            "window_start": check.window_start.isoformat(),
-            "window_end": check.window_end.isoformat(),
-            "n_production": check.n_production,
-            "auc": check.auc,
-            "p_value": check.p_value,
-            "share_out_of_coverage": check.share_out_of_coverage,
-            "max_cluster_shift": check.max_cluster_shift,
-            "reasons": check.reasons,
-            "url": url,
-        },
+    events.record(
+        events.Event(
+            "drift.alert",
+            project=dataset.project,
+            payload={
+                "dataset": {"id": dataset.pk, "name": dataset.name},
+                "check": check.pk,
+                "window_start": check.window_start.isoformat(),
+                "window_end": check.window_end.isoformat(),
+                "n_production": check.n_production,
+                "auc": check.auc,
+                "p_value": check.p_value,
+                "share_out_of_coverage": check.share_out_of_coverage,
+                "max_cluster_shift": check.max_cluster_shift,
+                "reasons": check.reasons,
+                "url": url,
+            },
+            activity=f"drift alert on {dataset.name} for {window_label(check)} ({why})",
+            url=url,
+            notice=events.Notice(
+                users=users,
+                kind="drift",
+                text=f"Drift alert on {dataset.name}, window {window_label(check)}: {why}",
+                url=url,
+            ),
+        )
     )
 
 

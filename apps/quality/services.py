@@ -10,8 +10,10 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
+from django.urls import reverse
 from django.utils import timezone
 
+from apps.core import events
 from apps.datasets.models import Dataset, ModelRun
 from apps.datasets.selectors import latest_version
 from apps.quality.models import RunStatus, ScoringChunk, ScoringRun
@@ -265,22 +267,17 @@ def scoring_run_finish(*, run_id: int) -> ScoringRun | None:
     )
     run.refresh_from_db()
     if done:
-        from apps.rules.services import rules_after_scoring_enqueue
-
-        rules_after_scoring_enqueue(scoring_run_id=run.pk)
-        from django.urls import reverse
-
-        from apps.webhooks.services import event_emit
-
-        event_emit(
-            project=run.dataset.project,
-            event="scoring.finished",
-            payload={
-                "run": run.pk,
-                "dataset": {"id": run.dataset_id, "name": run.dataset.name},
-                "version": run.version,
-                "url": reverse("datasets:health", args=[run.dataset_id]),
-            },
+        events.record(
+            events.Event(
+                "scoring.finished",
+                project=run.dataset.project,
+                payload={
+                    "run": run.pk,
+                    "dataset": {"id": run.dataset_id, "name": run.dataset.name},
+                    "version": run.version,
+                    "url": reverse("datasets:health", args=[run.dataset_id]),
+                },
+            )
         )
     pipeline.discard_artefacts(run)
     pipeline.forget()

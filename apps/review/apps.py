@@ -1,12 +1,16 @@
 from django.apps import AppConfig
 
+from apps.core import events
+
 
 class ReviewConfig(AppConfig):
     name = "apps.review"
     label = "review"
 
     def ready(self) -> None:
-        # Models load only once the app registry is ready, so the panels are imported here.
-        from apps.review import panels
+        # Panels and subscribers import the app's models, which load only once every app is
+        # configured.
+        from apps.review import panels, subscribers
 
         panels.register()
+        events.subscribe(subscribers.feed_and_notify)

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core import events
 from apps.core.links import sample_table_url
 from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, LabelSource, Sample
@@ -174,15 +175,21 @@ def comment_create(
         if session
         else f"cluster {cluster}"
     )
-    activity_add(project=project, actor=author, verb=f"commented on {where}", url=url)
-    mentioned = _mentioned(project, body, author)
-    notify(
-        users=mentioned,
-        project=project,
-        kind=Notification.Kind.MENTION,
-        text=f"{author.username} mentioned you on {where}",
-        url=url,
-        site_url=site_url,
+    events.record(
+        events.Event(
+            "comment.created",
+            project=project,
+            actor=author,
+            activity=f"commented on {where}",
+            url=url,
+            notice=events.Notice(
+                users=tuple(_mentioned(project, body, author)),
+                kind=Notification.Kind.MENTION,
+                text=f"{author.username} mentioned you on {where}",
+                url=url,
+                site_url=site_url,
+            ),
+        )
     )
     return comment
 
@@ -293,19 +300,21 @@ def session_create(
     )
     Participant.objects.bulk_create(Participant(session=session, user=u) for u in people)
     url = reverse("review:session", args=[session.pk])
-    activity_add(
-        project=dataset.project,
-        actor=by,
-        verb=f"started review session “{title}” ({len(samples)} samples)",
-        url=url,
-    )
-    notify(
-        users=[u for u in people if u != by],
-        project=dataset.project,
-        kind=Notification.Kind.SESSION,
-        text=f"{by.username} added you to review session “{title}”",
-        url=url,
-        site_url=site_url,
+    events.record(
+        events.Event(
+            "session.created",
+            project=dataset.project,
+            actor=by,
+            activity=f"started review session “{title}” ({len(samples)} samples)",
+            url=url,
+            notice=events.Notice(
+                users=tuple(u for u in people if u != by),
+                kind=Notification.Kind.SESSION,
+                text=f"{by.username} added you to review session “{title}”",
+                url=url,
+                site_url=site_url,
+            ),
+        )
     )
     return session
 
@@ -325,11 +334,14 @@ def session_items_add(*, session: ReviewSession, samples, by) -> int:
         make=lambda s, position: SessionItem(session=session, sample=s, position=position),
     )
     if fresh:
-        activity_add(
-            project=session.project,
-            actor=by,
-            verb=f"added {len(fresh)} samples to review session “{session.title}”",
-            url=reverse("review:session", args=[session.pk]),
+        events.record(
+            events.Event(
+                "session.items_added",
+                project=session.project,
+                actor=by,
+                activity=f"added {len(fresh)} samples to review session “{session.title}”",
+                url=reverse("review:session", args=[session.pk]),
+            )
         )
     return len(fresh)
 
@@ -454,33 +466,29 @@ def session_close(*, session: ReviewSession, by, site_url: str = "") -> ReviewSe
     }
     locked.save(update_fields=["status", "closed_at", "summary"])
     url = reverse("review:session", args=[locked.pk])
-    activity_add(
-        project=locked.project,
-        actor=by,
-        verb=f"closed review session “{locked.title}”: {decided} decisions, "
-        f"{len(disagreements)} without consensus",
-        url=url,
-    )
-    notify(
-        users=[p for p in locked.participants.all() if p != by],
-        project=locked.project,
-        kind=Notification.Kind.DECISION,
-        text=f"“{locked.title}” closed with {decided} decisions",
-        url=url,
-        site_url=site_url,
-    )
-    from apps.webhooks.services import event_emit
-
-    event_emit(
-        project=locked.project,
-        event="session.closed",
-        payload={
-            "session": {"id": locked.pk, "title": locked.title},
-            "dataset": {"id": locked.dataset_id, "name": locked.dataset.name},
-            "decided": decided,
-            "disagreements": len(disagreements),
-            "url": url,
-        },
+    events.record(
+        events.Event(
+            "session.closed",
+            project=locked.project,
+            actor=by,
+            payload={
+                "session": {"id": locked.pk, "title": locked.title},
+                "dataset": {"id": locked.dataset_id, "name": locked.dataset.name},
+                "decided": decided,
+                "disagreements": len(disagreements),
+                "url": url,
+            },
+            activity=f"closed review session “{locked.title}”: {decided} decisions, "
+            f"{len(disagreements)} without consensus",
+            url=url,
+            notice=events.Notice(
+                users=tuple(p for p in locked.participants.all() if p != by),
+                kind=Notification.Kind.DECISION,
+                text=f"“{locked.title}” closed with {decided} decisions",
+                url=url,
+                site_url=site_url,
+            ),
+        )
     )
     return locked
 
@@ -522,12 +530,15 @@ def decision_adjudicate(
         )
     else:
         decision = Decision.objects.create(sample=sample, session=None, **fields)
-    activity_add(
-        project=dataset.project,
-        actor=by,
-        verb=f"decided {outcome}{f' to {label}' if outcome == Choice.RELABEL else ''} "
-        f"for sample {sample.external_id}",
-        url=reverse("datasets:sample", args=[dataset.pk, sample.pk]),
+    events.record(
+        events.Event(
+            "decision.adjudicated",
+            project=dataset.project,
+            actor=by,
+            activity=f"decided {outcome}{f' to {label}' if outcome == Choice.RELABEL else ''} "
+            f"for sample {sample.external_id}",
+            url=reverse("datasets:sample", args=[dataset.pk, sample.pk]),
+        )
     )
     return decision
 
@@ -572,11 +583,14 @@ def decisions_apply(*, session: ReviewSession, by, message: str = ""):
     Decision.objects.filter(session=session, event__isnull=False, version=None).update(
         version=version.number
     )
-    activity_add(
-        project=session.project,
-        actor=by,
-        verb=f"applied the decisions of “{session.title}” as version {version.number}",
-        url=reverse("datasets:versions", args=[session.dataset_id]),
+    events.record(
+        events.Event(
+            "decisions.applied",
+            project=session.project,
+            actor=by,
+            activity=f"applied the decisions of “{session.title}” as version {version.number}",
+            url=reverse("datasets:versions", args=[session.dataset_id]),
+        )
     )
     return version
 

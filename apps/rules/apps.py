@@ -1,12 +1,16 @@
 from django.apps import AppConfig
 
+from apps.core import events
+
 
 class RulesConfig(AppConfig):
     name = "apps.rules"
     label = "rules"
 
     def ready(self) -> None:
-        # Models load only once the app registry is ready, so the panels are imported here.
-        from apps.rules import panels
+        # Panels and subscribers import the app's models, which load only once every app is
+        # configured.
+        from apps.rules import panels, subscribers
 
         panels.register()
+        events.subscribe(subscribers.after_scoring, "scoring.finished", on_commit=True)

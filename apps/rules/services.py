@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.config.exceptions import error_text
+from apps.core import events
 from apps.core.links import sample_table_url
 from apps.datasets.models import Dataset, Embedding, ModelRun, Prediction, Sample, Split
 from apps.explorer.query import ORDERINGS, QueryError, compile_query
@@ -618,28 +619,9 @@ def _act(rule: Rule, samples: list[Sample], by, detail: dict) -> None:
             rule.state = {**rule.state, "batch": batch.pk}
         detail["batch"] = batch.pk
     elif rule.action_type == ActionType.NOTIFY:
-        from apps.review.models import Notification
-        from apps.review.services import notify
-
-        people = [
-            m.user
-            for m in Membership.objects.filter(
-                project=rule.project, role__in=action["roles"]
-            ).select_related("user")
-        ]
-        text = action.get("message") or (
-            f"Rule “{rule.name}” found {len(samples)} new samples in {dataset.name}"
-        )
-        detail["notified"] = notify(
-            users=people,
-            project=rule.project,
-            kind=Notification.Kind.RULE,
-            text=text,
-            url=samples_url(rule),
-        )
+        pass  # the rule.fired event carries the notice (see _announce)
     elif rule.action_type == ActionType.WEBHOOK:
         from apps.webhooks.models import Webhook
-        from apps.webhooks.services import delivery_create
 
         webhook = Webhook.objects.filter(pk=action["webhook"], project=rule.project).first()
         if webhook is None:
@@ -648,11 +630,6 @@ def _act(rule: Rule, samples: list[Sample], by, detail: dict) -> None:
             raise ValidationError({"webhook": f"The webhook to {webhook.url} is switched off."})
         if "rule.fired" in webhook.events:
             detail["delivery"] = "with the rule.fired event it subscribes to"
-        else:  # the announcement below reaches subscribers only
-            delivery = delivery_create(
-                webhook=webhook, event="rule.fired", payload=_payload(rule, samples)
-            )
-            detail["delivery"] = delivery.pk
 
 
 def _payload(rule: Rule, samples: list[Sample]) -> dict:
@@ -717,9 +694,9 @@ def rule_run(
                 RuleHit.objects.bulk_create(
                     RuleHit(rule=rule, sample=s, run=record) for s in plan.samples
                 )
+                _announce(rule, plan.samples, plan.detail)
                 record.detail = plan.detail
                 record.save(update_fields=["detail"])
-                _announce(rule, plan.samples)
             rule.last_run_at = timezone.now()
             rule.save(update_fields=["last_run_at", "state"])
             return record
@@ -744,17 +721,44 @@ def _failed(rule_id, why, scoring_run_id, started, message: str) -> RuleRun | No
     )
 
 
-def _announce(rule: Rule, samples: list[Sample]) -> None:
-    from apps.review.services import activity_add
-    from apps.webhooks.services import event_emit
-
-    activity_add(
-        project=rule.project,
-        actor=rule.created_by,
-        verb=f"rule “{rule.name}” acted on {len(samples)} samples of {rule.dataset.name}",
-        url=reverse("rules:detail", args=[rule.pk]),
+def _announce(rule: Rule, samples: list[Sample], detail: dict) -> None:
+    """The rule.fired event: an activity line and the webhooks subscribed to it; a notify
+    action adds its notice, and a webhook action its webhook (one delivery there, subscribed
+    or not). How many people were notified and the webhook's delivery go into `detail`."""
+    action = rule.action
+    notice = webhook = None
+    if rule.action_type == ActionType.NOTIFY:
+        people = tuple(
+            m.user
+            for m in Membership.objects.filter(
+                project=rule.project, role__in=action["roles"]
+            ).select_related("user")
+        )
+        notice = events.Notice(
+            users=people,
+            kind="rule",
+            text=action.get("message")
+            or f"Rule “{rule.name}” found {len(samples)} new samples in {rule.dataset.name}",
+            url=samples_url(rule),
+        )
+    elif rule.action_type == ActionType.WEBHOOK:
+        webhook = action["webhook"]
+    receipt = events.record(
+        events.Event(
+            "rule.fired",
+            project=rule.project,
+            actor=rule.created_by,
+            payload=_payload(rule, samples),
+            activity=f"rule “{rule.name}” acted on {len(samples)} samples of {rule.dataset.name}",
+            url=reverse("rules:detail", args=[rule.pk]),
+            notice=notice,
+            webhook=webhook,
+        )
     )
-    event_emit(project=rule.project, event="rule.fired", payload=_payload(rule, samples))
+    if notice is not None:
+        detail["notified"] = receipt["notified"]
+    if "delivery" in receipt:
+        detail["delivery"] = receipt["delivery"]
 
 
 def rules_after_scoring_enqueue(*, scoring_run_id: int) -> None:

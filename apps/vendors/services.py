@@ -15,12 +15,11 @@ from django.db.models.functions import MD5, Cast
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core import events
 from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, LabelSource, Sample
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
-from apps.review.models import Notification
-from apps.review.services import activity_add, notify
 from apps.vendors.access import manages_vendors
 from apps.vendors.models import (
     AcceptancePolicy,
@@ -90,11 +89,14 @@ def vendor_link(*, vendor: Vendor, project: Project, by) -> Vendor:
         raise ValidationError({"vendor": f"{vendor.name} already works for {project.name}."})
     _name_free(project, vendor.name)
     vendor.projects.add(project)
-    activity_add(
-        project=project,
-        actor=by,
-        verb=f"linked vendor {vendor.name} to this project",
-        url=reverse("vendors:project", args=[project.slug]),
+    events.record(
+        events.Event(
+            "vendor.linked",
+            project=project,
+            actor=by,
+            activity=f"linked vendor {vendor.name} to this project",
+            url=reverse("vendors:project", args=[project.slug]),
+        )
     )
     return vendor
 
@@ -192,11 +194,14 @@ def batch_create(
         BatchItem(batch=batch, sample=s, position=i, gold_label=g)
         for i, (s, g) in enumerate(entries)
     )
-    activity_add(
-        project=dataset.project,
-        actor=by,
-        verb=f"drafted relabel batch “{title}” for {vendor.name} ({len(chosen)} items, {len(gold)} gold)",
-        url=reverse("vendors:batch", args=[batch.pk]),
+    events.record(
+        events.Event(
+            "batch.drafted",
+            project=dataset.project,
+            actor=by,
+            activity=f"drafted relabel batch “{title}” for {vendor.name} ({len(chosen)} items, {len(gold)} gold)",
+            url=reverse("vendors:batch", args=[batch.pk]),
+        )
     )
     return batch
 
@@ -216,11 +221,14 @@ def batch_items_add(*, batch: Batch, samples, by) -> int:
         make=lambda s, position: BatchItem(batch=batch, sample=s, position=position),
     )
     if fresh:
-        activity_add(
-            project=batch.project,
-            actor=by,
-            verb=f"added {len(fresh)} items to relabel batch “{batch.title}”",
-            url=reverse("vendors:batch", args=[batch.pk]),
+        events.record(
+            events.Event(
+                "batch.items_added",
+                project=batch.project,
+                actor=by,
+                activity=f"added {len(fresh)} items to relabel batch “{batch.title}”",
+                url=reverse("vendors:batch", args=[batch.pk]),
+            )
         )
     return len(fresh)
 
@@ -272,20 +280,21 @@ def batch_send(*, batch: Batch, by, site_url: str = "") -> Batch:
                 f"{batch.vendor.name} has {len(annotators)} in this project."
             }
         )
-    url = reverse("vendors:work", args=[batch.pk])
-    notify(
-        users=[m.user for m in annotators],
-        project=batch.project,
-        kind=Notification.Kind.BATCH,
-        text=f"New batch “{batch.title}” ({batch.items.count()} items)",
-        url=url,
-        site_url=site_url,
-    )
-    activity_add(
-        project=batch.project,
-        actor=by,
-        verb=f"sent batch “{batch.title}” to {batch.vendor.name}",
-        url=reverse("vendors:batch", args=[batch.pk]),
+    events.record(
+        events.Event(
+            "batch.sent",
+            project=batch.project,
+            actor=by,
+            activity=f"sent batch “{batch.title}” to {batch.vendor.name}",
+            url=reverse("vendors:batch", args=[batch.pk]),
+            notice=events.Notice(
+                users=tuple(m.user for m in annotators),
+                kind="batch",
+                text=f"New batch “{batch.title}” ({batch.items.count()} items)",
+                url=reverse("vendors:work", args=[batch.pk]),
+                site_url=site_url,
+            ),
+        )
     )
     return batch
 
@@ -341,17 +350,18 @@ def batch_submit(*, batch: Batch, by) -> Batch:
         Batch.Status.SUBMITTED,
         submitted_at=timezone.now(),
     )
-    from apps.webhooks.services import event_emit
-
-    event_emit(
-        project=batch.project,
-        event="batch.submitted",
-        payload={
-            "batch": {"id": batch.pk, "title": batch.title},
-            "vendor": {"id": batch.vendor_id, "name": batch.vendor.name},
-            "items": batch.items.count(),
-            "url": reverse("vendors:batch", args=[batch.pk]),
-        },
+    events.record(
+        events.Event(
+            "batch.submitted",
+            project=batch.project,
+            actor=by,
+            payload={
+                "batch": {"id": batch.pk, "title": batch.title},
+                "vendor": {"id": batch.vendor_id, "name": batch.vendor.name},
+                "items": batch.items.count(),
+                "url": reverse("vendors:batch", args=[batch.pk]),
+            },
+        )
     )
     return batch
 
@@ -390,15 +400,22 @@ def batch_return(*, batch: Batch, by, notes: str, site_url: str = "") -> Batch:
         rework_notes=notes.strip(),
         rounds=batch.rounds + 1,
     )
-    notify(
-        users=[
-            m.user for m in annotators_in(batch.vendor, batch.project_id).select_related("user")
-        ],
-        project=batch.project,
-        kind=Notification.Kind.BATCH,
-        text=f"“{batch.title}” came back for rework",
-        url=reverse("vendors:work", args=[batch.pk]),
-        site_url=site_url,
+    events.record(
+        events.Event(
+            "batch.returned",
+            project=batch.project,
+            actor=by,
+            notice=events.Notice(
+                users=tuple(
+                    m.user
+                    for m in annotators_in(batch.vendor, batch.project_id).select_related("user")
+                ),
+                kind="batch",
+                text=f"“{batch.title}” came back for rework",
+                url=reverse("vendors:work", args=[batch.pk]),
+                site_url=site_url,
+            ),
+        )
     )
     return batch
 
@@ -525,11 +542,14 @@ def batch_accept(*, batch: Batch, by, override_reason: str = "") -> Batch:
         )
         batch.version = version.number
         batch.save(update_fields=["version"])
-    activity_add(
-        project=batch.project,
-        actor=by,
-        verb=f"accepted batch “{batch.title}”: {changes} labels changed",
-        url=reverse("vendors:batch", args=[batch.pk]),
+    events.record(
+        events.Event(
+            "batch.accepted",
+            project=batch.project,
+            actor=by,
+            activity=f"accepted batch “{batch.title}”: {changes} labels changed",
+            url=reverse("vendors:batch", args=[batch.pk]),
+        )
     )
     return batch
 

@@ -1,6 +1,14 @@
 from django.apps import AppConfig
 
+from apps.core import events
+
 
 class WebhooksConfig(AppConfig):
     name = "apps.webhooks"
     label = "webhooks"
+
+    def ready(self) -> None:
+        # Subscribers import the app's models, which load only once every app is configured.
+        from apps.webhooks import services, subscribers
+
+        events.subscribe(subscribers.deliver, *services.EVENTS)

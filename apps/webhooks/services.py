@@ -224,7 +224,8 @@ def _enqueue(delivery_id: int, countdown: float = 0) -> None:
 @transaction.atomic
 def delivery_create(*, webhook: Webhook, event: str, payload: dict) -> WebhookDelivery:
     """Queue one delivery of `event` to this webhook, sent after the caller's transaction
-    commits (a rule calling this webhook uses it with "rule.fired")."""
+    commits (a rule whose action is this webhook gets its rule.fired event here, see
+    apps.webhooks.subscribers)."""
     if event not in EVENTS and event != PING:
         raise ValueError(f"unknown webhook event {event!r}")
     now = timezone.now()
