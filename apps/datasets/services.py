@@ -14,6 +14,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from apps.core.tasks import task_enqueue
 from apps.datasets.importing.loader import (
     ImportOptions,
     ImportRefused,
@@ -127,9 +128,7 @@ def import_job_create(
         kind=kind,
     )
     if enqueue:
-        from workers.tasks.datasets import run_import
-
-        transaction.on_commit(lambda: run_import.delay(job.pk))
+        task_enqueue("loupe.datasets.run_import", job.pk)
     return job
 
 
@@ -206,12 +205,10 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             if result.model_run_id:  # before the job says done: the metrics are part of the result
                 model_run_compute_metrics(run_id=result.model_run_id)
             _finish(job, JobStatus.DONE, result={"dataset_id": job.dataset_id, **result.as_dict()})
-            from workers.tasks.datasets import build_embedding_index, compute_embeddings
-
             if result.embedding_space_id:
-                build_embedding_index.delay(result.embedding_space_id)
+                task_enqueue("loupe.datasets.build_embedding_index", result.embedding_space_id)
             elif not job.dataset.embedding_spaces.exists():
-                compute_embeddings.delay(job.dataset_id)
+                task_enqueue("loupe.datasets.compute_embeddings", job.dataset_id)
     job.refresh_from_db()
     return job
 
@@ -734,8 +731,6 @@ def import_jobs_recover(*, now=None) -> dict[str, int]:
     """
     from datetime import timedelta
 
-    from workers.tasks.datasets import run_import
-
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=STALE_AFTER_MINUTES)
     failed = ImportJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
@@ -748,7 +743,7 @@ def import_jobs_recover(*, now=None) -> dict[str, int]:
     for job_id in ImportJob.objects.filter(
         status=JobStatus.QUEUED, created_at__lt=cutoff
     ).values_list("pk", flat=True):
-        run_import.delay(job_id)
+        task_enqueue("loupe.datasets.run_import", job_id)
         requeued += 1
     return {"failed": failed, "requeued": requeued}
 
