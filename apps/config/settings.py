@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "apps.projects",
     "apps.datasets",
     "apps.quality",
+    "apps.monitoring",
     "apps.review",
     "apps.vendors",
     "apps.reports",

@@ -7,6 +7,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from apps.accounts import api as accounts_api
 from apps.config.views import healthz
 from apps.datasets import api as datasets_api
+from apps.datasets import urls as datasets_urls
+from apps.monitoring import urls as monitoring_urls
 from apps.projects import api as projects_api
 from apps.projects import views as projects_views
 from apps.quality import api as quality_api
@@ -206,7 +208,7 @@ api_patterns = [
         quality_api.ScoreExport.as_view(),
         name="scoring_run_scores",
     ),
-    path("", include("apps.quality.api_urls")),
+    path("", include("apps.monitoring.api_urls")),
     *review_api_patterns,
     *vendor_api_patterns,
     path("", include("apps.rules.api_urls")),
@@ -221,7 +223,11 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("apps.accounts.urls")),
     path("projects/", include("apps.projects.urls")),
-    path("datasets/", include("apps.datasets.urls")),
+    # The drift page lives under a dataset's address with its names in the datasets namespace.
+    path(
+        "datasets/",
+        include((datasets_urls.urlpatterns + monitoring_urls.urlpatterns, datasets_urls.app_name)),
+    ),
     path("methods/", include("apps.quality.urls")),
     path("review/", include("apps.review.urls")),
     path("vendors/", include("apps.vendors.urls")),

@@ -1,7 +1,6 @@
 from django.urls import path
 
 from apps.datasets import views
-from apps.quality import monitoring_views
 from apps.quality import views as quality_views
 
 app_name = "datasets"
@@ -19,7 +18,4 @@ urlpatterns = [
     path("<int:dataset_id>/media/<path:path>", views.media, name="media"),
     path("<int:dataset_id>/map/", quality_views.map_page, name="map"),
     path("<int:dataset_id>/map/points/", quality_views.map_points, name="map_points"),
-    path("<int:dataset_id>/drift/", monitoring_views.drift_page, name="drift"),
-    path("<int:dataset_id>/drift/policy/", monitoring_views.drift_policy, name="drift_policy"),
-    path("<int:dataset_id>/drift/check/", monitoring_views.drift_check_now, name="drift_check"),
 ]

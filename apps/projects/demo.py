@@ -103,8 +103,8 @@ def _demo_production(*, dataset, by: User) -> None:
     from datetime import UTC, datetime, timedelta
 
     from apps.datasets.demo_data import production_days
-    from apps.datasets.production import production_append
-    from apps.quality.monitoring import drift_windows_check
+    from apps.monitoring.services.drift import drift_windows_check
+    from apps.monitoring.services.production import production_append
 
     today = datetime.now(UTC).date()
     records = production_days(first_day=today - timedelta(days=7))

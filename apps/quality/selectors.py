@@ -175,27 +175,3 @@ def map_points(
         "suggested": [label_index.get(row[5], -1) for row in rows],
         "cluster": [-1 if row[6] is None else row[6] for row in rows],
     }
-
-
-# --- Production monitoring ------------------------------------------------------------------------
-
-
-def production_summary(dataset: Dataset) -> dict:
-    """Production samples of a dataset: how many, how many with a time seen, the latest."""
-    from django.db.models import Max, Q
-
-    from apps.datasets.models import Sample
-
-    return Sample.objects.filter(dataset=dataset, split=Split.PRODUCTION).aggregate(
-        count=Count("pk"),
-        timed=Count("pk", filter=Q(observed_at__isnull=False)),
-        last_observed_at=Max("observed_at"),
-        last_added_at=Max("created_at"),
-    )
-
-
-def drift_checks_of_dataset(dataset: Dataset) -> QuerySet:
-    """The dataset's drift checks, newest window first."""
-    from apps.quality.models import DriftCheck
-
-    return DriftCheck.objects.filter(dataset=dataset).order_by("-window_start")

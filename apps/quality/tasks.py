@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from apps.quality import monitoring, services
+from apps.quality import services
 
 
 @shared_task(name="loupe.quality.score_dataset", acks_late=True, time_limit=6 * 3600)
@@ -26,15 +26,3 @@ def finish_run(run_id: int) -> None:
 @shared_task(name="loupe.quality.recover_runs")
 def recover_runs() -> None:
     services.scoring_runs_recover()
-
-
-@shared_task(
-    name="loupe.quality.check_drift", acks_late=True, time_limit=3600, soft_time_limit=3540
-)
-def check_drift(dataset_id: int | None = None) -> None:
-    """Check the complete time windows of one dataset's production samples, or (on the beat
-    schedule, without an id) of every dataset that has them."""
-    if dataset_id is None:
-        monitoring.drift_checks_sweep()
-    else:
-        monitoring.drift_windows_check(dataset_id=dataset_id)

@@ -22,11 +22,11 @@ from django.utils import timezone
 
 from apps.core.tasks import task_enqueue
 from apps.datasets.models import Dataset, EmbeddingSpace, Modality, Sample, Split
-from apps.datasets.production import resolve_space
+from apps.monitoring.models import DriftCheck, MonitoringPolicy
+from apps.monitoring.services.production import resolve_space
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
 from apps.quality import arrays
-from apps.quality.models import DriftCheck, MonitoringPolicy
 
 log = logging.getLogger(__name__)
 
