@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.config.forms import add_service_error
+from apps.core.charts import line_path, scale
 from apps.datasets.access import get_dataset_for_user
 from apps.monitoring import selectors
 from apps.monitoring.forms import MonitoringPolicyForm
@@ -102,17 +103,17 @@ def _panel(
 ) -> dict:
     """One panel of the chart: value axis from 0 (bottom) to y_max (top)."""
 
+    to_y = scale(0, y_max, top + PANEL_H, top)
+
     def py(v: float) -> float:
-        return top + PANEL_H * (1 - min(v, y_max) / y_max)
+        return to_y(min(v, y_max))
 
     points = [
         {"x": x, "y": py(v), "alert": a, "title": t}
         for x, v, a, t in zip(xs, values, alerts, titles, strict=True)
         if v is not None
     ]
-    path = " ".join(
-        f"{'M' if i == 0 else 'L'}{p['x']:.1f},{p['y']:.1f}" for i, p in enumerate(points)
-    )
+    path = line_path((p["x"], p["y"]) for p in points)
     return {
         "title": title,
         "top": top,
@@ -134,11 +135,12 @@ def drift_chart(checks: list[DriftCheck], policy) -> dict | None:
     width = CHART_W - LEFT - RIGHT
     t0, t1 = checks[0].window_start, checks[-1].window_start
     span = (t1 - t0).total_seconds()
+    to_x = scale(0, span, LEFT + 12, LEFT + width - 12)
 
     def px(moment: datetime) -> float:
         if not span:
             return LEFT + width / 2
-        return LEFT + 12 + (width - 24) * (moment - t0).total_seconds() / span
+        return to_x((moment - t0).total_seconds())
 
     xs = [px(c.window_start) for c in checks]
     alerts = [c.alert for c in checks]
