@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "apps.rules",
     "apps.webhooks",
     "apps.audit",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [
