@@ -166,8 +166,8 @@ def celery_workers(transactional_db, test_task_queue, monkeypatch):
 
     from django.conf import settings
 
+    from apps.config.tasks import ping
     from workers.celery import app
-    from workers.tasks import ping
 
     queue = f"{test_task_queue}-{uuid.uuid4().hex[:8]}"
     monkeypatch.setitem(app.conf, "task_default_queue", queue)

@@ -1,4 +1,4 @@
-"""Celery workers: the app, thin tasks, and the quality engine's pure kernels."""
+"""Celery workers: the Celery app and the quality engine's pure kernels (tasks live in their apps)."""
 
 from workers.celery import app as celery_app
 

@@ -95,12 +95,14 @@ INSTALLED_APPS = [
     "apps.datasets",
     "apps.quality",
     "apps.explorer",
+    "apps.monitoring",
     "apps.review",
     "apps.vendors",
     "apps.reports",
     "apps.rules",
     "apps.webhooks",
     "apps.audit",
+    "apps.demo",
 ]
 
 MIDDLEWARE = [

@@ -10,6 +10,7 @@ from apps.datasets import api as datasets_api
 from apps.datasets import urls as datasets_urls
 from apps.explorer import api as explorer_api
 from apps.explorer import urls as explorer_urls
+from apps.monitoring import urls as monitoring_urls
 from apps.projects import api as projects_api
 from apps.projects import views as projects_views
 from apps.quality import api as quality_api
@@ -210,7 +211,7 @@ api_patterns = [
         quality_api.ScoreExport.as_view(),
         name="scoring_run_scores",
     ),
-    path("", include("apps.quality.api_urls")),
+    path("", include("apps.monitoring.api_urls")),
     *review_api_patterns,
     *vendor_api_patterns,
     path("", include("apps.rules.api_urls")),
@@ -218,11 +219,12 @@ api_patterns = [
     path("", include("apps.audit.api_urls")),
 ]
 
-# The pages of a dataset come from three apps and keep one namespace, `datasets`.
+# The pages of a dataset come from four apps and keep one namespace, `datasets`.
 dataset_pages = [
     *datasets_urls.urlpatterns,
     *explorer_urls.urlpatterns,
     *quality_urls.dataset_urlpatterns,
+    *monitoring_urls.urlpatterns,
 ]
 
 handler400 = "apps.config.views.bad_request"

@@ -16,6 +16,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from apps.core import events
+from apps.core.tasks import task_enqueue
 from apps.datasets.importing.loader import (
     ImportOptions,
     ImportRefused,
@@ -135,9 +136,7 @@ def import_job_create(
         kind=kind,
     )
     if enqueue:
-        from workers.tasks.datasets import run_import
-
-        transaction.on_commit(lambda: run_import.delay(job.pk))
+        task_enqueue("loupe.datasets.run_import", job.pk)
     return job
 
 
@@ -214,12 +213,10 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             if result.model_run_id:  # before the job says done: the metrics are part of the result
                 model_run_compute_metrics(run_id=result.model_run_id)
             _finish(job, JobStatus.DONE, result={"dataset_id": job.dataset_id, **result.as_dict()})
-            from workers.tasks.datasets import build_embedding_index, compute_embeddings
-
             if result.embedding_space_id:
-                build_embedding_index.delay(result.embedding_space_id)
+                task_enqueue("loupe.datasets.build_embedding_index", result.embedding_space_id)
             elif not job.dataset.embedding_spaces.exists():
-                compute_embeddings.delay(job.dataset_id)
+                task_enqueue("loupe.datasets.compute_embeddings", job.dataset_id)
     job.refresh_from_db()
     return job
 
@@ -747,8 +744,6 @@ def import_jobs_recover(*, now=None) -> dict[str, int]:
     """
     from datetime import timedelta
 
-    from workers.tasks.datasets import run_import
-
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=STALE_AFTER_MINUTES)
     failed = ImportJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
@@ -761,7 +756,7 @@ def import_jobs_recover(*, now=None) -> dict[str, int]:
     for job_id in ImportJob.objects.filter(
         status=JobStatus.QUEUED, created_at__lt=cutoff
     ).values_list("pk", flat=True):
-        run_import.delay(job_id)
+        task_enqueue("loupe.datasets.run_import", job_id)
         requeued += 1
     return {"failed": failed, "requeued": requeued}
 

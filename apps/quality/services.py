@@ -14,10 +14,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core import events
+from apps.core.tasks import task_enqueue
 from apps.datasets.models import Dataset, ModelRun
 from apps.datasets.selectors import latest_version
 from apps.quality.models import RunStatus, ScoringChunk, ScoringRun
-from workers.queueing import send_after_commit
 
 STALE_AFTER = timedelta(minutes=10)
 MAX_ATTEMPTS = 3
@@ -41,9 +41,7 @@ def scoring_run_start(
         dataset=dataset, version=version, model_run=model_run, created_by=by
     )
     if enqueue:
-        from workers.tasks.quality import score_dataset
-
-        transaction.on_commit(lambda: score_dataset.delay(run.pk))
+        task_enqueue("loupe.quality.score_dataset", run.pk)
     return run
 
 
@@ -128,9 +126,9 @@ def scoring_run_execute(*, run_id: int, inline: bool = True) -> ScoringRun | Non
         scoring_run_progress(run=run, stage=CHUNKS_STAGE, progress=_chunk_progress(run))
         if not inline:
             for chunk_id in pending:
-                send_after_commit("loupe.quality.score_chunk", chunk_id)
+                task_enqueue("loupe.quality.score_chunk", chunk_id)
             if not pending and _claim_finish(run):
-                send_after_commit("loupe.quality.finish_run", run.pk)
+                task_enqueue("loupe.quality.finish_run", run.pk)
             return run
         for chunk_id in pending:
             scoring_chunk_execute(chunk_id=chunk_id, inline=True)
@@ -219,7 +217,7 @@ def scoring_chunk_execute(*, chunk_id: int, inline: bool = False) -> None:
     if inline or run.chunks.exclude(status=ScoringChunk.Status.DONE).exists():
         return
     if _claim_finish(run):
-        send_after_commit("loupe.quality.finish_run", run.pk)
+        task_enqueue("loupe.quality.finish_run", run.pk)
 
 
 def _claim_finish(run: ScoringRun) -> bool:
@@ -306,14 +304,14 @@ def scoring_runs_recover(*, now=None) -> dict[str, int]:
         )
     chunks = 0
     for chunk_id in stalled_chunks.filter(attempts__lt=MAX_ATTEMPTS).values_list("pk", flat=True):
-        send_after_commit("loupe.quality.score_chunk", chunk_id)
+        task_enqueue("loupe.quality.score_chunk", chunk_id)
         chunks += 1
     resumed = 0
     lost = Q(status=RunStatus.QUEUED, created_at__lt=cutoff)
     for run_id in ScoringRun.objects.filter(lost | Q(pk__in=stalled.values("pk"))).values_list(
         "pk", flat=True
     ):
-        send_after_commit("loupe.quality.score_dataset", run_id)
+        task_enqueue("loupe.quality.score_dataset", run_id)
         resumed += 1
     return {"failed": failed, "resumed": resumed, "chunks_resumed": chunks}
 

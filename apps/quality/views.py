@@ -4,6 +4,7 @@ and the scoring panel of the dataset page."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from functools import cache
 from statistics import NormalDist
 from typing import Any
@@ -46,6 +47,12 @@ def _default(function, name: str) -> Any:
     return inspect.signature(function).parameters[name].default
 
 
+# Defaults the methods page shows for apps above quality, by key of the template's `p`: each app
+# adds its own from its AppConfig.ready (production monitoring adds "monitor"), so that quality
+# need not import them.
+METHOD_PARAMETER_SOURCES: dict[str, Callable[[], dict[str, Any]]] = {}
+
+
 @cache
 def method_parameters() -> dict[str, Any]:
     """The defaults the engine and the scoring pipeline actually run with, read from the code.
@@ -53,9 +60,8 @@ def method_parameters() -> dict[str, Any]:
     Imported here rather than at module level: the kernels pull in scikit-learn, which the
     rest of the web process does not need; the result is the same for every request.
     """
-    from apps.quality import monitoring, pipeline
-    from apps.quality.models import MonitoringPolicy
-    from workers.engine import embeddings, labels, monitor, neighbours, slices
+    from apps.quality import pipeline
+    from workers.engine import embeddings, labels, neighbours, slices
 
     outlier_k = _default(neighbours.outlier_scores, "k")
     coverage = _default(neighbours.drift, "coverage_percentile")
@@ -114,26 +120,8 @@ def method_parameters() -> dict[str, Any]:
         "coverage_percentile": coverage,
         "coverage_percent": round(100 * coverage),
         "drift_max_per_side": _default(neighbours.drift, "max_per_side"),
-        # Production monitoring
-        "monitor": {
-            **{
-                f.name: f.default
-                for f in MonitoringPolicy._meta.get_fields()
-                if f.name
-                in (
-                    "window_hours",
-                    "p_value_threshold",
-                    "coverage_threshold",
-                    "cluster_shift_threshold",
-                    "min_samples",
-                )
-            },
-            "lookback": monitoring.LOOKBACK_WINDOWS,
-            "max_train": monitoring.MAX_TRAIN,
-            "max_window": monitoring.MAX_WINDOW,
-            "max_clusters": monitor.MAX_CLUSTERS,
-            "top_clusters": monitoring.TOP_CLUSTERS,
-        },
+        # Sections of apps above quality, which it may not import (see METHOD_PARAMETER_SOURCES)
+        **{key: source() for key, source in METHOD_PARAMETER_SOURCES.items()},
         # Label noise
         "noise_confidence_percent": round(100 * noise_confidence),
         "noise_z": f"{NormalDist().inv_cdf(0.5 + noise_confidence / 2.0):.2f}",

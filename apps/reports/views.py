@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from apps.audit.services import audit_record
+from apps.core.charts import line_path, scale
 from apps.core.csv import csv_writer
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
@@ -88,9 +89,10 @@ def _bars(rows: list[tuple[str, float, str]]) -> dict:
         return {"bars": [], "width": CHART_W, "height": CHART_H}
     top = max(v for _, v, _ in rows) or 1
     slot = (CHART_W - 40) / len(rows)
+    height = scale(0, top, 0, CHART_H - 40)
     bars = []
     for i, (label, value, vendor) in enumerate(rows):
-        h = (CHART_H - 40) * value / top
+        h = height(value)
         bars.append(
             {
                 "x": 30 + i * slot + slot * 0.15,
@@ -114,20 +116,15 @@ def _line(points: list[dict]) -> dict:
     y0, y1 = min(ys), max(ys)
     pad = (y1 - y0) * 0.2 or 0.01
 
-    def px(x):
-        return 40 + (CHART_W - 60) * ((x - x0) / ((x1 - x0) or 1))
-
-    def py(y):
-        return CHART_H - 25 - (CHART_H - 45) * ((y - (y0 - pad)) / ((y1 + pad) - (y0 - pad)))
+    px = scale(x0, x1, 40, CHART_W - 20)
+    py = scale(y0 - pad, y1 + pad, CHART_H - 25, 20)
 
     dots = [
         {"x": px(x), "y": py(y), "value": y, "spent": x, "run": p["run"], "version": p["version"]}
         for x, y, p in zip(xs, ys, points, strict=True)
     ]
     return {
-        "path": " ".join(
-            f"{'M' if i == 0 else 'L'}{d['x']:.1f},{d['y']:.1f}" for i, d in enumerate(dots)
-        ),
+        "path": line_path((d["x"], d["y"]) for d in dots),
         "dots": dots,
         "width": CHART_W,
         "height": CHART_H,

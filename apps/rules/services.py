@@ -25,6 +25,7 @@ from apps.audit.services import audit_record
 from apps.config.exceptions import error_text
 from apps.core import events
 from apps.core.links import sample_table_url
+from apps.core.tasks import task_enqueue
 from apps.datasets.models import Dataset, Embedding, ModelRun, Prediction, Sample, Split
 from apps.explorer.query import ORDERINGS, QueryError, compile_query
 from apps.projects.capabilities import Cap, Role
@@ -763,10 +764,8 @@ def _announce(rule: Rule, samples: list[Sample], detail: dict) -> None:
 
 def rules_after_scoring_enqueue(*, scoring_run_id: int) -> None:
     """After a scoring run finishes: queue its dataset's after-scoring rules (after commit)."""
-    from workers.queueing import send_after_commit
-
     try:
-        send_after_commit("loupe.rules.after_scoring", scoring_run_id)
+        task_enqueue("loupe.rules.after_scoring", scoring_run_id)
     except Exception:  # the scoring run is done either way
         log.exception("could not queue the rules after scoring run %s", scoring_run_id)
 
@@ -790,8 +789,6 @@ def rules_after_scoring(*, scoring_run_id: int) -> list[RuleRun]:
 
 def rules_run_due(*, now=None) -> list[int]:
     """Claim the scheduled rules that are due (moving each one's next run on) and queue them."""
-    from workers.tasks.rules import run_rule
-
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
@@ -803,16 +800,10 @@ def rules_run_due(*, now=None) -> list[int]:
             rule.next_run_at = now + timedelta(minutes=rule.schedule_minutes or 1440)
             rule.save(update_fields=["next_run_at"])
         ids = [rule.pk for rule in due]
-
-        def send() -> None:
-            for pk in ids:
-                run_rule.delay(pk, RuleRun.Why.SCHEDULE)
-
-        transaction.on_commit(send)
+        for pk in ids:
+            task_enqueue("loupe.rules.run", pk, RuleRun.Why.SCHEDULE)
     return ids
 
 
 def rule_run_enqueue(*, rule: Rule) -> None:
-    from workers.tasks.rules import run_rule
-
-    transaction.on_commit(lambda: run_rule.delay(rule.pk, RuleRun.Why.MANUAL))
+    task_enqueue("loupe.rules.run", rule.pk, RuleRun.Why.MANUAL)

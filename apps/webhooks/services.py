@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record
+from apps.core.tasks import task_enqueue
 from apps.projects.models import Project
 from apps.webhooks import transport
 from apps.webhooks.models import Webhook, WebhookDelivery
@@ -202,23 +203,9 @@ def _enqueue(delivery_id: int, countdown: float = 0) -> None:
     """Queue an attempt once the transaction commits, on the queue the current task came from
     (so a worker serving one queue keeps its retries). A broker that is down only delays the
     delivery: the sweeper finds it still due and queues it again."""
-    from celery import current_task
-
-    from workers.celery import app
-
-    queue = None
-    if current_task and current_task.request.delivery_info:
-        queue = current_task.request.delivery_info.get("routing_key")
-
-    def send() -> None:
-        app.send_task(
-            "loupe.webhooks.deliver",
-            args=[delivery_id],
-            queue=queue,
-            countdown=max(0.0, countdown) or None,
-        )
-
-    transaction.on_commit(send, robust=True)
+    task_enqueue(
+        "loupe.webhooks.deliver", delivery_id, countdown=max(0.0, countdown) or None, robust=True
+    )
 
 
 @transaction.atomic

@@ -2,7 +2,7 @@
 
     python tests/benchmarks/bench_demo_labels.py        # needs cleanlab in the venv for the baseline
 
-The demo dataset (2,400 customer-support messages, six classes, `apps/datasets/demo_data.py`)
+The demo dataset (2,400 customer-support messages, six classes, `apps/demo/data.py`)
 is loaded into a fresh embedded database with its computed text embeddings, scored by
 `manage.py score --inline`, and its `likely_mislabeled` flags are compared with the flips the
 generator planted. Beside them: cleanlab's `find_label_issues` on 5-fold logistic-regression
@@ -51,9 +51,9 @@ def main() -> None:
 
     django.setup()
     from apps.config import embedded
-    from apps.datasets.demo_data import generate
     from apps.datasets.models import Sample
-    from apps.projects.demo import demo_dataset_ensure, demo_project_ensure
+    from apps.demo.data import generate
+    from apps.demo.services import demo_dataset_ensure, demo_project_ensure
     from apps.quality import arrays
     from apps.quality.models import SampleScore
 

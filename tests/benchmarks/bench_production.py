@@ -40,7 +40,7 @@ def main() -> None:
 
     from apps.accounts.models import User
     from apps.datasets.models import Dataset, DatasetVersion, EmbeddingSpace, ModelRun
-    from apps.datasets.production import production_append
+    from apps.monitoring.services.production import production_append
     from apps.projects.services import project_create
 
     user = User.objects.get(username="bench")

@@ -14,7 +14,7 @@ from loupe_client import Loupe, LoupeError, ProductionRefused
 
 from apps.datasets.models import Embedding, Prediction, Sample
 from tests.client.test_client import Wire, key, live_url, loupe  # noqa: F401 - fixtures
-from tests.quality.test_monitoring import draw, monitored
+from tests.monitoring.test_monitoring import draw, monitored
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

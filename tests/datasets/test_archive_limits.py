@@ -162,8 +162,8 @@ def _age(path: Path, hours: float) -> None:
 
 def test_the_sweep_removes_abandoned_uploads_and_refused_import_files(team, tmp_path, settings):
     settings.LOUPE_UPLOAD_DIR = tmp_path / "uploads"
+    from apps.datasets.tasks import purge_uploads
     from tests.datasets.conftest import import_into
-    from workers.tasks.datasets import purge_uploads
 
     dataset = import_into(team, _write(tmp_path / "d.csv", "id,text,label\na,hi,cat\n"))
     owner = team.user("owner")

@@ -335,7 +335,7 @@ def test_scheduled_rules_are_claimed_when_due_and_moved_on(world, team, monkeypa
     dataset, _run, _rows = world
     owner = team.user("owner")
     sent = []
-    monkeypatch.setattr("workers.tasks.rules.run_rule.delay", lambda *a: sent.append(a))
+    monkeypatch.setattr(services, "task_enqueue", lambda name, *a, **o: sent.append(a))
     due = make_rule(
         dataset, owner, action={"type": "tag", "tag": "t"}, trigger=Trigger.SCHEDULE,
         schedule_minutes=60, name="hourly",

@@ -2,8 +2,8 @@
 
 from django.db import connection
 
+from apps.config.tasks import ping
 from workers.celery import app
-from workers.tasks import ping
 
 
 def test_tasks_are_not_run_eagerly():

@@ -21,12 +21,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.core import events
+from apps.core.tasks import task_enqueue
 from apps.datasets.models import Dataset, EmbeddingSpace, Modality, Sample, Split
-from apps.datasets.production import resolve_space
+from apps.monitoring.models import DriftCheck, MonitoringPolicy
+from apps.monitoring.services.production import resolve_space
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
 from apps.quality import arrays
-from apps.quality.models import DriftCheck, MonitoringPolicy
 
 log = logging.getLogger(__name__)
 
@@ -452,6 +453,4 @@ def drift_checks_sweep(*, now: datetime | None = None) -> dict[str, int]:
 
 def drift_check_enqueue(*, dataset: Dataset) -> None:
     """Queue a drift check of one dataset now (the sweep runs every 15 minutes anyway)."""
-    from workers.tasks.quality import check_drift
-
-    transaction.on_commit(lambda: check_drift.delay(dataset.pk))
+    task_enqueue("loupe.quality.check_drift", dataset.pk)

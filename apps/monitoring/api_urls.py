@@ -2,22 +2,22 @@
 
 from django.urls import path
 
-from apps.quality import monitoring_api
+from apps.monitoring import api
 
 urlpatterns = [
     path(
         "datasets/<int:dataset_id>/production/",
-        monitoring_api.ProductionSamples.as_view(),
+        api.ProductionSamples.as_view(),
         name="production",
     ),
     path(
         "datasets/<int:dataset_id>/drift-checks/",
-        monitoring_api.DriftChecks.as_view(),
+        api.DriftChecks.as_view(),
         name="drift_checks",
     ),
     path(
         "projects/<int:pk>/monitoring/",
-        monitoring_api.MonitoringPolicyDetail.as_view(),
+        api.MonitoringPolicyDetail.as_view(),
         name="monitoring",
     ),
 ]

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from apps.datasets.models import Dataset, DatasetVersion, Sample
+from apps.monitoring.models import DriftCheck, MonitoringPolicy
 from apps.projects.capabilities import Cap
-from apps.quality.models import DriftCheck, MonitoringPolicy
 from tests.conftest import PERSONAS
 from tests.projects.test_access_matrix import expected
 
@@ -109,7 +109,8 @@ def test_drift_page(persona, team, web_as, checked):
 def test_check_now_button(persona, team, web_as, dataset, monkeypatch):
     queued = []
     monkeypatch.setattr(
-        "apps.quality.monitoring.drift_check_enqueue", lambda *, dataset: queued.append(dataset.pk)
+        "apps.monitoring.services.drift.drift_check_enqueue",
+        lambda *, dataset: queued.append(dataset.pk),
     )
     response = web_as(team.user(persona)).post(f"/datasets/{dataset.pk}/drift/check/")
     assert response.status_code == expected(persona, Cap.EDIT_DATA, 302)
@@ -178,7 +179,8 @@ def test_api_drift_checks(persona, team, api_as, checked, django_assert_max_num_
 def test_api_check_now(persona, team, api_as, dataset, monkeypatch):
     queued = []
     monkeypatch.setattr(
-        "apps.quality.monitoring.drift_check_enqueue", lambda *, dataset: queued.append(dataset.pk)
+        "apps.monitoring.services.drift.drift_check_enqueue",
+        lambda *, dataset: queued.append(dataset.pk),
     )
     response = api_as(team.user(persona)).post(f"/api/datasets/{dataset.pk}/drift-checks/")
     assert response.status_code == expected(persona, Cap.EDIT_DATA, 202)
@@ -344,7 +346,9 @@ def test_the_query_language_filters_on_the_time_seen(team, api_as, checked):
 
 
 def test_htmx_check_now_and_thresholds_swap_their_own_fragments(team, web_as, dataset, monkeypatch):
-    monkeypatch.setattr("apps.quality.monitoring.drift_check_enqueue", lambda *, dataset: None)
+    monkeypatch.setattr(
+        "apps.monitoring.services.drift.drift_check_enqueue", lambda *, dataset: None
+    )
     client = web_as(team.user("scientist"))
     response = client.post(f"/datasets/{dataset.pk}/drift/check/", HTTP_HX_REQUEST="true")
     html = response.content.decode()

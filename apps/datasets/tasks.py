@@ -2,39 +2,32 @@
 
 from celery import shared_task
 
+from apps.core.tasks import task_enqueue
+from apps.datasets import services
+
 
 @shared_task(name="loupe.datasets.run_import", acks_late=True)
 def run_import(job_id: int) -> None:
-    from apps.datasets.services import import_job_run
-
-    import_job_run(job_id=job_id)
+    services.import_job_run(job_id=job_id)
 
 
 @shared_task(name="loupe.datasets.build_embedding_index", acks_late=True)
 def build_embedding_index(space_id: int) -> None:
-    from apps.datasets.services import embedding_index_build
-
-    embedding_index_build(space_id=space_id)
+    services.embedding_index_build(space_id=space_id)
 
 
 @shared_task(name="loupe.datasets.compute_embeddings", acks_late=True, time_limit=6 * 3600)
 def compute_embeddings(dataset_id: int) -> None:
-    from apps.datasets.services import embeddings_compute
-
-    space = embeddings_compute(dataset_id=dataset_id)
+    space = services.embeddings_compute(dataset_id=dataset_id)
     if space is not None:
-        build_embedding_index.delay(space.pk)
+        task_enqueue("loupe.datasets.build_embedding_index", space.pk)
 
 
 @shared_task(name="loupe.datasets.recover_imports")
 def recover_imports() -> None:
-    from apps.datasets.services import import_jobs_recover
-
-    import_jobs_recover()
+    services.import_jobs_recover()
 
 
 @shared_task(name="loupe.datasets.purge_uploads")
 def purge_uploads() -> None:
-    from apps.datasets.services import uploads_purge
-
-    uploads_purge()
+    services.uploads_purge()

@@ -1,4 +1,4 @@
-"""Web forms of the quality pages."""
+"""Web forms of the drift page."""
 
 from django import forms
 

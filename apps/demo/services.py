@@ -1,17 +1,27 @@
-"""The demo project: one user per role with passwords generated for this install."""
+"""The demo project: one user per role with passwords generated for this install, and its
+dataset with production samples, rules and a vendor batch."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.db import transaction
 
 from apps.accounts.models import User
+from apps.datasets import services
+from apps.datasets.models import Dataset, JobStatus, Sample
+from apps.demo.data import generate, production_days, write_jsonl
+from apps.monitoring.services.drift import drift_windows_check
+from apps.monitoring.services.production import production_append
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
+from apps.quality.services import scoring_run_start
+from apps.rules import services as rule_services
+from apps.vendors import services as vendor_services
 
 DEMO_SLUG = "demo"
 
@@ -62,11 +72,6 @@ DEMO_DATASET = "Support messages"
 def demo_dataset_ensure(*, project: Project, by: User, folder: Path) -> bool:
     """Load the demonstration dataset (generated, with planted label errors) once and queue its
     first scoring run, which the demo's worker takes; True if loaded now."""
-    from apps.datasets import services
-    from apps.datasets.demo_data import generate, write_jsonl
-    from apps.datasets.models import Dataset, JobStatus
-    from apps.quality.services import scoring_run_start
-
     if Dataset.objects.filter(project=project, name=DEMO_DATASET).exists():
         return False
     records, _truth = generate()
@@ -100,12 +105,6 @@ def demo_dataset_ensure(*, project: Project, by: User, folder: Path) -> bool:
 def _demo_production(*, dataset, by: User) -> None:
     """A week of timed production messages up to yesterday, one day drifted, checked at once so
     that the drift page opens on a chart with one alert."""
-    from datetime import UTC, datetime, timedelta
-
-    from apps.datasets.demo_data import production_days
-    from apps.datasets.production import production_append
-    from apps.quality.monitoring import drift_windows_check
-
     today = datetime.now(UTC).date()
     records = production_days(first_day=today - timedelta(days=7))
     production_append(dataset=dataset, rows=records, by=by)
@@ -115,8 +114,6 @@ def _demo_production(*, dataset, by: User) -> None:
 def _demo_rules(*, dataset, by: User) -> None:
     """Two rules, on: after each scoring run, one tags what it finds mislabelled, one tells
     the owner and managers about production messages outside training coverage."""
-    from apps.rules import services as rule_services
-
     rules = [
         {
             "name": "Tag likely mislabelled",
@@ -139,9 +136,6 @@ def _demo_rules(*, dataset, by: User) -> None:
 def _demo_vendor(*, project: Project, dataset, by: User) -> None:
     """A vendor with the demo's vendor user as annotator, and a batch sent to it, so that the
     `vendor` login has work waiting."""
-    from apps.datasets.models import Sample
-    from apps.vendors import services as vendor_services
-
     # A demo dataset loaded again (after its deletion) finds the vendor still there.
     vendor = project.vendors.filter(name="Acme Labels").first() or vendor_services.vendor_create(
         project=project, name="Acme Labels", contact="ops@acme.example", price_per_item="0.06"

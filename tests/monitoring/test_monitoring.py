@@ -20,9 +20,13 @@ from apps.datasets.models import (
     Prediction,
     Sample,
 )
-from apps.datasets.production import PRODUCTION_MAX_ROWS, ProductionRefused, production_append
-from apps.quality import monitoring
-from apps.quality.models import DriftCheck, MonitoringPolicy
+from apps.monitoring.models import DriftCheck, MonitoringPolicy
+from apps.monitoring.services import drift as monitoring
+from apps.monitoring.services.production import (
+    PRODUCTION_MAX_ROWS,
+    ProductionRefused,
+    production_append,
+)
 from apps.review.models import Activity, Notification
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,13 +1,12 @@
 """Tasks that check the worker itself."""
 
 from celery import shared_task
+from django.db import connection
 
 
 @shared_task(name="loupe.ping", ignore_result=False, time_limit=30, soft_time_limit=25)
 def ping(marker: str) -> dict:
     """Answer with the marker, the worker's host name and that the database answers."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_database()")
         (database,) = cursor.fetchone()

@@ -18,7 +18,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.config import embedded
-from apps.projects.demo import DEMO_DATASET, demo_dataset_ensure, demo_project_ensure
+from apps.demo.services import DEMO_DATASET, demo_dataset_ensure, demo_project_ensure
 
 STOP_TIMEOUT = 15  # seconds each group has to stop on SIGTERM before it is killed
 

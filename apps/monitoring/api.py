@@ -9,11 +9,16 @@ from rest_framework.response import Response
 
 from apps.config.pagination import CursorPagination
 from apps.datasets.access import get_dataset_for_user
-from apps.datasets.production import PRODUCTION_MAX_ROWS, ProductionRefused, production_append
+from apps.monitoring import selectors
+from apps.monitoring.models import DriftCheck, MonitoringPolicy
+from apps.monitoring.services import drift
+from apps.monitoring.services.production import (
+    PRODUCTION_MAX_ROWS,
+    ProductionRefused,
+    production_append,
+)
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
-from apps.quality import monitoring, selectors
-from apps.quality.models import DriftCheck, MonitoringPolicy
 
 
 class ProductionAppendSerializer(serializers.Serializer):
@@ -153,7 +158,7 @@ class DriftChecks(generics.GenericAPIView):
     def post(self, request, dataset_id: int):
         """Check the dataset's complete windows now instead of at the next sweep."""
         dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
-        monitoring.drift_check_enqueue(dataset=dataset)
+        drift.drift_check_enqueue(dataset=dataset)
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -186,7 +191,7 @@ class MonitoringPolicyDetail(generics.GenericAPIView):
 
     def get(self, request, pk: int):
         membership = get_membership_for_user(request.user, pk=pk, need=Cap.VIEW)
-        policy = monitoring.monitoring_policy_of(membership.project)
+        policy = drift.monitoring_policy_of(membership.project)
         return Response(MonitoringPolicySerializer(policy).data)
 
     def put(self, request, pk: int):
@@ -195,7 +200,7 @@ class MonitoringPolicyDetail(generics.GenericAPIView):
         body = MonitoringPolicySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        policy = monitoring.monitoring_policy_update(
+        policy = drift.monitoring_policy_update(
             project=membership.project,
             by=request.user,
             window_hours=data["window_hours"],

@@ -35,6 +35,7 @@ from apps.datasets.models import (
     Sample,
     Split,
 )
+from apps.monitoring.models import MonitoringPolicy
 
 PRODUCTION_MAX_ROWS = 10_000
 MAX_PROBLEMS = 100
@@ -83,8 +84,6 @@ def resolve_space(dataset: Dataset, name: str = "") -> EmbeddingSpace | None:
     spaces = dataset.embedding_spaces.all()
     if name:
         return spaces.filter(name=name).first()
-    from apps.quality.models import MonitoringPolicy
-
     preferred = (
         MonitoringPolicy.objects.filter(project_id=dataset.project_id)
         .values_list("embedding_space", flat=True)

@@ -8,7 +8,7 @@ from difflib import SequenceMatcher
 
 import pytest
 
-from apps.datasets.demo_data import (
+from apps.demo.data import (
     CONFUSABLE,
     DEMO_CLASSES,
     NEW_PRODUCT_LINE,

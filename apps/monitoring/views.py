@@ -15,22 +15,51 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from apps.config.forms import add_service_error
+from apps.core.charts import line_path, scale
 from apps.core.links import sample_table_url
 from apps.datasets.access import get_dataset_for_user
-from apps.datasets.production import PRODUCTION_MAX_ROWS, resolve_space
+from apps.monitoring import selectors
+from apps.monitoring.forms import MonitoringPolicyForm
+from apps.monitoring.models import DriftCheck
+from apps.monitoring.services import drift
+from apps.monitoring.services.production import PRODUCTION_MAX_ROWS, resolve_space
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
-from apps.quality import monitoring, selectors
-from apps.quality.forms import MonitoringPolicyForm
-from apps.quality.models import DriftCheck
 
-SHOWN_WINDOWS = monitoring.LOOKBACK_WINDOWS
+SHOWN_WINDOWS = drift.LOOKBACK_WINDOWS
 CHART_W = 720
 PANEL_H = 112
 PANEL_GAP = 30
 LEFT, RIGHT, TOP = 64, 18, 22
 P_FLOOR = 1e-16  # smaller p-values are drawn at the top of the chart
 _DAY = timedelta(days=1)
+
+
+def method_parameters() -> dict:
+    """The drift check's defaults for the methods page (its "monitor" section), read from the
+    code. The engine is imported here, not at module level: it pulls in scikit-learn."""
+    from apps.monitoring.models import MonitoringPolicy
+    from workers.engine import monitor
+
+    return {
+        **{
+            f.name: f.default
+            for f in MonitoringPolicy._meta.get_fields()
+            if f.name
+            in (
+                "window_hours",
+                "p_value_threshold",
+                "coverage_threshold",
+                "cluster_shift_threshold",
+                "min_samples",
+            )
+        },
+        "lookback": drift.LOOKBACK_WINDOWS,
+        "max_train": drift.MAX_TRAIN,
+        "max_window": drift.MAX_WINDOW,
+        "max_clusters": monitor.MAX_CLUSTERS,
+        "top_clusters": drift.TOP_CLUSTERS,
+    }
 
 
 def _table_url(dataset, parts: list[dict], ordering: str = "") -> str:
@@ -70,17 +99,17 @@ def _panel(
 ) -> dict:
     """One panel of the chart: value axis from 0 (bottom) to y_max (top)."""
 
+    to_y = scale(0, y_max, top + PANEL_H, top)
+
     def py(v: float) -> float:
-        return top + PANEL_H * (1 - min(v, y_max) / y_max)
+        return to_y(min(v, y_max))
 
     points = [
         {"x": x, "y": py(v), "alert": a, "title": t}
         for x, v, a, t in zip(xs, values, alerts, titles, strict=True)
         if v is not None
     ]
-    path = " ".join(
-        f"{'M' if i == 0 else 'L'}{p['x']:.1f},{p['y']:.1f}" for i, p in enumerate(points)
-    )
+    path = line_path((p["x"], p["y"]) for p in points)
     return {
         "title": title,
         "top": top,
@@ -102,15 +131,16 @@ def drift_chart(checks: list[DriftCheck], policy) -> dict | None:
     width = CHART_W - LEFT - RIGHT
     t0, t1 = checks[0].window_start, checks[-1].window_start
     span = (t1 - t0).total_seconds()
+    to_x = scale(0, span, LEFT + 12, LEFT + width - 12)
 
     def px(moment: datetime) -> float:
         if not span:
             return LEFT + width / 2
-        return LEFT + 12 + (width - 24) * (moment - t0).total_seconds() / span
+        return to_x((moment - t0).total_seconds())
 
     xs = [px(c.window_start) for c in checks]
     alerts = [c.alert for c in checks]
-    labels = [monitoring.window_label(c) for c in checks]
+    labels = [drift.window_label(c) for c in checks]
     tested = [not c.skipped for c in checks]
 
     neg_log = [
@@ -227,7 +257,7 @@ def drift_chart(checks: list[DriftCheck], policy) -> dict | None:
 
 
 def _reasons(check: DriftCheck) -> list[str]:
-    return [monitoring._describe(r) for r in check.reasons]
+    return [drift._describe(r) for r in check.reasons]
 
 
 def _cluster_rows(dataset, check: DriftCheck) -> list[dict]:
@@ -281,7 +311,7 @@ def _api_example(dataset) -> str:
 
 def _context(request, dataset, form=None) -> dict:
     membership = get_membership_for_user(request.user, pk=dataset.project_id)
-    policy = monitoring.monitoring_policy_of(dataset.project)
+    policy = drift.monitoring_policy_of(dataset.project)
     checks = list(selectors.drift_checks_of_dataset(dataset)[:SHOWN_WINDOWS])
     tested = [c for c in checks if not c.skipped]
     chosen = None
@@ -315,7 +345,7 @@ def _context(request, dataset, form=None) -> dict:
         "windows": [
             {
                 "check": c,
-                "label": monitoring.window_label(c),
+                "label": drift.window_label(c),
                 "p_text": _p_text(c.p_value),
                 "coverage_text": _pct(c.share_out_of_coverage, "%"),
                 "shift_text": _pct(c.max_cluster_shift, " pts"),
@@ -327,7 +357,7 @@ def _context(request, dataset, form=None) -> dict:
         ],
         "alerts": sum(1 for c in checks if c.alert),
         "chosen": chosen,
-        "chosen_label": monitoring.window_label(chosen) if chosen else "",
+        "chosen_label": drift.window_label(chosen) if chosen else "",
         "clusters": _cluster_rows(dataset, chosen) if chosen else [],
         "max_rows": PRODUCTION_MAX_ROWS,
         "can_edit": membership.can(Cap.EDIT_DATA),
@@ -342,7 +372,7 @@ def _context(request, dataset, form=None) -> dict:
 @require_safe
 def drift_page(request, dataset_id: int):
     dataset = get_dataset_for_user(request.user, dataset_id)
-    return render(request, "quality/drift.html", _context(request, dataset))
+    return render(request, "monitoring/drift.html", _context(request, dataset))
 
 
 @login_required
@@ -353,7 +383,7 @@ def drift_policy(request, dataset_id: int):
     form = MonitoringPolicyForm(request.POST)
     if form.is_valid():
         try:
-            monitoring.monitoring_policy_update(
+            drift.monitoring_policy_update(
                 project=dataset.project, by=request.user, **form.cleaned_data
             )
         except ValidationError as exc:
@@ -368,9 +398,9 @@ def drift_policy(request, dataset_id: int):
     status = 200 if form is None else 400
     if request.htmx:
         return render(
-            request, "quality/drift.html#policy", _context(request, dataset, form), status=status
+            request, "monitoring/drift.html#policy", _context(request, dataset, form), status=status
         )
-    return render(request, "quality/drift.html", _context(request, dataset, form), status=status)
+    return render(request, "monitoring/drift.html", _context(request, dataset, form), status=status)
 
 
 @login_required
@@ -378,10 +408,10 @@ def drift_policy(request, dataset_id: int):
 def drift_check_now(request, dataset_id: int):
     """Queue a check of the dataset's complete windows (those not checked yet)."""
     dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
-    monitoring.drift_check_enqueue(dataset=dataset)
+    drift.drift_check_enqueue(dataset=dataset)
     messages.success(
         request, "Drift check queued: complete windows not checked yet appear here in a minute."
     )
     if request.htmx:
-        return render(request, "quality/drift.html#checknow", _context(request, dataset))
+        return render(request, "monitoring/drift.html#checknow", _context(request, dataset))
     return redirect("datasets:drift", dataset_id=dataset.pk)

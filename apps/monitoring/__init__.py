@@ -1,0 +1,1 @@
+"""Production monitoring: production samples, drift windows and checks, policies, the drift page."""
