@@ -8,6 +8,7 @@ import os
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from django.db import transaction
 
@@ -60,6 +61,7 @@ def demo_project_ensure(*, credentials_path: Path) -> tuple[Project, dict[str, s
         Membership.objects.get_or_create(
             project=project, user=user, defaults={"role": role, "added_by": owner}
         )
+    assert project is not None  # the owner comes first in Role and makes it
     fd = os.open(credentials_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         json.dump(stored, f, indent=2)
@@ -88,9 +90,9 @@ def demo_dataset_ensure(*, project: Project, by: User, folder: Path) -> bool:
     job = services.import_job_create(
         dataset=dataset, by=by, file_name=path.name, fmt="jsonl", path=str(path), enqueue=False
     )
-    job = services.import_job_run(job_id=job.pk)
-    if job.status != JobStatus.DONE:
-        raise RuntimeError(f"The demo dataset did not import: {job.error}")
+    done = services.import_job_run(job_id=job.pk)
+    if done is None or done.status != JobStatus.DONE:
+        raise RuntimeError(f"The demo dataset did not import: {done.error if done else 'gone'}")
     space = services.embeddings_compute(dataset_id=dataset.pk)
     if space is not None:
         services.embedding_index_build(space_id=space.pk)
@@ -114,7 +116,7 @@ def _demo_production(*, dataset, by: User) -> None:
 def _demo_rules(*, dataset, by: User) -> None:
     """Two rules, on: after each scoring run, one tags what it finds mislabelled, one tells
     the owner and managers about production messages outside training coverage."""
-    rules = [
+    rules: list[dict[str, Any]] = [
         {
             "name": "Tag likely mislabelled",
             "query": {"field": "flags", "op": "contains", "value": "mislabeled"},

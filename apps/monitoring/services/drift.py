@@ -261,7 +261,7 @@ def _cluster_rows(result: dict, training: _Training, window_texts: list[str] | N
 
     rows = result["clusters"][:TOP_CLUSTERS]
     terms = {}
-    if training.texts is not None and window_texts is not None:
+    if training.ref is not None and training.texts is not None and window_texts is not None:
         # One document per cluster and side: a cluster's production terms are what sets its
         # production texts apart, from its training texts too (what is new in it).
         ids = np.concatenate([2 * training.ref.clusters, 2 * result["production_clusters"] + 1])
@@ -331,9 +331,9 @@ def drift_windows_check(*, dataset_id: int, now: datetime | None = None) -> list
             }
             if space is None:
                 fields["skipped"] = "the dataset has no embedding space"
-            elif training.ref is None:
+            elif training is None or training.ref is None:
                 fields["skipped"] = (
-                    f"only {training.n} training samples with an embedding in {space.name}; "
+                    f"only {training.n if training else 0} training samples with an embedding in {space.name}; "
                     f"at least {monitor.MIN_SAMPLES} are needed"
                 )
             elif n_vectors < policy.min_samples:

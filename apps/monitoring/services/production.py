@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from django.core.exceptions import ValidationError
@@ -224,7 +224,7 @@ class _Checker:
     def _content(self, number: int, row: dict) -> dict:
         add = self.problems.add
         text, image, fields = row.get("text"), row.get("image"), row.get("fields")
-        out = {"text": "", "image": "", "fields": None}
+        out: dict[str, Any] = {"text": "", "image": "", "fields": None}
         if text is not None and (not isinstance(text, str) or not _storable(text)):
             add(number, "text", "text is a string, without NUL or lone surrogates")
         elif text is not None:
@@ -422,7 +422,11 @@ def production_append(
             None, "model_run", f"the model run {run.name!r} has other classes than the dataset"
         )
     checker = _Checker(dataset, problems, space, run, now)
-    checked = [checker.row(number, row) for number, row in enumerate(rows, start=1)]
+    # A row is None only when a problem was recorded for it, and then raise_if_any raises.
+    checked = cast(
+        list[dict[str, Any]],
+        [checker.row(number, row) for number, row in enumerate(rows, start=1)],
+    )
     problems.raise_if_any()
 
     vectors = [row["embedding"] for row in checked]
@@ -456,6 +460,7 @@ def production_append(
             if row["id"] in taken:
                 problems.add(number, "id", f"id {row['id']!r} is already in the dataset", "exists")
         problems.raise_if_any()
+        assert version is not None  # a missing version is a problem raised just above
         try:
             with transaction.atomic():
                 samples = Sample.objects.bulk_create(
