@@ -76,6 +76,15 @@ def state() -> dict:
     }
 
 
+def settled() -> dict:
+    """`state()` once an import's follow-up on the worker's queue (embedding the texts it
+    brought) has run."""
+    deadline = time.monotonic() + 60
+    while Embedding.objects.count() < Sample.objects.count() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return state()
+
+
 class Wire:
     """Wraps each attempt urllib3 makes (its retries included, which happen below requests):
     records every call and lets a test replace answers."""
@@ -245,7 +254,7 @@ def test_log_dataset_uploads_in_chunks_stores_vectors_and_exports_again(
 def test_refused_import_names_rows_and_columns_and_changes_nothing(loupe, celery_worker_process):
     records, _, _ = make_data(60)
     loupe.log_dataset("cats-dogs", "reviews", records, labels=LABELS, poll=0.2, wait_timeout=60)
-    before = state()
+    before = settled()
 
     more, _, _ = make_data(60, seed=1)
     more = [{**r, "id": f"new{i}"} for i, r in enumerate(more)]
