@@ -52,7 +52,9 @@ def _clean_action(dataset: Dataset, action) -> dict:
         raise ValidationError(
             {"action": f"Unknown action type {kind!r}; use one of {', '.join(ActionType.values)}."}
         )
-    known = set(actions.get(kind).takes)
+    # A rule takes the actions of ActionType (the model's choices), each from the registry.
+    handler = actions.get(kind)
+    known = set(handler.takes)
     unknown = sorted(set(action) - known - {"type"})
     if unknown:
         raise ValidationError(
@@ -60,7 +62,7 @@ def _clean_action(dataset: Dataset, action) -> dict:
                 "action": f"A {kind} action has no setting {unknown[0]!r}; it takes {', '.join(sorted(known))}."
             }
         )
-    return {"type": kind, **actions.get(kind).clean(dataset, action)}
+    return {"type": kind, **handler.clean(dataset, action)}
 
 
 def _clean_definition(dataset: Dataset, fields: dict) -> dict:
