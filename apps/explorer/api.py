@@ -14,7 +14,7 @@ from apps.datasets import selectors as dataset_selectors
 from apps.datasets.access import get_dataset_for_user, get_sample_of_dataset
 from apps.datasets.api import SampleDetailSerializer, SampleSerializer
 from apps.datasets.models import Dataset, Sample, Split
-from apps.explorer import selectors, services
+from apps.explorer import actions, selectors, services
 from apps.explorer.access import get_saved_view_of_dataset
 from apps.explorer.models import SavedView
 from apps.explorer.query import FIELDS, ORDERINGS, QueryError
@@ -52,6 +52,16 @@ def query_error(exc: QueryError) -> ApiValidationError:
     return ApiValidationError(
         {"q" if exc.path not in ("ordering", "cursor", "run", "view") else exc.path: [str(exc)]}
     )
+
+
+def selection_of_body(dataset: Dataset, data) -> actions.Selection:
+    """The selection a request body names to make something of (a review session, a relabel
+    batch): `q`, `view`, `run`, `ordering`, and `ids` among the matches (none or empty: all of
+    them). A bad query, view, run or ordering is a 400 on "q"."""
+    try:
+        return actions.selection_from(dataset, {**data, "ids": data.get("ids") or None})
+    except QueryError as exc:
+        raise ApiValidationError({"q": [str(exc)]}) from None
 
 
 def _exploration(dataset: Dataset, params) -> selectors.Exploration:
@@ -162,7 +172,7 @@ class SampleDetail(generics.GenericAPIView):
 
 
 class BulkSerializer(serializers.Serializer):
-    action = serializers.ChoiceField(choices=list(services.BULK_ACTIONS))
+    action = serializers.ChoiceField(choices=[])
     q = serializers.JSONField(
         required=False, default=dict, help_text="Act on every sample matching this query."
     )
@@ -183,6 +193,12 @@ class BulkSerializer(serializers.Serializer):
     )
     reason = serializers.CharField(required=False, allow_blank=True, default="")
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The apps register their actions once they are ready, which may be after this module
+        # was imported.
+        self.fields["action"].choices = [a.name for a in actions.offered()]
+
 
 class BulkResultSerializer(serializers.Serializer):
     action = serializers.CharField()
@@ -200,27 +216,25 @@ class SampleBulk(generics.GenericAPIView):
         body = BulkSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        need = Cap(services.BULK_ACTIONS[data["action"]])
-        dataset = get_dataset_for_user(request.user, dataset_id, need=need)
-        found = _exploration(
-            dataset, {"run": data.get("run"), "view": data.get("view"), "q": data["q"]}
-        )
+        action = actions.get(data["action"])
+        dataset = get_dataset_for_user(request.user, dataset_id, need=action.cap)
         try:
-            samples = selectors.samples_matching(dataset, query=found.query, run=found.run)
+            selection = actions.selection_from(
+                dataset,
+                {
+                    "run": data.get("run"),
+                    "view": data.get("view"),
+                    "q": data["q"],
+                    "ids": data.get("ids"),
+                },
+            )
+            selection.matching  # noqa: B018 - a bad query is a 400 before the action's checks
         except QueryError as exc:
             raise query_error(exc) from None
-        if "ids" in data:
-            samples = samples.filter(pk__in=data["ids"])
-        changed = services.samples_bulk(
-            dataset=dataset,
-            samples=samples,
-            action=data["action"],
-            by=request.user,
-            tag=data["tag"],
-            label=data["label"],
-            reason=data["reason"],
-            run=found.run,
+        settings = action.clean(
+            dataset, {"tag": data["tag"], "label": data["label"], "reason": data["reason"]}
         )
+        changed = action.perform(selection, settings, by=request.user, detail={})
         return Response({"action": data["action"], "changed": changed})
 
 

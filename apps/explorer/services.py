@@ -1,5 +1,5 @@
-"""Writes of the explorer: bulk actions on a selection of samples (tag, untag, relabel, remove)
-and saved views."""
+"""Writes of the explorer: tag, untag, relabel and remove a selection of samples (the bulk
+actions of `apps.explorer.actions.samples`), and saved views."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def _selection_sql(samples) -> tuple[str, tuple]:
     return sql, tuple(params)
 
 
-def _tag_name(name: str) -> str:
+def tag_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > TAG_MAX:
         raise ValidationError({"tag": f"A tag is 1 to {TAG_MAX} characters."})
@@ -31,7 +31,7 @@ def _tag_name(name: str) -> str:
 def samples_tag(*, dataset: Dataset, samples, tag: str, by) -> int:
     """Put the tag (made if new) on every sample of the selection; returns how many got it."""
     tag_row, _ = Tag.objects.get_or_create(
-        dataset=dataset, name=_tag_name(tag), defaults={"created_by": by}
+        dataset=dataset, name=tag_name(tag), defaults={"created_by": by}
     )
     sql, params = _selection_sql(samples)
     with connection.cursor() as cur:
@@ -45,7 +45,7 @@ def samples_tag(*, dataset: Dataset, samples, tag: str, by) -> int:
 
 @transaction.atomic
 def samples_untag(*, dataset: Dataset, samples, tag: str) -> int:
-    tag_row = Tag.objects.filter(dataset=dataset, name=_tag_name(tag)).first()
+    tag_row = Tag.objects.filter(dataset=dataset, name=tag_name(tag)).first()
     if tag_row is None:
         raise ValidationError({"tag": f"The dataset has no tag {tag!r}."})
     sql, params = _selection_sql(samples)
@@ -125,37 +125,6 @@ def _draft_events(
         count = cur.rowcount
         cur.execute("DROP TABLE bulk_target")
     return count
-
-
-# What each bulk action needs of the user's role.
-BULK_ACTIONS = {"tag": "comment", "untag": "comment", "relabel": "curate", "remove": "curate"}
-
-
-def samples_bulk(
-    *,
-    dataset: Dataset,
-    samples,
-    action: str,
-    by,
-    tag: str = "",
-    label: str | None = "",
-    reason: str = "",
-    run=None,
-) -> int:
-    """One bulk action on a selection (a queryset): how many samples it changed."""
-    if action == "tag":
-        return samples_tag(dataset=dataset, samples=samples, tag=tag, by=by)
-    if action == "untag":
-        return samples_untag(dataset=dataset, samples=samples, tag=tag)
-    if action == "relabel":
-        if label == "":
-            raise ValidationError({"label": 'Give a label, null (unlabelled) or "suggested".'})
-        return samples_relabel(
-            dataset=dataset, samples=samples, label=label, by=by, reason=reason, run=run
-        )
-    if action == "remove":
-        return samples_remove(dataset=dataset, samples=samples, by=by, reason=reason)
-    raise ValidationError({"action": f"Unknown action {action!r}."})
 
 
 @transaction.atomic

@@ -11,8 +11,7 @@ from rest_framework.response import Response
 from apps.accounts.models import User
 from apps.config.pagination import NewestFirstPagination
 from apps.datasets.access import get_dataset_for_user, get_sample_of_dataset
-from apps.explorer import selectors as explorer_selectors
-from apps.explorer.query import QueryError
+from apps.explorer.api import selection_of_body
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.review import selectors, services
@@ -73,16 +72,7 @@ class SessionListCreate(generics.GenericAPIView):
         body = SessionCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        params = {
-            "run": data.get("run"),
-            "view": data.get("view"),
-            "ordering": data["ordering"],
-            "q": data["q"],
-        }
-        try:
-            found = explorer_selectors.exploration(dataset, {k: v for k, v in params.items() if v})
-        except QueryError as exc:
-            raise ApiValidationError({"q": [str(exc)]}) from None
+        selection = selection_of_body(dataset, data)
         people = list(User.objects.filter(username__in=data["participants"]))
         missing = set(data["participants"]) - {u.username for u in people}
         if missing:
@@ -94,13 +84,13 @@ class SessionListCreate(generics.GenericAPIView):
             by=request.user,
             title=data["title"],
             description=data["description"],
-            query=found.query,
-            ordering=found.ordering if found.ordering != "id" else "",
-            run=found.run,
+            query=selection.query,
+            ordering=selection.ordering,
+            run=selection.run,
             participants=people,
             blind=data["blind"],
             due_date=data.get("due_date"),
-            ids=set(data["ids"]) if data.get("ids") else None,
+            ids=selection.ids,
             site_url=request.build_absolute_uri("/"),
         )
         return Response(SessionSerializer(session).data, status=status.HTTP_201_CREATED)

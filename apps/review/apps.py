@@ -10,7 +10,10 @@ class ReviewConfig(AppConfig):
     def ready(self) -> None:
         # Panels and subscribers import the app's models, which load only once every app is
         # configured.
-        from apps.review import panels, subscribers
+        from apps.explorer.actions import register
+        from apps.review import actions, panels, subscribers
 
         panels.register()
+        register(actions.ReviewSessionAction())
+        register(actions.Notify())
         events.subscribe(subscribers.feed_and_notify)

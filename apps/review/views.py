@@ -16,6 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from apps.accounts.models import User
 from apps.datasets.access import get_dataset_for_user, get_sample_of_dataset
 from apps.explorer import selectors as explorer_selectors
+from apps.explorer.actions import selection_of_form
 from apps.explorer.query import QueryError
 from apps.projects.access import get_membership_for_user, get_project_for_user
 from apps.projects.capabilities import Cap
@@ -52,27 +53,23 @@ def session_create(request, dataset_id: int):
     dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.CURATE)
     back = _back(request, reverse("datasets:samples", args=[dataset.pk]))
     try:
-        params = {k: request.POST.get(k) for k in ("q", "view", "run", "ordering")}
-        found = explorer_selectors.exploration(dataset, {k: v for k, v in params.items() if v})
+        selection = selection_of_form(dataset, request.POST)
         names = [n.strip() for n in request.POST.get("participants", "").replace(",", " ").split()]
         people = list(User.objects.filter(username__in=[n for n in names if n]))
         missing = {n for n in names if n} - {u.username for u in people}
         if missing:
             raise ValidationError(f"No such user: {', '.join(sorted(missing))}.")
-        ids = None
-        if request.POST.get("all") != "1":
-            ids = {int(x) for x in request.POST.getlist("ids") if x.isdigit()} or None
         session = services.session_create(
             dataset=dataset,
             by=request.user,
             title=request.POST.get("title", ""),
-            query=found.query,
-            ordering=found.ordering if found.ordering != "id" else "",
-            run=found.run,
+            query=selection.query,
+            ordering=selection.ordering,
+            run=selection.run,
             participants=people,
             blind=request.POST.get("blind") == "on",
             due_date=request.POST.get("due_date") or None,
-            ids=ids,
+            ids=selection.ids,
             site_url=_site(request),
         )
     except (QueryError, ValidationError) as exc:

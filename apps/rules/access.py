@@ -5,25 +5,25 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from apps.explorer import actions
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.projects.models import Membership
-from apps.rules.models import ActionType, Rule
+from apps.rules.models import Rule
 
-# A rule does what its author could do by hand: changing a rule needs AUTOMATE and the
-# capability of its action, and a run checks the author still has both.
-ACTION_CAPS: dict[str, Cap] = {
-    ActionType.TAG: Cap.EDIT_DATA,
-    ActionType.REVIEW: Cap.CURATE,
-    ActionType.VENDOR_BATCH: Cap.MANAGE_VENDORS,
-    ActionType.ACTIVE_PICK: Cap.MANAGE_VENDORS,
-    ActionType.NOTIFY: Cap.AUTOMATE,
-    ActionType.WEBHOOK: Cap.INTEGRATIONS,
-}
+
+def action_cap(action_type: str) -> Cap | None:
+    """What a rule's action needs of its author (None for an unknown one). A rule does what its
+    author could do by hand: changing a rule needs AUTOMATE and this, and a run checks the
+    author still has both."""
+    action = actions.find(action_type)
+    if action is None:
+        return None
+    return action.unattended_cap or action.cap
 
 
 def may_set_action(membership: Membership | None, action_type: str) -> bool:
-    cap = ACTION_CAPS.get(action_type)
+    cap = action_cap(action_type)
     return (
         membership is not None
         and membership.can(Cap.AUTOMATE)

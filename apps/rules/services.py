@@ -9,15 +9,12 @@ does not act twice.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from datetime import timedelta
-from decimal import Decimal, InvalidOperation
 
-import numpy as np
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
@@ -26,9 +23,10 @@ from apps.config.exceptions import error_text
 from apps.core import events
 from apps.core.links import sample_table_url
 from apps.core.tasks import task_enqueue
-from apps.datasets.models import Dataset, Embedding, ModelRun, Prediction, Sample, Split
+from apps.datasets.models import Dataset, Sample
+from apps.explorer import actions
+from apps.explorer.actions.checks import positive_int
 from apps.explorer.query import ORDERINGS, QueryError, compile_query
-from apps.projects.capabilities import Cap, Role
 from apps.projects.models import Membership
 from apps.quality.models import ScoringRun
 from apps.rules.access import may_set_action
@@ -40,55 +38,14 @@ log = logging.getLogger(__name__)
 # dataset's first run.
 _ANY_RUN = ScoringRun(version=0)
 MAX_PER_RUN = 50_000
-PICK_POOL = 20_000  # unlabelled matches the active-learning pick chooses among, at most
 PREVIEW = 10
-NOTIFY_ROLES = (Role.OWNER, Role.MANAGER, Role.SCIENTIST)
-STAFF_ROLES = (Role.OWNER, Role.MANAGER, Role.SCIENTIST, Role.REVIEWER, Role.VIEWER)
 
 
 # --- Defining rules ---------------------------------------------------------------------------
 
 
-def _positive_int(value, name: str, *, low: int = 1, high: int = MAX_PER_RUN) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValidationError({name: f"{name} must be a whole number."}) from None
-    if not low <= number <= high:
-        raise ValidationError({name: f"{name} must be between {low:,} and {high:,}."})
-    return number
-
-
-def _text(value, name: str, *, limit: int) -> str:
-    """An optional piece of text: a string (or nothing), cut to `limit` characters."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ValidationError({name: f"{name} must be text."})
-    return value.strip()[:limit]
-
-
-def _names(value, name: str, what: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValidationError({name: f"{name} must be a list of {what}."})
-    return list(dict.fromkeys(value))
-
-
-def _money(value, name: str) -> str:
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise ValidationError({name: f"{name} must be an amount, like 250 or 12.50."}) from None
-    if not amount.is_finite() or amount <= 0:
-        raise ValidationError({name: f"{name} must be more than 0."})
-    return str(amount)
-
-
 def _clean_action(dataset: Dataset, action) -> dict:
     """The action's settings, checked against the project: what a run will need exists."""
-    from apps.explorer.services import _tag_name
-    from apps.review.models import ReviewSession
-
     if not isinstance(action, dict):
         raise ValidationError({"action": "The action must be an object with a type."})
     kind = action.get("type")
@@ -96,23 +53,9 @@ def _clean_action(dataset: Dataset, action) -> dict:
         raise ValidationError(
             {"action": f"Unknown action type {kind!r}; use one of {', '.join(ActionType.values)}."}
         )
-    project = dataset.project
-    known = {
-        ActionType.TAG: {"tag"},
-        ActionType.REVIEW: {"session", "title", "participants", "blind"},
-        ActionType.VENDOR_BATCH: {"vendor", "budget", "price_per_item", "title", "instructions"},
-        ActionType.ACTIVE_PICK: {
-            "vendor",
-            "count",
-            "budget",
-            "price_per_item",
-            "title",
-            "instructions",
-            "uncertainty",
-        },
-        ActionType.NOTIFY: {"roles", "message"},
-        ActionType.WEBHOOK: {"webhook"},
-    }[kind]
+    # A rule takes the actions of ActionType (the model's choices), each from the registry.
+    handler = actions.get(kind)
+    known = set(handler.takes)
     unknown = sorted(set(action) - known - {"type"})
     if unknown:
         raise ValidationError(
@@ -120,77 +63,7 @@ def _clean_action(dataset: Dataset, action) -> dict:
                 "action": f"A {kind} action has no setting {unknown[0]!r}; it takes {', '.join(sorted(known))}."
             }
         )
-    clean: dict = {"type": kind}
-    if kind == ActionType.TAG:
-        clean["tag"] = _tag_name(_text(action.get("tag"), "tag", limit=1000))
-    elif kind == ActionType.REVIEW:
-        if action.get("session") not in (None, ""):
-            session_id = _positive_int(action["session"], "session", high=2**31 - 1)
-            session = ReviewSession.objects.filter(pk=session_id, dataset=dataset).first()
-            if session is None:
-                raise ValidationError({"session": "No such review session in this dataset."})
-            if session.status != ReviewSession.Status.OPEN:
-                raise ValidationError({"session": f"Session “{session.title}” is closed."})
-            clean["session"] = session.pk
-        else:
-            names = _names(action.get("participants") or [], "participants", "usernames")
-            if not names:
-                raise ValidationError(
-                    {"participants": "Name the reviewers of the new session (usernames)."}
-                )
-            members = dict(
-                Membership.objects.filter(project=project, user__username__in=names).values_list(
-                    "user__username", "role"
-                )
-            )
-            for name in names:
-                if name not in members or not Membership(role=members[name]).can(Cap.COMMENT):
-                    raise ValidationError({"participants": f"{name} cannot vote in this project."})
-            clean["participants"] = names
-            if title := _text(action.get("title"), "title", limit=200):
-                clean["title"] = title
-            clean["blind"] = bool(action.get("blind", False))
-    elif kind in (ActionType.VENDOR_BATCH, ActionType.ACTIVE_PICK):
-        from apps.vendors.models import Vendor
-
-        vendor_id = _positive_int(action.get("vendor"), "vendor", high=2**31 - 1)
-        vendor = Vendor.objects.filter(pk=vendor_id, projects=project).first()
-        if vendor is None:
-            raise ValidationError({"vendor": "No such vendor working for this project."})
-        clean["vendor"] = vendor.pk
-        if kind == ActionType.VENDOR_BATCH or action.get("budget") not in (None, ""):
-            clean["budget"] = _money(action.get("budget"), "budget")
-        if action.get("price_per_item") not in (None, ""):
-            clean["price_per_item"] = _money(action["price_per_item"], "price_per_item")
-        elif not vendor.price_per_item and "budget" in clean:
-            raise ValidationError(
-                {"price_per_item": f"{vendor.name} has no price per item: give one for the budget."}
-            )
-        for key, limit in (("title", 200), ("instructions", 10_000)):
-            if text := _text(action.get(key), key, limit=limit):
-                clean[key] = text
-        if kind == ActionType.ACTIVE_PICK:
-            clean["count"] = _positive_int(action.get("count"), "count", high=5_000)
-            clean["uncertainty"] = action.get("uncertainty") or "margin"
-            if clean["uncertainty"] not in ("margin", "entropy"):
-                raise ValidationError({"uncertainty": "Use margin or entropy."})
-    elif kind == ActionType.NOTIFY:
-        roles = _names(action.get("roles") or list(NOTIFY_ROLES), "roles", "roles")
-        if any(r not in STAFF_ROLES for r in roles):
-            raise ValidationError(
-                {"roles": f"Notify members by role: {', '.join(r.value for r in STAFF_ROLES)}."}
-            )
-        clean["roles"] = sorted(set(roles))
-        if message := _text(action.get("message"), "message", limit=200):
-            clean["message"] = message
-    elif kind == ActionType.WEBHOOK:
-        from apps.webhooks.models import Webhook
-
-        hook_id = _positive_int(action.get("webhook"), "webhook", high=2**31 - 1)
-        if not Webhook.objects.filter(pk=hook_id, project=project).exists():
-            raise ValidationError({"webhook": "No such webhook in this project."})
-        clean["webhook"] = hook_id
-    return clean
+    return {"type": kind, **handler.clean(dataset, action)}
 
 
 def _clean_definition(dataset: Dataset, fields: dict) -> dict:
@@ -229,14 +102,14 @@ def _clean_definition(dataset: Dataset, fields: dict) -> dict:
         allowed = [m for m, _ in SCHEDULES]
         if minutes in (None, ""):
             clean["schedule_minutes"] = None
-        elif _positive_int(minutes, "schedule_minutes", high=10**6) not in allowed:
+        elif positive_int(minutes, "schedule_minutes", high=10**6) not in allowed:
             raise ValidationError(
                 {"schedule_minutes": f"Run every {', '.join(map(str, allowed))} minutes."}
             )
         else:
             clean["schedule_minutes"] = int(minutes)
     if "max_per_run" in fields:
-        clean["max_per_run"] = _positive_int(fields["max_per_run"], "max_per_run")
+        clean["max_per_run"] = positive_int(fields["max_per_run"], "max_per_run", high=MAX_PER_RUN)
     if "action" in fields:
         clean["action"] = _clean_action(dataset, fields["action"])
         clean["action_type"] = clean["action"]["type"]
@@ -402,111 +275,12 @@ def _fresh_matches(rule: Rule, run):
     return matches, fresh.order_by(order, "pk")
 
 
-def _target_batch(rule: Rule):
-    from apps.vendors.models import Batch
-
-    batch_id = rule.state.get("batch")
-    if not batch_id:
-        return None
-    return Batch.objects.filter(pk=batch_id, status=Batch.Status.DRAFT).first()
-
-
-def _target_session(rule: Rule):
-    from apps.review.models import ReviewSession
-
-    session_id = rule.action.get("session") or rule.state.get("session")
-    if not session_id:
-        return None
-    return ReviewSession.objects.filter(pk=session_id, status=ReviewSession.Status.OPEN).first()
-
-
-def _vendor(rule: Rule):
-    from apps.vendors.models import Vendor
-
-    vendor = Vendor.objects.filter(pk=rule.action["vendor"], projects=rule.project_id).first()
-    if vendor is None:
-        raise ValidationError({"vendor": "The rule's vendor no longer works for this project."})
-    return vendor
-
-
 def _room(rule: Rule, detail: dict) -> int:
-    """How many samples the action's target can still take."""
-    from apps.review.services import SESSION_MAX_ITEMS
-    from apps.vendors.services import BATCH_MAX_ITEMS
-
-    action = rule.action
-    room = rule.max_per_run
-    if rule.action_type == ActionType.REVIEW:
-        session = _target_session(rule)
-        if rule.action.get("session") and session is None:
-            raise ValidationError({"session": "The rule's review session is closed or gone."})
-        held = session.items.count() if session else 0
-        room = min(room, SESSION_MAX_ITEMS - held)
-        detail["session"] = session.pk if session else None
-    if rule.action_type in (ActionType.VENDOR_BATCH, ActionType.ACTIVE_PICK):
-        batch = _target_batch(rule)
-        held = batch.items.count() if batch else 0
-        room = min(room, BATCH_MAX_ITEMS - held)
-        detail["batch"] = batch.pk if batch else None
-        if rule.action_type == ActionType.ACTIVE_PICK:
-            room = min(room, action["count"])
-        if "budget" in action:
-            vendor = _vendor(rule)
-            price = Decimal(action.get("price_per_item") or vendor.price_per_item)
-            budget = Decimal(action["budget"])
-            affordable = math.floor(budget / price) if price > 0 else BATCH_MAX_ITEMS
-            detail["budget"] = {
-                "cap": str(budget),
-                "price_per_item": str(price),
-                "currency": vendor.currency,
-                "items_already": held,
-            }
-            if affordable - held < room:
-                detail["budget"]["capped"] = True
-            room = min(room, affordable - held)
+    """How many samples the run may act on: the rule's cap, narrowed by the action's target."""
+    room = actions.get(rule.action_type).room(
+        rule.dataset, rule.action, room=rule.max_per_run, state=rule.state, detail=detail
+    )
     return max(0, room)
-
-
-def _pick(rule: Rule, run, fresh, room: int, detail: dict) -> list[Sample]:
-    """The active-learning pick: the most informative unlabelled or production matches,
-    uncertain and spread over the embedding space."""
-    from apps.datasets.selectors import embedding_space
-    from workers.engine.neighbours import active_learning_pick
-
-    pool = fresh.filter(
-        Q(split__in=[Split.UNLABELED, Split.PRODUCTION]) | Q(label__isnull=True)
-    ).values_list("pk", flat=True)[:PICK_POOL]
-    ids = list(pool)
-    model_run = (run.model_run if run is not None and run.model_run_id else None) or (
-        ModelRun.objects.filter(dataset=rule.dataset).first()
-    )
-    space = embedding_space(rule.dataset)
-    detail["pool"] = len(ids)
-    if not ids or model_run is None or space is None:
-        detail["skipped"] = "no unlabelled or production matches with probabilities and embeddings"
-        return []
-    probs = dict(
-        Prediction.objects.filter(run=model_run, epoch=0, sample_id__in=ids).values_list(
-            "sample_id", "probs"
-        )
-    )
-    vectors = dict(
-        Embedding.objects.filter(space=space, sample_id__in=ids).values_list("sample_id", "vector")
-    )
-    usable = [i for i in ids if i in probs and i in vectors]
-    detail["pool_usable"] = len(usable)
-    if not usable:
-        detail["skipped"] = "no unlabelled or production matches with probabilities and embeddings"
-        return []
-    order = active_learning_pick(
-        np.asarray([probs[i] for i in usable], dtype=np.float32),
-        np.asarray([vectors[i] for i in usable], dtype=np.float32),
-        budget=min(room, len(usable)),
-        uncertainty=rule.action["uncertainty"],
-    )
-    chosen = [usable[i] for i in order.tolist()]
-    by_id = Sample.objects.in_bulk(chosen)
-    return [by_id[i] for i in chosen]
 
 
 def _plan(rule: Rule) -> Plan:
@@ -521,10 +295,13 @@ def _plan(rule: Rule) -> Plan:
     matched = matches.count()
     new = fresh.count()
     room = _room(rule, detail) if new else 0
-    if rule.action_type == ActionType.ACTIVE_PICK and room:
-        chosen = _pick(rule, run, fresh, room, detail)
-    else:
-        chosen = list(fresh[:room])
+    chosen = (
+        actions.get(rule.action_type).choose(
+            rule.dataset, fresh, rule.action, run=run, room=room, detail=detail
+        )
+        if room
+        else []
+    )
     return Plan(matched=matched, new=new, samples=chosen, detail=detail)
 
 
@@ -565,72 +342,19 @@ def samples_url(rule: Rule) -> str:
 
 def _act(rule: Rule, samples: list[Sample], by, detail: dict) -> None:
     """Do the rule's action on the samples (all of them: the plan already applied the caps)."""
-    from apps.explorer.services import samples_tag
-
-    action = rule.action
-    dataset = rule.dataset
-    label = f"rule “{rule.name}”"
-    if rule.action_type == ActionType.TAG:
-        detail["tagged"] = samples_tag(
-            dataset=dataset,
-            samples=Sample.objects.filter(pk__in=[s.pk for s in samples]),
-            tag=action["tag"],
-            by=by,
-        )
-    elif rule.action_type == ActionType.REVIEW:
-        from apps.review.services import session_create, session_items_add
-
-        session = _target_session(rule)
-        if session is not None:
-            session_items_add(session=session, samples=samples, by=by)
-        else:
-            from django.contrib.auth import get_user_model
-
-            people = list(get_user_model().objects.filter(username__in=action["participants"]))
-            session = session_create(
-                dataset=dataset,
-                by=by,
-                title=action.get("title") or f"{rule.name} ({timezone.now():%Y-%m-%d})",
-                query=rule.query,
-                ordering=rule.ordering,
-                participants=people,
-                blind=action.get("blind", False),
-                description=f"Samples found by {label}.",
-                samples=samples,
-            )
-            rule.state = {**rule.state, "session": session.pk}
-        detail["session"] = session.pk
-    elif rule.action_type in (ActionType.VENDOR_BATCH, ActionType.ACTIVE_PICK):
-        from apps.vendors.services import batch_create, batch_items_add
-
-        batch = _target_batch(rule)
-        if batch is not None:
-            batch_items_add(batch=batch, samples=samples, by=by)
-        else:
-            batch = batch_create(
-                dataset=dataset,
-                vendor=_vendor(rule),
-                by=by,
-                title=action.get("title") or f"{rule.name} ({timezone.now():%Y-%m-%d})",
-                instructions=action.get("instructions", ""),
-                query=rule.query,
-                samples=samples,
-                price_per_item=action.get("price_per_item"),
-            )
-            rule.state = {**rule.state, "batch": batch.pk}
-        detail["batch"] = batch.pk
-    elif rule.action_type == ActionType.NOTIFY:
-        pass  # the rule.fired event carries the notice (see _announce)
-    elif rule.action_type == ActionType.WEBHOOK:
-        from apps.webhooks.models import Webhook
-
-        webhook = Webhook.objects.filter(pk=action["webhook"], project=rule.project).first()
-        if webhook is None:
-            raise ValidationError({"webhook": "The rule's webhook is gone."})
-        if not webhook.active:
-            raise ValidationError({"webhook": f"The webhook to {webhook.url} is switched off."})
-        if "rule.fired" in webhook.events:
-            detail["delivery"] = "with the rule.fired event it subscribes to"
+    selection = actions.Selection(
+        dataset=rule.dataset, query=rule.query, ordering=rule.ordering, samples=samples
+    )
+    # What the action makes (a session, a batch) is named after the rule unless it says.
+    settings = {
+        **rule.action,
+        "title": rule.action.get("title") or f"{rule.name} ({timezone.now():%Y-%m-%d})",
+        "description": f"Samples found by rule “{rule.name}”.",
+    }
+    state = dict(rule.state)
+    actions.get(rule.action_type).perform(selection, settings, by=by, detail=detail, state=state)
+    if state != rule.state:
+        rule.state = state
 
 
 def _payload(rule: Rule, samples: list[Sample]) -> dict:
@@ -723,27 +447,16 @@ def _failed(rule_id, why, scoring_run_id, started, message: str) -> RuleRun | No
 
 
 def _announce(rule: Rule, samples: list[Sample], detail: dict) -> None:
-    """The rule.fired event: an activity line and the webhooks subscribed to it; a notify
-    action adds its notice, and a webhook action its webhook (one delivery there, subscribed
-    or not). How many people were notified and the webhook's delivery go into `detail`."""
-    action = rule.action
-    notice = webhook = None
-    if rule.action_type == ActionType.NOTIFY:
-        people = tuple(
-            m.user
-            for m in Membership.objects.filter(
-                project=rule.project, role__in=action["roles"]
-            ).select_related("user")
-        )
-        notice = events.Notice(
-            users=people,
-            kind="rule",
-            text=action.get("message")
-            or f"Rule “{rule.name}” found {len(samples)} new samples in {rule.dataset.name}",
-            url=samples_url(rule),
-        )
-    elif rule.action_type == ActionType.WEBHOOK:
-        webhook = action["webhook"]
+    """The rule.fired event: an activity line and the webhooks subscribed to it, and what the
+    action adds (a notify action its notice, a webhook action its webhook: one delivery there,
+    subscribed or not). How many people were notified and the webhook's delivery go into
+    `detail`."""
+    extra = actions.get(rule.action_type).announce(
+        rule.dataset,
+        rule.action,
+        text=f"Rule “{rule.name}” found {len(samples)} new samples in {rule.dataset.name}",
+        url=samples_url(rule),
+    )
     receipt = events.record(
         events.Event(
             "rule.fired",
@@ -752,11 +465,10 @@ def _announce(rule: Rule, samples: list[Sample], detail: dict) -> None:
             payload=_payload(rule, samples),
             activity=f"rule “{rule.name}” acted on {len(samples)} samples of {rule.dataset.name}",
             url=reverse("rules:detail", args=[rule.pk]),
-            notice=notice,
-            webhook=webhook,
+            **extra,
         )
     )
-    if notice is not None:
+    if "notice" in extra:
         detail["notified"] = receipt["notified"]
     if "delivery" in receipt:
         detail["delivery"] = receipt["delivery"]

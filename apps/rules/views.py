@@ -20,8 +20,9 @@ from apps.explorer.query import ORDERINGS, QueryError, parse
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.projects.models import Membership
+from apps.review.actions import NOTIFY_ROLES, STAFF_ROLES
 from apps.rules import services
-from apps.rules.access import ACTION_CAPS, check_action, get_rule_for_user, may_set_action
+from apps.rules.access import action_cap, check_action, get_rule_for_user, may_set_action
 from apps.rules.models import SCHEDULES, ActionType, Rule, Trigger
 
 
@@ -135,7 +136,7 @@ def _form_context(dataset: Dataset, membership: Membership) -> dict:
         "webhooks": Webhook.objects.filter(project=dataset.project)
         if membership.can(Cap.INTEGRATIONS)
         else [],
-        "roles": [(r.value, r.label) for r in services.STAFF_ROLES],
+        "roles": [(r.value, r.label) for r in STAFF_ROLES],
     }
 
 
@@ -172,7 +173,7 @@ def dataset_rules(request, dataset_id: int):
             "trigger": Trigger.AFTER_SCORING,
             "max_per_run": 1000,
             "action_type": ActionType.TAG,
-            "notify_roles": [r.value for r in services.NOTIFY_ROLES],
+            "notify_roles": [r.value for r in NOTIFY_ROLES],
         },
         **_form_context(dataset, membership),
     }
@@ -193,7 +194,7 @@ def rule_page(request, rule_id: int):
         "query_json": json.dumps(rule.query, indent=2),
         "action_json": json.dumps(rule.action, indent=2),
         "can_change": can_change,
-        "action_cap": ACTION_CAPS[rule.action_type],
+        "action_cap": action_cap(rule.action_type),
         "samples_url": services.samples_url(rule),
     }
     if can_change:  # the form to change it

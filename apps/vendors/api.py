@@ -10,8 +10,7 @@ from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
 
 from apps.datasets.access import get_dataset_for_user
-from apps.explorer import selectors as explorer_selectors
-from apps.explorer.query import QueryError
+from apps.explorer.api import selection_of_body
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.vendors import exchange, services
@@ -168,16 +167,7 @@ class BatchListCreate(generics.GenericAPIView):
         body = BatchCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        params = {
-            "run": data.get("run"),
-            "view": data.get("view"),
-            "ordering": data["ordering"],
-            "q": data["q"],
-        }
-        try:
-            found = explorer_selectors.exploration(dataset, {k: v for k, v in params.items() if v})
-        except QueryError as exc:
-            raise ApiValidationError({"q": [str(exc)]}) from None
+        selection = selection_of_body(dataset, data)
         vendor = dataset.project.vendors.filter(pk=data["vendor"]).first()
         if vendor is None:
             raise ApiValidationError({"vendor": ["No such vendor in this project."]})
@@ -187,10 +177,10 @@ class BatchListCreate(generics.GenericAPIView):
             by=request.user,
             title=data["title"],
             instructions=data["instructions"],
-            query=found.query,
-            ordering=found.ordering,
-            run=found.run,
-            ids=set(data["ids"]) if data.get("ids") else None,
+            query=selection.query,
+            ordering=selection.ordering,
+            run=selection.run,
+            ids=selection.ids,
             due_date=data.get("due_date"),
             labels_per_item=data["labels_per_item"],
             gold_share=data["gold_share"],

@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.models import User
 from apps.datasets.access import get_dataset_for_user
-from apps.explorer import selectors as explorer_selectors
+from apps.explorer.actions import selection_of_form
 from apps.explorer.query import QueryError
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
@@ -118,28 +118,22 @@ def batch_create(request, dataset_id: int):
     """A draft batch from the sample table's selection (or all that match)."""
     dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.MANAGE_VENDORS)
     try:
-        params = {
-            k: request.POST.get(k) for k in ("q", "view", "run", "ordering") if request.POST.get(k)
-        }
-        found = explorer_selectors.exploration(dataset, params)
+        selection = selection_of_form(dataset, request.POST)
         vendor = Vendor.objects.filter(
             pk=int(request.POST.get("vendor") or 0), projects=dataset.project
         ).first()
         if vendor is None:
             raise ValidationError("Pick a vendor of this project.")
-        ids = None
-        if request.POST.get("all") != "1":
-            ids = {int(x) for x in request.POST.getlist("ids") if x.isdigit()} or None
         batch = services.batch_create(
             dataset=dataset,
             vendor=vendor,
             by=request.user,
             title=request.POST.get("batch_title", ""),
             instructions=request.POST.get("instructions", ""),
-            query=found.query,
-            ordering=found.ordering,
-            run=found.run,
-            ids=ids,
+            query=selection.query,
+            ordering=selection.ordering,
+            run=selection.run,
+            ids=selection.ids,
             due_date=request.POST.get("batch_due") or None,
             labels_per_item=int(request.POST.get("labels_per_item") or 1),
             gold_share=float(request.POST.get("gold_share") or 0),

@@ -8,7 +8,10 @@ class WebhooksConfig(AppConfig):
     label = "webhooks"
 
     def ready(self) -> None:
-        # Subscribers import the app's models, which load only once every app is configured.
-        from apps.webhooks import services, subscribers
+        # Subscribers and actions import the app's models, which load only once every app is
+        # configured.
+        from apps.explorer.actions import register
+        from apps.webhooks import actions, services, subscribers
 
         events.subscribe(subscribers.deliver, *services.EVENTS)
+        register(actions.WebhookAction())

@@ -19,7 +19,7 @@ from apps.core.links import sample_table_url
 from apps.core.panels import panels_context
 from apps.datasets import selectors as dataset_selectors
 from apps.datasets.access import get_dataset_for_user
-from apps.explorer import query, selectors, services
+from apps.explorer import actions, query, selectors, services
 from apps.explorer.query import QueryError
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
@@ -191,55 +191,34 @@ def _filter_fields(run) -> list[tuple[str, str]]:
     ] + [("metadata.", "metadata key…")]
 
 
-def _bulk_selection(request, dataset):
-    """The samples a bulk form names: every match of its query, or the ticked ones in it."""
-    params = {k: request.POST.get(k) for k in ("q", "view", "run") if request.POST.get(k)}
-    found = selectors.exploration(dataset, params)
-    samples = selectors.samples_matching(dataset, query=found.query, run=found.run)
-    if request.POST.get("all") != "1":
-        ids = [int(x) for x in request.POST.getlist("ids") if x.isdigit()]
-        if not ids:
-            raise ValidationError("Tick some samples first, or select all that match.")
-        samples = samples.filter(pk__in=ids)
-    return found, samples
-
-
 @login_required
 @require_POST
 def samples_bulk(request, dataset_id: int):
     """A bulk action from the table; back to the table with what it did."""
-    action = request.POST.get("action", "")
-    if action not in services.BULK_ACTIONS:
+    action = actions.find(request.POST.get("action", ""))
+    if action is None or not action.bulk:
         raise Http404("No such action.")
-    dataset = get_dataset_for_user(
-        request.user, dataset_id, need=Cap(services.BULK_ACTIONS[action])
-    )
+    dataset = get_dataset_for_user(request.user, dataset_id, need=action.cap)
     back = request.POST.get("back") or reverse("datasets:samples", args=[dataset.pk])
     if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
         back = reverse("datasets:samples", args=[dataset.pk])
     try:
-        found, samples = _bulk_selection(request, dataset)
+        selection = actions.selection_of_form(dataset, request.POST, ticked=True)
+        selection.matching  # noqa: B018 - a bad query is the error to report first
         label = request.POST.get("label", "")
-        changed = services.samples_bulk(
-            dataset=dataset,
-            samples=samples,
-            action=action,
-            by=request.user,
-            tag=request.POST.get("tag", ""),
-            label=None if label == "none" else label,
-            reason=request.POST.get("reason", ""),
-            run=found.run,
+        settings = action.clean(
+            dataset,
+            {
+                "tag": request.POST.get("tag", ""),
+                "label": None if label == "none" else label,
+                "reason": request.POST.get("reason", ""),
+            },
         )
+        changed = action.perform(selection, settings, by=request.user, detail={})
     except (QueryError, ValidationError) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
         return redirect(back)
-    done = {
-        "tag": f"Tagged {changed:,} samples “{request.POST.get('tag', '').strip()}”.",
-        "untag": f"Took the tag “{request.POST.get('tag', '').strip()}” off {changed:,} samples.",
-        "relabel": f"{changed:,} relabels added to the draft.",
-        "remove": f"{changed:,} removals added to the draft.",
-    }[action]
-    messages.success(request, done)
+    messages.success(request, action.done(changed, settings))
     return redirect(back)
 
 

@@ -1,0 +1,166 @@
+"""Review's actions on a selection: put it in a review session, and notify members by role."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from apps.core import events
+from apps.datasets.models import Dataset
+from apps.explorer.actions import Action, Selection
+from apps.explorer.actions.checks import MAX_ID, names, positive_int, text
+from apps.projects.capabilities import Cap, Role
+from apps.projects.models import Membership
+from apps.review.models import Notification, ReviewSession
+from apps.review.services import SESSION_MAX_ITEMS, session_create, session_items_add
+
+NOTIFY_ROLES = (Role.OWNER, Role.MANAGER, Role.SCIENTIST)
+STAFF_ROLES = (Role.OWNER, Role.MANAGER, Role.SCIENTIST, Role.REVIEWER, Role.VIEWER)
+
+
+class ReviewSessionAction(Action):
+    """Add the samples to an open session (named, or the one made the first time, kept in the
+    state), or start one with the named reviewers."""
+
+    name = "review"
+    cap = Cap.CURATE
+    takes = ("session", "title", "participants", "blind")
+
+    def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
+        clean: dict[str, Any] = {}
+        if settings.get("session") not in (None, ""):
+            session_id = positive_int(settings["session"], "session", high=MAX_ID)
+            session = ReviewSession.objects.filter(pk=session_id, dataset=dataset).first()
+            if session is None:
+                raise ValidationError({"session": "No such review session in this dataset."})
+            if session.status != ReviewSession.Status.OPEN:
+                raise ValidationError({"session": f"Session “{session.title}” is closed."})
+            clean["session"] = session.pk
+            return clean
+        usernames = names(settings.get("participants") or [], "participants", "usernames")
+        if not usernames:
+            raise ValidationError(
+                {"participants": "Name the reviewers of the new session (usernames)."}
+            )
+        members = dict(
+            Membership.objects.filter(
+                project=dataset.project, user__username__in=usernames
+            ).values_list("user__username", "role")
+        )
+        for username in usernames:
+            if username not in members or not Membership(role=members[username]).can(Cap.COMMENT):
+                raise ValidationError({"participants": f"{username} cannot vote in this project."})
+        clean["participants"] = usernames
+        if title := text(settings.get("title"), "title", limit=200):
+            clean["title"] = title
+        clean["blind"] = bool(settings.get("blind", False))
+        return clean
+
+    @staticmethod
+    def _target(settings: Mapping[str, Any], state: Mapping[str, Any] | None):
+        session_id = settings.get("session") or (state or {}).get("session")
+        if not session_id:
+            return None
+        return ReviewSession.objects.filter(pk=session_id, status=ReviewSession.Status.OPEN).first()
+
+    def room(
+        self,
+        dataset: Dataset,
+        settings: Mapping[str, Any],
+        *,
+        room: int,
+        state: Mapping[str, Any],
+        detail: dict[str, Any],
+    ) -> int:
+        session = self._target(settings, state)
+        if settings.get("session") and session is None:
+            raise ValidationError({"session": "The rule's review session is closed or gone."})
+        held = session.items.count() if session else 0
+        detail["session"] = session.pk if session else None
+        return min(room, SESSION_MAX_ITEMS - held)
+
+    def perform(
+        self,
+        selection: Selection,
+        settings: Mapping[str, Any],
+        *,
+        by: Any,
+        detail: dict[str, Any],
+        state: dict[str, Any] | None = None,
+    ) -> int | None:
+        session = self._target(settings, state)
+        if session is not None:
+            samples = selection.samples
+            added = session_items_add(
+                session=session,
+                samples=samples if samples is not None else selection.first(SESSION_MAX_ITEMS),
+                by=by,
+            )
+            detail["session"] = session.pk
+            return added
+        people = list(get_user_model().objects.filter(username__in=settings["participants"]))
+        session = session_create(
+            dataset=selection.dataset,
+            by=by,
+            title=settings.get("title") or "",
+            query=selection.query,
+            ordering=selection.ordering,
+            run=selection.run,
+            participants=people,
+            blind=settings.get("blind", False),
+            description=settings.get("description", ""),
+            ids=selection.ids,
+            samples=selection.samples,
+        )
+        if state is not None:
+            state["session"] = session.pk
+        detail["session"] = session.pk
+        return None
+
+
+class Notify(Action):
+    """Tell the project's members of some roles. The notice rides on the event that says the
+    action was done (a rule's rule.fired), so perform has nothing to do of its own."""
+
+    name = "notify"
+    cap = Cap.AUTOMATE
+    takes = ("roles", "message")
+
+    def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
+        roles = names(settings.get("roles") or list(NOTIFY_ROLES), "roles", "roles")
+        if any(r not in STAFF_ROLES for r in roles):
+            raise ValidationError(
+                {"roles": f"Notify members by role: {', '.join(r.value for r in STAFF_ROLES)}."}
+            )
+        clean: dict[str, Any] = {"roles": sorted(set(roles))}
+        if message := text(settings.get("message"), "message", limit=200):
+            clean["message"] = message
+        return clean
+
+    def perform(
+        self,
+        selection: Selection,
+        settings: Mapping[str, Any],
+        *,
+        by: Any,
+        detail: dict[str, Any],
+        state: dict[str, Any] | None = None,
+    ) -> None:
+        return None
+
+    def announce(
+        self, dataset: Dataset, settings: Mapping[str, Any], *, text: str, url: str
+    ) -> dict[str, Any]:
+        people = tuple(
+            m.user
+            for m in Membership.objects.filter(
+                project_id=dataset.project_id, role__in=settings["roles"]
+            ).select_related("user")
+        )
+        notice = events.Notice(
+            users=people, kind=Notification.Kind.RULE, text=settings.get("message") or text, url=url
+        )
+        return {"notice": notice}
