@@ -12,6 +12,7 @@ from apps.explorer import api as explorer_api
 from apps.explorer import urls as explorer_urls
 from apps.monitoring import urls as monitoring_urls
 from apps.projects import api as projects_api
+from apps.projects import urls as projects_urls
 from apps.projects import views as projects_views
 from apps.quality import api as quality_api
 from apps.quality import urls as quality_urls
@@ -219,6 +220,9 @@ api_patterns = [
     path("", include("apps.audit.api_urls")),
 ]
 
+# The pages of a project come from two apps and keep one namespace, `projects`.
+project_pages = [*projects_urls.urlpatterns, *datasets_urls.project_urlpatterns]
+
 # The pages of a dataset come from four apps and keep one namespace, `datasets`.
 dataset_pages = [
     *datasets_urls.urlpatterns,
@@ -233,7 +237,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="projects:list"), name="home"),
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("apps.accounts.urls")),
-    path("projects/", include("apps.projects.urls")),
+    path("projects/", include((project_pages, "projects"))),
     path("datasets/", include((dataset_pages, "datasets"))),
     path("methods/", include("apps.quality.urls")),
     path("review/", include("apps.review.urls")),
