@@ -12,8 +12,11 @@ PYTEST_ARGS ?=
 demo: install
 	$(PY) manage.py demo --host $(HOST) --port $(PORT)
 
+# The layers are import-linter contracts ([tool.importlinter] in pyproject.toml). Like the tests,
+# it reads this checkout's copy of the client (clients/python), whatever the venv points at.
 test: install-dev chromium
 	$(PY) -m mypy
+	PYTHONPATH=clients/python $(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Which files mypy checks, and how strictly, is set in pyproject.toml ([tool.mypy]).

@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken, User
+from apps.core import events
 
 TOKEN_PREFIX = "lp_"  # noqa: S105 - a visible prefix, not a secret
 MAX_TOKEN_DAYS = 3650
@@ -22,14 +23,17 @@ def token_digest(key: str) -> str:
 
 
 def _audit(token: ApiToken, action: str, by: User | None, **detail) -> None:
-    from apps.audit.services import audit_record
-
     # No project: an owner sees it in the audit log of each project the user belongs to.
-    audit_record(
-        actor=by,
-        action=action,
-        target=f"{token.user.username}'s token “{token.name}”",
-        detail={"user_id": token.user_id, "prefix": token.prefix, **detail},
+    events.record(
+        events.Event(
+            action,
+            project=None,
+            actor=by,
+            audit=events.Audit(
+                target=f"{token.user.username}'s token “{token.name}”",
+                detail={"user_id": token.user_id, "prefix": token.prefix, **detail},
+            ),
+        )
     )
 
 

@@ -10,8 +10,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.accounts.forms import ApiTokenForm
 from apps.accounts.selectors import api_tokens_for_user, get_api_token_for_user
 from apps.accounts.services import api_token_create, api_token_revoke
-from apps.audit.selectors import audit_events_of_user
 from apps.config.forms import add_service_error
+from apps.core.panels import panels_context
 
 
 def _tokens_page(request, *, form=None, new_key: str | None = None, status: int = 200):
@@ -20,8 +20,8 @@ def _tokens_page(request, *, form=None, new_key: str | None = None, status: int 
         "tokens": api_tokens_for_user(request.user),
         "form": form or ApiTokenForm(),
         "new_key": new_key,
-        "history": audit_events_of_user(request.user, limit=10),
     }
+    context.update(panels_context("tokens", request, context))
     return render(request, template, context, status=status)
 
 

@@ -8,6 +8,7 @@ from apps.config.views import healthz
 from apps.datasets import urls as datasets_urls
 from apps.explorer import urls as explorer_urls
 from apps.monitoring import urls as monitoring_urls
+from apps.projects import urls as projects_urls
 from apps.projects import views as projects_views
 from apps.quality import urls as quality_urls
 
@@ -34,6 +35,9 @@ api_patterns = [
     path("", include("apps.rules.api_urls")),
 ]
 
+# The pages of a project come from two apps and keep one namespace, `projects`.
+project_pages = [*projects_urls.urlpatterns, *datasets_urls.project_urlpatterns]
+
 # The pages of a dataset come from four apps and keep one namespace, `datasets`.
 dataset_pages = [
     *datasets_urls.urlpatterns,
@@ -48,7 +52,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="projects:list"), name="home"),
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("apps.accounts.urls")),
-    path("projects/", include("apps.projects.urls")),
+    path("projects/", include((project_pages, "projects"))),
     path("datasets/", include((dataset_pages, "datasets"))),
     path("methods/", include("apps.quality.urls")),
     path("review/", include("apps.review.urls")),

@@ -2,9 +2,10 @@
 
 A producing service calls `record(Event(...))` inside its own transaction and imports nothing of
 the apps that react: the activity feed and notifications (apps.review), webhook deliveries
-(apps.webhooks) and rules (apps.rules) subscribe in their `AppConfig.ready()`, from their
-`subscribers.py`. The producer words its own feed line and notice (it knows what happened and
-who should hear of it); the reacting app decides how they are kept and sent.
+(apps.webhooks), rules (apps.rules) and the audit log (apps.audit) subscribe in their
+`AppConfig.ready()`, from their `subscribers.py`. The producer words its own feed line, notice
+and audit entry (it knows what happened and who should hear of it); the reacting app decides how
+they are kept and sent.
 
 Two kinds of subscriber, so that what happens stays what happened when services called each
 other directly:
@@ -53,9 +54,19 @@ class Notice:
 
 
 @dataclass(frozen=True)
+class Audit:
+    """An entry for the audit log about an event: the event's name is the act, its actor and
+    project who did it and where (none: an account's own act, such as a token)."""
+
+    target: str = ""  # what was acted on, in words
+    detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Event:
     """Something a service finished. `payload` is what a webhook receiver gets for the events
-    webhooks publish; `activity` is the project's activity-feed line (none when empty)."""
+    webhooks publish; `activity` is the project's activity-feed line (none when empty); `audit`
+    the audit-log entry (none when None)."""
 
     name: str  # "<entity>.<past tense>", e.g. "version.committed"
     project: Any
@@ -65,6 +76,7 @@ class Event:
     url: str = ""  # where the activity line links
     notice: Notice | None = None
     webhook: int | None = None  # a webhook that gets the event even if not subscribed to it
+    audit: Audit | None = None
 
 
 Subscriber = Callable[[Event], Mapping[str, Any] | None]

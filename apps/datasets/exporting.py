@@ -16,6 +16,7 @@ from typing import IO
 import numpy as np
 from django.db import connection
 
+from apps.core import events
 from apps.core.csv import csv_writer
 from apps.datasets.importing.loader import raw_connection
 from apps.datasets.importing.readers import FORMATS
@@ -72,8 +73,6 @@ def export_dataset(
     """Write version `version` of the dataset to `out`; returns the number of samples written.
 
     The export is recorded in the audit log once written, as `by` (None: the command line)."""
-    from apps.audit.services import audit_record
-
     if fmt not in FORMATS:
         raise ValueError(f"Unknown format {fmt!r}")
     connection.close_if_unusable_or_obsolete()
@@ -81,19 +80,23 @@ def export_dataset(
     writer = {"csv": _write_csv, "jsonl": _write_jsonl, "parquet": _write_parquet}[fmt]
     with closing(_rows(dataset, version, space)) as rows:  # closes the connection on an error too
         count = writer(dataset, rows, out, feature_names)
-    audit_record(
-        actor=by,
-        action="dataset.exported",
-        project=dataset.project,
-        target=f"{dataset.name} v{version}",
-        detail={
-            "dataset_id": dataset.pk,
-            "format": fmt,
-            "version": version,
-            "rows": count,
-            **({"embeddings": space.name} if space else {}),
-            **({} if by else {"via": "command"}),
-        },
+    events.record(
+        events.Event(
+            "dataset.exported",
+            project=dataset.project,
+            actor=by,
+            audit=events.Audit(
+                target=f"{dataset.name} v{version}",
+                detail={
+                    "dataset_id": dataset.pk,
+                    "format": fmt,
+                    "version": version,
+                    "rows": count,
+                    **({"embeddings": space.name} if space else {}),
+                    **({} if by else {"via": "command"}),
+                },
+            ),
+        )
     )
     return count
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from pgvector import Vector
 
+from apps.datasets.importing.values import image_path
 from apps.datasets.models import (
     Dataset,
     DatasetVersion,
@@ -29,8 +32,6 @@ def datasets_of_project(project) -> QuerySet[Dataset]:
 
 def datasets_with_counts(project) -> QuerySet[Dataset]:
     """The project's datasets with their active sample count and newest version number."""
-    from django.db.models import Max, OuterRef, Subquery
-
     active = (
         Sample.objects.filter(dataset=OuterRef("pk"), active=True)
         .order_by()
@@ -185,9 +186,7 @@ def nearest_to_vector(
 def embed_text(space: EmbeddingSpace, text: str):
     """The vector of free text in the space: MiniLM (the `embed` extra) or the space's own
     fitted LSA model. LookupError when the space cannot embed text."""
-    from django.core.files.storage import default_storage
-
-    from apps.datasets.services import text_model_path
+    # The embedding kernels bring scikit-learn and SciPy: loaded when text is first embedded.
     from workers.engine import embeddings as kernels
 
     if space.method == "minilm":
@@ -262,6 +261,11 @@ def tags_of_dataset(dataset: Dataset) -> QuerySet:
 # --- Media ---------------------------------------------------------------------------------------
 
 
+def text_model_path(space: EmbeddingSpace) -> str:
+    """Where the fitted model that embeds free text into a computed space lives."""
+    return f"datasets/{space.dataset_id}/embedding-models/space-{space.pk}.npz"
+
+
 def media_folder(dataset: Dataset) -> str:
     """The folder of media storage that holds the dataset's images, and nothing else of it."""
     return f"datasets/{dataset.pk}/media"
@@ -270,8 +274,6 @@ def media_folder(dataset: Dataset) -> str:
 def media_path(dataset: Dataset, image: str) -> str:
     """Where an image of the dataset lives in media storage; ValueError for a path that would
     lead out of the dataset's media folder."""
-    from apps.datasets.importing.values import image_path
-
     return f"{media_folder(dataset)}/{image_path(image)}"
 
 
@@ -280,10 +282,6 @@ def media_open(dataset: Dataset, image: str):
     the dataset's own media folder. On local storage the check is made on the real path, links
     resolved, and that resolved file is what is opened: a link planted in the folder, or a
     stored path with '..', reads nothing outside it."""
-    from pathlib import Path
-
-    from django.core.files.storage import default_storage
-
     try:
         name = media_path(dataset, image)
     except ValueError:

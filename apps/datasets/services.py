@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files import File
@@ -13,15 +18,21 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
+from django.urls import reverse
 from django.utils import timezone
 
+from apps.config.parsers import json_loads
 from apps.core import events
 from apps.core.tasks import task_enqueue
+from apps.datasets.importing.archive import extract, inspect_archive
 from apps.datasets.importing.loader import (
     ImportOptions,
     ImportRefused,
+    binary_copy_data,
+    copy_binary,
     import_model_run,
     import_samples,
+    raw_connection,
 )
 from apps.datasets.importing.readers import FORMATS, FileRefused, guess_format
 from apps.datasets.models import (
@@ -38,7 +49,7 @@ from apps.datasets.models import (
     Sample,
     Upload,
 )
-from apps.datasets.selectors import media_path
+from apps.datasets.selectors import media_path, text_model_path
 
 
 @transaction.atomic
@@ -329,8 +340,6 @@ def version_commit(*, dataset: Dataset, by, message: str) -> DatasetVersion:
             "updated": 0,
         },
     )
-    from django.urls import reverse
-
     events.record(
         events.Event(
             "version.committed",
@@ -351,8 +360,6 @@ def version_commit(*, dataset: Dataset, by, message: str) -> DatasetVersion:
 @transaction.atomic
 def dataset_delete(*, dataset: Dataset, by) -> None:
     """Delete a dataset and everything in it, the big tables first, in set-based statements."""
-    from apps.audit.services import audit_record
-
     with connection.cursor() as cur:
         # Review rows point at samples and label changes: they go before them.
         sessions = "SELECT id FROM review_reviewsession WHERE dataset_id = %s"
@@ -384,12 +391,16 @@ def dataset_delete(*, dataset: Dataset, by) -> None:
         )
         cur.execute("DELETE FROM datasets_sample WHERE dataset_id = %s", [dataset.pk])
         samples = cur.rowcount
-    audit_record(
-        actor=by,
-        action="dataset.deleted",
-        project=dataset.project,
-        target=dataset.name,
-        detail={"dataset_id": dataset.pk, "modality": dataset.modality, "samples": samples},
+    events.record(
+        events.Event(
+            "dataset.deleted",
+            project=dataset.project,
+            actor=by,
+            audit=events.Audit(
+                target=dataset.name,
+                detail={"dataset_id": dataset.pk, "modality": dataset.modality, "samples": samples},
+            ),
+        )
     )
     for space in dataset.embedding_spaces.all():
         if default_storage.exists(text_model_path(space)):
@@ -494,8 +505,6 @@ def upload_complete(
 
 def model_run_options(*, name: str, metrics=None, embedding_space: str = "") -> dict:
     """Check what a model-run import needs besides its file: a name, and metrics as a JSON object."""
-    from apps.config.parsers import json_loads
-
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Name the model run."})
@@ -523,10 +532,6 @@ def embedding_index_build(*, space_id: int) -> float | None:
     pgvector indexes one dimension per index, so each space has a partial index on
     (vector::vector(d)) WHERE space_id = …; queries must use that same expression.
     """
-    import time
-
-    from apps.datasets.importing.loader import raw_connection
-
     space = EmbeddingSpace.objects.filter(pk=space_id).first()
     if space is None or space.index_built_at is not None:
         return None
@@ -569,9 +574,7 @@ def embeddings_compute(*, dataset_id: int, method: str | None = None) -> Embeddi
 
     Returns the new space, or None when the dataset already has a space made with `method`.
     """
-    import numpy as np
-
-    from apps.datasets.importing.loader import binary_copy_data, copy_binary, raw_connection
+    # The embedding kernels bring scikit-learn and SciPy: loaded by the worker that computes.
     from workers.engine import embeddings as kernels
 
     dataset = Dataset.objects.filter(pk=dataset_id).first()
@@ -626,11 +629,6 @@ def embeddings_compute(*, dataset_id: int, method: str | None = None) -> Embeddi
     return space
 
 
-def text_model_path(space: EmbeddingSpace) -> str:
-    """Where the fitted model that embeds free text into a computed space lives."""
-    return f"datasets/{space.dataset_id}/embedding-models/space-{space.pk}.npz"
-
-
 def _import_archive(job: ImportJob, stream, options: ImportOptions, progress):
     """Inspect the archive, put its images in the dataset's media under a folder of this import,
     then import its table; a refused table takes the images back out.
@@ -638,11 +636,6 @@ def _import_archive(job: ImportJob, stream, options: ImportOptions, progress):
     Every entry is extracted (its bytes counted against the limits) into a work folder first and
     moved into media storage only once whole: a refused or unreadable entry leaves no file
     behind in the dataset's media."""
-    import shutil
-    import tempfile
-
-    from apps.datasets.importing.archive import extract, inspect_archive
-
     with tempfile.TemporaryDirectory(prefix="archive-", dir=_work_folder()) as work:
         if job.options.get("local"):
             path = job.file
@@ -703,8 +696,7 @@ def _work_folder() -> Path:
 def model_run_compute_metrics(*, run_id: int) -> dict | None:
     """Accuracy and macro F1 per split of the run's final probabilities against the current
     labels, kept in the run's metrics under "computed" beside what the user logged."""
-    import numpy as np
-
+    # The metrics bring scikit-learn: loaded by the worker that computes them.
     from workers.engine.metrics import split_metrics
 
     run = ModelRun.objects.filter(pk=run_id).first()
@@ -742,8 +734,6 @@ def import_jobs_recover(*, now=None) -> dict[str, int]:
     nobody picked up (a broker that lost the message) is queued again; claiming is atomic, so a
     message that does turn up later changes nothing.
     """
-    from datetime import timedelta
-
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=STALE_AFTER_MINUTES)
     failed = ImportJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).update(
@@ -765,9 +755,6 @@ def uploads_purge(*, now=None) -> dict[str, int]:
     """Delete what imports left behind past LOUPE_UPLOAD_EXPIRE_HOURS: uploads never completed
     (their rows and chunks), chunk files and unpacking folders no upload or import owns any
     more, and the stored files of refused imports. Safe to run at any time and twice."""
-    import shutil
-    from datetime import timedelta
-
     now = now or timezone.now()
     cutoff = now - timedelta(hours=settings.LOUPE_UPLOAD_EXPIRE_HOURS)
     counts = {"uploads": 0, "files": 0, "refused_imports": 0}

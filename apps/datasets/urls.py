@@ -12,3 +12,9 @@ urlpatterns = [
     path("<int:dataset_id>/versions/", views.versions, name="versions"),
     path("<int:dataset_id>/media/<path:path>", views.media, name="media"),
 ]
+
+# A project's pages that belong to the datasets, joined to the project's own under /projects/
+# in the `projects` namespace.
+project_urlpatterns = [
+    path("<slug:slug>/datasets/new/", views.dataset_create, name="dataset_create"),
+]

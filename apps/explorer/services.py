@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
-from apps.audit.services import audit_record
+from apps.core import events
 from apps.datasets.models import Dataset, LabelSource, Tag
 from apps.explorer.models import SavedView
 from apps.explorer.query import QueryError, check_ordering, compile_query
@@ -151,11 +151,15 @@ def saved_view_create(
 
 @transaction.atomic
 def saved_view_delete(*, view: SavedView, by) -> None:
-    audit_record(
-        actor=by,
-        action="saved_view.deleted",
-        project=view.dataset.project,
-        target=view.name,
-        detail={"dataset": view.dataset.name, "dataset_id": view.dataset_id},
+    events.record(
+        events.Event(
+            "saved_view.deleted",
+            project=view.dataset.project,
+            actor=by,
+            audit=events.Audit(
+                target=view.name,
+                detail={"dataset": view.dataset.name, "dataset_id": view.dataset_id},
+            ),
+        )
     )
     view.delete()

@@ -19,7 +19,7 @@ from django.utils.text import slugify
 
 from apps.accounts.models import User
 from apps.accounts.services import token_digest
-from apps.audit.services import audit_record
+from apps.core import events
 from apps.projects.capabilities import Role
 from apps.projects.models import Invitation, Membership, Project
 
@@ -62,12 +62,13 @@ def project_create(*, name: str, slug: str = "", description: str = "", by) -> P
             {"slug": f"A project with the slug {slug!r} already exists; choose another."}
         ) from exc
     Membership.objects.create(project=project, user=by, role=Role.OWNER, added_by=by)
-    audit_record(
-        actor=by,
-        action="project.created",
-        project=project,
-        target=by.username,
-        detail={"role": Role.OWNER.value},
+    events.record(
+        events.Event(
+            "project.created",
+            project=project,
+            actor=by,
+            audit=events.Audit(target=by.username, detail={"role": Role.OWNER.value}),
+        )
     )
     return project
 
@@ -92,22 +93,26 @@ def project_update(
 
 @transaction.atomic
 def project_delete(*, project: Project, by) -> None:
-    """Delete the project with everything in it. Its audit trail stays, under its name."""
-    from apps.datasets.services import dataset_delete
+    """Delete the project with everything in it. Its audit trail stays, under its name.
 
-    datasets = list(project.datasets.all())
-    for dataset in datasets:
-        dataset_delete(dataset=dataset, by=by)
-    audit_record(
-        actor=by,
-        action="project.deleted",
-        project=project,
-        target=project.name,
-        detail={
-            "slug": project.slug,
-            "datasets": len(datasets),
-            "members": project.memberships.count(),
-        },
+    The apps that keep rows of the project delete them first, hearing `project.deleting` in
+    this transaction (the datasets app deletes each dataset, recording each deletion)."""
+    datasets = project.datasets.count()
+    events.record(events.Event("project.deleting", project=project, actor=by))
+    events.record(
+        events.Event(
+            "project.deleted",
+            project=project,
+            actor=by,
+            audit=events.Audit(
+                target=project.name,
+                detail={
+                    "slug": project.slug,
+                    "datasets": datasets,
+                    "members": project.memberships.count(),
+                },
+            ),
+        )
     )
     project.delete()
 
@@ -127,12 +132,13 @@ def member_add(*, project: Project, user: User, role: str, by) -> Membership:
         raise ValidationError(
             {"user": f"{user.username} is already a member of this project."}
         ) from exc
-    audit_record(
-        actor=by,
-        action="member.added",
-        project=project,
-        target=user.username,
-        detail={"role": role.value},
+    events.record(
+        events.Event(
+            "member.added",
+            project=project,
+            actor=by,
+            audit=events.Audit(target=user.username, detail={"role": role.value}),
+        )
     )
     return member
 
@@ -159,12 +165,15 @@ def member_change_role(*, member: Membership, role: str, by) -> Membership:
         old = member.role
         member.role = role
         member.save(update_fields=["role"])
-        audit_record(
-            actor=by,
-            action="member.role_changed",
-            project=member.project,
-            target=member.user.username,
-            detail={"from": old, "to": role.value},
+        events.record(
+            events.Event(
+                "member.role_changed",
+                project=member.project,
+                actor=by,
+                audit=events.Audit(
+                    target=member.user.username, detail={"from": old, "to": role.value}
+                ),
+            )
         )
     return member
 
@@ -179,12 +188,13 @@ def member_remove(*, member: Membership, by) -> None:
             }
         )
     leaving = by is not None and by.pk == member.user_id
-    audit_record(
-        actor=by,
-        action="member.left" if leaving else "member.removed",
-        project=member.project,
-        target=member.user.username,
-        detail={"role": member.role},
+    events.record(
+        events.Event(
+            "member.left" if leaving else "member.removed",
+            project=member.project,
+            actor=by,
+            audit=events.Audit(target=member.user.username, detail={"role": member.role}),
+        )
     )
     member.delete()
 
@@ -221,12 +231,16 @@ def invitation_create(*, project: Project, email: str, role: str, by, site_url: 
         invited_by=by,
         expires_at=now + timedelta(days=INVITATION_DAYS),
     )
-    audit_record(
-        actor=by,
-        action="invitation.created",
-        project=project,
-        target=email,
-        detail={"role": role.value, **({"replaced": replaced} if replaced else {})},
+    events.record(
+        events.Event(
+            "invitation.created",
+            project=project,
+            actor=by,
+            audit=events.Audit(
+                target=email,
+                detail={"role": role.value, **({"replaced": replaced} if replaced else {})},
+            ),
+        )
     )
     link = urljoin(site_url, reverse("invitation_accept", kwargs={"key": key}))
     context = {"invitation": invitation, "link": link, "days": INVITATION_DAYS}
@@ -250,12 +264,13 @@ def invitation_decline(*, invitation: Invitation, user: User) -> None:
         raise ValidationError(NO_SUCH_INVITATION)
     invitation.declined_at = timezone.now()
     invitation.save(update_fields=["declined_at"])
-    audit_record(
-        actor=user,
-        action="invitation.declined",
-        project=invitation.project,
-        target=invitation.email,
-        detail={"role": invitation.role},
+    events.record(
+        events.Event(
+            "invitation.declined",
+            project=invitation.project,
+            actor=user,
+            audit=events.Audit(target=invitation.email, detail={"role": invitation.role}),
+        )
     )
 
 
@@ -264,12 +279,13 @@ def invitation_revoke(*, invitation: Invitation, by) -> None:
     if invitation.revoked_at is None and invitation.accepted_at is None:
         invitation.revoked_at = timezone.now()
         invitation.save(update_fields=["revoked_at"])
-        audit_record(
-            actor=by,
-            action="invitation.revoked",
-            project=invitation.project,
-            target=invitation.email,
-            detail={"role": invitation.role},
+        events.record(
+            events.Event(
+                "invitation.revoked",
+                project=invitation.project,
+                actor=by,
+                audit=events.Audit(target=invitation.email, detail={"role": invitation.role}),
+            )
         )
 
 
@@ -313,16 +329,20 @@ def invitation_accept(
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
-    audit_record(
-        actor=user,
-        action="invitation.accepted",
-        project=invitation.project,
-        target=user.username,
-        detail={
-            "role": invitation.role,
-            "email": invitation.email,
-            "invited_by": invitation.invited_by.username if invitation.invited_by else "",
-            "new_account": new_account,
-        },
+    events.record(
+        events.Event(
+            "invitation.accepted",
+            project=invitation.project,
+            actor=user,
+            audit=events.Audit(
+                target=user.username,
+                detail={
+                    "role": invitation.role,
+                    "email": invitation.email,
+                    "invited_by": invitation.invited_by.username if invitation.invited_by else "",
+                    "new_account": new_account,
+                },
+            ),
+        )
     )
     return membership

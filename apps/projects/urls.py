@@ -1,6 +1,8 @@
+"""Pages of a project. The datasets app adds its own under /projects/ in the same `projects`
+namespace (see apps/config/urls.py)."""
+
 from django.urls import path
 
-from apps.datasets import views as dataset_views
 from apps.projects import views
 
 app_name = "projects"
@@ -16,5 +18,4 @@ urlpatterns = [
         name="invitation_revoke",
     ),
     path("<slug:slug>/delete/", views.project_delete, name="delete"),
-    path("<slug:slug>/datasets/new/", dataset_views.dataset_create, name="dataset_create"),
 ]

@@ -12,8 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.config.forms import add_service_error
-from apps.datasets.forms import DatasetForm
-from apps.datasets.selectors import datasets_with_counts
+from apps.core.panels import panels_context
 from apps.projects import services
 from apps.projects.access import (
     get_invitation_by_key,
@@ -85,24 +84,20 @@ def _render_members(request, context: dict, status: int = 200):
 
 @login_required
 def project_detail(request, slug: str):
+    """The project's page; the parts other apps own (its datasets, a vendor's batches) are
+    their panels."""
     membership = get_membership_for_user(request.user, slug=slug)
     if not membership.can(Cap.VIEW):
         # Vendors work from their assigned batches only; they don't see the team.
-        from apps.vendors.selectors import batches_for_vendor_user
-
-        batches = batches_for_vendor_user(request.user, membership.project)
-        return render(
-            request,
-            "projects/vendor_home.html",
-            {"project": membership.project, "batches": batches},
-        )
+        context = {"project": membership.project}
+        context.update(panels_context("vendor_home", request, context))
+        return render(request, "projects/vendor_home.html", context)
     context = _members_context(membership)
     context["capabilities"] = [label for cap, label in CAP_LABELS.items() if membership.can(cap)]
-    context["datasets"] = datasets_with_counts(membership.project)
     context["can_edit"] = membership.can(Cap.EDIT_DATA)
     context["can_audit"] = membership.can(Cap.AUDIT)
     context["can_integrate"] = membership.can(Cap.INTEGRATIONS)
-    context["dataset_form"] = DatasetForm()
+    context.update(panels_context("project", request, context))
     return render(request, "projects/detail.html", context)
 
 

@@ -7,6 +7,7 @@ import json
 from contextlib import closing
 from typing import IO
 
+from apps.core import events
 from apps.core.csv import csv_writer
 from apps.datasets.importing.loader import raw_connection
 from apps.quality.models import ScoringRun
@@ -50,26 +51,28 @@ def _rows(run: ScoringRun):
 
 def export_scores(*, run: ScoringRun, fmt: str, out: IO[bytes], by) -> int:
     """Write the run's scores to `out`, then record the export as `by` (None: the command line)."""
-    from apps.audit.services import audit_record
-
     if fmt not in SCORE_FORMATS:
         raise ValueError(f"Unknown format {fmt!r}")
     with closing(_rows(run)) as batches:
         count = (_csv if fmt == "csv" else _parquet)(batches, out)
     dataset = run.dataset
-    audit_record(
-        actor=by,
-        action="scores.exported",
-        project=dataset.project,
-        target=f"{dataset.name} scoring run {run.pk}",
-        detail={
-            "dataset_id": dataset.pk,
-            "run_id": run.pk,
-            "format": fmt,
-            "version": run.version,
-            "rows": count,
-            **({} if by else {"via": "command"}),
-        },
+    events.record(
+        events.Event(
+            "scores.exported",
+            project=dataset.project,
+            actor=by,
+            audit=events.Audit(
+                target=f"{dataset.name} scoring run {run.pk}",
+                detail={
+                    "dataset_id": dataset.pk,
+                    "run_id": run.pk,
+                    "format": fmt,
+                    "version": run.version,
+                    "rows": count,
+                    **({} if by else {"via": "command"}),
+                },
+            ),
+        )
     )
     return count
 

@@ -7,6 +7,7 @@ samples…) is skipped with the reason; the others still land.
 from __future__ import annotations
 
 import io
+import json
 import math
 import time
 from collections import Counter
@@ -20,10 +21,11 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from apps.datasets.importing.loader import raw_connection
-from apps.datasets.models import Sample
+from apps.datasets.models import Prediction, Sample
+from apps.datasets.services import embeddings_compute
 from apps.quality import arrays
 from apps.quality.models import Flag, ScoringRun
-from apps.quality.services import scoring_run_progress
+from apps.quality.progress import scoring_run_progress
 
 if TYPE_CHECKING:
     from workers.engine.labels import LabelErrors
@@ -83,8 +85,6 @@ def load(run: ScoringRun, *, full: bool = True) -> Arrays:
     space = dataset.embedding_spaces.order_by("id").first()
     if space is None and rows and full:
         # No embeddings given or computed yet: compute them now (text, tabular or images).
-        from apps.datasets.services import embeddings_compute
-
         try:
             space = embeddings_compute(dataset_id=dataset.pk)
         except Exception as exc:  # noqa: BLE001 - e.g. no text at all: scoring goes on without
@@ -105,8 +105,6 @@ def load(run: ScoringRun, *, full: bool = True) -> Arrays:
 
 def _load_model_run(model_run, data: Arrays) -> None:
     """The final probabilities (epoch 0, else the last epoch) and, when logged, every epoch's."""
-    from apps.datasets.models import Prediction
-
     epochs = list(
         Prediction.objects.filter(run=model_run)
         .values_list("epoch", flat=True)
@@ -184,6 +182,7 @@ def _has_neighbours(data: Arrays) -> bool:
 
 
 def _cross_validation(run: ScoringRun):
+    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
     from workers.engine.labels import CrossValidation
 
     data = _chunk_arrays(run)
@@ -191,6 +190,7 @@ def _cross_validation(run: ScoringRun):
 
 
 def _neighbour_index(run: ScoringRun):
+    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
     from workers.engine.neighbours import NeighbourIndex
 
     def build():
@@ -249,6 +249,7 @@ def compute_chunk(run: ScoringRun, stage: str, index: int) -> None:
 def _neighbour_chunk(run: ScoringRun, data: Arrays, number: int) -> dict[str, np.ndarray]:
     """A block of rows: their neighbours among all rows, among the reference (non-production)
     rows and, for drift, among the training rows."""
+    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
     from workers.engine.neighbours import kth_distance
 
     size = settings.LOUPE_SCORING_CHUNK_ROWS
@@ -315,6 +316,7 @@ def discard_artefacts(run: ScoringRun) -> None:
 
 
 def finish(run: ScoringRun, stages: dict[str, int]) -> None:
+    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
     from workers.engine import labels as label_kernels
 
     timings: dict[str, float] = {}
@@ -434,6 +436,7 @@ def finish(run: ScoringRun, stages: dict[str, int]) -> None:
 
 def _boundary(data: Arrays, scores: dict, summary: dict, reasons: list[list[str]]) -> None:
     """Samples caught between two classes, the confusion matrix and the most confused pairs."""
+    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
     from workers.engine.labels import class_overlap
 
     n, k = data.probs.shape
@@ -477,6 +480,7 @@ def _label_distribution(data: Arrays) -> dict:
 
 def _weak_slices(data: Arrays, scores: dict, summary: dict) -> None:
     """Metadata values where likely label errors concentrate, with Fisher p and BH q values."""
+    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
     from workers.engine.slices import weak_slices
 
     labelled = data.labels >= 0
@@ -497,6 +501,7 @@ def _neighbour_signals(
 ) -> None:
     """Outliers, kNN label agreement, near duplicates, clusters, the 2D map and drift, from the
     neighbour chunks' results."""
+    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
     from workers.engine import neighbours as nb
 
     vectors, labels, n = data.vectors, data.labels, len(data.ids)
@@ -653,8 +658,6 @@ def _write(
     reasons: list[list[str]],
 ) -> None:
     """Replace the run's scores in one transaction (an earlier attempt's rows go first)."""
-    import json
-
     n = len(data.ids)
 
     def column(name: str, default=None):

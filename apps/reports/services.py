@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from apps.audit.services import audit_record
+from apps.core import events
 from apps.projects.models import Project
 from apps.reports.models import ReportSharing
 
@@ -16,11 +16,12 @@ def report_sharing_set(*, project: Project, viewers: bool, by) -> ReportSharing:
     if sharing.viewers != viewers:
         sharing.viewers = viewers
         sharing.save(update_fields=["viewers"])
-        audit_record(
-            actor=by,
-            action="report.sharing_changed",
-            project=project,
-            target="reports",
-            detail={"viewers": viewers},
+        events.record(
+            events.Event(
+                "report.sharing_changed",
+                project=project,
+                actor=by,
+                audit=events.Audit(target="reports", detail={"viewers": viewers}),
+            )
         )
     return sharing

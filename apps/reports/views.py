@@ -12,7 +12,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from apps.audit.services import audit_record
+from apps.core import events
 from apps.core.charts import line_path, scale
 from apps.core.csv import csv_writer
 from apps.projects.access import get_membership_for_user
@@ -194,18 +194,22 @@ def _csv(project, data: dict, table: str, *, by, period: Period) -> HttpResponse
     w = csv_writer(out)
     w.writerow(header)
     w.writerows(rows)
-    audit_record(
-        actor=by,
-        action="report.exported",
-        project=project,
-        target=f"{table} table",
-        detail={
-            "table": table,
-            "format": "csv",
-            "rows": len(rows),
-            "start": period.start.isoformat() if period.start else None,
-            "end": period.end.isoformat() if period.end else None,
-        },
+    events.record(
+        events.Event(
+            "report.exported",
+            project=project,
+            actor=by,
+            audit=events.Audit(
+                target=f"{table} table",
+                detail={
+                    "table": table,
+                    "format": "csv",
+                    "rows": len(rows),
+                    "start": period.start.isoformat() if period.start else None,
+                    "end": period.end.isoformat() if period.end else None,
+                },
+            ),
+        )
     )
     response = HttpResponse(out.getvalue(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{project.slug}-{table}.csv"'

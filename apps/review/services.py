@@ -209,23 +209,25 @@ def comment_delete(*, comment: Comment, by) -> None:
     """Its author deletes a comment; the thread keeps its place, saying it was deleted."""
     if comment.author_id != by.pk:
         raise ValidationError({"detail": "Only its author can delete a comment."})
-    from apps.audit.services import audit_record
-
-    audit_record(
-        actor=by,
-        action="comment.deleted",
-        project=comment.project,
-        target=f"comment {comment.pk}",
-        detail={
-            "on": (
-                f"sample {comment.sample.external_id}"
-                if comment.sample is not None
-                else f"review session {comment.session_id}"
-                if comment.session_id
-                else f"cluster {comment.cluster} of scoring run {comment.run_id}"
+    events.record(
+        events.Event(
+            "comment.deleted",
+            project=comment.project,
+            actor=by,
+            audit=events.Audit(
+                target=f"comment {comment.pk}",
+                detail={
+                    "on": (
+                        f"sample {comment.sample.external_id}"
+                        if comment.sample is not None
+                        else f"review session {comment.session_id}"
+                        if comment.session_id
+                        else f"cluster {comment.cluster} of scoring run {comment.run_id}"
+                    ),
+                    "dataset_id": comment.dataset_id,
+                },
             ),
-            "dataset_id": comment.dataset_id,
-        },
+        )
     )
     comment.deleted, comment.body = True, ""
     comment.save(update_fields=["deleted", "body"])

@@ -30,7 +30,12 @@ from apps.vendors.models import (
     VendorLabel,
     VendorMember,
 )
-from apps.vendors.selectors import annotators_in
+from apps.vendors.selectors import (
+    acceptance_check,
+    acceptance_preview,
+    annotators_in,
+    final_label,
+)
 
 BATCH_MAX_ITEMS = 5_000
 WORKING = (Batch.Status.SENT, Batch.Status.IN_PROGRESS, Batch.Status.RETURNED)
@@ -420,23 +425,10 @@ def batch_return(*, batch: Batch, by, notes: str, site_url: str = "") -> Batch:
     return batch
 
 
-def final_label(labels) -> str | None:
-    """The item's label: the most frequent of its annotators' (ties: none)."""
-    counts = Counter(label.label for label in labels if label.label is not None)
-    if not counts:
-        return None
-    ranked = counts.most_common()
-    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-        return None
-    return ranked[0][0]
-
-
 @transaction.atomic
 def acceptance_level_set(*, project: Project, level: float, by) -> AcceptancePolicy:
     """Set the accuracy a batch's checks must show (the interval's lower bound) to be accepted
     without an override; a change is audited, since it decides what gets paid for unasked."""
-    from apps.audit.services import audit_record
-
     try:
         level = float(level)
     except (TypeError, ValueError):
@@ -447,12 +439,15 @@ def acceptance_level_set(*, project: Project, level: float, by) -> AcceptancePol
         raise ValidationError({"level": "Acceptance level: a share from 0 to 1, e.g. 0.8."})
     policy, _ = AcceptancePolicy.objects.select_for_update().get_or_create(project=project)
     if policy.level != level:
-        audit_record(
-            actor=by,
-            action="batch_acceptance.changed",
-            project=project,
-            target="Batch acceptance level",
-            detail={"level": [policy.level, level]},
+        events.record(
+            events.Event(
+                "batch_acceptance.changed",
+                project=project,
+                actor=by,
+                audit=events.Audit(
+                    target="Batch acceptance level", detail={"level": [policy.level, level]}
+                ),
+            )
         )
         policy.level = level
         policy.save(update_fields=["level"])
@@ -465,9 +460,6 @@ def batch_accept(*, batch: Batch, by, override_reason: str = "") -> Batch:
     become a new version; every item books its price to the vendor and this month. Unless the
     checked items' accuracy reaches the project's level (see `acceptance_check`), accepting
     needs an override with a reason, kept on the batch and in the audit log."""
-    from apps.audit.services import audit_record
-    from apps.vendors.selectors import acceptance_check, acceptance_preview
-
     if batch.items.filter(status=BatchItem.Status.RETURNED).exists():
         raise ValidationError(
             {"detail": "Some items are returned: send the batch back for rework."}
@@ -490,21 +482,25 @@ def batch_accept(*, batch: Batch, by, override_reason: str = "") -> Batch:
     batch.override_reason = override_reason
     batch.save(update_fields=["acceptance", "override_reason"])
     if override_reason:
-        audit_record(
-            actor=by,
-            action="batch.accepted_by_override",
-            project=batch.project,
-            target=f"{batch.title} (batch {batch.pk})",
-            detail={
-                "batch_id": batch.pk,
-                "vendor": batch.vendor.name,
-                "reason": override_reason,
-                "checked": check["checked"],
-                "accuracy": check["estimate"],
-                "lower_bound": check["low"],
-                "level": check["level"],
-                "relabels": preview["count"],
-            },
+        events.record(
+            events.Event(
+                "batch.accepted_by_override",
+                project=batch.project,
+                actor=by,
+                audit=events.Audit(
+                    target=f"{batch.title} (batch {batch.pk})",
+                    detail={
+                        "batch_id": batch.pk,
+                        "vendor": batch.vendor.name,
+                        "reason": override_reason,
+                        "checked": check["checked"],
+                        "accuracy": check["estimate"],
+                        "lower_bound": check["low"],
+                        "level": check["level"],
+                        "relabels": preview["count"],
+                    },
+                ),
+            )
         )
     items = list(batch.items.select_related("sample").prefetch_related("labels"))
     changes = 0

@@ -3,16 +3,19 @@ export, import), and the vendor's workspace (their batches and the keyboard labe
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.models import User
+from apps.core import events
 from apps.datasets.access import get_dataset_for_user
 from apps.explorer.actions import selection_of_form
 from apps.explorer.query import QueryError
@@ -203,8 +206,6 @@ def action_extra(request, action: str, data) -> dict:
 @require_POST
 def batch_action(request, batch_id: int, action: str):
     if action not in ACTIONS:
-        from django.http import Http404
-
         raise Http404("No such action.")
     cap, service = ACTIONS[action]
     batch = get_batch_for_staff(request.user, batch_id, need=cap)
@@ -253,10 +254,6 @@ def batch_export(request, batch_id: int):
 
 def export_response(batch: Batch, fmt: str, predictions: bool, *, by) -> HttpResponse:
     """The page's and the API's batch download, recorded in the audit log."""
-    import json
-
-    from apps.audit.services import audit_record
-
     items = None  # rows of data in the file; a labelling config has none
     if fmt == "csv":
         body, kind, name = exchange.csv_rows(batch), "text/csv", f"batch-{batch.pk}.csv"
@@ -276,18 +273,22 @@ def export_response(batch: Batch, fmt: str, predictions: bool, *, by) -> HttpRes
             "application/json",
             f"batch-{batch.pk}.json",
         )
-    audit_record(
-        actor=by,
-        action="batch.exported",
-        project=batch.project,
-        target=f"{batch.title} (batch {batch.pk})",
-        detail={
-            "batch_id": batch.pk,
-            "format": fmt,
-            "vendor": batch.vendor.name,
-            **({"rows": items} if items is not None else {}),
-            **({"predictions": predictions} if fmt == "label-studio" else {}),
-        },
+    events.record(
+        events.Event(
+            "batch.exported",
+            project=batch.project,
+            actor=by,
+            audit=events.Audit(
+                target=f"{batch.title} (batch {batch.pk})",
+                detail={
+                    "batch_id": batch.pk,
+                    "format": fmt,
+                    "vendor": batch.vendor.name,
+                    **({"rows": items} if items is not None else {}),
+                    **({"predictions": predictions} if fmt == "label-studio" else {}),
+                },
+            ),
+        )
     )
     response = HttpResponse(body, content_type=kind)
     response["Content-Disposition"] = f'attachment; filename="{name}"'

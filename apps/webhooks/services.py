@@ -15,7 +15,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from apps.audit.services import audit_record
+# Under another name: `events` is a webhook's chosen events in this module.
+from apps.core import events as domain_events
 from apps.core.tasks import task_enqueue
 from apps.projects.models import Project
 from apps.webhooks import transport
@@ -106,12 +107,16 @@ def webhook_create(
         secret=secret_new(),
         created_by=by,
     )
-    audit_record(
-        actor=by,
-        action="webhook.created",
-        project=project,
-        target=url,
-        detail={"webhook": webhook.pk, "events": events, "active": webhook.active},
+    domain_events.record(
+        domain_events.Event(
+            "webhook.created",
+            project=project,
+            actor=by,
+            audit=domain_events.Audit(
+                target=url,
+                detail={"webhook": webhook.pk, "events": events, "active": webhook.active},
+            ),
+        )
     )
     return webhook
 
@@ -153,12 +158,15 @@ def webhook_update(
     for name, (_old, value) in changes.items():
         setattr(webhook, name, value)
     webhook.save(update_fields=list(changes))
-    audit_record(
-        actor=by,
-        action="webhook.changed",
-        project=webhook.project,
-        target=webhook.url,
-        detail={"webhook": webhook.pk, "changes": changes},
+    domain_events.record(
+        domain_events.Event(
+            "webhook.changed",
+            project=webhook.project,
+            actor=by,
+            audit=domain_events.Audit(
+                target=webhook.url, detail={"webhook": webhook.pk, "changes": changes}
+            ),
+        )
     )
     return webhook
 
@@ -169,12 +177,13 @@ def webhook_rotate_secret(*, webhook: Webhook, by) -> Webhook:
     webhook = _locked(webhook)
     webhook.secret = secret_new()
     webhook.save(update_fields=["secret"])
-    audit_record(
-        actor=by,
-        action="webhook.secret_rotated",
-        project=webhook.project,
-        target=webhook.url,
-        detail={"webhook": webhook.pk},
+    domain_events.record(
+        domain_events.Event(
+            "webhook.secret_rotated",
+            project=webhook.project,
+            actor=by,
+            audit=domain_events.Audit(target=webhook.url, detail={"webhook": webhook.pk}),
+        )
     )
     return webhook
 
@@ -182,16 +191,20 @@ def webhook_rotate_secret(*, webhook: Webhook, by) -> Webhook:
 @transaction.atomic
 def webhook_delete(*, webhook: Webhook, by) -> None:
     """Delete the webhook with its delivery log; nothing pending is sent after this."""
-    audit_record(
-        actor=by,
-        action="webhook.deleted",
-        project=webhook.project,
-        target=webhook.url,
-        detail={
-            "webhook": webhook.pk,
-            "events": webhook.events,
-            "deliveries": webhook.deliveries.count(),
-        },
+    domain_events.record(
+        domain_events.Event(
+            "webhook.deleted",
+            project=webhook.project,
+            actor=by,
+            audit=domain_events.Audit(
+                target=webhook.url,
+                detail={
+                    "webhook": webhook.pk,
+                    "events": webhook.events,
+                    "deliveries": webhook.deliveries.count(),
+                },
+            ),
+        )
     )
     webhook.delete()
 

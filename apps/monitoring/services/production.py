@@ -20,6 +20,7 @@ from typing import Any, cast
 
 import numpy as np
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -35,6 +36,7 @@ from apps.datasets.models import (
     Sample,
     Split,
 )
+from apps.datasets.selectors import text_model_path
 from apps.monitoring.models import MonitoringPolicy
 
 PRODUCTION_MAX_ROWS = 10_000
@@ -340,9 +342,7 @@ class _Checker:
 
 def _embed(space: EmbeddingSpace, texts: list[str]) -> np.ndarray | None:
     """Vectors of texts in a space Loupe computed (it keeps the model for that), else None."""
-    from django.core.files.storage import default_storage
-
-    from apps.datasets.services import text_model_path
+    # The embedding kernels bring scikit-learn and SciPy: loaded when texts are first embedded.
     from workers.engine import embeddings as kernels
 
     if space.method == "minilm":
