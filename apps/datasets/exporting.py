@@ -16,6 +16,7 @@ from typing import IO
 import numpy as np
 from django.db import connection
 
+from apps.audit.services import audit_record
 from apps.core.csv import csv_writer
 from apps.datasets.importing.loader import raw_connection
 from apps.datasets.importing.readers import FORMATS
@@ -72,8 +73,6 @@ def export_dataset(
     """Write version `version` of the dataset to `out`; returns the number of samples written.
 
     The export is recorded in the audit log once written, as `by` (None: the command line)."""
-    from apps.audit.services import audit_record
-
     if fmt not in FORMATS:
         raise ValueError(f"Unknown format {fmt!r}")
     connection.close_if_unusable_or_obsolete()

@@ -11,6 +11,7 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from pgvector import Vector
 
+from apps.datasets.importing.values import image_path
 from apps.datasets.models import (
     Dataset,
     DatasetVersion,
@@ -21,6 +22,7 @@ from apps.datasets.models import (
     Sample,
     SampleTag,
 )
+from workers.engine import embeddings as kernels
 
 
 def datasets_of_project(project) -> QuerySet[Dataset]:
@@ -182,13 +184,15 @@ def nearest_to_vector(
     return rows
 
 
+def text_model_path(space: EmbeddingSpace) -> str:
+    """Where the fitted model that embeds free text into a computed space lives."""
+    return f"datasets/{space.dataset_id}/embedding-models/space-{space.pk}.npz"
+
+
 def embed_text(space: EmbeddingSpace, text: str):
     """The vector of free text in the space: MiniLM (the `embed` extra) or the space's own
     fitted LSA model. LookupError when the space cannot embed text."""
     from django.core.files.storage import default_storage
-
-    from apps.datasets.services import text_model_path
-    from workers.engine import embeddings as kernels
 
     if space.method == "minilm":
         try:
@@ -270,8 +274,6 @@ def media_folder(dataset: Dataset) -> str:
 def media_path(dataset: Dataset, image: str) -> str:
     """Where an image of the dataset lives in media storage; ValueError for a path that would
     lead out of the dataset's media folder."""
-    from apps.datasets.importing.values import image_path
-
     return f"{media_folder(dataset)}/{image_path(image)}"
 
 

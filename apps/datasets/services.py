@@ -15,13 +15,19 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
+from apps.audit.services import audit_record
+from apps.config.parsers import json_loads
 from apps.core import events
 from apps.core.tasks import task_enqueue
+from apps.datasets.importing.archive import extract, inspect_archive
 from apps.datasets.importing.loader import (
     ImportOptions,
     ImportRefused,
+    binary_copy_data,
+    copy_binary,
     import_model_run,
     import_samples,
+    raw_connection,
 )
 from apps.datasets.importing.readers import FORMATS, FileRefused, guess_format
 from apps.datasets.models import (
@@ -38,7 +44,9 @@ from apps.datasets.models import (
     Sample,
     Upload,
 )
-from apps.datasets.selectors import media_path
+from apps.datasets.selectors import media_path, text_model_path
+from workers.engine import embeddings as kernels
+from workers.engine.metrics import split_metrics
 
 
 @transaction.atomic
@@ -351,8 +359,6 @@ def version_commit(*, dataset: Dataset, by, message: str) -> DatasetVersion:
 @transaction.atomic
 def dataset_delete(*, dataset: Dataset, by) -> None:
     """Delete a dataset and everything in it, the big tables first, in set-based statements."""
-    from apps.audit.services import audit_record
-
     with connection.cursor() as cur:
         # Review rows point at samples and label changes: they go before them.
         sessions = "SELECT id FROM review_reviewsession WHERE dataset_id = %s"
@@ -494,8 +500,6 @@ def upload_complete(
 
 def model_run_options(*, name: str, metrics=None, embedding_space: str = "") -> dict:
     """Check what a model-run import needs besides its file: a name, and metrics as a JSON object."""
-    from apps.config.parsers import json_loads
-
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Name the model run."})
@@ -524,8 +528,6 @@ def embedding_index_build(*, space_id: int) -> float | None:
     (vector::vector(d)) WHERE space_id = …; queries must use that same expression.
     """
     import time
-
-    from apps.datasets.importing.loader import raw_connection
 
     space = EmbeddingSpace.objects.filter(pk=space_id).first()
     if space is None or space.index_built_at is not None:
@@ -570,9 +572,6 @@ def embeddings_compute(*, dataset_id: int, method: str | None = None) -> Embeddi
     Returns the new space, or None when the dataset already has a space made with `method`.
     """
     import numpy as np
-
-    from apps.datasets.importing.loader import binary_copy_data, copy_binary, raw_connection
-    from workers.engine import embeddings as kernels
 
     dataset = Dataset.objects.filter(pk=dataset_id).first()
     if dataset is None:
@@ -626,11 +625,6 @@ def embeddings_compute(*, dataset_id: int, method: str | None = None) -> Embeddi
     return space
 
 
-def text_model_path(space: EmbeddingSpace) -> str:
-    """Where the fitted model that embeds free text into a computed space lives."""
-    return f"datasets/{space.dataset_id}/embedding-models/space-{space.pk}.npz"
-
-
 def _import_archive(job: ImportJob, stream, options: ImportOptions, progress):
     """Inspect the archive, put its images in the dataset's media under a folder of this import,
     then import its table; a refused table takes the images back out.
@@ -640,8 +634,6 @@ def _import_archive(job: ImportJob, stream, options: ImportOptions, progress):
     behind in the dataset's media."""
     import shutil
     import tempfile
-
-    from apps.datasets.importing.archive import extract, inspect_archive
 
     with tempfile.TemporaryDirectory(prefix="archive-", dir=_work_folder()) as work:
         if job.options.get("local"):
@@ -704,8 +696,6 @@ def model_run_compute_metrics(*, run_id: int) -> dict | None:
     """Accuracy and macro F1 per split of the run's final probabilities against the current
     labels, kept in the run's metrics under "computed" beside what the user logged."""
     import numpy as np
-
-    from workers.engine.metrics import split_metrics
 
     run = ModelRun.objects.filter(pk=run_id).first()
     if run is None:

@@ -7,6 +7,7 @@ import json
 from contextlib import closing
 from typing import IO
 
+from apps.audit.services import audit_record
 from apps.core.csv import csv_writer
 from apps.datasets.importing.loader import raw_connection
 from apps.quality.models import ScoringRun
@@ -50,8 +51,6 @@ def _rows(run: ScoringRun):
 
 def export_scores(*, run: ScoringRun, fmt: str, out: IO[bytes], by) -> int:
     """Write the run's scores to `out`, then record the export as `by` (None: the command line)."""
-    from apps.audit.services import audit_record
-
     if fmt not in SCORE_FORMATS:
         raise ValueError(f"Unknown format {fmt!r}")
     with closing(_rows(run)) as batches:

@@ -12,21 +12,23 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import timezone
 
 from apps.datasets.importing.loader import raw_connection
-from apps.datasets.models import Sample
+from apps.datasets.models import Prediction, Sample
+from apps.datasets.services import embeddings_compute
 from apps.quality import arrays
-from apps.quality.models import Flag, ScoringRun
-from apps.quality.services import scoring_run_progress
-
-if TYPE_CHECKING:
-    from workers.engine.labels import LabelErrors
+from apps.quality.models import Flag, RunStatus, ScoringRun
+from workers.engine import labels as label_kernels
+from workers.engine import neighbours as nb
+from workers.engine.labels import CrossValidation, LabelErrors, class_overlap
+from workers.engine.neighbours import NeighbourIndex, kth_distance
+from workers.engine.slices import weak_slices
 
 # A sample is flagged an outlier above this percentile of mean neighbour distance, and on the
 # boundary when its top two classes are closer than this.
@@ -35,6 +37,22 @@ BOUNDARY_MARGIN = 0.1
 # Easy (error potential below this) near duplicates in train are redundancy candidates.
 REDUNDANT_BELOW = 0.2
 ACTIVE_LEARNING_BUDGET = 100
+
+
+# --- progress: a run's stage, recorded as it starts; a cancelled run stops at the next ------------
+
+
+def scoring_run_progress(*, run: ScoringRun, stage: str, progress: float) -> None:
+    """Record the stage and beat the heart; a cancelled run stops here."""
+    updated = ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
+        stage=stage, progress=progress, heartbeat_at=timezone.now()
+    )
+    if not updated:
+        raise RunCancelled(run.pk)
+
+
+class RunCancelled(Exception):
+    """The run was cancelled (or taken over) while this worker carried it."""
 
 
 @dataclass
@@ -83,8 +101,6 @@ def load(run: ScoringRun, *, full: bool = True) -> Arrays:
     space = dataset.embedding_spaces.order_by("id").first()
     if space is None and rows and full:
         # No embeddings given or computed yet: compute them now (text, tabular or images).
-        from apps.datasets.services import embeddings_compute
-
         try:
             space = embeddings_compute(dataset_id=dataset.pk)
         except Exception as exc:  # noqa: BLE001 - e.g. no text at all: scoring goes on without
@@ -105,8 +121,6 @@ def load(run: ScoringRun, *, full: bool = True) -> Arrays:
 
 def _load_model_run(model_run, data: Arrays) -> None:
     """The final probabilities (epoch 0, else the last epoch) and, when logged, every epoch's."""
-    from apps.datasets.models import Prediction
-
     epochs = list(
         Prediction.objects.filter(run=model_run)
         .values_list("epoch", flat=True)
@@ -184,15 +198,11 @@ def _has_neighbours(data: Arrays) -> bool:
 
 
 def _cross_validation(run: ScoringRun):
-    from workers.engine.labels import CrossValidation
-
     data = _chunk_arrays(run)
     return _cached(run, "cv", lambda: CrossValidation(data.vectors, data.labels))
 
 
 def _neighbour_index(run: ScoringRun):
-    from workers.engine.neighbours import NeighbourIndex
-
     def build():
         graph = _artefact_path(run, "graph")
         data = _chunk_arrays(run)
@@ -249,8 +259,6 @@ def compute_chunk(run: ScoringRun, stage: str, index: int) -> None:
 def _neighbour_chunk(run: ScoringRun, data: Arrays, number: int) -> dict[str, np.ndarray]:
     """A block of rows: their neighbours among all rows, among the reference (non-production)
     rows and, for drift, among the training rows."""
-    from workers.engine.neighbours import kth_distance
-
     size = settings.LOUPE_SCORING_CHUNK_ROWS
     rows = np.arange(number * size, min((number + 1) * size, len(data.ids)))
     index, k = _neighbour_index(run), neighbour_k(len(data.ids))
@@ -315,8 +323,7 @@ def discard_artefacts(run: ScoringRun) -> None:
 
 
 def finish(run: ScoringRun, stages: dict[str, int]) -> None:
-    from workers.engine import labels as label_kernels
-
+    """Everything after the chunks, then the scores written, each stage recorded as it starts."""
     timings: dict[str, float] = {}
     last = [None, time.monotonic()]
 
@@ -434,8 +441,6 @@ def finish(run: ScoringRun, stages: dict[str, int]) -> None:
 
 def _boundary(data: Arrays, scores: dict, summary: dict, reasons: list[list[str]]) -> None:
     """Samples caught between two classes, the confusion matrix and the most confused pairs."""
-    from workers.engine.labels import class_overlap
-
     n, k = data.probs.shape
     boundary = np.zeros(n, dtype=bool)
     if k > 1:
@@ -477,8 +482,6 @@ def _label_distribution(data: Arrays) -> dict:
 
 def _weak_slices(data: Arrays, scores: dict, summary: dict) -> None:
     """Metadata values where likely label errors concentrate, with Fisher p and BH q values."""
-    from workers.engine.slices import weak_slices
-
     labelled = data.labels >= 0
     keys = sorted({key for meta in data.metadata for key in meta})
     columns = {
@@ -497,8 +500,6 @@ def _neighbour_signals(
 ) -> None:
     """Outliers, kNN label agreement, near duplicates, clusters, the 2D map and drift, from the
     neighbour chunks' results."""
-    from workers.engine import neighbours as nb
-
     vectors, labels, n = data.vectors, data.labels, len(data.ids)
     k = neighbour_k(n)
     reference = data.splits != "production"

@@ -17,7 +17,9 @@ from apps.core import events
 from apps.core.tasks import task_enqueue
 from apps.datasets.models import Dataset, ModelRun
 from apps.datasets.selectors import latest_version
+from apps.quality import pipeline
 from apps.quality.models import RunStatus, ScoringChunk, ScoringRun
+from apps.quality.pipeline import RunCancelled, scoring_run_progress
 
 STALE_AFTER = timedelta(minutes=10)
 MAX_ATTEMPTS = 3
@@ -66,22 +68,7 @@ def scoring_run_claim(*, run_id: int) -> ScoringRun | None:
     return run
 
 
-def scoring_run_progress(*, run: ScoringRun, stage: str, progress: float) -> None:
-    """Record the stage and beat the heart; a cancelled run stops here."""
-    updated = ScoringRun.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(
-        stage=stage, progress=progress, heartbeat_at=timezone.now()
-    )
-    if not updated:
-        raise RunCancelled(run.pk)
-
-
-class RunCancelled(Exception):
-    """The run was cancelled (or taken over) while this worker carried it."""
-
-
 def scoring_run_cancel(*, run: ScoringRun) -> bool:
-    from apps.quality import pipeline
-
     cancelled = ScoringRun.objects.filter(
         pk=run.pk, status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
     ).update(status=RunStatus.CANCELLED, finished_at=timezone.now(), stage="")
@@ -95,8 +82,6 @@ def scoring_run_execute(*, run_id: int, inline: bool = True) -> ScoringRun | Non
     compute every chunk and finish in this process; otherwise queue the chunks for any worker,
     the last of which queues the finish. Results are written whole at the end, replacing any
     an earlier attempt left, so running twice gives the same rows."""
-    from apps.quality import pipeline
-
     run = scoring_run_claim(run_id=run_id)
     if run is None:
         return ScoringRun.objects.filter(pk=run_id).first()
@@ -157,8 +142,6 @@ def _chunk_progress(run: ScoringRun) -> float:
 
 def _fail(run_id: int, error: str) -> int:
     """Fail a running run with the reason, and drop its intermediate results."""
-    from apps.quality import pipeline
-
     failed = ScoringRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).update(
         status=RunStatus.FAILED, finished_at=timezone.now(), stage="", error=error
     )
@@ -195,8 +178,6 @@ def scoring_chunk_claim(*, chunk_id: int) -> ScoringChunk | None:
 
 def scoring_chunk_execute(*, chunk_id: int, inline: bool = False) -> None:
     """Compute one chunk; the worker that completes a run's last chunk queues its finish."""
-    from apps.quality import pipeline
-
     chunk = scoring_chunk_claim(chunk_id=chunk_id)
     if chunk is None:
         return
@@ -232,8 +213,6 @@ def _claim_finish(run: ScoringRun) -> bool:
 
 def scoring_run_finish(*, run_id: int) -> ScoringRun | None:
     """Put the chunks' results together, compute the rest and write the scores."""
-    from apps.quality import pipeline
-
     run = ScoringRun.objects.filter(pk=run_id, status=RunStatus.RUNNING).first()
     if run is None:
         return ScoringRun.objects.filter(pk=run_id).first()

@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.audit.services import audit_record
 from apps.core import events
 from apps.core.links import sample_table_url
 from apps.datasets import services as dataset_services
@@ -209,8 +210,6 @@ def comment_delete(*, comment: Comment, by) -> None:
     """Its author deletes a comment; the thread keeps its place, saying it was deleted."""
     if comment.author_id != by.pk:
         raise ValidationError({"detail": "Only its author can delete a comment."})
-    from apps.audit.services import audit_record
-
     audit_record(
         actor=by,
         action="comment.deleted",

@@ -3,12 +3,34 @@ what accepting a batch rests on (its checked accuracy) and would change (its rel
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
 from apps.projects.capabilities import Cap, Role, role_can
-from apps.vendors.models import AcceptancePolicy, Batch, BatchItem, Vendor, VendorMember
+from apps.quality.models import SampleScore
+from apps.quality.selectors import latest_done_run
+from apps.vendors.models import (
+    AcceptancePolicy,
+    Batch,
+    BatchItem,
+    CostEntry,
+    Vendor,
+    VendorLabel,
+    VendorMember,
+)
+
+
+def final_label(labels) -> str | None:
+    """The item's label: the most frequent of its annotators' (ties: none)."""
+    counts = Counter(label.label for label in labels if label.label is not None)
+    if not counts:
+        return None
+    ranked = counts.most_common()
+    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
+        return None
+    return ranked[0][0]
 
 
 def batches_for_vendor_user(user, project) -> QuerySet[Batch]:
@@ -65,8 +87,6 @@ def vendor_quality(vendor, project) -> dict:
     booked (a vendor shared with other projects shows nothing of their work here)."""
     from django.db.models import F, Sum
 
-    from apps.vendors.models import CostEntry, VendorLabel
-
     gold = VendorLabel.objects.filter(
         item__batch__vendor=vendor,
         item__batch__project=project,
@@ -105,8 +125,6 @@ def acceptance_check(batch: Batch) -> dict:
     estimate, meets the level, because a handful of checks proves little: 3 right of 3 reads
     100 % yet says only that the accuracy is at least 44 %."""
     from scipy.stats import binomtest
-
-    from apps.vendors.services import final_label
 
     right = gold = qa = 0
     for item in batch.items.prefetch_related("labels"):
@@ -159,10 +177,6 @@ def acceptance_preview(batch: Batch) -> dict:
     sample's), with the newest finished run's view of each: its suggested label and its flag.
     `against_both` counts relabels to a class that neither the previous label nor the model's
     suggestion names (only where the model suggested one); `flagged` those the run flagged."""
-    from apps.quality.models import SampleScore
-    from apps.quality.selectors import latest_done_run
-    from apps.vendors.services import final_label
-
     relabels: list[dict[str, Any]] = []
     for item in (
         batch.items.filter(gold_label__isnull=True)

@@ -15,11 +15,13 @@ from django.db.models.functions import MD5, Cast
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.audit.services import audit_record
 from apps.core import events
 from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, LabelSource, Sample
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
+from apps.quality.models import SampleScore
 from apps.vendors.access import manages_vendors
 from apps.vendors.models import (
     AcceptancePolicy,
@@ -30,7 +32,12 @@ from apps.vendors.models import (
     VendorLabel,
     VendorMember,
 )
-from apps.vendors.selectors import annotators_in
+from apps.vendors.selectors import (
+    acceptance_check,
+    acceptance_preview,
+    annotators_in,
+    final_label,
+)
 
 BATCH_MAX_ITEMS = 5_000
 WORKING = (Batch.Status.SENT, Batch.Status.IN_PROGRESS, Batch.Status.RETURNED)
@@ -240,8 +247,6 @@ def _gold_candidates(dataset: Dataset, run, *, exclude: set[int], count: int) ->
         pk__in=exclude
     )
     if run is not None:
-        from apps.quality.models import SampleScore
-
         samples = samples.exclude(
             pk__in=SampleScore.objects.filter(run=run, likely_mislabeled=True).values("sample_id")
         )
@@ -420,23 +425,10 @@ def batch_return(*, batch: Batch, by, notes: str, site_url: str = "") -> Batch:
     return batch
 
 
-def final_label(labels) -> str | None:
-    """The item's label: the most frequent of its annotators' (ties: none)."""
-    counts = Counter(label.label for label in labels if label.label is not None)
-    if not counts:
-        return None
-    ranked = counts.most_common()
-    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-        return None
-    return ranked[0][0]
-
-
 @transaction.atomic
 def acceptance_level_set(*, project: Project, level: float, by) -> AcceptancePolicy:
     """Set the accuracy a batch's checks must show (the interval's lower bound) to be accepted
     without an override; a change is audited, since it decides what gets paid for unasked."""
-    from apps.audit.services import audit_record
-
     try:
         level = float(level)
     except (TypeError, ValueError):
@@ -465,9 +457,6 @@ def batch_accept(*, batch: Batch, by, override_reason: str = "") -> Batch:
     become a new version; every item books its price to the vendor and this month. Unless the
     checked items' accuracy reaches the project's level (see `acceptance_check`), accepting
     needs an override with a reason, kept on the batch and in the audit log."""
-    from apps.audit.services import audit_record
-    from apps.vendors.selectors import acceptance_check, acceptance_preview
-
     if batch.items.filter(status=BatchItem.Status.RETURNED).exists():
         raise ValidationError(
             {"detail": "Some items are returned: send the batch back for rework."}

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.models import User
+from apps.audit.services import audit_record
 from apps.datasets.access import get_dataset_for_user
 from apps.explorer import selectors as explorer_selectors
 from apps.explorer.query import QueryError
@@ -260,8 +261,6 @@ def batch_export(request, batch_id: int):
 def export_response(batch: Batch, fmt: str, predictions: bool, *, by) -> HttpResponse:
     """The page's and the API's batch download, recorded in the audit log."""
     import json
-
-    from apps.audit.services import audit_record
 
     items = None  # rows of data in the file; a labelling config has none
     if fmt == "csv":

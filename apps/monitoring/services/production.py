@@ -35,7 +35,9 @@ from apps.datasets.models import (
     Sample,
     Split,
 )
+from apps.datasets.selectors import text_model_path
 from apps.monitoring.models import MonitoringPolicy
+from workers.engine import embeddings as kernels
 
 PRODUCTION_MAX_ROWS = 10_000
 MAX_PROBLEMS = 100
@@ -341,9 +343,6 @@ class _Checker:
 def _embed(space: EmbeddingSpace, texts: list[str]) -> np.ndarray | None:
     """Vectors of texts in a space Loupe computed (it keeps the model for that), else None."""
     from django.core.files.storage import default_storage
-
-    from apps.datasets.services import text_model_path
-    from workers.engine import embeddings as kernels
 
     if space.method == "minilm":
         try:
