@@ -24,6 +24,7 @@ from apps.datasets.models import (
     Sample,
     SampleTag,
 )
+from workers.engine import embeddings as kernels
 
 
 def datasets_of_project(project) -> QuerySet[Dataset]:
@@ -183,11 +184,14 @@ def nearest_to_vector(
     return rows
 
 
+def text_model_path(space: EmbeddingSpace) -> str:
+    """Where the fitted model that embeds free text into a computed space lives."""
+    return f"datasets/{space.dataset_id}/embedding-models/space-{space.pk}.npz"
+
+
 def embed_text(space: EmbeddingSpace, text: str):
     """The vector of free text in the space: MiniLM (the `embed` extra) or the space's own
     fitted LSA model. LookupError when the space cannot embed text."""
-    # The embedding kernels bring scikit-learn and SciPy: loaded when text is first embedded.
-    from workers.engine import embeddings as kernels
 
     if space.method == "minilm":
         try:
@@ -259,11 +263,6 @@ def tags_of_dataset(dataset: Dataset) -> QuerySet:
 
 
 # --- Media ---------------------------------------------------------------------------------------
-
-
-def text_model_path(space: EmbeddingSpace) -> str:
-    """Where the fitted model that embeds free text into a computed space lives."""
-    return f"datasets/{space.dataset_id}/embedding-models/space-{space.pk}.npz"
 
 
 def media_folder(dataset: Dataset) -> str:

@@ -50,6 +50,8 @@ from apps.datasets.models import (
     Upload,
 )
 from apps.datasets.selectors import media_path, text_model_path
+from workers.engine import embeddings as kernels
+from workers.engine.metrics import split_metrics
 
 
 @transaction.atomic
@@ -574,8 +576,6 @@ def embeddings_compute(*, dataset_id: int, method: str | None = None) -> Embeddi
 
     Returns the new space, or None when the dataset already has a space made with `method`.
     """
-    # The embedding kernels bring scikit-learn and SciPy: loaded by the worker that computes.
-    from workers.engine import embeddings as kernels
 
     dataset = Dataset.objects.filter(pk=dataset_id).first()
     if dataset is None:
@@ -696,8 +696,6 @@ def _work_folder() -> Path:
 def model_run_compute_metrics(*, run_id: int) -> dict | None:
     """Accuracy and macro F1 per split of the run's final probabilities against the current
     labels, kept in the run's metrics under "computed" beside what the user logged."""
-    # The metrics bring scikit-learn: loaded by the worker that computes them.
-    from workers.engine.metrics import split_metrics
 
     run = ModelRun.objects.filter(pk=run_id).first()
     if run is None:

@@ -20,11 +20,12 @@ from apps.core.links import sample_table_url
 from apps.datasets.access import get_dataset_for_user
 from apps.monitoring import selectors
 from apps.monitoring.forms import MonitoringPolicyForm
-from apps.monitoring.models import DriftCheck
+from apps.monitoring.models import DriftCheck, MonitoringPolicy
 from apps.monitoring.services import drift
 from apps.monitoring.services.production import PRODUCTION_MAX_ROWS, resolve_space
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
+from workers.engine import monitor
 
 SHOWN_WINDOWS = drift.LOOKBACK_WINDOWS
 CHART_W = 720
@@ -37,10 +38,7 @@ _DAY = timedelta(days=1)
 
 def method_parameters() -> dict:
     """The drift check's defaults for the methods page (its "monitor" section), read from the
-    code. The engine is imported here, not at module level: it pulls in scikit-learn."""
-    from apps.monitoring.models import MonitoringPolicy
-    from workers.engine import monitor
-
+    code."""
     return {
         **{
             f.name: f.default

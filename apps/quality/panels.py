@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from apps.core.panels import panel_register
 from apps.quality.models import RunStatus
 
 
@@ -11,3 +12,7 @@ def scoring_context(request, context: dict) -> dict:
         "scoring": run,
         "scoring_live": run is not None and run.status in (RunStatus.QUEUED, RunStatus.RUNNING),
     }
+
+
+def register() -> None:
+    panel_register("dataset.aside", template="quality/scoring.html", context=scoring_context)

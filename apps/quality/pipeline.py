@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
-from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
@@ -26,9 +25,11 @@ from apps.datasets.services import embeddings_compute
 from apps.quality import arrays
 from apps.quality.models import Flag, ScoringRun
 from apps.quality.progress import scoring_run_progress
-
-if TYPE_CHECKING:
-    from workers.engine.labels import LabelErrors
+from workers.engine import labels as label_kernels
+from workers.engine import neighbours as nb
+from workers.engine.labels import CrossValidation, LabelErrors, class_overlap
+from workers.engine.neighbours import NeighbourIndex, kth_distance
+from workers.engine.slices import weak_slices
 
 # A sample is flagged an outlier above this percentile of mean neighbour distance, and on the
 # boundary when its top two classes are closer than this.
@@ -182,17 +183,11 @@ def _has_neighbours(data: Arrays) -> bool:
 
 
 def _cross_validation(run: ScoringRun):
-    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
-    from workers.engine.labels import CrossValidation
-
     data = _chunk_arrays(run)
     return _cached(run, "cv", lambda: CrossValidation(data.vectors, data.labels))
 
 
 def _neighbour_index(run: ScoringRun):
-    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
-    from workers.engine.neighbours import NeighbourIndex
-
     def build():
         graph = _artefact_path(run, "graph")
         data = _chunk_arrays(run)
@@ -249,9 +244,6 @@ def compute_chunk(run: ScoringRun, stage: str, index: int) -> None:
 def _neighbour_chunk(run: ScoringRun, data: Arrays, number: int) -> dict[str, np.ndarray]:
     """A block of rows: their neighbours among all rows, among the reference (non-production)
     rows and, for drift, among the training rows."""
-    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
-    from workers.engine.neighbours import kth_distance
-
     size = settings.LOUPE_SCORING_CHUNK_ROWS
     rows = np.arange(number * size, min((number + 1) * size, len(data.ids)))
     index, k = _neighbour_index(run), neighbour_k(len(data.ids))
@@ -316,9 +308,7 @@ def discard_artefacts(run: ScoringRun) -> None:
 
 
 def finish(run: ScoringRun, stages: dict[str, int]) -> None:
-    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
-    from workers.engine import labels as label_kernels
-
+    """Everything after the chunks, then the scores written, each stage recorded as it starts."""
     timings: dict[str, float] = {}
     last = [None, time.monotonic()]
 
@@ -436,9 +426,6 @@ def finish(run: ScoringRun, stages: dict[str, int]) -> None:
 
 def _boundary(data: Arrays, scores: dict, summary: dict, reasons: list[list[str]]) -> None:
     """Samples caught between two classes, the confusion matrix and the most confused pairs."""
-    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
-    from workers.engine.labels import class_overlap
-
     n, k = data.probs.shape
     boundary = np.zeros(n, dtype=bool)
     if k > 1:
@@ -480,9 +467,6 @@ def _label_distribution(data: Arrays) -> dict:
 
 def _weak_slices(data: Arrays, scores: dict, summary: dict) -> None:
     """Metadata values where likely label errors concentrate, with Fisher p and BH q values."""
-    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
-    from workers.engine.slices import weak_slices
-
     labelled = data.labels >= 0
     keys = sorted({key for meta in data.metadata for key in meta})
     columns = {
@@ -501,9 +485,6 @@ def _neighbour_signals(
 ) -> None:
     """Outliers, kNN label agreement, near duplicates, clusters, the 2D map and drift, from the
     neighbour chunks' results."""
-    # The engine brings scikit-learn, SciPy and faiss: loaded by the worker that scores.
-    from workers.engine import neighbours as nb
-
     vectors, labels, n = data.vectors, data.labels, len(data.ids)
     k = neighbour_k(n)
     reference = data.splits != "production"

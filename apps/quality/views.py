@@ -19,8 +19,10 @@ from django.views.decorators.http import require_http_methods, require_safe
 from apps.datasets.access import get_dataset_for_user
 from apps.datasets.views import dataset_caps
 from apps.projects.capabilities import Cap
+from apps.quality import pipeline
 from apps.quality.panels import scoring_context
 from apps.quality.services import scoring_run_start
+from workers.engine import embeddings, labels, neighbours, slices
 
 # The methods page, section by section: (anchor, title). Other pages link to a signal's method
 # as `{% url 'quality:methods' %}#<anchor>`, so an anchor, once published, stays.
@@ -55,14 +57,8 @@ METHOD_PARAMETER_SOURCES: dict[str, Callable[[], dict[str, Any]]] = {}
 
 @cache
 def method_parameters() -> dict[str, Any]:
-    """The defaults the engine and the scoring pipeline actually run with, read from the code.
-
-    Imported here rather than at module level: the kernels pull in scikit-learn, which the
-    rest of the web process does not need; the result is the same for every request.
-    """
-    from apps.quality import pipeline
-    from workers.engine import embeddings, labels, neighbours, slices
-
+    """The defaults the engine and the scoring pipeline actually run with, read from the code
+    (the same for every request, so computed once)."""
     outlier_k = _default(neighbours.outlier_scores, "k")
     coverage = _default(neighbours.drift, "coverage_percentile")
     noise_confidence = _default(labels.label_noise_estimate, "confidence")

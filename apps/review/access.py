@@ -9,6 +9,7 @@ from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap, Role
 from apps.projects.models import Membership
 from apps.review.models import Comment, ReviewSession
+from apps.review.services import policy_of
 
 
 def get_session_for_user(user, pk: int, *, need: Cap = Cap.VIEW) -> ReviewSession:
@@ -38,8 +39,6 @@ def get_comment_for_user(user, pk: int, *, need: Cap = Cap.VIEW, own: bool = Fal
 
 def may_adjudicate(membership: Membership) -> bool:
     """Curators adjudicate; reviewers too when the project's consensus policy names them."""
-    from apps.review.services import policy_of
-
     if membership.can(Cap.ADJUDICATE):
         return True
     return membership.role == Role.REVIEWER and policy_of(membership.project).reviewers_adjudicate

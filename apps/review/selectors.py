@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 
+from apps.datasets.models import DatasetVersion, ImportJob, JobStatus
+from apps.quality.models import RunStatus, ScoringRun
 from apps.review.models import (
     Comment,
     Decision,
@@ -103,9 +105,6 @@ def feed(project, limit: int = 100) -> list:
     """The project's activity, newest first: review and comments (Activity rows), with the
     versions committed, the imports done and the scoring runs finished, read where they live."""
     from django.urls import reverse
-
-    from apps.datasets.models import DatasetVersion, ImportJob, JobStatus
-    from apps.quality.models import RunStatus, ScoringRun
 
     items = list(project.activity.select_related("actor")[:limit])
     for v in (

@@ -21,9 +21,11 @@ from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.projects.models import Membership
 from apps.review.actions import NOTIFY_ROLES, STAFF_ROLES
+from apps.review.models import ReviewSession
 from apps.rules import services
 from apps.rules.access import action_cap, check_action, get_rule_for_user, may_set_action
 from apps.rules.models import SCHEDULES, ActionType, Rule, Trigger
+from apps.webhooks.models import Webhook
 
 
 def _error(request, exc: ValidationError) -> None:
@@ -108,9 +110,6 @@ def _definition_from_post(post) -> dict:
 
 
 def _form_context(dataset: Dataset, membership: Membership) -> dict:
-    from apps.review.models import ReviewSession
-    from apps.webhooks.models import Webhook
-
     voters = [
         m.user
         for m in Membership.objects.filter(project=dataset.project)

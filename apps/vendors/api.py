@@ -28,6 +28,7 @@ from apps.vendors.selectors import (
     batch_annotators,
     batches_for_vendor_user,
 )
+from apps.vendors.views import ACTIONS, action_extra, export_response
 
 
 class VendorSerializer(serializers.ModelSerializer):
@@ -213,8 +214,6 @@ class BatchAction(generics.GenericAPIView):
     @extend_schema(request=BatchActionSerializer, responses=BatchSerializer)
     def post(self, request, batch_id: int):
         """Move the batch on: send (managers), start QA, accept, or return for rework (QA)."""
-        from apps.vendors.views import ACTIONS, action_extra
-
         body = BatchActionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         action = body.validated_data["action"]
@@ -263,8 +262,6 @@ class BatchExport(generics.GenericAPIView):
         },
     )
     def get(self, request, batch_id: int):
-        from apps.vendors.views import export_response
-
         batch = get_batch_for_staff(request.user, batch_id, need=Cap.MANAGE_VENDORS)
         fmt = request.query_params.get("format", "label-studio")
         predictions = request.query_params.get("predictions") in ("1", "true")

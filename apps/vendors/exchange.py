@@ -15,6 +15,7 @@ from apps.config.parsers import JSONTooDeep, json_loads
 from apps.core.csv import csv_writer
 from apps.core.text import text_problem
 from apps.vendors.models import Batch, BatchItem, VendorLabel
+from apps.vendors.services import WORKING
 
 FROM_NAME, TO_NAME = "label", "content"
 
@@ -239,8 +240,6 @@ def parse_csv(batch: Batch, text: str) -> list[tuple[BatchItem, str | None, str,
 @transaction.atomic
 def import_labels(*, batch: Batch, by, rows, source: str) -> int:
     """Write parsed labels (all of them or none): one per item and external annotator."""
-    from apps.vendors.services import WORKING
-
     locked = Batch.objects.select_for_update().get(pk=batch.pk)
     if locked.status not in WORKING:
         raise Refused(

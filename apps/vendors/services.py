@@ -20,6 +20,7 @@ from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, LabelSource, Sample
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
+from apps.quality.models import SampleScore
 from apps.vendors.access import manages_vendors
 from apps.vendors.models import (
     AcceptancePolicy,
@@ -245,8 +246,6 @@ def _gold_candidates(dataset: Dataset, run, *, exclude: set[int], count: int) ->
         pk__in=exclude
     )
     if run is not None:
-        from apps.quality.models import SampleScore
-
         samples = samples.exclude(
             pk__in=SampleScore.objects.filter(run=run, likely_mislabeled=True).values("sample_id")
         )

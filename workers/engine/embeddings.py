@@ -17,13 +17,12 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
-import scipy.linalg
-from sklearn.decomposition import PCA, TruncatedSVD
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
-from sklearn.preprocessing import StandardScaler, normalize
 
+# SciPy and scikit-learn are imported by the functions that use them: the web process imports
+# this module for its method names and for TextLSA, and should not pay for loading them.
 if TYPE_CHECKING:
     from PIL import Image as PILImage
+    from sklearn.feature_extraction.text import TfidfVectorizer
 
 EMBEDDING_METHODS: dict[str, str] = {
     "provided": "Vectors supplied by the user with the dataset.",
@@ -91,6 +90,8 @@ def text_tfidf_svd(
     no known term (empty strings, say) get an all-zero row. With keep=True, also the fitted
     model that embeds new text into the same space (None when the corpus is too small for one).
     """
+    from sklearn.decomposition import TruncatedSVD
+
     if dim < 1:
         raise ValueError("dim must be at least 1")
     docs = ["" if t is None else str(t) for t in texts]
@@ -139,6 +140,9 @@ class TextLSA:
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         # The same steps as TfidfVectorizer(sublinear_tf=True): 1 + log(tf), times idf, unit
         # rows; then the SVD's projection.
+        from sklearn.feature_extraction.text import CountVectorizer
+        from sklearn.preprocessing import normalize
+
         counts = CountVectorizer(
             vocabulary={term: i for i, term in enumerate(self.terms)},
             ngram_range=(1, 2),
@@ -162,6 +166,8 @@ class TextLSA:
 
 def _tfidf(docs: list[str], *, min_df: int) -> tuple[TfidfVectorizer, Any] | None:
     """The fitted vectorizer and the documents' TF-IDF matrix; None for an empty vocabulary."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     vectorizer = TfidfVectorizer(
         sublinear_tf=True,
         ngram_range=(1, 2),
@@ -271,6 +277,8 @@ def _split_column(values: list[object]) -> tuple[np.ndarray | None, list[str | N
 
 
 def _scaled_numbers(column: np.ndarray) -> np.ndarray:
+    from sklearn.preprocessing import StandardScaler
+
     missing = np.isnan(column)
     if missing.any():
         column = np.where(missing, np.median(column[~missing]), column)
@@ -327,6 +335,8 @@ def image_pixels_pca(
 
 
 def _pca_in_memory(pixels: np.ndarray, *, dim: int, seed: int) -> np.ndarray:
+    from sklearn.decomposition import PCA
+
     n, n_features = pixels.shape
     if n < 2:  # nothing to contrast a single image with
         return np.zeros((n, 1), dtype=np.float32)
@@ -346,6 +356,8 @@ def _pca_streamed(batches: Iterable[np.ndarray], n_features: int, dim: int) -> n
     # Exact PCA from the covariance accumulated chunk by chunk. IncrementalPCA would also
     # stream, but its SVD per batch made it ~30× slower here (40 s against 1.3 s for 20,000
     # 32×32 thumbnails), and a 3072 × 3072 covariance is only 75 MB.
+    import scipy.linalg
+
     with tempfile.TemporaryFile() as spill:
         n = 0
         for batch in batches:
@@ -487,5 +499,7 @@ def _to_rgb(picture: PILImage.Image) -> PILImage.Image:
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    from sklearn.preprocessing import normalize
+
     # normalize() leaves all-zero rows at zero rather than dividing by zero.
     return np.ascontiguousarray(normalize(vectors, norm="l2", copy=False), dtype=np.float32)

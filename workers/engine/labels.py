@@ -8,14 +8,11 @@ from statistics import NormalDist
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import log_softmax, softmax
-from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold, StratifiedKFold
-from sklearn.preprocessing import StandardScaler
 
 from workers.engine.neighbours import NeighbourIndex
+
+# SciPy and scikit-learn are imported by the functions that use them: the web process imports
+# this module for its constants, and should not pay for loading them.
 
 UNLABELLED = -1
 
@@ -107,6 +104,8 @@ class CrossValidation:
         self.x = _prepare(np.asarray(features, dtype=np.float32), seed=seed)
         # Standardise after normalising: unit rows have tiny coordinates, and a default C would
         # then regularise almost everything away.
+        from sklearn.preprocessing import StandardScaler
+
         self.z = StandardScaler().fit_transform(self.x).astype(np.float32)
         self.labelled = np.flatnonzero(labelled)
         self._plan_folds(n_folds)
@@ -123,6 +122,8 @@ class CrossValidation:
         self.notes.append(f"refitted {CLEANING_ROUNDS}x without the rows flagged")
 
     def _plan_folds(self, n_folds: int) -> None:
+        from sklearn.model_selection import KFold, StratifiedKFold
+
         y = self.labels[self.labelled]
         present = np.bincount(y)
         min_count = int(present[present > 0].min())
@@ -261,6 +262,9 @@ def temperature_scaled(
     """Probabilities sharpened or softened by one exponent t (p^t, renormalised) fitted to
     maximise the likelihood of `rows`' labels (Guo et al. 2017), and that fit's mean negative
     log-likelihood."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax, softmax
+
     logs = np.log(np.clip(probs, 1e-12, 1.0))
     fit, given = logs[rows], labels[rows]
 
@@ -333,6 +337,9 @@ def _prepare(x: np.ndarray, *, seed: int) -> np.ndarray:
     again. Narrow inputs (a few tabular columns) would lose a real share of their information to
     row normalisation, so they are standardised and divided by sqrt(d) instead.
     """
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
     x = np.nan_to_num(x)
     d = x.shape[1]
     if d < NARROW_DIM:
@@ -371,6 +378,8 @@ def _fit_predict(
         # Fitted to convergence (a loose tolerance stopped lbfgs after a handful of steps, with
         # probabilities too soft to tell a flipped label from a hard one), and lightly
         # regularised: the cleaning rounds, not the penalty, keep the noise out of the fit.
+        from sklearn.linear_model import LogisticRegression
+
         model = LogisticRegression(C=LR_C, max_iter=1000, tol=1e-4)
         model.fit(x_train, y_train)
         out[:, model.classes_] = model.predict_proba(x_test)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import accuracy_score, f1_score
 
 
 def split_metrics(
@@ -13,6 +12,9 @@ def split_metrics(
 
     Rows whose label is negative (unlabelled) are left out; a split with no labelled row is absent.
     """
+    # Loaded here rather than at the top so that importing the engine stays cheap.
+    from sklearn.metrics import accuracy_score, f1_score
+
     predicted = probs.argmax(axis=1)
     labelled = labels >= 0
     out: dict[str, dict[str, float]] = {}

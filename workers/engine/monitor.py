@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from workers.engine import neighbours
+
+# SciPy is imported by the functions that use it: the web process imports this module for its
+# signal names, and should not pay for loading it.
 
 # Signals, in the order the product shows them.
 TEST, COVERAGE, CLUSTER_SHIFT = "test", "coverage", "cluster_shift"
@@ -92,6 +94,8 @@ def assign_clusters(ref: Reference, production_vectors: np.ndarray) -> np.ndarra
 
 def _fisher(a: int, n_a: int, b: int, n_b: int) -> float:
     """Two-sided Fisher exact p-value that shares a/n_a and b/n_b are equal."""
+    from scipy import stats
+
     return float(stats.fisher_exact([[a, n_a - a], [b, n_b - b]])[1])
 
 
@@ -122,6 +126,8 @@ def window_check(
     first), crossed (the signals past their thresholds, each with value and threshold) and
     alert (any crossed).
     """
+    from scipy import stats
+
     if ref is None:
         if train_vectors is None or train_clusters is None:
             raise ValueError("give the training vectors and clusters, or a reference")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import warnings
@@ -9,23 +10,29 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
-from sklearn.cluster import MiniBatchKMeans
-from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.feature_extraction.text import CountVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from workers.engine.slices import with_q_values, worse_than_rest
 
-try:  # faiss is optional at import time so the exact path still works without it.
-    # Imported by name: faiss ships no type information, so it is typed as Any here.
-    faiss: Any = importlib.import_module("faiss")
-except ImportError:  # pragma: no cover - exercised only where faiss-cpu is missing
-    faiss = None
+# faiss, SciPy and scikit-learn are loaded by the functions that use them: the web process
+# imports this module for its constants and small helpers, and should not pay for loading them.
+
+
+@functools.cache
+def _faiss() -> Any:
+    """The faiss module, loaded on first use; None where faiss-cpu is missing, so the exact
+    path still works without it. Imported by name: faiss ships no type information."""
+    try:
+        return importlib.import_module("faiss")
+    except ImportError:  # pragma: no cover - exercised only where faiss-cpu is missing
+        return None
+
+
+def __getattr__(name: str) -> Any:
+    # `neighbours.faiss` reads as the module (or None) without loading it at import time.
+    if name == "faiss":
+        return _faiss()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Engine choice, measured here on 100,000 x 384 unit float32 vectors, k=10 for every point,
 # 2 cores shared with other work: exact chunked BLAS (matmul in row blocks + argpartition)
@@ -84,6 +91,7 @@ class NeighbourIndex:
         self.metric = metric
         self.base = _unit_rows(vectors) if metric == "cosine" else _float_rows(vectors)
         self.graph: Any = None
+        faiss = _faiss()
         if graph is not None:
             self.graph = faiss.deserialize_index(np.frombuffer(graph, dtype=np.uint8))
         elif len(self.base) >= exact_below and len(self.base) > 1 and faiss is not None:
@@ -93,7 +101,7 @@ class NeighbourIndex:
             self.graph.add(self.base)
 
     def to_bytes(self) -> bytes | None:
-        return None if self.graph is None else bytes(faiss.serialize_index(self.graph).tobytes())
+        return None if self.graph is None else bytes(_faiss().serialize_index(self.graph).tobytes())
 
     def neighbours(
         self, rows: np.ndarray, k: int, *, within: np.ndarray | None = None
@@ -156,6 +164,7 @@ class NeighbourIndex:
     def _hnsw(
         self, q: np.ndarray, k: int, *, own: np.ndarray | None, within: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
+        faiss = _faiss()
         want = k + 1 if own is not None else k
         params = faiss.SearchParametersHNSW()
         params.efSearch = max(_HNSW_EF_SEARCH, want)
@@ -255,6 +264,9 @@ def duplicate_groups(
     indices: np.ndarray, sims: np.ndarray, *, threshold: float = 0.95
 ) -> list[list[int]]:
     """`near_duplicates` from a kNN table: the connected components of its close pairs."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     n = len(indices)
     rows, cols = np.nonzero((sims >= threshold) & (indices >= 0))
     if not len(rows):
@@ -347,6 +359,10 @@ def knn_label_agreement(
 def _domain_classifier_auc(
     train: np.ndarray, prod: np.ndarray, *, seed: int, max_per_side: int
 ) -> tuple[float, float, int, int]:
+    from scipy import stats
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
     rng = np.random.default_rng(seed)
     # Subsample: a few thousand per side pins the AUC to ~0.01 and keeps the fit to seconds
     # (5-fold LogisticRegression on all 100k rows took 90 s here).
@@ -385,6 +401,8 @@ def _domain_classifier_auc(
 
 def cauchy_combination(p_values: Sequence[float]) -> float:
     """One p-value from several dependent ones: the Cauchy combination test (equal weights)."""
+    from scipy import stats
+
     p = np.clip(np.asarray(p_values, dtype=np.float64), 1e-300, 1.0 - 1e-15)
     if p.size == 0:
         return 1.0
@@ -473,6 +491,9 @@ def default_cluster_count(n: int, *, cap: int = 100) -> int:
 
 def clusters(vectors: np.ndarray, *, n_clusters: int | None = None, seed: int = 0) -> np.ndarray:
     """Cluster id per row, MiniBatchKMeans on unit vectors (so Euclidean follows cosine)."""
+    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.exceptions import ConvergenceWarning
+
     x = _unit_rows(vectors)
     n = x.shape[0]
     count = default_cluster_count(n) if n_clusters is None else max(1, min(n_clusters, n))
@@ -494,6 +515,8 @@ def _top_terms_per_cluster(
     cluster_ids: np.ndarray, texts: Sequence[str], cluster_order: list[Any], top_n: int
 ) -> dict[Any, list[str]]:
     """c-TF-IDF (BERTopic): each cluster's texts as one document; term weight = tf * log(1 + A/f)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
     try:
         counts = CountVectorizer(stop_words="english", min_df=1).fit(texts)
     except ValueError:  # every text empty or stop words only: no vocabulary
@@ -569,6 +592,8 @@ def cluster_summary(
 def project_2d(vectors: np.ndarray, *, seed: int = 0) -> np.ndarray:
     """2D map coordinates by PCA: seconds on 100k rows. UMAP keeps local structure better but
     needs umap-learn and minutes; it can replace this behind the same signature."""
+    from sklearn.decomposition import PCA
+
     x = _unit_rows(vectors)
     n, d = x.shape
     out = np.zeros((n, 2), dtype=np.float32)

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
+
+# SciPy is imported by the functions that use it, so that importing this module stays cheap.
 
 MISSING = "(missing)"
 # Numeric columns with more distinct values than this are cut into quantile bins: one slice per
@@ -77,6 +78,8 @@ def weak_slices(
 def worse_than_rest(errors: np.ndarray, members: np.ndarray) -> dict[str, Any]:
     """A group's error count and rate against the rest's, with the p-value of a one-sided Fisher
     exact test on the 2 x 2 table (error or not x in the group or not): is the group worse?"""
+    from scipy import stats
+
     size, n = int(members.sum()), len(errors)
     group_errors = int(errors[members].sum())
     rest, rest_errors = n - size, int(errors.sum()) - group_errors
@@ -98,6 +101,8 @@ def with_q_values(rows: list[dict[str, Any]], *, alpha: float = 0.05) -> None:
     """Benjamini-Hochberg q-values of the rows' p-values, and `significant` (q < alpha), in place."""
     if not rows:
         return
+    from scipy import stats
+
     q_values = stats.false_discovery_control([r["p_value"] for r in rows], method="bh")
     for row, q in zip(rows, q_values, strict=True):
         row["q_value"] = float(q)

@@ -28,6 +28,7 @@ from apps.monitoring.services.production import resolve_space
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
 from apps.quality import arrays
+from workers.engine import monitor, neighbours
 
 log = logging.getLogger(__name__)
 
@@ -177,8 +178,6 @@ class _Training:
     """The training side of one dataset's check, built once for all its windows."""
 
     def __init__(self, dataset: Dataset, space: EmbeddingSpace):
-        from workers.engine import monitor, neighbours
-
         ids = _subsample(
             _ids_with_vectors(dataset, space, "s.split = %s", [Split.TRAIN]), MAX_TRAIN
         )
@@ -257,8 +256,6 @@ def _alert(dataset: Dataset, check: DriftCheck) -> None:
 
 def _cluster_rows(result: dict, training: _Training, window_texts: list[str] | None) -> list:
     """The biggest cluster changes of a window, as JSON, with each cluster's top terms."""
-    from workers.engine import monitor
-
     rows = result["clusters"][:TOP_CLUSTERS]
     terms = {}
     if training.ref is not None and training.texts is not None and window_texts is not None:
@@ -287,8 +284,6 @@ def drift_windows_check(*, dataset_id: int, now: datetime | None = None) -> list
     """Check every complete window of the last LOOKBACK_WINDOWS not checked yet; returns the
     checks made or completed now. Safe to run twice at once: one run checks a dataset at a time,
     and a window is stored once."""
-    from workers.engine import monitor
-
     dataset = Dataset.objects.select_related("project").filter(pk=dataset_id).first()
     if dataset is None:
         return []
@@ -361,8 +356,6 @@ def drift_windows_check(*, dataset_id: int, now: datetime | None = None) -> list
 
 
 def _compute(dataset, space, policy, training: _Training, start, end) -> dict:
-    from workers.engine import monitor
-
     ids = _subsample(
         _ids_with_vectors(
             dataset,

@@ -38,6 +38,7 @@ from apps.datasets.models import (
 )
 from apps.datasets.selectors import text_model_path
 from apps.monitoring.models import MonitoringPolicy
+from workers.engine import embeddings as kernels
 
 PRODUCTION_MAX_ROWS = 10_000
 MAX_PROBLEMS = 100
@@ -342,8 +343,6 @@ class _Checker:
 
 def _embed(space: EmbeddingSpace, texts: list[str]) -> np.ndarray | None:
     """Vectors of texts in a space Loupe computed (it keeps the model for that), else None."""
-    # The embedding kernels bring scikit-learn and SciPy: loaded when texts are first embedded.
-    from workers.engine import embeddings as kernels
 
     if space.method == "minilm":
         try:

@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from loupe_client import __version__
 from loupe_client.client import Loupe
 from loupe_client.config import config_path, credentials, write_config
 from loupe_client.errors import LoupeError
 from loupe_client.output import write_csv, write_json, write_parquet_rows
 from loupe_client.progress import Progress
+from loupe_client.version import __version__
 
 Handler = Callable[[argparse.Namespace, Progress], int]
 

@@ -6,7 +6,6 @@ from types import TracebackType
 
 import requests
 
-from loupe_client import __version__
 from loupe_client.datasets import DatasetsMixin
 from loupe_client.http import Http
 from loupe_client.production import ProductionMixin
@@ -14,6 +13,7 @@ from loupe_client.records import guess_modality, write_parquet
 from loupe_client.rules import Rules
 from loupe_client.samples import SamplesMixin
 from loupe_client.scoring import ScoringMixin
+from loupe_client.version import __version__
 
 __all__ = ["Loupe", "guess_modality", "write_parquet"]
 
