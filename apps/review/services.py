@@ -19,6 +19,8 @@ from apps.core import events
 from apps.core.links import sample_table_url
 from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, LabelSource, Sample
+from apps.explorer.selectors import samples_chosen
+from apps.projects.capabilities import Cap
 from apps.projects.models import Membership, Project
 from apps.review.models import (
     Activity,
@@ -256,9 +258,6 @@ def session_create(
     """A session whose queue is the samples of a query (a saved view's, a selection's) in its
     ordering, fixed now: at most SESSION_MAX_ITEMS; or the given `samples` of the dataset, in
     their order (a rule's matches). Participants must be able to vote."""
-    from apps.explorer.selectors import samples_chosen
-    from apps.projects.capabilities import Cap
-
     title = (title or "").strip()
     if not title:
         raise ValidationError({"title": "Give the session a title."})

@@ -26,9 +26,10 @@ from apps.core.tasks import task_enqueue
 from apps.datasets.models import Dataset, Sample
 from apps.explorer import actions
 from apps.explorer.actions.checks import positive_int
-from apps.explorer.query import ORDERINGS, QueryError, compile_query
+from apps.explorer.query import ORDERINGS, QueryError, apply, compile_query
 from apps.projects.models import Membership
-from apps.quality.models import ScoringRun
+from apps.quality.models import RunStatus, ScoringRun
+from apps.quality.selectors import latest_done_run
 from apps.rules.access import may_set_action
 from apps.rules.models import SCHEDULES, ActionType, Rule, RuleHit, RuleRun, Trigger
 
@@ -245,15 +246,11 @@ class Plan:
 
 
 def _latest_run(dataset: Dataset):
-    from apps.quality.selectors import latest_done_run
-
     return latest_done_run(dataset)
 
 
 def _fresh_matches(rule: Rule, run):
     """The query's matches, and those the rule has not acted on, in the rule's order."""
-    from apps.explorer.query import apply
-
     name = (rule.ordering or "id").lstrip("-")
     descending = (rule.ordering or "").startswith("-")
     if name != "id" and run is None:
@@ -483,8 +480,6 @@ def rules_after_scoring_enqueue(*, scoring_run_id: int) -> None:
 
 
 def rules_after_scoring(*, scoring_run_id: int) -> list[RuleRun]:
-    from apps.quality.models import RunStatus, ScoringRun
-
     run = ScoringRun.objects.filter(pk=scoring_run_id, status=RunStatus.DONE).first()
     if run is None:
         return []

@@ -19,6 +19,7 @@ from apps.explorer.actions.checks import MAX_ID, money, positive_int, text
 from apps.projects.capabilities import Cap
 from apps.vendors.models import Batch, Vendor
 from apps.vendors.services import BATCH_MAX_ITEMS, batch_create, batch_items_add
+from workers.engine.neighbours import active_learning_pick
 
 PICK_POOL = 20_000  # unlabelled matches the active-learning pick chooses among, at most
 UNUSABLE = "no unlabelled or production matches with probabilities and embeddings"
@@ -167,9 +168,6 @@ class ActivePick(VendorBatch):
         room: int,
         detail: dict[str, Any],
     ) -> list[Sample]:
-        # The engine's pick brings scikit-learn, SciPy and faiss: loaded only when a pick runs.
-        from workers.engine.neighbours import active_learning_pick
-
         pool = candidates.filter(
             Q(split__in=[Split.UNLABELED, Split.PRODUCTION]) | Q(label__isnull=True)
         ).values_list("pk", flat=True)[:PICK_POOL]

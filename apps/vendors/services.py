@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.core import events
 from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, LabelSource, Sample
+from apps.explorer.selectors import samples_chosen
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
 from apps.quality.models import SampleScore
@@ -148,8 +149,6 @@ def batch_create(
     labelled samples outside the selection that the newest run does not flag, their current
     label the known answer. The order is shuffled, so gold items look like any other.
     `samples` (a rule's matches) stands for the query's page when given."""
-    from apps.explorer.selectors import samples_chosen
-
     if not vendor.projects.filter(pk=dataset.project_id).exists():
         raise ValidationError({"vendor": f"{vendor.name} does not work for this project."})
     title = (title or "").strip()
