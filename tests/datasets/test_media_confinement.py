@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apps.datasets import services
+from apps.datasets import selectors
 from apps.datasets.models import Dataset, ImportJob, Sample
 from tests.datasets.conftest import import_into, snapshot
 from tests.datasets.test_archives import make_zip, png
@@ -171,6 +171,6 @@ def test_archive_rows_are_normalised_and_confined(team, tmp_path, web_as):
 
 def test_media_path_refuses_a_path_that_leaves_the_dataset(team, tmp_path):
     own = _own_image_dataset(team, tmp_path)
-    assert services.media_path(own, "./pics//a.png") == f"datasets/{own.pk}/media/pics/a.png"
+    assert selectors.media_path(own, "./pics//a.png") == f"datasets/{own.pk}/media/pics/a.png"
     with pytest.raises(ValueError, match=r"'\.\.'"):
-        services.media_path(own, "../../../imports/1/1/secret.csv")
+        selectors.media_path(own, "../../../imports/1/1/secret.csv")

@@ -173,7 +173,7 @@ def test_vendor_media_only_for_assigned_items(world, team, vendor, web_as, tmp_p
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
-    from apps.datasets.services import media_path
+    from apps.datasets.selectors import media_path
 
     dataset, _run, _rows = world
     batch = services.batch_send(
