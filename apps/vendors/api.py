@@ -288,13 +288,10 @@ class BatchImport(generics.GenericAPIView):
         upload = request.FILES.get("file")
         if upload is None:
             raise ApiValidationError({"file": ["Send the file."]})
-        text = upload.read().decode("utf-8-sig", errors="replace")
         try:
-            if upload.name.lower().endswith(".csv"):
-                rows, source = exchange.parse_csv(batch, text), "csv"
-            else:
-                rows, source = exchange.parse_label_studio(batch, text), "label-studio"
-            count = exchange.import_labels(batch=batch, by=request.user, rows=rows, source=source)
+            count = exchange.import_file(
+                batch=batch, by=request.user, name=upload.name, data=upload.read()
+            )
         except exchange.Refused as refused:
             raise ApiValidationError({"problems": refused.problems}) from None
         return Response({"imported": count})

@@ -309,3 +309,14 @@ def import_labels(*, batch: Batch, by, rows, source: str) -> int:
         locked.status = Batch.Status.IN_PROGRESS
         locked.save(update_fields=["status"])
     return len(rows)
+
+
+def import_file(*, batch: Batch, by, name: str, data: bytes) -> int:
+    """The vendor's Label Studio export (JSON) or, by its name, a CSV: checked whole, then all
+    its labels written (their count) or none (Refused, with the problems)."""
+    text = data.decode("utf-8-sig", errors="replace")
+    if name.lower().endswith(".csv"):
+        rows, source = parse_csv(batch, text), "csv"
+    else:
+        rows, source = parse_label_studio(batch, text), "label-studio"
+    return import_labels(batch=batch, by=by, rows=rows, source=source)

@@ -238,13 +238,10 @@ def batch_import(request, batch_id: int):
     if upload is None:
         messages.error(request, "Choose a file.")
         return redirect("vendors:batch", batch_id=batch.pk)
-    text = upload.read().decode("utf-8-sig", errors="replace")
     try:
-        if upload.name.lower().endswith(".csv"):
-            rows, source = exchange.parse_csv(batch, text), "csv"
-        else:
-            rows, source = exchange.parse_label_studio(batch, text), "label-studio"
-        count = exchange.import_labels(batch=batch, by=request.user, rows=rows, source=source)
+        count = exchange.import_file(
+            batch=batch, by=request.user, name=upload.name, data=upload.read()
+        )
     except exchange.Refused as refused:
         problems = "; ".join(f"{p['where']}: {p['message']}" for p in refused.problems[:20])
         messages.error(request, f"Nothing imported. {problems}")
