@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
@@ -189,13 +190,14 @@ def text_model_path(space: EmbeddingSpace) -> str:
     return f"datasets/{space.dataset_id}/embedding-models/space-{space.pk}.npz"
 
 
-def embed_text(space: EmbeddingSpace, text: str):
-    """The vector of free text in the space: MiniLM (the `embed` extra) or the space's own
-    fitted LSA model. LookupError when the space cannot embed text."""
+def embed_texts(space: EmbeddingSpace, texts: Sequence[str]) -> np.ndarray:
+    """Vectors of free texts in the space, float32, one row a text: MiniLM (the `embed` extra)
+    or the space's own fitted LSA model, whose row is zero for a text with none of its words.
+    LookupError, saying why, when the space cannot embed text."""
 
     if space.method == "minilm":
         try:
-            return kernels.text_minilm([text])[0]
+            return kernels.text_minilm(texts)
         except kernels.EmbeddingUnavailable as exc:
             raise LookupError(str(exc)) from None
     if space.method == "tfidf-svd" and default_storage.exists(text_model_path(space)):
@@ -203,10 +205,7 @@ def embed_text(space: EmbeddingSpace, text: str):
             model = kernels.TextLSA.from_bytes(f.read())
         if model.components.shape[0] != space.dimension:
             raise LookupError(f"the text model of {space.name} does not match its vectors")
-        vector = model.embed([text])[0]
-        if not vector.any():
-            raise LookupError(f"none of the words of {text!r} occur in the dataset")
-        return vector
+        return model.embed(texts)
     if space.method == "provided":
         raise LookupError(
             f"the vectors of {space.name} came with the import: search it from a sample, or "
@@ -217,6 +216,15 @@ def embed_text(space: EmbeddingSpace, text: str):
             f"{space.name} was computed before Loupe kept the model that embeds free text"
         )
     raise LookupError(f"{space.name} ({space.method}) cannot embed free text")
+
+
+def embed_text(space: EmbeddingSpace, text: str) -> np.ndarray:
+    """The vector of one free text in the space (see embed_texts); LookupError also when the
+    text has no direction there (none of its words are known)."""
+    vector = embed_texts(space, [text])[0]
+    if not vector.any():
+        raise LookupError(f"none of the words of {text!r} occur in the dataset")
+    return vector
 
 
 def similar_samples(

@@ -122,14 +122,8 @@ class SampleList(generics.GenericAPIView):
         if not size.isdigit() or not 1 <= int(size) <= 1000:
             raise ApiValidationError({"page_size": ["A page holds 1 to 1000 samples."]})
         try:
-            page = selectors.sample_page(
-                dataset,
-                query=found.query,
-                run=found.run,
-                ordering=found.ordering,
-                cursor=request.query_params.get("cursor"),
-                size=int(size),
-                removed=found.removed,
+            page = selectors.exploration_page(
+                dataset, found, cursor=request.query_params.get("cursor"), size=int(size)
             )
         except QueryError as exc:
             raise query_error(exc) from None

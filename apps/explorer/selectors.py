@@ -240,6 +240,21 @@ def exploration(dataset: Dataset, params) -> Exploration:
     return Exploration(query=query, run=run, ordering=ordering, view=view, removed=removed)
 
 
+def exploration_page(
+    dataset: Dataset, found: Exploration, *, cursor: str | None, size: int
+) -> SamplePage:
+    """The page of samples an exploration asks for: its query, run, ordering and removed."""
+    return sample_page(
+        dataset,
+        query=found.query,
+        run=found.run,
+        ordering=found.ordering,
+        cursor=cursor,
+        size=size,
+        removed=found.removed,
+    )
+
+
 def steps_in_query(
     dataset: Dataset, sample: Sample, *, query, run, ordering: str, removed: bool = False
 ) -> tuple[int | None, int | None]:

@@ -320,17 +320,7 @@ def _context(request, dataset, form=None) -> dict:
     space = resolve_space(dataset, "")
     if form is None:
         form = MonitoringPolicyForm(
-            initial={
-                name: getattr(policy, name)
-                for name in (
-                    "window_hours",
-                    "p_value_threshold",
-                    "coverage_threshold",
-                    "cluster_shift_threshold",
-                    "min_samples",
-                    "embedding_space",
-                )
-            }
+            initial={name: getattr(policy, name) for name in MonitoringPolicyForm.base_fields}
         )
     return {
         "dataset": dataset,

@@ -28,7 +28,6 @@ from apps.vendors.selectors import (
     batch_annotators,
     batches_for_vendor_user,
 )
-from apps.vendors.views import ACTIONS, action_extra, export_response
 
 
 class VendorSerializer(serializers.ModelSerializer):
@@ -217,9 +216,11 @@ class BatchAction(generics.GenericAPIView):
         body = BatchActionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         action = body.validated_data["action"]
-        cap, service = ACTIONS[action]
+        cap, service = services.BATCH_ACTIONS[action]
         batch = get_batch_for_staff(request.user, batch_id, need=cap)
-        extra = action_extra(request, action, body.validated_data)
+        extra = services.batch_action_extra(
+            action, body.validated_data, site_url=request.build_absolute_uri("/")
+        )
         return Response(BatchSerializer(service(batch=batch, by=request.user, **extra)).data)
 
 
@@ -265,7 +266,7 @@ class BatchExport(generics.GenericAPIView):
         batch = get_batch_for_staff(request.user, batch_id, need=Cap.MANAGE_VENDORS)
         fmt = request.query_params.get("format", "label-studio")
         predictions = request.query_params.get("predictions") in ("1", "true")
-        return export_response(batch, fmt, predictions, by=request.user)
+        return exchange.export_response(batch, fmt, predictions, by=request.user)
 
 
 class BatchImport(generics.GenericAPIView):
@@ -287,13 +288,10 @@ class BatchImport(generics.GenericAPIView):
         upload = request.FILES.get("file")
         if upload is None:
             raise ApiValidationError({"file": ["Send the file."]})
-        text = upload.read().decode("utf-8-sig", errors="replace")
         try:
-            if upload.name.lower().endswith(".csv"):
-                rows, source = exchange.parse_csv(batch, text), "csv"
-            else:
-                rows, source = exchange.parse_label_studio(batch, text), "label-studio"
-            count = exchange.import_labels(batch=batch, by=request.user, rows=rows, source=source)
+            count = exchange.import_file(
+                batch=batch, by=request.user, name=upload.name, data=upload.read()
+            )
         except exchange.Refused as refused:
             raise ApiValidationError({"problems": refused.problems}) from None
         return Response({"imported": count})

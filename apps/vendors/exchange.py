@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.db.models import Count
+from django.http import HttpResponse
 
 from apps.config.parsers import JSONTooDeep, json_loads
+from apps.core import events
 from apps.core.csv import csv_writer
 from apps.core.text import text_problem
 from apps.vendors.models import Batch, BatchItem, VendorLabel
@@ -91,6 +93,49 @@ def csv_rows(batch: Batch) -> str:
     for item in batch.items.select_related("sample").order_by("position"):
         writer.writerow([item.pk, item.sample.external_id, item.sample.text, "", ""])
     return out.getvalue()
+
+
+def export_response(batch: Batch, fmt: str, predictions: bool, *, by) -> HttpResponse:
+    """The page's and the API's batch download, recorded in the audit log."""
+    items = None  # rows of data in the file; a labelling config has none
+    if fmt == "csv":
+        body, kind, name = csv_rows(batch), "text/csv", f"batch-{batch.pk}.csv"
+        items = batch.items.count()
+    elif fmt == "label-studio-config":
+        body, kind, name = (
+            label_config(batch),
+            "application/xml",
+            f"batch-{batch.pk}-config.xml",
+        )
+    else:
+        tasks = label_studio_tasks(batch, predictions=predictions)
+        items = len(tasks)
+        fmt = "label-studio"
+        body, kind, name = (
+            json.dumps(tasks, ensure_ascii=False, indent=1),
+            "application/json",
+            f"batch-{batch.pk}.json",
+        )
+    events.record(
+        events.Event(
+            "batch.exported",
+            project=batch.project,
+            actor=by,
+            audit=events.Audit(
+                target=f"{batch.title} (batch {batch.pk})",
+                detail={
+                    "batch_id": batch.pk,
+                    "format": fmt,
+                    "vendor": batch.vendor.name,
+                    **({"rows": items} if items is not None else {}),
+                    **({"predictions": predictions} if fmt == "label-studio" else {}),
+                },
+            ),
+        )
+    )
+    response = HttpResponse(body, content_type=kind)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 def _items_by_id(batch: Batch) -> tuple[dict[int, BatchItem], dict[str, BatchItem]]:
@@ -264,3 +309,14 @@ def import_labels(*, batch: Batch, by, rows, source: str) -> int:
         locked.status = Batch.Status.IN_PROGRESS
         locked.save(update_fields=["status"])
     return len(rows)
+
+
+def import_file(*, batch: Batch, by, name: str, data: bytes) -> int:
+    """The vendor's Label Studio export (JSON) or, by its name, a CSV: checked whole, then all
+    its labels written (their count) or none (Refused, with the problems)."""
+    text = data.decode("utf-8-sig", errors="replace")
+    if name.lower().endswith(".csv"):
+        rows, source = parse_csv(batch, text), "csv"
+    else:
+        rows, source = parse_label_studio(batch, text), "label-studio"
+    return import_labels(batch=batch, by=by, rows=rows, source=source)

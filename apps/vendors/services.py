@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -19,7 +20,7 @@ from apps.core import events
 from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, LabelSource, Sample
 from apps.explorer.selectors import samples_chosen
-from apps.projects.capabilities import Role
+from apps.projects.capabilities import Cap, Role
 from apps.projects.models import Membership, Project
 from apps.quality.models import SampleScore
 from apps.vendors.access import manages_vendors
@@ -546,6 +547,29 @@ def batch_accept(*, batch: Batch, by, override_reason: str = "") -> Batch:
         )
     )
     return batch
+
+
+# The batch actions the page and the API both offer: who may take each, and its service.
+BATCH_ACTIONS: dict[str, tuple[Cap, Callable[..., Batch]]] = {
+    "send": (Cap.MANAGE_VENDORS, batch_send),
+    "qa": (Cap.QA, qa_start),
+    "accept": (Cap.QA, batch_accept),
+    "return": (Cap.QA, batch_return),
+}
+
+
+def batch_action_extra(action: str, data, *, site_url: str) -> dict:
+    """What a batch action takes besides the batch: rework notes, the reason for accepting below
+    the project's level, and the site's root for the links in the e-mails of the actions that
+    notify the vendor. `data` is the form's POST or the API's validated body."""
+    extra: dict = {}
+    if action == "return":
+        extra["notes"] = data.get("notes", "")
+    if action == "accept":
+        extra["override_reason"] = data.get("override_reason", "")
+    if action in ("send", "return"):
+        extra["site_url"] = site_url
+    return extra
 
 
 def batch_stats(batch: Batch) -> dict:

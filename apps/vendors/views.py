@@ -3,19 +3,16 @@ export, import), and the vendor's workspace (their batches and the keyboard labe
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
 from apps.accounts.models import User
-from apps.core import events
 from apps.datasets.access import get_dataset_for_user
 from apps.explorer.actions import selection_of_form
 from apps.explorer.query import QueryError
@@ -180,36 +177,16 @@ def batch_page(request, batch_id: int):
     )
 
 
-ACTIONS = {
-    "send": (Cap.MANAGE_VENDORS, services.batch_send),
-    "qa": (Cap.QA, services.qa_start),
-    "accept": (Cap.QA, services.batch_accept),
-    "return": (Cap.QA, services.batch_return),
-}
-
-
-def action_extra(request, action: str, data) -> dict:
-    """What a batch action takes besides the batch: rework notes, the reason for accepting below
-    the project's level, and the site's root for the links in the e-mails of the actions that
-    notify the vendor. `data` is the form's POST or the API's validated body."""
-    extra: dict = {}
-    if action == "return":
-        extra["notes"] = data.get("notes", "")
-    if action == "accept":
-        extra["override_reason"] = data.get("override_reason", "")
-    if action in ("send", "return"):
-        extra["site_url"] = request.build_absolute_uri("/")
-    return extra
-
-
 @login_required
 @require_POST
 def batch_action(request, batch_id: int, action: str):
-    if action not in ACTIONS:
+    if action not in services.BATCH_ACTIONS:
         raise Http404("No such action.")
-    cap, service = ACTIONS[action]
+    cap, service = services.BATCH_ACTIONS[action]
     batch = get_batch_for_staff(request.user, batch_id, need=cap)
-    extra = action_extra(request, action, request.POST)
+    extra = services.batch_action_extra(
+        action, request.POST, site_url=request.build_absolute_uri("/")
+    )
     try:
         batch = service(batch=batch, by=request.user, **extra)
     except ValidationError as exc:
@@ -244,55 +221,12 @@ def batch_export(request, batch_id: int):
     """Label Studio task JSON (?format=label-studio, &predictions=1 for pre-annotations), its
     labelling config (?format=label-studio-config), or CSV."""
     batch = get_batch_for_staff(request.user, batch_id, need=Cap.MANAGE_VENDORS)
-    return export_response(
+    return exchange.export_response(
         batch,
         request.GET.get("format", "label-studio"),
         request.GET.get("predictions") == "1",
         by=request.user,
     )
-
-
-def export_response(batch: Batch, fmt: str, predictions: bool, *, by) -> HttpResponse:
-    """The page's and the API's batch download, recorded in the audit log."""
-    items = None  # rows of data in the file; a labelling config has none
-    if fmt == "csv":
-        body, kind, name = exchange.csv_rows(batch), "text/csv", f"batch-{batch.pk}.csv"
-        items = batch.items.count()
-    elif fmt == "label-studio-config":
-        body, kind, name = (
-            exchange.label_config(batch),
-            "application/xml",
-            f"batch-{batch.pk}-config.xml",
-        )
-    else:
-        tasks = exchange.label_studio_tasks(batch, predictions=predictions)
-        items = len(tasks)
-        fmt = "label-studio"
-        body, kind, name = (
-            json.dumps(tasks, ensure_ascii=False, indent=1),
-            "application/json",
-            f"batch-{batch.pk}.json",
-        )
-    events.record(
-        events.Event(
-            "batch.exported",
-            project=batch.project,
-            actor=by,
-            audit=events.Audit(
-                target=f"{batch.title} (batch {batch.pk})",
-                detail={
-                    "batch_id": batch.pk,
-                    "format": fmt,
-                    "vendor": batch.vendor.name,
-                    **({"rows": items} if items is not None else {}),
-                    **({"predictions": predictions} if fmt == "label-studio" else {}),
-                },
-            ),
-        )
-    )
-    response = HttpResponse(body, content_type=kind)
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
 
 
 @login_required
@@ -304,13 +238,10 @@ def batch_import(request, batch_id: int):
     if upload is None:
         messages.error(request, "Choose a file.")
         return redirect("vendors:batch", batch_id=batch.pk)
-    text = upload.read().decode("utf-8-sig", errors="replace")
     try:
-        if upload.name.lower().endswith(".csv"):
-            rows, source = exchange.parse_csv(batch, text), "csv"
-        else:
-            rows, source = exchange.parse_label_studio(batch, text), "label-studio"
-        count = exchange.import_labels(batch=batch, by=request.user, rows=rows, source=source)
+        count = exchange.import_file(
+            batch=batch, by=request.user, name=upload.name, data=upload.read()
+        )
     except exchange.Refused as refused:
         problems = "; ".join(f"{p['where']}: {p['message']}" for p in refused.problems[:20])
         messages.error(request, f"Nothing imported. {problems}")

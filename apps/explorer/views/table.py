@@ -86,14 +86,8 @@ def sample_list(request, dataset_id: int):
     page = None
     if not error:
         try:
-            page = selectors.sample_page(
-                dataset,
-                query=found.query,
-                run=found.run,
-                ordering=found.ordering,
-                cursor=request.GET.get("cursor"),
-                size=PAGE,
-                removed=found.removed,
+            page = selectors.exploration_page(
+                dataset, found, cursor=request.GET.get("cursor"), size=PAGE
             )
         except QueryError as exc:
             error = str(exc)

@@ -20,7 +20,6 @@ from typing import Any, cast
 
 import numpy as np
 from django.core.exceptions import ValidationError
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -36,9 +35,8 @@ from apps.datasets.models import (
     Sample,
     Split,
 )
-from apps.datasets.selectors import text_model_path
+from apps.datasets.selectors import embed_texts
 from apps.monitoring.models import MonitoringPolicy
-from workers.engine import embeddings as kernels
 
 PRODUCTION_MAX_ROWS = 10_000
 MAX_PROBLEMS = 100
@@ -341,23 +339,6 @@ class _Checker:
         return probs.astype(np.float32)
 
 
-def _embed(space: EmbeddingSpace, texts: list[str]) -> np.ndarray | None:
-    """Vectors of texts in a space Loupe computed (it keeps the model for that), else None."""
-
-    if space.method == "minilm":
-        try:
-            return np.asarray(kernels.text_minilm(texts), dtype=np.float32)
-        except kernels.EmbeddingUnavailable:
-            return None
-    if space.method == "tfidf-svd" and default_storage.exists(text_model_path(space)):
-        with default_storage.open(text_model_path(space), "rb") as f:
-            model = kernels.TextLSA.from_bytes(f.read())
-        if model.components.shape[0] != space.dimension:
-            return None
-        return np.asarray(model.embed(texts), dtype=np.float32)
-    return None
-
-
 def production_append(
     *,
     dataset: Dataset,
@@ -432,8 +413,11 @@ def production_append(
     computed = 0
     missing = [i for i, v in enumerate(vectors) if v is None]
     if space is not None and missing and dataset.modality == Modality.TEXT:
-        found = _embed(space, [checked[i]["text"] for i in missing])
-        if found is not None:
+        try:
+            found = embed_texts(space, [checked[i]["text"] for i in missing])
+        except LookupError:
+            pass  # a space Loupe cannot embed text into: those rows stay without a vector
+        else:
             for i, vector in zip(missing, found, strict=True):
                 if np.any(vector):  # no known word: no direction, so no vector
                     vectors[i] = vector
