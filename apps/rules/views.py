@@ -20,10 +20,10 @@ from apps.explorer.query import ORDERINGS, QueryError, parse
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.projects.models import Membership
-from apps.review.actions import NOTIFY_ROLES, STAFF_ROLES
 from apps.review.models import ReviewSession
 from apps.rules import services
 from apps.rules.access import action_cap, check_action, get_rule_for_user, may_set_action
+from apps.rules.actions import NOTIFY_ROLES, STAFF_ROLES
 from apps.rules.models import SCHEDULES, ActionType, Rule, Trigger
 from apps.webhooks.models import Webhook
 
