@@ -24,6 +24,10 @@ class ReviewSessionAction(Action):
     name = "review"
     cap = Cap.CURATE
     takes = ("session", "title", "participants", "blind")
+    label = "Add to a review session"
+    rule = True
+    form_template = "review/rule_action_review.html"
+    form_lists = ("participants",)
 
     def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
         clean: dict[str, Any] = {}
@@ -54,6 +58,30 @@ class ReviewSessionAction(Action):
             clean["title"] = title
         clean["blind"] = bool(settings.get("blind", False))
         return clean
+
+    def form_context(self, dataset: Dataset, membership: Membership) -> dict[str, Any]:
+        voters = [
+            m.user
+            for m in Membership.objects.filter(project=dataset.project)
+            .select_related("user")
+            .order_by("user__username")
+            if m.can(Cap.COMMENT)
+        ]
+        return {
+            "sessions": ReviewSession.objects.filter(
+                dataset=dataset, status=ReviewSession.Status.OPEN
+            ).order_by("-created_at")[:50],
+            "voters": voters,
+        }
+
+    def from_form(self, post: Any, prefix: str) -> dict[str, Any]:
+        posted = super().from_form(post, prefix)
+        settings = {k: v for k, v in posted.items() if k in ("session", "title")}
+        # Reviewers and blindness are those of a new session: none are sent with an open one.
+        if not settings.get("session"):
+            settings["participants"] = post.getlist(f"{prefix}participants")
+            settings["blind"] = post.get(f"{prefix}blind") == "on"
+        return settings
 
     @staticmethod
     def _target(settings: Mapping[str, Any], state: Mapping[str, Any] | None):

@@ -26,6 +26,10 @@ class Notify(Action):
     name = "notify"
     cap = Cap.AUTOMATE
     takes = ("roles", "message")
+    label = "Notify members"
+    rule = True
+    form_template = "rules/rule_action_notify.html"
+    form_lists = ("roles",)
 
     def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
         roles = names(settings.get("roles") or list(NOTIFY_ROLES), "roles", "roles")
@@ -37,6 +41,12 @@ class Notify(Action):
         if message := text(settings.get("message"), "message", limit=200):
             clean["message"] = message
         return clean
+
+    def form_context(self, dataset: Dataset, membership: Membership) -> dict[str, Any]:
+        return {"roles": [(r.value, r.label) for r in STAFF_ROLES]}
+
+    def form_defaults(self) -> dict[str, Any]:
+        return {"roles": [r.value for r in NOTIFY_ROLES]}
 
     def perform(
         self,
