@@ -1,4 +1,4 @@
-"""Review's actions on a selection: put it in a review session, and notify members by role."""
+"""Review's action on a selection: put it in a review session."""
 
 from __future__ import annotations
 
@@ -8,17 +8,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from apps.core import events
 from apps.datasets.models import Dataset
 from apps.explorer.actions import Action, Selection
 from apps.explorer.actions.checks import MAX_ID, names, positive_int, text
-from apps.projects.capabilities import Cap, Role
+from apps.projects.capabilities import Cap
 from apps.projects.models import Membership
-from apps.review.models import Notification, ReviewSession
+from apps.review.models import ReviewSession
 from apps.review.services import SESSION_MAX_ITEMS, session_create, session_items_add
-
-NOTIFY_ROLES = (Role.OWNER, Role.MANAGER, Role.SCIENTIST)
-STAFF_ROLES = (Role.OWNER, Role.MANAGER, Role.SCIENTIST, Role.REVIEWER, Role.VIEWER)
 
 
 class ReviewSessionAction(Action):
@@ -28,6 +24,10 @@ class ReviewSessionAction(Action):
     name = "review"
     cap = Cap.CURATE
     takes = ("session", "title", "participants", "blind")
+    label = "Add to a review session"
+    rule = True
+    form_template = "review/rule_action_review.html"
+    form_lists = ("participants",)
 
     def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
         clean: dict[str, Any] = {}
@@ -58,6 +58,30 @@ class ReviewSessionAction(Action):
             clean["title"] = title
         clean["blind"] = bool(settings.get("blind", False))
         return clean
+
+    def form_context(self, dataset: Dataset, membership: Membership) -> dict[str, Any]:
+        voters = [
+            m.user
+            for m in Membership.objects.filter(project=dataset.project)
+            .select_related("user")
+            .order_by("user__username")
+            if m.can(Cap.COMMENT)
+        ]
+        return {
+            "sessions": ReviewSession.objects.filter(
+                dataset=dataset, status=ReviewSession.Status.OPEN
+            ).order_by("-created_at")[:50],
+            "voters": voters,
+        }
+
+    def from_form(self, post: Any, prefix: str) -> dict[str, Any]:
+        posted = super().from_form(post, prefix)
+        settings = {k: v for k, v in posted.items() if k in ("session", "title")}
+        # Reviewers and blindness are those of a new session: none are sent with an open one.
+        if not settings.get("session"):
+            settings["participants"] = post.getlist(f"{prefix}participants")
+            settings["blind"] = post.get(f"{prefix}blind") == "on"
+        return settings
 
     @staticmethod
     def _target(settings: Mapping[str, Any], state: Mapping[str, Any] | None):
@@ -119,48 +143,3 @@ class ReviewSessionAction(Action):
             state["session"] = session.pk
         detail["session"] = session.pk
         return None
-
-
-class Notify(Action):
-    """Tell the project's members of some roles. The notice rides on the event that says the
-    action was done (a rule's rule.fired), so perform has nothing to do of its own."""
-
-    name = "notify"
-    cap = Cap.AUTOMATE
-    takes = ("roles", "message")
-
-    def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
-        roles = names(settings.get("roles") or list(NOTIFY_ROLES), "roles", "roles")
-        if any(r not in STAFF_ROLES for r in roles):
-            raise ValidationError(
-                {"roles": f"Notify members by role: {', '.join(r.value for r in STAFF_ROLES)}."}
-            )
-        clean: dict[str, Any] = {"roles": sorted(set(roles))}
-        if message := text(settings.get("message"), "message", limit=200):
-            clean["message"] = message
-        return clean
-
-    def perform(
-        self,
-        selection: Selection,
-        settings: Mapping[str, Any],
-        *,
-        by: Any,
-        detail: dict[str, Any],
-        state: dict[str, Any] | None = None,
-    ) -> None:
-        return None
-
-    def announce(
-        self, dataset: Dataset, settings: Mapping[str, Any], *, text: str, url: str
-    ) -> dict[str, Any]:
-        people = tuple(
-            m.user
-            for m in Membership.objects.filter(
-                project_id=dataset.project_id, role__in=settings["roles"]
-            ).select_related("user")
-        )
-        notice = events.Notice(
-            users=people, kind=Notification.Kind.RULE, text=settings.get("message") or text, url=url
-        )
-        return {"notice": notice}

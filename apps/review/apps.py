@@ -15,5 +15,4 @@ class ReviewConfig(AppConfig):
 
         panels.register()
         register(actions.ReviewSessionAction())
-        register(actions.Notify())
         events.subscribe(subscribers.feed_and_notify)

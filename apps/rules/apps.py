@@ -10,7 +10,9 @@ class RulesConfig(AppConfig):
     def ready(self) -> None:
         # Panels and subscribers import the app's models, which load only once every app is
         # configured.
-        from apps.rules import panels, subscribers
+        from apps.explorer.actions import register
+        from apps.rules import actions, panels, subscribers
 
         panels.register()
+        register(actions.Notify())
         events.subscribe(subscribers.after_scoring, "scoring.finished", on_commit=True)

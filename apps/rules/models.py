@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.datasets.models import BIG_TABLE_FK, Dataset, Sample
+from apps.explorer import actions
 from apps.projects.models import Project
 
 
@@ -15,12 +16,15 @@ class Trigger(models.TextChoices):
 
 
 class ActionType(models.TextChoices):
-    TAG = "tag", "Tag the samples"
-    REVIEW = "review", "Add to a review session"
-    VENDOR_BATCH = "vendor_batch", "Draft a relabel batch"
-    ACTIVE_PICK = "active_pick", "Pick the most informative samples into a batch"
-    NOTIFY = "notify", "Notify members"
-    WEBHOOK = "webhook", "Call a webhook"
+    """The names of the installed apps' rule actions, for code and tests that name one. Which
+    actions a rule may take, and what they are called, the registry says (`actions.for_rules()`)."""
+
+    TAG = "tag"
+    REVIEW = "review"
+    VENDOR_BATCH = "vendor_batch"
+    ACTIVE_PICK = "active_pick"
+    NOTIFY = "notify"
+    WEBHOOK = "webhook"
 
 
 # Schedules a rule may keep, in minutes (Celery beat checks every minute what is due).
@@ -44,7 +48,9 @@ class Rule(models.Model):
     schedule_minutes = models.PositiveIntegerField(
         null=True, blank=True, choices=SCHEDULES, help_text="For scheduled rules."
     )
-    action_type = models.CharField(max_length=20, choices=ActionType.choices)
+    # The name of a rule action of the registry (`actions.for_rules()`), checked by the service:
+    # no choices here, so that an app adds an action without a migration of rules.
+    action_type = models.CharField(max_length=20)
     action = models.JSONField(default=dict, help_text="The action's settings, type included.")
     max_per_run = models.PositiveIntegerField(
         default=1000, help_text="The most samples one run acts on."
@@ -79,6 +85,11 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_action_type_display(self) -> str:
+        """What the action is called (as Django names it for a field with choices)."""
+        action = actions.find(self.action_type)
+        return action.label if action is not None and action.label else self.action_type
 
 
 class RuleRun(models.Model):

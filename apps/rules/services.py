@@ -31,7 +31,7 @@ from apps.projects.models import Membership
 from apps.quality.models import RunStatus, ScoringRun
 from apps.quality.selectors import latest_done_run
 from apps.rules.access import may_set_action
-from apps.rules.models import SCHEDULES, ActionType, Rule, RuleHit, RuleRun, Trigger
+from apps.rules.models import SCHEDULES, Rule, RuleHit, RuleRun, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,11 @@ def _clean_action(dataset: Dataset, action) -> dict:
     if not isinstance(action, dict):
         raise ValidationError({"action": "The action must be an object with a type."})
     kind = action.get("type")
-    if kind not in ActionType.values:
+    kinds = [a.name for a in actions.for_rules()]
+    if kind not in kinds:
         raise ValidationError(
-            {"action": f"Unknown action type {kind!r}; use one of {', '.join(ActionType.values)}."}
+            {"action": f"Unknown action type {kind!r}; use one of {', '.join(kinds)}."}
         )
-    # A rule takes the actions of ActionType (the model's choices), each from the registry.
     handler = actions.get(kind)
     known = set(handler.takes)
     unknown = sorted(set(action) - known - {"type"})

@@ -16,16 +16,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from apps.config.exceptions import error_text
 from apps.datasets.access import get_dataset_for_user
 from apps.datasets.models import Dataset
+from apps.explorer import actions
 from apps.explorer.query import ORDERINGS, QueryError, parse
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 from apps.projects.models import Membership
-from apps.review.actions import NOTIFY_ROLES, STAFF_ROLES
-from apps.review.models import ReviewSession
 from apps.rules import services
 from apps.rules.access import action_cap, check_action, get_rule_for_user, may_set_action
 from apps.rules.models import SCHEDULES, ActionType, Rule, Trigger
-from apps.webhooks.models import Webhook
 
 
 def _error(request, exc: ValidationError) -> None:
@@ -33,42 +31,29 @@ def _error(request, exc: ValidationError) -> None:
 
 
 def _action_from_post(post) -> dict:
-    """The action's settings from the form: only the fields of the chosen action type."""
+    """The action's settings from the form: only the fields of the chosen action type, each
+    named after it (`tag_tag`)."""
     kind = post.get("action_type", "")
-    fields = {
-        ActionType.TAG: ("tag",),
-        ActionType.REVIEW: ("session", "title"),
-        ActionType.VENDOR_BATCH: ("vendor", "budget", "price_per_item", "title"),
-        ActionType.ACTIVE_PICK: (
-            "vendor",
-            "count",
-            "budget",
-            "price_per_item",
-            "title",
-            "uncertainty",
-        ),
-        ActionType.NOTIFY: ("message",),
-        ActionType.WEBHOOK: ("webhook",),
-    }.get(kind, ())
-    action: dict = {"type": kind}
-    for name in fields:
-        value = post.get(f"{kind}_{name}", "").strip()
-        if value:
-            action[name] = value
-    if kind == ActionType.REVIEW and not action.get("session"):
-        action["participants"] = post.getlist("review_participants")
-        action["blind"] = post.get("review_blind") == "on"
-    if kind == ActionType.NOTIFY:
-        action["roles"] = post.getlist("notify_roles")
-    return action
-
-
-MULTI = ("review_participants", "notify_roles")
+    action = actions.find(kind)
+    if action is None or not action.rule:
+        return {"type": kind}  # the service says which types there are
+    return {"type": kind, **action.from_form(post, f"{kind}_")}
 
 
 def _initial_from_post(post) -> dict:
     """The form's values as posted, to show them again with the error."""
-    return {key: post.getlist(key) if key in MULTI else post.get(key) for key in post}
+    lists = {f"{a.name}_{name}" for a in actions.for_rules() for name in a.form_lists}
+    return {key: post.getlist(key) if key in lists else post.get(key) for key in post}
+
+
+def _initial_of_action(kind: str, settings: dict) -> dict:
+    """The form's fields for an action's settings: lists (ticked boxes) and switches as they
+    are, other values as the text of a field."""
+    return {
+        f"{kind}_{key}": value if isinstance(value, list | bool) else str(value)
+        for key, value in settings.items()
+        if key != "type"
+    }
 
 
 def _initial_from_rule(rule: Rule) -> dict:
@@ -81,15 +66,19 @@ def _initial_from_rule(rule: Rule) -> dict:
         "max_per_run": rule.max_per_run,
         "action_type": rule.action_type,
     }
-    for key, value in rule.action.items():
-        if key == "participants":
-            initial["review_participants"] = value
-        elif key == "roles":
-            initial["notify_roles"] = value
-        elif key == "blind":
-            initial["review_blind"] = value
-        elif key != "type":
-            initial[f"{rule.action_type}_{key}"] = str(value)
+    initial.update(_initial_of_action(rule.action_type, rule.action))
+    return initial
+
+
+def _initial_new(query: str) -> dict:
+    initial = {
+        "query": query,
+        "trigger": Trigger.AFTER_SCORING,
+        "max_per_run": 1000,
+        "action_type": ActionType.TAG,
+    }
+    for action in actions.for_rules():
+        initial.update(_initial_of_action(action.name, action.form_defaults()))
     return initial
 
 
@@ -110,32 +99,22 @@ def _definition_from_post(post) -> dict:
 
 
 def _form_context(dataset: Dataset, membership: Membership) -> dict:
-    voters = [
-        m.user
-        for m in Membership.objects.filter(project=dataset.project)
-        .select_related("user")
-        .order_by("user__username")
-        if m.can(Cap.COMMENT)
-    ]
+    rule_actions = [(a, may_set_action(membership, a.name)) for a in actions.for_rules()]
     return {
-        "action_types": [
-            (value, label)
-            for value, label in ActionType.choices
-            if may_set_action(membership, value)
-        ],
+        "action_types": [(a.name, a.label) for a, allowed in rule_actions if allowed],
         "triggers": Trigger.choices,
         "schedules": SCHEDULES,
         "orderings": ORDERINGS,
-        "sessions": ReviewSession.objects.filter(
-            dataset=dataset, status=ReviewSession.Status.OPEN
-        ).order_by("-created_at")[:50],
-        "voters": voters,
-        # Only what the user may pick: a scientist sees no vendors' prices or webhooks' URLs.
-        "vendors": dataset.project.vendors.all() if membership.can(Cap.MANAGE_VENDORS) else [],
-        "webhooks": Webhook.objects.filter(project=dataset.project)
-        if membership.can(Cap.INTEGRATIONS)
-        else [],
-        "roles": [(r.value, r.label) for r in STAFF_ROLES],
+        # Every action's fields, shown for the type picked. Only what the user may pick has
+        # options: a scientist sees no vendors' prices or webhooks' URLs.
+        "action_forms": [
+            {
+                "template": a.form_template,
+                "options": a.form_context(dataset, membership) if allowed else {},
+            }
+            for a, allowed in rule_actions
+            if a.form_template
+        ],
     }
 
 
@@ -165,15 +144,7 @@ def dataset_rules(request, dataset_id: int):
         "project": dataset.project,
         "rules": rules,
         "can_automate": membership.can(Cap.AUTOMATE),
-        "initial": _initial_from_post(form)
-        if form
-        else {
-            "query": request.GET.get("q", ""),
-            "trigger": Trigger.AFTER_SCORING,
-            "max_per_run": 1000,
-            "action_type": ActionType.TAG,
-            "notify_roles": [r.value for r in NOTIFY_ROLES],
-        },
+        "initial": _initial_from_post(form) if form else _initial_new(request.GET.get("q", "")),
         **_form_context(dataset, membership),
     }
     return render(request, "rules/dataset.html", context, status=400 if form else 200)

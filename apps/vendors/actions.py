@@ -17,6 +17,7 @@ from apps.datasets.selectors import embedding_space
 from apps.explorer.actions import Action, Selection
 from apps.explorer.actions.checks import MAX_ID, money, positive_int, text
 from apps.projects.capabilities import Cap
+from apps.projects.models import Membership
 from apps.vendors.models import Batch, Vendor
 from apps.vendors.services import BATCH_MAX_ITEMS, batch_create, batch_items_add
 from workers.engine.neighbours import active_learning_pick
@@ -32,6 +33,9 @@ class VendorBatch(Action):
     name = "vendor_batch"
     cap = Cap.MANAGE_VENDORS
     takes: tuple[str, ...] = ("vendor", "budget", "price_per_item", "title", "instructions")
+    label = "Draft a relabel batch"
+    rule = True
+    form_template = "vendors/rule_action_vendor_batch.html"
     needs_budget = True
 
     def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -52,6 +56,9 @@ class VendorBatch(Action):
             if value := text(settings.get(key), key, limit=limit):
                 clean[key] = value
         return clean
+
+    def form_context(self, dataset: Dataset, membership: Membership) -> dict[str, Any]:
+        return {"vendors": dataset.project.vendors.all()}
 
     @staticmethod
     def _target(state: Mapping[str, Any] | None) -> Batch | None:
@@ -145,6 +152,8 @@ class ActivePick(VendorBatch):
 
     name = "active_pick"
     takes = (*VendorBatch.takes, "count", "uncertainty")
+    label = "Pick the most informative samples into a batch"
+    form_template = "vendors/rule_action_active_pick.html"
     needs_budget = False
 
     def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from apps.datasets.models import Dataset
 from apps.explorer.actions import Action, Selection
 from apps.explorer.actions.checks import MAX_ID, positive_int
 from apps.projects.capabilities import Cap
+from apps.projects.models import Membership
 from apps.webhooks.models import Webhook
 
 
@@ -19,6 +20,12 @@ class WebhookAction(Action):
     name = "webhook"
     cap = Cap.INTEGRATIONS
     takes = ("webhook",)
+    label = "Call a webhook"
+    rule = True
+    form_template = "webhooks/rule_action_webhook.html"
+
+    def form_context(self, dataset: Dataset, membership: Membership) -> dict[str, Any]:
+        return {"webhooks": Webhook.objects.filter(project=dataset.project)}
 
     def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
         hook_id = positive_int(settings.get("webhook"), "webhook", high=MAX_ID)

@@ -6,6 +6,12 @@ settings checked against the project) and `perform(selection, settings, by=, det
 registered from that app's `AppConfig.ready()`, so the explorer (lower down) runs actions of
 review, vendors and webhooks without importing them. The hooks a rule's run asks besides
 (`room`, `choose`, `announce`) have defaults here for actions that need nothing more.
+
+An action also says where it is offered and how it looks there: `rule` (a rule may take it, with
+`label` in the rule form's list of actions and `form_template` its fields there, read back by
+`from_form`) and `bulk` (the sample table offers it, `bulk_template` its control in the bulk
+bar). The rule form, the rule service and the sample table ask the registry, so adding an
+action is its class and the line that registers it.
 """
 
 from __future__ import annotations
@@ -18,17 +24,20 @@ from django.db.models import QuerySet
 from apps.datasets.models import Dataset, Sample
 from apps.explorer.actions.selection import Selection, selection_from, selection_of_form
 from apps.projects.capabilities import Cap
+from apps.projects.models import Membership
 
 __all__ = [
     "Action",
     "Selection",
     "find",
+    "for_rules",
     "get",
     "offered",
     "register",
     "registered",
     "selection_from",
     "selection_of_form",
+    "unregister",
 ]
 
 
@@ -41,7 +50,15 @@ class Action:
     # `cap`: a rule tags with nobody looking, so it asks for more than a tag by hand.
     unattended_cap: Cap | None = None
     takes: tuple[str, ...] = ()  # the names of its settings (a rule's action has no others)
+    label: str = ""  # what the rule form and a rule's page call it ("Tag the samples")
+
     bulk: bool = False  # offered on a selection in the sample table and the bulk endpoint
+    bulk_template: str = ""  # its control in the sample table's bulk bar (a button, its inputs)
+
+    rule: bool = False  # a rule may take it
+    form_template: str = ""  # its fields in the rule form: a fieldset shown for its type
+    # Settings the rule form posts as several values (checkboxes), named like the others.
+    form_lists: tuple[str, ...] = ()
 
     def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
         """The settings checked against the dataset's project (ValidationError when wrong):
@@ -67,6 +84,29 @@ class Action:
     def done(self, count: int | None, settings: Mapping[str, Any]) -> str:
         """What the sample table says once it was done."""
         return f"Done: {count or 0:,} samples."
+
+    # --- The rule form --------------------------------------------------------------------------
+
+    def form_context(self, dataset: Dataset, membership: Membership) -> dict[str, Any]:
+        """What its fields in the rule form offer to pick from (the project's sessions,
+        vendors…), as `options` in `form_template`. Asked only for a member who may set the
+        action, so it shows nothing to others."""
+        return {}
+
+    def form_defaults(self) -> dict[str, Any]:
+        """The settings a new rule's form starts with."""
+        return {}
+
+    def from_form(self, post: Any, prefix: str) -> dict[str, Any]:
+        """Its settings from the rule form, whose fields are named `prefix` + a setting of
+        `takes` (`tag_tag`): the lists of `form_lists` as posted, the others when not blank."""
+        settings: dict[str, Any] = {}
+        for name in self.takes:
+            if name in self.form_lists:
+                settings[name] = post.getlist(f"{prefix}{name}")
+            elif value := post.get(f"{prefix}{name}", "").strip():
+                settings[name] = value
+        return settings
 
     # --- Asked by an unattended run (a rule) ---------------------------------------------------
 
@@ -115,6 +155,11 @@ def register(action: Action) -> Action:
     return action
 
 
+def unregister(name: str) -> None:
+    """Take the action away again (an action a test registered)."""
+    _registry.pop(name, None)
+
+
 def find(name: str) -> Action | None:
     return _registry.get(name)
 
@@ -134,3 +179,8 @@ def registered() -> list[Action]:
 def offered() -> list[Action]:
     """The actions offered on a selection of the sample table (and its bulk endpoint)."""
     return [a for a in _registry.values() if a.bulk]
+
+
+def for_rules() -> list[Action]:
+    """The actions a rule may take, in the order the apps registered them."""
+    return [a for a in _registry.values() if a.rule]

@@ -19,7 +19,11 @@ class Tag(Action):
     cap = Cap.COMMENT
     unattended_cap = Cap.EDIT_DATA
     takes = ("tag",)
+    label = "Tag the samples"
     bulk = True
+    bulk_template = "explorer/bulk_action_tag.html"
+    rule = True
+    form_template = "explorer/rule_action_tag.html"
 
     def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
         return {"tag": services.tag_name(text(settings.get("tag"), "tag", limit=1000))}
@@ -47,6 +51,7 @@ class Untag(Action):
     cap = Cap.COMMENT
     takes = ("tag",)
     bulk = True
+    bulk_template = "explorer/bulk_action_untag.html"  # after tag's, whose tag name it takes
 
     def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
         tag = str(settings.get("tag") or "")
@@ -79,6 +84,7 @@ class Relabel(Action):
     cap = Cap.CURATE
     takes = ("label", "reason")
     bulk = True
+    bulk_template = "explorer/bulk_action_relabel.html"
 
     def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
         label = settings.get("label", "")
@@ -113,6 +119,7 @@ class Remove(Action):
     cap = Cap.CURATE
     takes = ("reason",)
     bulk = True
+    bulk_template = "explorer/bulk_action_remove.html"
 
     def clean(self, dataset: Dataset, settings: Mapping[str, Any]) -> dict[str, Any]:
         return {"reason": settings.get("reason") or ""}

@@ -152,6 +152,10 @@ def sample_list(request, dataset_id: int):
         "labels": dataset.labels,
         "can_tag": membership.can(Cap.COMMENT),
         "can_curate": membership.can(Cap.CURATE),
+        # The bulk bar's controls: those of the actions offered that the member may take.
+        "bulk_actions": [
+            a.bulk_template for a in actions.offered() if a.bulk_template and membership.can(a.cap)
+        ],
         "removed": found.removed,
     }
     context.update(panels_context("samples", request, context))
