@@ -392,6 +392,18 @@ LOUPE_INDEX_WORKERS = env.int(
 # A scoring run's neighbour work is split into chunks of this many rows that any worker may take.
 LOUPE_SCORING_CHUNK_ROWS = env.int("LOUPE_SCORING_CHUNK_ROWS", default=25_000)
 
+# Threads each worker process gives its BLAS and OpenMP pools. Unset: the cores this worker may
+# use divided by the tasks it runs at once (its concurrency), at least 1 — pools left at every
+# core oversubscribe a machine that runs several workers, and scoring slows many times over.
+# Set it when several worker services share the same cores (e.g. 1 each for two on two cores).
+_worker_threads = env.str("LOUPE_WORKER_THREADS", default="").strip()
+try:
+    LOUPE_WORKER_THREADS: int | None = int(_worker_threads) if _worker_threads else None
+except ValueError:
+    LOUPE_WORKER_THREADS = 0
+if LOUPE_WORKER_THREADS is not None and LOUPE_WORKER_THREADS < 1:
+    raise ImproperlyConfigured("LOUPE_WORKER_THREADS must be a whole number, 1 or more.")
+
 # --- Webhooks ---------------------------------------------------------------------------------
 # Webhooks reach public addresses only. Host names, IP addresses or networks listed here
 # (comma-separated, e.g. "hooks.internal,10.20.0.0/16") may be reached even when they resolve

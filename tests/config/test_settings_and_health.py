@@ -62,6 +62,14 @@ def test_outside_local_mode_a_missing_placeholder_or_short_key_stops_start_up(
     assert "ImproperlyConfigured" in result.stderr and message in result.stderr
 
 
+@pytest.mark.parametrize("value", ["0", "-2", "two", "1.5"])
+def test_a_worker_threads_setting_that_is_not_a_positive_whole_number_is_refused(value):
+    env = {**PRODUCTION_ENV, "SECRET_KEY": "x" * 50, "LOUPE_WORKER_THREADS": value}
+    result = run_manage("check", env=env)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr and "LOUPE_WORKER_THREADS" in result.stderr
+
+
 def test_the_env_example_key_is_refused():
     example = (settings.BASE_DIR / "deploy" / "env.example").read_text()
     placeholder = next(
