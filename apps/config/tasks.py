@@ -2,6 +2,9 @@
 
 from celery import shared_task
 from django.db import connection
+from threadpoolctl import threadpool_info
+
+from workers.threads import load_native_libraries
 
 
 @shared_task(name="loupe.ping", ignore_result=False, time_limit=30, soft_time_limit=25)
@@ -16,11 +19,6 @@ def ping(marker: str) -> dict:
 @shared_task(name="loupe.thread_pools", ignore_result=False, time_limit=60, soft_time_limit=55)
 def thread_pools() -> list[dict]:
     """The BLAS and OpenMP pools this worker process has loaded, with their thread counts."""
-    # Loaded here, not at the top: the web process imports this module and never needs them.
-    from threadpoolctl import threadpool_info
-
-    from workers.threads import load_native_libraries
-
     load_native_libraries()
     return [
         {"api": pool["internal_api"], "library": pool["filepath"], "threads": pool["num_threads"]}
