@@ -18,7 +18,6 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.audit.services import audit_record
 from apps.config.exceptions import error_text
 from apps.core import events
 from apps.core.links import sample_table_url
@@ -134,12 +133,16 @@ def _definition(rule: Rule) -> dict:
 
 
 def _audit(rule: Rule, by, action: str, detail: dict | None = None) -> None:
-    audit_record(
-        actor=by,
-        action=action,
-        project=rule.project,
-        target=f"rule “{rule.name}” on {rule.dataset.name}",
-        detail={"rule": rule.pk, **(detail or {})},
+    events.record(
+        events.Event(
+            action,
+            project=rule.project,
+            actor=by,
+            audit=events.Audit(
+                target=f"rule “{rule.name}” on {rule.dataset.name}",
+                detail={"rule": rule.pk, **(detail or {})},
+            ),
+        )
     )
 
 
