@@ -9,6 +9,7 @@ from itertools import chain
 import numpy as np
 
 from apps.quality.models import Flag
+from workers.engine import duplicates as dup
 from workers.engine import labels as label_kernels
 from workers.engine import neighbours as nb
 from workers.engine.labels import CrossValidation, LabelErrors, class_overlap
@@ -261,55 +262,7 @@ def _neighbour_signals(
             f"{OUTLIER_PERCENTILE:.0%} of samples"
         )
 
-    groups = nb.duplicate_groups(indices, graph["sims"])
-    # Unlabelled samples have no label to conflict with: None, not the -1 index.
-    findings = nb.duplicate_findings(
-        groups, data.splits, [int(c) if c >= 0 else None for c in labels]
-    )
-    duplicate_group = np.full(n, -1)
-    leaked = np.zeros(n, dtype=bool)
-    conflicting = np.zeros(n, dtype=bool)
-    for g, record in enumerate(findings["groups"]):
-        members = record["members"]
-        duplicate_group[members] = g
-        others = len(members) - 1
-        splits = ", ".join(record["splits"])
-        for i in members:
-            reasons[i].append(f"near duplicate of {others} other sample(s) in {splits}")
-        if record["leakage"]:
-            leaked[members] = True
-            for i in members:
-                if data.splits[i] != "train":
-                    reasons[i].append(
-                        f"leaked: a near duplicate is in train, so the model has seen this {data.splits[i]} sample"
-                    )
-        if record["conflicting_labels"]:
-            conflicting[members] = True
-            names = " vs ".join(data.classes[int(c)] for c in record["labels"])
-            for i in members:
-                reasons[i].append(f"near duplicates disagree on the label ({names})")
-    scores["duplicate_group"] = duplicate_group
-    scores["leaked"], scores["conflicting"] = leaked, conflicting
-    # Redundancy: easy samples with a near duplicate can go to shrink the training set; one
-    # member of each group stays.
-    easy = scores.get("error_potential", np.ones(n)) < REDUNDANT_BELOW
-    redundant = np.zeros(n, dtype=bool)
-    for members in groups:
-        for i in sorted(members)[1:]:
-            redundant[i] = easy[i] and data.splits[i] == "train" and not conflicting[i]
-    scores["redundant"] = redundant
-    summary["redundancy"] = {
-        "candidates": int(redundant.sum()),
-        "sample_ids": data.ids[redundant][:1000].tolist(),
-    }
-    summary["duplicates"] = {
-        "n_groups": findings["n_groups"],
-        "n_duplicate_samples": findings["n_duplicate_samples"],
-        "n_leaked_samples": findings["n_leaked_samples"],
-        "n_leakage_groups": len(findings["leakage_groups"]),
-        "n_conflicting_groups": len(findings["conflicting_label_groups"]),
-        "n_conflicting_samples": int(conflicting.sum()),
-    }
+    _duplicate_signals(data, graph, scores, summary, reasons)
 
     cluster_ids = nb.clusters(vectors)
     scores["cluster"] = cluster_ids
@@ -382,6 +335,81 @@ def _neighbour_signals(
         )[:20]
     else:
         data.skipped["drift"] = "needs at least 10 train and 10 production samples"
+
+
+def _duplicate_signals(
+    data: Arrays, graph: dict, scores: dict, summary: dict, reasons: list[list[str]]
+) -> None:
+    """Near-duplicate groups from three kinds of link: embedding pairs above the dataset's own
+    calibrated threshold, texts with near-identical character shingles (MinHash LSH) and
+    images with near-identical perceptual hashes; then leakage across splits, conflicting
+    labels and redundancy within the groups."""
+    n = len(data.ids)
+    sims = graph["sims"]
+    threshold = dup.calibrated_threshold(sims[:, 0] if sims.shape[1] else np.empty(0))
+    pairs = [dup.embedding_pairs(graph["indices"], sims, threshold)]
+    if data.texts:
+        pairs.append(dup.text_pairs(data.texts))
+    if "image_hash" in graph:
+        pairs.append(dup.image_pairs(graph["image_hash"], graph.get("image_readable")))
+    groups = dup.groups_from_pairs(n, pairs)
+    how = dup.how_found(n, pairs)
+    # Unlabelled samples have no label to conflict with: None, not the -1 index.
+    findings = nb.duplicate_findings(
+        groups, data.splits, [int(c) if c >= 0 else None for c in data.labels]
+    )
+    duplicate_group = np.full(n, -1)
+    leaked = np.zeros(n, dtype=bool)
+    conflicting = np.zeros(n, dtype=bool)
+    for g, record in enumerate(findings["groups"]):
+        members = record["members"]
+        duplicate_group[members] = g
+        others = len(members) - 1
+        splits = ", ".join(record["splits"])
+        for i in members:
+            reasons[i].append(
+                f"near duplicate of {others} other sample(s) in {splits}: " + " and ".join(how[i])
+            )
+        if record["leakage"]:
+            leaked[members] = True
+            for i in members:
+                if data.splits[i] != "train":
+                    reasons[i].append(
+                        f"leaked: a near duplicate is in train, so the model has seen this {data.splits[i]} sample"
+                    )
+        if record["conflicting_labels"]:
+            conflicting[members] = True
+            names = " vs ".join(data.classes[int(c)] for c in record["labels"])
+            for i in members:
+                reasons[i].append(f"near duplicates disagree on the label ({names})")
+    scores["duplicate_group"] = duplicate_group
+    scores["leaked"], scores["conflicting"] = leaked, conflicting
+    # Redundancy: easy samples with a near duplicate can go to shrink the training set; one
+    # member of each group stays.
+    easy = scores.get("error_potential", np.ones(n)) < REDUNDANT_BELOW
+    redundant = np.zeros(n, dtype=bool)
+    for members in groups:
+        for i in sorted(members)[1:]:
+            redundant[i] = easy[i] and data.splits[i] == "train" and not conflicting[i]
+    scores["redundant"] = redundant
+    summary["redundancy"] = {
+        "candidates": int(redundant.sum()),
+        "sample_ids": data.ids[redundant][:1000].tolist(),
+    }
+    summary["duplicates"] = {
+        "n_groups": findings["n_groups"],
+        "n_duplicate_samples": findings["n_duplicate_samples"],
+        "n_leaked_samples": findings["n_leaked_samples"],
+        "n_leakage_groups": len(findings["leakage_groups"]),
+        "n_conflicting_groups": len(findings["conflicting_label_groups"]),
+        "n_conflicting_samples": int(conflicting.sum()),
+        # How the groups were found: the calibrated embedding threshold and the pairs each
+        # kind of link gave (the health page shows them).
+        "embedding_threshold": round(threshold, 4),
+        "text_jaccard": dup.TEXT_JACCARD if data.texts else None,
+        "image_distance": dup.IMAGE_DISTANCE if "image_hash" in graph else None,
+        "pairs": {p.signal: len(p) for p in pairs},
+    }
 
 
 _FLAG_SCORES = {

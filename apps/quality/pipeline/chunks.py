@@ -8,10 +8,13 @@ import numpy as np
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from apps.datasets.models import Sample
+from apps.datasets.selectors import media_open
 from apps.quality.models import ScoringRun
 from apps.quality.pipeline.analysis import Arrays, drift_applies, neighbour_k
 from apps.quality.pipeline.artefacts import artefact_path, save_arrays, save_bytes
 from apps.quality.pipeline.read import cached, chunk_arrays, full_arrays
+from workers.engine.duplicates import image_hashes
 from workers.engine.labels import CrossValidation
 from workers.engine.neighbours import NeighbourIndex, kth_distance
 
@@ -95,4 +98,27 @@ def _neighbour_chunk(run: ScoringRun, data: Arrays, number: int) -> dict[str, np
         ask = training[rows] | production[rows]
         kth[ask] = kth_distance(index.neighbours(rows[ask], k, within=training)[1])
         result["train_kth"] = kth
+    result.update(_image_hashes(run, data, rows))
     return result
+
+
+def _image_hashes(run: ScoringRun, data: Arrays, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """Perceptual hashes of the rows' images (image datasets only), for the duplicate pass;
+    an image that cannot be read is left out of it."""
+    dataset = run.dataset
+    if dataset.modality != "image":
+        return {}
+    ids = data.ids[rows].tolist()
+    paths = dict(Sample.objects.filter(id__in=ids).values_list("id", "image"))
+
+    def pictures():
+        for sample_id in ids:
+            stream = media_open(dataset, paths.get(sample_id) or "")
+            if stream is None:
+                yield None
+                continue
+            with stream:
+                yield stream.read()
+
+    hashes, readable = image_hashes(pictures())
+    return {"image_hash": hashes, "image_readable": readable}
