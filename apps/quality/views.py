@@ -22,7 +22,7 @@ from apps.projects.capabilities import Cap
 from apps.quality import pipeline
 from apps.quality.panels import scoring_context
 from apps.quality.services import scoring_run_start
-from workers.engine import embeddings, labels, neighbours, slices
+from workers.engine import duplicates, embeddings, labels, neighbours, slices
 
 # The methods page, section by section: (anchor, title). Other pages link to a signal's method
 # as `{% url 'quality:methods' %}#<anchor>`, so an anchor, once published, stays.
@@ -99,7 +99,16 @@ def method_parameters() -> dict[str, Any]:
         "hnsw_m": neighbours._HNSW_M,
         "hnsw_ef_construction": neighbours._HNSW_EF_CONSTRUCTION,
         "hnsw_ef_search": neighbours._HNSW_EF_SEARCH,
-        "duplicate_threshold": _default(neighbours.near_duplicates, "threshold"),
+        "dup_z": f"{duplicates.EMBEDDING_Z:g}",
+        "dup_low": duplicates.EMBEDDING_LOW,
+        "dup_high": duplicates.EMBEDDING_HIGH,
+        "dup_shingle": duplicates.SHINGLE,
+        "dup_jaccard": duplicates.TEXT_JACCARD,
+        "dup_num_perm": duplicates.NUM_PERM,
+        "dup_band_rows": duplicates.BAND_ROWS,
+        "dup_min_chars": duplicates.TEXT_MIN_CHARS,
+        "dup_distance": duplicates.IMAGE_DISTANCE,
+        "dup_crop_percent": round(100 * duplicates.CROP_SHARE),
         "duplicate_k": _default(neighbours.near_duplicates, "k"),
         "redundant_below": pipeline.REDUNDANT_BELOW,
         "cluster_cap": _default(neighbours.default_cluster_count, "cap"),

@@ -119,7 +119,9 @@ def text_dataset() -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
     order = list(range(len(texts)))
     rng.shuffle(order)
     kinds = ("exact", "near", "typos", "small edit")
-    chosen = {kind: order[k * PER_KIND_TEXT : (k + 1) * PER_KIND_TEXT] for k, kind in enumerate(kinds)}
+    chosen = {
+        kind: order[k * PER_KIND_TEXT : (k + 1) * PER_KIND_TEXT] for k, kind in enumerate(kinds)
+    }
     extra = [
         s
         for s in (t.strip() for t in (FORTUNES / "people").read_text(errors="replace").split("%"))
@@ -141,9 +143,15 @@ def text_dataset() -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
     fresh = [c for c in copies if c[1] != "near"]
     fresh_vectors = embed([text for _, _, text in fresh])
     near_vectors = embed([text for _, kind, text in copies if kind == "near"])
-    all_texts = texts + [text for _, kind, text in copies if kind == "near"] + [t for *_, t in fresh]
+    all_texts = (
+        texts + [text for _, kind, text in copies if kind == "near"] + [t for *_, t in fresh]
+    )
     all_vectors = np.vstack([vectors, near_vectors, fresh_vectors])
-    origin = np.r_[np.arange(len(texts)), [i for i, kind, _ in copies if kind == "near"], [i for i, *_ in fresh]]
+    origin = np.r_[
+        np.arange(len(texts)),
+        [i for i, kind, _ in copies if kind == "near"],
+        [i for i, *_ in fresh],
+    ]
     kind_of = [""] * len(texts) + ["near"] * PER_KIND_TEXT + [k for _, k, _ in fresh]
     return all_texts, all_vectors, origin, kind_of
 
@@ -168,7 +176,9 @@ def _image_copy(picture: np.ndarray, kind: str, rng: random.Random) -> np.ndarra
         return np.asarray(Image.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
     if kind == "resize":
         share = rng.uniform(0.4, 0.7)
-        return np.asarray(image.resize((round(w * share), round(h * share)), Image.Resampling.BILINEAR))
+        return np.asarray(
+            image.resize((round(w * share), round(h * share)), Image.Resampling.BILINEAR)
+        )
     if kind == "crop":
         cut = [round(rng.uniform(0.04, 0.12) * side) for side in (w, h, w, h)]
         return np.asarray(image.crop((cut[0], cut[1], w - cut[2], h - cut[3])))
@@ -274,7 +284,9 @@ def report(name: str, vectors, origin, kind_of, **inputs) -> None:
     for kind, value in r_ours.items():
         count = sum(1 for k in kind_of if k == kind)
         print(f"| {kind} | {count} | {value:.2f} | {r_theirs[kind]:.2f} |")
-    print(f"| precision on pairs | | {p_ours:.3f} ({len(ours)} pairs) | {p_theirs:.3f} ({len(theirs)} pairs) |")
+    print(
+        f"| precision on pairs | | {p_ours:.3f} ({len(ours)} pairs) | {p_theirs:.3f} ({len(theirs)} pairs) |"
+    )
     timing = ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
     print(f"Seconds: Loupe {timing}; Datalab {their_seconds:.1f} s")
 
@@ -288,7 +300,9 @@ def scale(n: int) -> None:
     rng = np.random.default_rng(SEED)
     lengths = rng.integers(8, 30, n)
     starts = rng.integers(0, len(words) - 40, n)
-    texts = [" ".join(words[s : s + m]) for s, m in zip(starts.tolist(), lengths.tolist(), strict=True)]
+    texts = [
+        " ".join(words[s : s + m]) for s, m in zip(starts.tolist(), lengths.tolist(), strict=True)
+    ]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     pairs = dup.text_pairs(texts)

@@ -32,6 +32,9 @@ EMBEDDING_HIGH = 0.98
 # below 0.1 and copies with a typo every 40 characters keep 0.77 and more.
 SHINGLE = 5
 TEXT_JACCARD = 0.5
+# Shorter texts are left to the embedding pass: "sample 12" and "sample 13" share most of
+# their few shingles without being copies.
+TEXT_MIN_CHARS = 25
 NUM_PERM = 128
 # LSH bands of BAND_ROWS MinHash values each (NUM_PERM / BAND_ROWS bands): a pair at Jaccard
 # 0.5 shares a band with probability 0.87, at 0.6 0.98, at 0.1 0.003.
@@ -45,7 +48,7 @@ BUCKET_WINDOW = 8
 # Images: a 64-bit DCT perceptual hash of the whole picture and of its central CROP_SHARE;
 # two pictures are the same at Hamming distance <= IMAGE_DISTANCE between any of them.
 HASH_BITS = 64
-IMAGE_DISTANCE = 8
+IMAGE_DISTANCE = 6
 CROP_SHARE = 0.8
 IMAGE_K = 10
 VIEWS = 3  # the whole picture, its centre, the picture with its border trimmed
@@ -172,7 +175,9 @@ def _band_candidates(signatures: np.ndarray, band_rows: int, seed: int) -> np.nd
     found: list[np.ndarray] = []
     for start in range(0, perms - band_rows + 1, band_rows):
         with np.errstate(over="ignore"):  # the band key wraps around 2^64 on purpose
-            keys = (signatures[:, start : start + band_rows].astype(np.uint64) * weights).sum(axis=1)
+            keys = (signatures[:, start : start + band_rows].astype(np.uint64) * weights).sum(
+                axis=1
+            )
         order = rng.permutation(n)
         order = order[np.argsort(keys[order], kind="stable")]
         sorted_keys = keys[order]
@@ -205,7 +210,8 @@ def text_pairs(
 
     Identical texts (after normalising case and space) are linked directly; the distinct ones
     are MinHashed and banded (locality-sensitive hashing), so only pairs sharing a band are
-    compared: memory and time grow with the rows, not their pairs. Empty texts link nothing."""
+    compared: memory and time grow with the rows, not their pairs. Texts shorter than
+    TEXT_MIN_CHARS (after normalising) link nothing here."""
     if not 0 < threshold <= 1:
         raise ValueError(f"the Jaccard threshold must be in (0, 1], got {threshold}")
     if num_perm % band_rows:
@@ -215,7 +221,7 @@ def text_pairs(
     same_b: list[int] = []
     for row, text in enumerate(texts):
         key = _normal(text or "")
-        if not key:
+        if len(key) < TEXT_MIN_CHARS:
             continue
         seen = first.setdefault(key, row)
         if seen != row:
@@ -359,7 +365,9 @@ def image_pairs(
         found_a.append(rows[r])
         found_b.append(rows[idx[r, c]])
         found_d.append(distance[r, c])
-    return _pairs("image", np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_d))
+    return _pairs(
+        "image", np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_d)
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,6 +412,5 @@ def how_found(n: int, pairs: Sequence[Pairs]) -> list[list[str]]:
                 if held is None or (s < held if lower_is_better else s > held):
                     best[row][p.signal] = s
     return [
-        [describe(signal, found[signal]) for signal in SIGNALS if signal in found]
-        for found in best
+        [describe(signal, found[signal]) for signal in SIGNALS if signal in found] for found in best
     ]
