@@ -159,13 +159,20 @@ def test_defaults_shown_are_the_ones_the_code_runs_with(page):
     import inspect
 
     from apps.quality import pipeline
-    from workers.engine import labels, neighbours, slices
+    from workers.engine import duplicates, labels, neighbours, slices
 
     def default(function, name):
         return inspect.signature(function).parameters[name].default
 
     expected = {
-        "near-duplicates": [str(default(neighbours.near_duplicates, "threshold"))],
+        "near-duplicates": [
+            f"{duplicates.EMBEDDING_Z:g}",
+            str(duplicates.EMBEDDING_LOW),
+            str(duplicates.EMBEDDING_HIGH),
+            str(duplicates.TEXT_JACCARD),
+            str(duplicates.NUM_PERM),
+            str(duplicates.IMAGE_DISTANCE),
+        ],
         "outlier": [str(default(neighbours.outlier_scores, "k")), str(pipeline.OUTLIER_PERCENTILE)],
         "out-of-sample-probabilities": [
             f"{default(labels.out_of_sample_probs, 'n_folds')}-fold",
