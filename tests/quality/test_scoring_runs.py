@@ -17,6 +17,7 @@ from apps.quality import arrays
 from apps.quality.models import RunStatus, SampleScore, ScoringRun
 from apps.quality.services import scoring_run_execute, scoring_run_start, scoring_runs_recover
 from tests.datasets.conftest import import_into
+from workers.engine.embeddings import choose_method
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -174,7 +175,8 @@ def test_a_dataset_without_embeddings_gets_them_computed_for_scoring(team, tmp_p
     )
     run = scoring_run_execute(run_id=scoring_run_start(dataset=dataset, by=None, enqueue=False).pk)
     assert run.status == RunStatus.DONE and "embeddings" not in run.skipped
-    assert dataset.embedding_spaces.get().method == "tfidf-svd"
+    # MiniLM where the `embed` extra is installed, TF-IDF + SVD where it is not.
+    assert dataset.embedding_spaces.get().method == choose_method("text")
 
 
 def test_stalled_runs_are_resumed_then_failed(team, tmp_path):
