@@ -180,9 +180,7 @@ def test_bad_training_labels_are_refused_clearly(world):
 def test_without_classes_the_window_check_is_as_before(world):
     production, _ = labelled(np.random.default_rng(8), BATCH, world["centres"])
     plain = monitor.window_check(None, None, production, ref=world["ref"])
-    both = monitor.window_check(
-        None, None, production, ref=world["ref"], classes=world["classes"]
-    )
+    both = monitor.window_check(None, None, production, ref=world["ref"], classes=world["classes"])
     assert plain["label_shift"] is None and plain["new_kind"] is None
     for key in ("auc", "p_value", "share_out_of_coverage", "max_cluster_shift"):
         assert plain[key] == both[key]
