@@ -3,6 +3,8 @@ data; screenshots are kept."""
 
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import pytest
 from playwright.sync_api import expect
 
@@ -23,8 +25,11 @@ def test_the_drift_page_shows_the_class_signals(page, team, screenshot):
     screenshot(page, "drift-label-shift")
     page.goto(f"/datasets/{dataset.pk}/drift/?window={by_day['2025-11-09'].pk}")
     expect(page.locator("#new-kind")).to_contain_text("belongs to no training class")
-    page.locator("#new-kind a.btn").click()
-    assert "/explore/" in page.url or "table" in page.url or "q=" in page.url, page.url
+    link = page.locator("#new-kind a.btn")
+    href = link.get_attribute("href") or ""
+    assert "external_id" in unquote(href)  # the flagged samples, by id, in the sample table
+    link.click()
+    page.wait_for_url(f"**{href}")
     page.go_back()
     screenshot(page, "drift-new-kind")
     assert page.console_errors == []
