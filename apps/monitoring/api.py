@@ -124,10 +124,15 @@ class DriftCheckSerializer(serializers.ModelSerializer):
             "p_value",
             "share_out_of_coverage",
             "max_cluster_shift",
+            "label_shift_p_value",
+            "max_label_shift",
+            "new_kind_share",
             "alert",
             "reasons",
             "skipped",
             "clusters",
+            "label_shift",
+            "new_kind",
             "thresholds",
             "embedding_space",
             "created_at",
@@ -170,6 +175,8 @@ class MonitoringPolicySerializer(serializers.ModelSerializer):
             "p_value_threshold",
             "coverage_threshold",
             "cluster_shift_threshold",
+            "label_shift_threshold",
+            "new_kind_threshold",
             "min_samples",
             "embedding_space",
             "updated_at",
@@ -182,6 +189,9 @@ class MonitoringPolicySerializer(serializers.ModelSerializer):
             "p_value_threshold": {"required": True},
             "coverage_threshold": {"required": True},
             "cluster_shift_threshold": {"required": True},
+            # Added later: a client that leaves them out keeps their values.
+            "label_shift_threshold": {"required": False},
+            "new_kind_threshold": {"required": False},
             "embedding_space": {"validators": []},
         }
 
@@ -208,6 +218,8 @@ class MonitoringPolicyDetail(generics.GenericAPIView):
             coverage_threshold=data["coverage_threshold"],
             cluster_shift_threshold=data["cluster_shift_threshold"],
             min_samples=data["min_samples"],
+            label_shift_threshold=data.get("label_shift_threshold"),
+            new_kind_threshold=data.get("new_kind_threshold"),
             embedding_space=data.get("embedding_space", ""),
         )
         return Response(MonitoringPolicySerializer(policy).data)

@@ -27,6 +27,14 @@ class MonitoringPolicy(models.Model):
     cluster_shift_threshold = models.FloatField(
         default=0.10, help_text="Alert when a cluster's share changes by more than this."
     )
+    label_shift_threshold = models.FloatField(
+        default=0.15,
+        help_text="Alert when a class's estimated share changes by this much (significantly).",
+    )
+    new_kind_threshold = models.FloatField(
+        default=0.10,
+        help_text="Alert when this much of a window's traffic belongs to no training class.",
+    )
     min_samples = models.PositiveIntegerField(
         default=30, help_text="Windows with fewer production samples are not tested."
     )
@@ -59,6 +67,14 @@ class MonitoringPolicy(models.Model):
                 name="cluster_shift_threshold_in_range",
             ),
             models.CheckConstraint(
+                condition=models.Q(label_shift_threshold__gt=0, label_shift_threshold__lt=1),
+                name="label_shift_threshold_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(new_kind_threshold__gt=0, new_kind_threshold__lt=1),
+                name="new_kind_threshold_in_range",
+            ),
+            models.CheckConstraint(
                 condition=models.Q(min_samples__gte=10), name="min_samples_at_least_10"
             ),
         ]
@@ -85,6 +101,19 @@ class DriftCheck(models.Model):
     max_cluster_shift = models.FloatField(null=True, blank=True)
     clusters = models.JSONField(
         default=list, blank=True, help_text="Clusters with the biggest share changes."
+    )
+    label_shift_p_value = models.FloatField(null=True, blank=True)
+    max_label_shift = models.FloatField(
+        null=True, blank=True, help_text="Largest estimated change of a class's share."
+    )
+    new_kind_share = models.FloatField(
+        null=True, blank=True, help_text="Share of the window that belongs to no training class."
+    )
+    label_shift = models.JSONField(
+        default=dict, blank=True, help_text="Label-shift test: p-value, source, every class."
+    )
+    new_kind = models.JSONField(
+        default=dict, blank=True, help_text="New kind of data: share, expected, p-value, examples."
     )
     alert = models.BooleanField(default=False)
     reasons = models.JSONField(

@@ -25,7 +25,7 @@ from apps.monitoring.services import drift
 from apps.monitoring.services.production import PRODUCTION_MAX_ROWS, resolve_space
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
-from workers.engine import monitor
+from workers.engine import label_shift, monitor
 
 SHOWN_WINDOWS = drift.LOOKBACK_WINDOWS
 CHART_W = 720
@@ -49,6 +49,8 @@ def method_parameters() -> dict:
                 "p_value_threshold",
                 "coverage_threshold",
                 "cluster_shift_threshold",
+                "label_shift_threshold",
+                "new_kind_threshold",
                 "min_samples",
             )
         },
@@ -57,6 +59,9 @@ def method_parameters() -> dict:
         "max_window": drift.MAX_WINDOW,
         "max_clusters": monitor.MAX_CLUSTERS,
         "top_clusters": drift.TOP_CLUSTERS,
+        "new_kind_nominal": label_shift.NEW_KIND_NOMINAL,
+        "class_k": label_shift.CLASS_K,
+        "folds": label_shift.FOLDS,
     }
 
 
@@ -283,6 +288,58 @@ def _cluster_rows(dataset, check: DriftCheck) -> list[dict]:
     return rows
 
 
+def _examples_url(dataset, examples: list) -> str | None:
+    if not examples:
+        return None
+    return _table_url(
+        dataset,
+        [
+            {"field": "split", "op": "=", "value": "production"},
+            {"field": "external_id", "op": "in", "value": examples},
+        ],
+    )
+
+
+def _class_rows(dataset, check: DriftCheck) -> list[dict]:
+    """The classes of a window's label-shift test, biggest estimated change first."""
+    rows = []
+    for c in (check.label_shift or {}).get("classes", []):
+        examples = c.get("examples") or []
+        rows.append(
+            {
+                **c,
+                "train_pct": 100 * c["train_share"],
+                "production_pct": 100 * c["production_share"],
+                "predicted_train_pct": 100 * c["train_predicted_share"],
+                "predicted_production_pct": 100 * c["production_predicted_share"],
+                "change_text": f"{100 * c['change']:+.1f}".replace("-", "\u2212"),
+                "se_text": f"{100 * c['standard_error']:.1f}",
+                "p_text": _p_text(c["p_value"]),
+                "url": _examples_url(dataset, examples),
+                "examples": len(examples),
+            }
+        )
+    return rows
+
+
+def _new_kind(dataset, check: DriftCheck) -> dict | None:
+    new = check.new_kind or {}
+    if "share" not in new:
+        return None
+    return {
+        **new,
+        "p_text": _p_text(new["p_value"]),
+        "share_text": f"{new['share']:.1%}",
+        "nominal_text": f"{new['nominal']:.0%}",
+        "estimated_text": None
+        if new.get("estimated_share") is None
+        else f"{new['estimated_share']:.0%}",
+        "upper_text": None if new.get("upper") is None else f"{new['upper']:.0%}",
+        "url": _examples_url(dataset, new.get("examples") or []),
+        "examples": len(new.get("examples") or []),
+    }
+
+
 def _api_example(dataset) -> str:
     """A request body for the empty page: one sample of this dataset's modality and classes."""
     content = {
@@ -337,6 +394,8 @@ def _context(request, dataset, form=None) -> dict:
                 "p_text": _p_text(c.p_value),
                 "coverage_text": _pct(c.share_out_of_coverage, "%"),
                 "shift_text": _pct(c.max_cluster_shift, " pts"),
+                "class_text": _pct(c.max_label_shift, " pts"),
+                "new_kind_text": _pct(c.new_kind_share, "%"),
                 "reasons": _reasons(c),
                 "url": _table_url(dataset, _window_parts(c)),
                 "chosen": chosen is not None and c.pk == chosen.pk,
@@ -347,6 +406,9 @@ def _context(request, dataset, form=None) -> dict:
         "chosen": chosen,
         "chosen_label": drift.window_label(chosen) if chosen else "",
         "clusters": _cluster_rows(dataset, chosen) if chosen else [],
+        "classes": _class_rows(dataset, chosen) if chosen else [],
+        "new_kind": _new_kind(dataset, chosen) if chosen else None,
+        "label_shift_p": _p_text(chosen.label_shift_p_value) if chosen else "—",
         "max_rows": PRODUCTION_MAX_ROWS,
         "can_edit": membership.can(Cap.EDIT_DATA),
         "can_curate": membership.can(Cap.CURATE),

@@ -4,6 +4,8 @@ Three signals, each from `neighbours`: the dataset-level two-sample test (a cros
 domain classifier's AUC with its Mann-Whitney p-value), the share of production samples out of
 training coverage (k-th neighbour distance above training's 95th percentile) and the change of
 each training cluster's share (production rows go to the nearest training-cluster centroid).
+When training is labelled, two more from `label_shift`: the change of the class mix and the
+share of a new kind of data (rows that belong to no training class).
 
 A signal crosses when its value passes the project's threshold *and* the departure is
 significant at the project's p-value threshold. The second condition matters for small windows
@@ -21,14 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from workers.engine import neighbours
+from workers.engine import label_shift, neighbours
 
 # SciPy is imported by the functions that use it: the web process imports this module for its
 # signal names, and should not pay for loading it.
 
 # Signals, in the order the product shows them.
 TEST, COVERAGE, CLUSTER_SHIFT = "test", "coverage", "cluster_shift"
-SIGNALS = (TEST, COVERAGE, CLUSTER_SHIFT)
+LABEL_SHIFT, NEW_KIND = "label_shift", "new_kind"
+SIGNALS = (TEST, COVERAGE, CLUSTER_SHIFT, LABEL_SHIFT, NEW_KIND)
 # A cluster table row of the report keeps this many example production rows.
 EXAMPLES_PER_CLUSTER = 50
 # Monitoring clusters: few enough that a reweighted region moves one cluster's share visibly
@@ -113,6 +116,10 @@ def window_check(
     seed: int = 0,
     ref: Reference | None = None,
     production_keys: Sequence[Any] | None = None,
+    classes: label_shift.ClassReference | None = None,
+    production_probs: np.ndarray | None = None,
+    label_shift_threshold: float = 0.15,
+    new_kind_threshold: float = 0.10,
 ) -> dict[str, Any]:
     """Check one window of production rows against training.
 
@@ -124,7 +131,9 @@ def window_check(
     a cluster's share), clusters (every cluster: training and production share, change, Fisher
     p-value, whether it is significant after Bonferroni over the clusters, biggest change
     first), crossed (the signals past their thresholds, each with value and threshold) and
-    alert (any crossed).
+    alert (any crossed). With `classes` (a `label_shift.class_reference` of labelled training)
+    also label_shift and new_kind (see `label_shift.check`; None without), scored with
+    `production_probs` when a model run gives them.
     """
     from scipy import stats
 
@@ -196,6 +205,19 @@ def window_check(
                 "clusters": len(counted),
             }
         )
+    by_class = None
+    if classes is not None:
+        by_class = label_shift.check(
+            classes,
+            prod,
+            production_probs=production_probs,
+            production_keys=production_keys,
+            p_value_threshold=p_value_threshold,
+            label_shift_threshold=label_shift_threshold,
+            new_kind_threshold=new_kind_threshold,
+            seed=seed,
+        )
+        crossed.extend(by_class["crossed"])
     return {
         "n_production": n_p,
         "n_train": n_t,
@@ -208,6 +230,8 @@ def window_check(
         "max_cluster_shift": float(max_shift),
         "clusters": rows,
         "production_clusters": prod_clusters,
+        "label_shift": by_class["label_shift"] if by_class else None,
+        "new_kind": by_class["new_kind"] if by_class else None,
         "crossed": crossed,
         "alert": bool(crossed),
     }

@@ -22,13 +22,13 @@ from django.utils import timezone
 
 from apps.core import events
 from apps.core.tasks import task_enqueue
-from apps.datasets.models import Dataset, EmbeddingSpace, Modality, Sample, Split
+from apps.datasets.models import Dataset, EmbeddingSpace, Modality, ModelRun, Sample, Split
 from apps.monitoring.models import DriftCheck, MonitoringPolicy
 from apps.monitoring.services.production import resolve_space
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
 from apps.quality import arrays
-from workers.engine import monitor, neighbours
+from workers.engine import label_shift, monitor, neighbours
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ LOOKBACK_WINDOWS = 30
 MAX_TRAIN = 5_000  # training rows compared with, a fixed random subsample above this
 MAX_WINDOW = 10_000  # production rows of one window, likewise
 TOP_CLUSTERS = 10  # cluster rows kept per check
+RUN_COVERAGE = 0.9  # a model run scores the class signals when it covers this share of training
 SEED = 0
 ALERTED_ROLES = (Role.OWNER, Role.MANAGER, Role.SCIENTIST)
 _LOCK_NAMESPACE = 0x6C6F  # pg_try_advisory_lock(namespace, dataset id): one check per dataset
@@ -59,6 +60,8 @@ POLICY_LIMITS = {
         "a share from 0.06 to 0.99 (5% of samples are outside coverage by construction)",
     ),
     "cluster_shift_threshold": (0.01, 0.99, "a share from 0.01 to 0.99"),
+    "label_shift_threshold": (0.01, 0.99, "a share from 0.01 to 0.99"),
+    "new_kind_threshold": (0.01, 0.99, "a share from 0.01 to 0.99"),
     "min_samples": (10, 1_000_000, "a whole number of at least 10"),
 }
 
@@ -73,14 +76,24 @@ def monitoring_policy_update(
     coverage_threshold: float,
     cluster_shift_threshold: float,
     min_samples: int,
+    label_shift_threshold: float | None = None,
+    new_kind_threshold: float | None = None,
     embedding_space: str = "",
 ) -> MonitoringPolicy:
-    """Change the project's monitoring thresholds; windows already checked keep their result."""
+    """Change the project's monitoring thresholds; windows already checked keep their result.
+    The class thresholds left out (None) keep their value."""
+    current = monitoring_policy_of(project)
+    if label_shift_threshold is None:
+        label_shift_threshold = current.label_shift_threshold
+    if new_kind_threshold is None:
+        new_kind_threshold = current.new_kind_threshold
     values = {
         "window_hours": window_hours,
         "p_value_threshold": p_value_threshold,
         "coverage_threshold": coverage_threshold,
         "cluster_shift_threshold": cluster_shift_threshold,
+        "label_shift_threshold": label_shift_threshold,
+        "new_kind_threshold": new_kind_threshold,
         "min_samples": min_samples,
     }
     errors = {}
@@ -99,11 +112,13 @@ def monitoring_policy_update(
         errors["embedding_space"] = "An embedding space name is at most 80 characters."
     if errors:
         raise ValidationError(errors)
-    policy = MonitoringPolicy.objects.select_for_update().get(pk=monitoring_policy_of(project).pk)
+    policy = MonitoringPolicy.objects.select_for_update().get(pk=current.pk)
     policy.window_hours = int(window_hours)
     policy.p_value_threshold = float(p_value_threshold)
     policy.coverage_threshold = float(coverage_threshold)
     policy.cluster_shift_threshold = float(cluster_shift_threshold)
+    policy.label_shift_threshold = float(label_shift_threshold)
+    policy.new_kind_threshold = float(new_kind_threshold)
     policy.min_samples = int(min_samples)
     policy.embedding_space = embedding_space
     policy.updated_by = by
@@ -185,14 +200,76 @@ class _Training:
         self.n = len(ids)
         self.ref = None
         self.texts: list[str] | None = None
+        # The class signals: from a 5-fold logistic regression on the embeddings, and from the
+        # newest model run when it scored training (its production probabilities are used for
+        # the windows it scored in full).
+        self.classes: label_shift.ClassReference | None = None
+        self.run_classes: label_shift.ClassReference | None = None
+        self.run: ModelRun | None = None
+        self.classes_skipped = ""
         if self.n < monitor.MIN_SAMPLES:
             return
         vectors = _vectors(space.pk, ids)
         clusters = neighbours.clusters(vectors, n_clusters=monitor.cluster_count(self.n), seed=SEED)
         self.ref = monitor.reference(vectors, clusters)
+        rows = dict(
+            (pk, (label, text))
+            for pk, label, text in Sample.objects.filter(pk__in=ids.tolist()).values_list(
+                "pk", "label", "text"
+            )
+        )
         if dataset.modality == Modality.TEXT:
-            text = dict(Sample.objects.filter(pk__in=ids.tolist()).values_list("pk", "text"))
-            self.texts = [text.get(int(i), "") for i in ids]
+            self.texts = [rows[int(i)][1] for i in ids]
+        labels = [rows[int(i)][0] for i in ids]
+        labelled = np.array([label not in (None, "") for label in labels], dtype=bool)
+        try:
+            self.classes = label_shift.class_reference(
+                vectors[labelled], [x for x in labels if x not in (None, "")], seed=SEED
+            )
+        except ValueError as exc:
+            self.classes_skipped = str(exc)
+            return
+        run = ModelRun.objects.filter(dataset=dataset).order_by("-created_at", "-id").first()
+        if run is None:
+            return
+        found, probs = arrays.run_probs(run.pk)
+        train_ids = ids[labelled]
+        aligned, present = arrays.align(train_ids, found, probs)
+        if present.mean() < RUN_COVERAGE or aligned.shape[1] != len(run.classes):
+            return
+        try:
+            self.run_classes = label_shift.class_reference(
+                vectors[labelled][present],
+                [
+                    x
+                    for x, ok in zip(
+                        [x for x in labels if x not in (None, "")], present, strict=True
+                    )
+                    if ok
+                ],
+                train_probs=aligned[present],
+                classes=list(run.classes),
+                seed=SEED,
+            )
+        except ValueError:
+            return
+        self.run = run
+
+    def window_probs(self, ids: np.ndarray) -> np.ndarray | None:
+        """The model run's probabilities of a window's rows in the run reference's class
+        order, when it scored every one of them."""
+        if self.run is None or self.run_classes is None:
+            return None
+        found, probs = arrays.read_vectors(
+            "SELECT sample_id, probs FROM datasets_prediction "
+            "WHERE run_id = %s AND epoch = 0 AND sample_id = ANY(%s) ORDER BY sample_id",
+            [self.run.pk, ids.tolist()],
+        )
+        aligned, present = arrays.align(ids, found, probs)
+        if not len(ids) or not present.all():
+            return None
+        order = [list(self.run.classes).index(c) for c in self.run_classes.classes]
+        return np.asarray(aligned[:, order], dtype=np.float64)
 
 
 def _describe(reason: dict) -> str:
@@ -201,6 +278,17 @@ def _describe(reason: dict) -> str:
         return f"two-sample test p = {value:.2g} < {threshold:g}"
     if reason["signal"] == "coverage":
         return f"{value:.0%} out of training coverage > {threshold:.0%}"
+    if reason["signal"] == monitor.LABEL_SHIFT:
+        change = reason.get("change", value)
+        return (
+            f"label shift: class {reason.get('class')} {'rose' if change > 0 else 'fell'} by "
+            f"{100 * abs(change):.1f} points (threshold {100 * threshold:.0f})"
+        )
+    if reason["signal"] == monitor.NEW_KIND:
+        return (
+            f"new kind of data: {reason.get('share', value):.1%} of the window belongs to no "
+            f"training class, about {value:.0%} of the traffic (threshold {threshold:.0%})"
+        )
     return (
         f"cluster {reason.get('cluster')} share changed by {100 * value:.1f} points "
         f"> {100 * threshold:.0f}"
@@ -239,6 +327,9 @@ def _alert(dataset: Dataset, check: DriftCheck) -> None:
                 "p_value": check.p_value,
                 "share_out_of_coverage": check.share_out_of_coverage,
                 "max_cluster_shift": check.max_cluster_shift,
+                "label_shift_p_value": check.label_shift_p_value,
+                "max_label_shift": check.max_label_shift,
+                "new_kind_share": check.new_kind_share,
                 "reasons": check.reasons,
                 "url": url,
             },
@@ -321,6 +412,8 @@ def drift_windows_check(*, dataset_id: int, now: datetime | None = None) -> list
                     "p_value": policy.p_value_threshold,
                     "coverage": policy.coverage_threshold,
                     "cluster_shift": policy.cluster_shift_threshold,
+                    "label_shift": policy.label_shift_threshold,
+                    "new_kind": policy.new_kind_threshold,
                     "min_samples": policy.min_samples,
                 },
             }
@@ -373,6 +466,7 @@ def _compute(dataset, space, policy, training: _Training, start, end) -> dict:
         )
     )
     keys = [rows[int(i)][0] for i in ids]
+    probs = training.window_probs(ids)
     result = monitor.window_check(
         None,
         None,
@@ -383,6 +477,10 @@ def _compute(dataset, space, policy, training: _Training, start, end) -> dict:
         cluster_shift_threshold=policy.cluster_shift_threshold,
         seed=SEED,
         production_keys=keys,
+        classes=training.classes if probs is None else training.run_classes,
+        production_probs=probs,
+        label_shift_threshold=policy.label_shift_threshold,
+        new_kind_threshold=policy.new_kind_threshold,
     )
     texts = [rows[int(i)][1] for i in ids] if training.texts is not None else None
     return {
@@ -392,8 +490,49 @@ def _compute(dataset, space, policy, training: _Training, start, end) -> dict:
         "share_out_of_coverage": result["share_out_of_coverage"],
         "max_cluster_shift": result["max_cluster_shift"],
         "clusters": _cluster_rows(result, training, texts),
+        **_class_fields(result, training, probs is not None),
         "alert": result["alert"],
         "reasons": [{k: _plain(v) for k, v in r.items()} for r in result["crossed"]],
+    }
+
+
+def _class_fields(result: dict, training: _Training, from_run: bool) -> dict:
+    """The label-shift and new-kind results of a window, as JSON."""
+    shift, new = result["label_shift"], result["new_kind"]
+    if shift is None or new is None:
+        return {
+            "label_shift_p_value": None,
+            "max_label_shift": None,
+            "new_kind_share": None,
+            "label_shift": {"skipped": training.classes_skipped or "no labelled training"},
+            "new_kind": {},
+        }
+    source = f"model run {training.run.name}" if from_run and training.run else "embeddings"
+    return {
+        "label_shift_p_value": shift["p_value"],
+        "max_label_shift": shift["max_change"],
+        "new_kind_share": new["share"],
+        "label_shift": {
+            "p_value": shift["p_value"],
+            "source": source,
+            "classes": [
+                {
+                    k: (round(v, 5) if isinstance(v, float) and k != "p_value" else _plain(v))
+                    for k, v in row.items()
+                }
+                for row in shift["classes"]
+            ],
+        },
+        "new_kind": {
+            "share": new["share"],
+            "n_flagged": new["n_flagged"],
+            "nominal": new["nominal"],
+            "p_value": new["p_value"],
+            "estimated_share": new["estimated_share"],
+            "upper": new["upper"],
+            "recall": new["recall"],
+            "examples": new["examples"],
+        },
     }
 
 
