@@ -46,6 +46,7 @@ MIN_CLASS_SIZE = 5
 # many of the data set's most frequent words are its "common words".
 MIN_WORDS = 4
 COMMON_WORDS = 300
+COMMON_SHARE = 0.01
 # Flagged samples joined in the kNN graph form a group of at least this many to be called one.
 MIN_GROUP = 3
 _WORD = re.compile(r"[^\W\d_]+")
@@ -147,8 +148,8 @@ def common_word_share(
     texts: Sequence[str | None], reference: np.ndarray | None = None
 ) -> np.ndarray:
     """Per text, the share of its words among the data set's COMMON_WORDS most frequent ones
-    (by the number of reference texts holding them): the data set's function words, in
-    whatever language it is in. A text in another language or script shares few. NaN for texts
+    (by the number of reference texts holding them, at least COMMON_SHARE of them): the data
+    set's function words, in whatever language it is in. A text in another language or script shares few. NaN for texts
     with fewer than MIN_WORDS words."""
     words = [_WORD.findall(t.lower()) if t else [] for t in texts]
     mask = np.ones(len(words), dtype=bool) if reference is None else np.asarray(reference, bool)
@@ -156,7 +157,10 @@ def common_word_share(
     for w, keep in zip(words, mask, strict=True):
         if keep:
             counts.update(set(w))
-    common = {w for w, _ in counts.most_common(COMMON_WORDS)}
+    # A word must be in COMMON_SHARE of the texts to count: the words of a contaminating source,
+    # common among its own few texts, then stay out even in a small data set.
+    floor = COMMON_SHARE * int(mask.sum())
+    common = {w for w, c in counts.most_common(COMMON_WORDS) if c >= floor}
     return np.array(
         [sum(x in common for x in w) / len(w) if len(w) >= MIN_WORDS else np.nan for w in words]
     )
@@ -319,10 +323,13 @@ def find_outliers(
         share = common_word_share(texts, mask)
         known = np.isfinite(share)
         if known[mask].sum() >= MIN_CLASS_SIZE:
-            # Averaged over the neighbourhood, as the class signal is: one odd fortune with few
-            # common words is noise; a sample whose neighbours are all in another language is not.
+            # Both the text and its neighbourhood must be foreign: one odd text with few common
+            # words among ordinary neighbours is noise, and so is an ordinary text that happens
+            # to sit next to foreign ones.
             filled = np.where(known, share, np.median(share[mask & known]))
-            signals[LANGUAGE] = robust_z(-neighbourhood_mean(filled, idx), mask)
+            signals[LANGUAGE] = np.minimum(
+                robust_z(-filled, mask), robust_z(-neighbourhood_mean(filled, idx), mask)
+            )
     if reference_sims is not None and not mask.all():
         ratio = mean_distance(reference_sims) / np.maximum(mean_distance(sims), 1e-6)
         signals[REFERENCE] = np.where(mask, 0.0, robust_z(ratio, mask))
