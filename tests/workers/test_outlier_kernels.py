@@ -71,7 +71,9 @@ def test_samples_alone_are_still_found() -> None:
     assert roc_auc_score(truth, found.score) > 0.95
     assert found.flagged[truth].sum() >= 6
     assert found.flagged[~truth].mean() <= 0.01
-    assert all(not found.reason(int(i)).startswith("part of a group") for i in np.flatnonzero(truth))
+    assert all(
+        not found.reason(int(i)).startswith("part of a group") for i in np.flatnonzero(truth)
+    )
 
 
 def test_clean_data_flags_few() -> None:
@@ -92,7 +94,9 @@ def test_text_in_another_language_is_named() -> None:
     german = "der die und das ist nicht ein zu mit sich auf für dem den".split()
 
     def english() -> str:
-        words = rng.choice(function, 6).tolist() + rng.choice(content, 6, p=zipf / zipf.sum()).tolist()
+        words = (
+            rng.choice(function, 6).tolist() + rng.choice(content, 6, p=zipf / zipf.sum()).tolist()
+        )
         return " ".join(rng.permutation(words).tolist())
 
     texts = [english() for _ in range(400)] + [  # 1 % German

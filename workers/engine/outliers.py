@@ -78,7 +78,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected a 2-D array of vectors, got shape {x.shape}")
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
-    return x / norms
+    return np.asarray(x / norms)
 
 
 def _centre_and_spread(members: np.ndarray) -> tuple[np.ndarray, float, float]:
@@ -141,7 +141,7 @@ def neighbourhood_mean(values: np.ndarray, indices: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected a (rows, k) neighbour table for {len(v)} rows")
     valid = idx >= 0
     gathered = np.where(valid, v[np.where(valid, idx, 0)], 0.0)
-    return (v + gathered.sum(axis=1)) / (1 + valid.sum(axis=1))
+    return np.asarray((v + gathered.sum(axis=1)) / (1 + valid.sum(axis=1)))
 
 
 def common_word_share(
