@@ -310,7 +310,11 @@ def find_outliers(
     if not mask.any():
         mask = np.ones(n, dtype=bool)
     near_ref = sims if reference_sims is None else reference_sims
-    signals: dict[str, np.ndarray] = {NEIGHBOURS: robust_z(mean_distance(near_ref), mask)}
+    # Similarities are float32: digits past the sixth are noise that differs between a search
+    # of all rows and one chunk's, so they are dropped before the robust scale magnifies them.
+    signals: dict[str, np.ndarray] = {
+        NEIGHBOURS: robust_z(np.round(mean_distance(near_ref), 6), mask)
+    }
     if vectors is not None:
         given = np.full(n, -1) if labels is None else np.asarray(labels)
         distance = class_distance(vectors, given, mask)
@@ -336,7 +340,8 @@ def find_outliers(
     names = [s for s in SIGNALS if s in signals]
     stacked = np.stack([signals[s] for s in names], axis=1)
     strongest = np.argmax(stacked, axis=1)
-    strength = stacked[np.arange(n), strongest]
+    # Rounded so that float noise cannot reorder equal strengths.
+    strength = np.round(stacked[np.arange(n), strongest], 6)
     threshold = adaptive_threshold(strength, n_signals=len(names))
     flagged = strength >= threshold
     ordered = np.sort(strength[mask])
