@@ -38,7 +38,7 @@ SIGNAL_NAMES = {
 }
 # The flag threshold is Benjamini-Hochberg's at this false discovery rate (see
 # `adaptive_threshold`), and never less than this many robust standard deviations.
-FDR = 0.1
+FDR = 0.2
 MIN_THRESHOLD = 2.5
 # A class needs this many members for its centre and spread to mean anything.
 MIN_CLASS_SIZE = 5
