@@ -22,7 +22,7 @@ from apps.projects.capabilities import Cap
 from apps.quality import pipeline
 from apps.quality.panels import scoring_context
 from apps.quality.services import scoring_run_start
-from workers.engine import duplicates, embeddings, labels, neighbours, slices
+from workers.engine import duplicates, embeddings, labels, neighbours, outliers, slices
 
 # The methods page, section by section: (anchor, title). Other pages link to a signal's method
 # as `{% url 'quality:methods' %}#<anchor>`, so an anchor, once published, stays.
@@ -92,8 +92,13 @@ def method_parameters() -> dict[str, Any]:
         "overlap_top": _default(labels.class_overlap, "top"),
         # Neighbour kernels
         "outlier_k": outlier_k,
-        "outlier_percentile": pipeline.OUTLIER_PERCENTILE,
-        "outlier_percent": round(100 * pipeline.OUTLIER_PERCENTILE),
+        "outlier_fdr": outliers.FDR,
+        "outlier_fdr_percent": round(100 * outliers.FDR),
+        "outlier_min_threshold": outliers.MIN_THRESHOLD,
+        "outlier_min_class": outliers.MIN_CLASS_SIZE,
+        "outlier_common_words": outliers.COMMON_WORDS,
+        "outlier_min_words": outliers.MIN_WORDS,
+        "outlier_min_group": outliers.MIN_GROUP,
         "exact_below": _default(neighbours.knn, "exact_below"),
         "chunk_rows": settings.LOUPE_SCORING_CHUNK_ROWS,
         "hnsw_m": neighbours._HNSW_M,

@@ -42,7 +42,11 @@ PAPERS = {
     ],
     "error-potential": ["https://arxiv.org/abs/2001.10528", "https://arxiv.org/abs/2009.10795"],
     "class-overlap": ["https://arxiv.org/abs/1911.00068"],
-    "outlier": ["https://arxiv.org/abs/2207.03061"],
+    "outlier": [
+        "https://arxiv.org/abs/2207.03061",
+        "https://arxiv.org/abs/1807.03888",
+        "https://doi.org/10.1111/j.2517-6161.1995.tb02031.x",
+    ],
     "near-duplicates": ["https://arxiv.org/abs/2303.09540"],
     "redundancy": ["https://arxiv.org/abs/2303.09540", "https://arxiv.org/abs/2206.14486"],
     "clusters": ["https://arxiv.org/abs/2203.05794"],
@@ -159,7 +163,7 @@ def test_defaults_shown_are_the_ones_the_code_runs_with(page):
     import inspect
 
     from apps.quality import pipeline
-    from workers.engine import duplicates, labels, neighbours, slices
+    from workers.engine import duplicates, labels, neighbours, outliers, slices
 
     def default(function, name):
         return inspect.signature(function).parameters[name].default
@@ -173,7 +177,12 @@ def test_defaults_shown_are_the_ones_the_code_runs_with(page):
             str(duplicates.NUM_PERM),
             str(duplicates.IMAGE_DISTANCE),
         ],
-        "outlier": [str(default(neighbours.outlier_scores, "k")), str(pipeline.OUTLIER_PERCENTILE)],
+        "outlier": [
+            str(default(neighbours.outlier_scores, "k")),
+            str(outliers.FDR),
+            str(outliers.MIN_THRESHOLD),
+            str(outliers.COMMON_WORDS),
+        ],
         "out-of-sample-probabilities": [
             f"{default(labels.out_of_sample_probs, 'n_folds')}-fold",
             str(labels.KNN_K),

@@ -230,6 +230,7 @@ def health(request, dataset_id: int):
             for p in summary.get("class_pairs", [])[:5]
         ],
         "slices": slices,
+        "outliers": _outlier_summary(summary),
         "skipped": skipped,
         "live": dataset.scoring_runs.filter(
             status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
@@ -237,6 +238,31 @@ def health(request, dataset_id: int):
         **dataset_caps(request, dataset),
     }
     return render(request, "explorer/health.html", context)
+
+
+# What each outlier signal is called on the health page, in the summary's order.
+OUTLIER_SIGNALS = {
+    "group": "in a group far from every class",
+    "class": "far from every class",
+    "language": "not in the dataset's language",
+    "reference": "unlike the reference split",
+    "neighbours": "far from their nearest neighbours",
+}
+
+
+def _outlier_summary(summary: dict) -> dict | None:
+    """The outlier threshold the run chose and how many samples each signal flagged."""
+    found = summary.get("outliers")
+    if not found:
+        return None
+    return {
+        **found,
+        "rows": [
+            {"signal": key, "name": OUTLIER_SIGNALS.get(key, key), "count": count}
+            for key, count in found.get("by_signal", {}).items()
+        ],
+        "fdr_pct": round(100 * found.get("fdr", 0)),
+    }
 
 
 def _slice_url(dataset, column: str, value, *, flagged: bool = False) -> str | None:

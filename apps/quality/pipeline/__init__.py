@@ -15,7 +15,6 @@ from apps.quality.pipeline import analysis, write
 from apps.quality.pipeline.analysis import (
     ACTIVE_LEARNING_BUDGET,
     BOUNDARY_MARGIN,
-    OUTLIER_PERCENTILE,
     REDUNDANT_BELOW,
     Arrays,
     neighbour_k,
@@ -36,7 +35,6 @@ __all__ = [
     "ACTIVE_LEARNING_BUDGET",
     "BOUNDARY_MARGIN",
     "NEIGHBOURS",
-    "OUTLIER_PERCENTILE",
     "PROBABILITIES",
     "REDUNDANT_BELOW",
     "Arrays",

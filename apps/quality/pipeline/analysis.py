@@ -12,12 +12,11 @@ from apps.quality.models import Flag
 from workers.engine import duplicates as dup
 from workers.engine import labels as label_kernels
 from workers.engine import neighbours as nb
+from workers.engine import outliers as outlier_kernels
 from workers.engine.labels import CrossValidation, LabelErrors, class_overlap
 from workers.engine.slices import weak_slices
 
-# A sample is flagged an outlier above this percentile of mean neighbour distance, and on the
-# boundary when its top two classes are closer than this.
-OUTLIER_PERCENTILE = 0.99
+# A sample is on the boundary when its top two classes are closer than this.
 BOUNDARY_MARGIN = 0.1
 # Easy (error potential below this) near duplicates in train are redundancy candidates.
 REDUNDANT_BELOW = 0.2
@@ -241,12 +240,7 @@ def _neighbour_signals(
     neighbour chunks' results."""
     vectors, labels, n = data.vectors, data.labels, len(data.ids)
     k = neighbour_k(n)
-    reference = data.splits != "production"
-    if not reference.any():
-        reference = np.ones(n, dtype=bool)
-    scores["outlier_score"] = nb.outlier_scores_from(
-        graph.get("reference_sims", graph["sims"]), reference
-    )
+    _outliers(data, graph, scores, summary, reasons)
     indices = graph["indices"]
     agreement, majority, majority_count = nb.knn_label_agreement(indices, labels)
     scores["knn_agreement"] = agreement
@@ -255,12 +249,6 @@ def _neighbour_signals(
             reasons[i].append(
                 f"{int(majority_count[i])} of {k} nearest neighbours are {data.classes[majority[i]]}"
             )
-    scores["outlier"] = scores["outlier_score"] >= OUTLIER_PERCENTILE
-    for i in np.flatnonzero(scores["outlier"]):
-        reasons[i].append(
-            f"far from the rest: further from its {k} nearest neighbours than "
-            f"{OUTLIER_PERCENTILE:.0%} of samples"
-        )
 
     _duplicate_signals(data, graph, scores, summary, reasons)
 
@@ -410,6 +398,30 @@ def _duplicate_signals(
         "image_distance": dup.IMAGE_DISTANCE if "image_hash" in graph else None,
         "pairs": {p.signal: len(p) for p in pairs},
     }
+
+
+def _outliers(
+    data: Arrays, graph: dict, scores: dict, summary: dict, reasons: list[list[str]]
+) -> None:
+    """Outlier score, flag and reason (the signal that fired), alone or in groups, and the
+    threshold and counts per signal for the summary."""
+    n = len(data.ids)
+    reference = data.splits != "production"
+    if not reference.any():
+        reference = np.ones(n, dtype=bool)
+    found = outlier_kernels.find_outliers(
+        indices=graph["indices"],
+        sims=graph["sims"],
+        reference_sims=graph.get("reference_sims"),
+        vectors=data.vectors,
+        labels=data.labels,
+        reference=reference,
+        texts=data.texts,
+    )
+    scores["outlier_score"], scores["outlier"] = found.score, found.flagged
+    for i in np.flatnonzero(found.flagged):
+        reasons[i].append(found.reason(int(i)))
+    summary["outliers"] = found.summary()
 
 
 _FLAG_SCORES = {
