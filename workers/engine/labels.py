@@ -33,7 +33,7 @@ CLEANING_ROUNDS = 2
 MIX_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 # Shares of a given model's probabilities (a model run's) in the blend with the cross-validation
 # tried in each cleaning round.
-GIVEN_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+GIVEN_WEIGHTS = (0.0, 0.25, 0.5)
 # Rows the temperature and the mixture are fitted on, at most (a sample beyond that).
 CALIBRATION_ROWS = 50_000
 
@@ -243,9 +243,16 @@ class CrossValidation:
             lr, knn = _widen(lr, given.shape[1]), _widen(knn, given.shape[1])
         probs = _mixture(lr, knn, _knn_weight(self.width))
         issues = find_label_issues(probs, labels, method="ensemble", knn_votes=knn)
-        # The noise model: the given model's confident joint when there is one. It was fitted on
-        # every row and sees the noise the cross-validation's sharper probabilities explain away.
-        joint, _ = confident_joint(probs if given is None else given, labels)
+        joint, _ = confident_joint(probs, labels)
+        if given is not None:
+            # The noise model: of the two confident joints, the one that counts more rows off
+            # its diagonal. A model run fitted elsewhere sees noise that follows the classes'
+            # confusion, which the cross-validation's sharper probabilities explain away; one
+            # that learnt its training labels by heart sees none, and the cross-validation's
+            # joint stands.
+            theirs, _ = confident_joint(given, labels)
+            if theirs.sum() - np.trace(theirs) > joint.sum() - np.trace(joint):
+                joint = theirs
         wrong = np.zeros(n)
         rng = np.random.default_rng(self.seed)
         for _ in range(rounds):
@@ -295,11 +302,8 @@ def _widen(probs: np.ndarray, k: int) -> np.ndarray:
 
 
 def _blend(own: np.ndarray, given: np.ndarray, g: float) -> np.ndarray:
-    """Geometric blend of two probability tables, g the given model's share."""
-    logs = (1.0 - g) * np.log(np.clip(own, 1e-12, 1.0)) + g * np.log(np.clip(given, 1e-12, 1.0))
-    logs -= logs.max(axis=1, keepdims=True)
-    out = np.exp(logs)
-    return np.asarray(out / out.sum(axis=1, keepdims=True))
+    """Linear blend of two probability tables, g the given model's share."""
+    return _mixture(own, given, g)
 
 
 def _mixture(lr: np.ndarray, knn: np.ndarray, w: float) -> np.ndarray:

@@ -81,8 +81,16 @@ def analyse_labels(
     n = len(data.ids)
     labelled = data.labels >= 0
     if cv is not None and parts is not None:
-        data.label_errors = cv.label_errors({key: cv.combine(p) for key, p in parts.items()})
-        data.probs, data.probs_source = data.label_errors.probs, cv.description
+        # A model run's probabilities join the cross-validation's: blended with them, flagged
+        # with the same cleaning rounds, and their confident joint as the noise model.
+        given = data.probs
+        data.label_errors = cv.label_errors(
+            {key: cv.combine(p) for key, p in parts.items()}, given=given
+        )
+        data.probs = data.label_errors.probs
+        data.probs_source = (
+            cv.description if given is None else f"{data.probs_source} with {cv.description}"
+        )
     if data.probs is None:
         data.skipped["label_errors"] = (
             "no model run and no embeddings to cross-validate on, or fewer than two classes"
@@ -92,7 +100,8 @@ def analyse_labels(
     if data.label_errors is not None:
         issues = data.label_errors.issues
     elif data.probs is not None:
-        # A model run's probabilities cannot be refitted without the flagged rows: the ensemble
+        # A model run's probabilities alone (no embeddings for every sample to cross-validate
+        # on) cannot be refitted without the flagged rows: the ensemble
         # (noise-rate and per-class pruning, the confident joint's off-diagonal, and
         # disagreement with the nearest neighbours) decides.
         usable = data.vectors is not None and bool(data.has_vector.all())
