@@ -168,7 +168,13 @@ def scores(
     hit = found & truth
     # Of the errors found, the share whose suggested label is the true one.
     right = float((suggested[hit] == clean[hit]).mean()) if tp else float("nan")
-    return {"precision": precision, "recall": recall, "f1": f1, "p_at_k": p_at_k, "suggested": right}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "p_at_k": p_at_k,
+        "suggested": right,
+    }
 
 
 def self_confidence(probs: np.ndarray, labels: np.ndarray) -> np.ndarray:

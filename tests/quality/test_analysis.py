@@ -86,7 +86,10 @@ def test_a_model_runs_probabilities_join_the_cross_validation_over_embeddings():
     found = analysis.Findings.start(data)
     analysis.analyse_labels(data, found, cv, {key: [p[key] for p in parts] for key in parts[0]})
 
-    assert found.summary["probabilities"].startswith("model run “m” with logistic regression")
+    assert found.summary["probabilities"].startswith(
+        "model run “m”; label errors combined with logistic regression"
+    )
+    assert data.probs is probs  # margins and boundaries stay the model's own
     flags = found.scores["likely_mislabeled"]
     truth = labels != clean
     assert (flags & truth).sum() >= 0.9 * truth.sum() and (flags & ~truth).sum() <= 3
