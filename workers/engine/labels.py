@@ -692,8 +692,11 @@ def suggested_label(
 ) -> np.ndarray:
     """The label to propose: the confident-joint true class when there is one, else the argmax.
 
-    A row flagged in `issues` is never proposed its own label: it gets its most probable other
-    class instead.
+    A row flagged in `issues` is never proposed its own label: it gets the other class most
+    likely to be its true one given both x and the label it carries, P(y = j | x, given) by
+    Bayes' rule with the calibrated confident joint as the noise model (as in
+    `posterior_mislabelled`). A label slips to the classes it is confused with, so the noise
+    model knows where a wrong "politics" most often came from.
     """
     probs = np.asarray(probs, dtype=float)
     suggestion: np.ndarray = np.argmax(probs, axis=1)
@@ -702,10 +705,16 @@ def suggested_label(
     _, true = confident_joint(probs, labels, calibrate=False)
     suggestion = np.where(true >= 0, true, suggestion)
     if issues is not None and probs.shape[1] > 1:
-        own = issues & (labels >= 0) & (suggestion == labels)
-        others = probs[own].copy()
-        others[np.arange(len(others)), labels[own]] = -np.inf
-        suggestion[own] = np.argmax(others, axis=1)
+        flagged = np.flatnonzero(issues & (labels >= 0))
+        joint, _ = confident_joint(probs, labels)
+        column = joint.sum(axis=0, keepdims=True)
+        noise = np.where(column > 0, joint / np.maximum(column, 1e-12), np.eye(probs.shape[1]))
+        posterior = noise[labels[flagged]] * probs[flagged]
+        # Where the noise model gives no other class any mass, the probabilities alone decide.
+        empty = posterior.sum(axis=1) - posterior[np.arange(len(flagged)), labels[flagged]] <= 0
+        posterior[empty] = probs[flagged][empty]
+        posterior[np.arange(len(flagged)), labels[flagged]] = -np.inf
+        suggestion[flagged] = np.argmax(posterior, axis=1)
     return suggestion
 
 
