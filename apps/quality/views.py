@@ -87,6 +87,7 @@ def method_parameters() -> dict[str, Any]:
         "prune_methods": labels.PRUNE_METHODS,
         "cleaning_rounds": labels.CLEANING_ROUNDS,
         "mix_weights": "{" + ", ".join(f"{w:g}" for w in labels.MIX_WEIGHTS) + "}",
+        "given_weights": "{" + ", ".join(f"{w:g}" for w in labels.GIVEN_WEIGHTS) + "}",
         "calibration_rows": labels.CALIBRATION_ROWS,
         "boundary_margin": pipeline.BOUNDARY_MARGIN,
         "overlap_top": _default(labels.class_overlap, "top"),

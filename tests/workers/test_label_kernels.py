@@ -363,3 +363,59 @@ def test_cleaning_rounds_never_flag_every_sample_of_a_class() -> None:
     # Class 1 was flagged whole: its row least likely wrong keeps its label. A class of one
     # sample may still be flagged.
     assert kept.tolist() == [False, True, False, True, False, True]
+
+
+def _given_model(x: np.ndarray, noisy: np.ndarray, *, columns: int) -> np.ndarray:
+    """A model run's out-of-fold probabilities from a model that sees only the first `columns`
+    features: honest, but too weak to tell most flipped labels from hard rows."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import cross_val_predict
+
+    model = LogisticRegression(max_iter=1000)
+    return cross_val_predict(model, x[:, :columns], noisy, cv=5, method="predict_proba")
+
+
+def _f1(flags: np.ndarray, truth: np.ndarray) -> float:
+    return float(2 * (flags & truth).sum() / max(flags.sum() + truth.sum(), 1))
+
+
+def test_given_probabilities_with_the_features_beat_them_alone() -> None:
+    from workers.engine.labels import label_errors
+
+    x, y = blobs(n_per_class=120, k=4, d=48, seed=3)
+    noisy, truth = flip(y, rate=0.15, seed=3)
+    given = _given_model(x, noisy, columns=1)
+    alone = find_label_issues(given, noisy, method="ensemble")
+    found = label_errors(x, noisy, given=given)
+    assert _f1(found.issues, truth) > 0.85
+    assert _f1(found.issues, truth) > _f1(alone, truth) + 0.3
+    # The blend keeps a column per class of the given model, and sums to one.
+    assert found.probs.shape == given.shape
+    assert np.allclose(found.probs.sum(axis=1), 1.0)
+
+
+def test_suggested_labels_of_found_errors_are_the_true_class() -> None:
+    from workers.engine.labels import label_errors
+
+    x, y = blobs(n_per_class=120, k=4, d=48, seed=4)
+    noisy, truth = flip(y, rate=0.2, seed=4)
+    given = _given_model(x, noisy, columns=1)
+    found = label_errors(x, noisy, given=given)
+    hits = found.issues & truth
+    suggested = suggested_label(found.probs, noisy, issues=found.issues)
+    assert hits.sum() > 0.8 * truth.sum()
+    assert (suggested[hits] == y[hits]).mean() > 0.95
+    # The given model's top class, cleanlab's suggestion, is right far less often.
+    assert (np.argmax(given, axis=1)[hits] == y[hits]).mean() < 0.8
+
+
+def test_given_probabilities_are_checked() -> None:
+    from workers.engine.labels import label_errors
+
+    x, y = blobs(n_per_class=20, k=3, d=8)
+    with pytest.raises(ValueError, match="outside the probability columns"):
+        label_errors(x, y, given=np.full((len(y), 2), 0.5))
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        label_errors(x, y, given=np.full((len(y), 3), np.nan))
+    with pytest.raises(ValueError, match="one label per row"):
+        label_errors(x, y, given=np.full((len(y) - 1, 3), 1 / 3))

@@ -31,6 +31,9 @@ LR_C = 10.0  # inverse regularisation strength of the logistic regressions
 CLEANING_ROUNDS = 2
 # kNN shares of the mixture tried in each cleaning round; the kept rows' likelihood picks one.
 MIX_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+# Shares of a given model's probabilities (a model run's) in the blend with the cross-validation
+# tried in each cleaning round.
+GIVEN_WEIGHTS = (0.0, 0.25, 0.5)
 # Rows the temperature and the mixture are fitted on, at most (a sample beyond that).
 CALIBRATION_ROWS = 50_000
 
@@ -64,12 +67,20 @@ class LabelErrors:
 
 
 def label_errors(
-    features: np.ndarray, labels: np.ndarray, *, n_folds: int = 5, seed: int = 0
+    features: np.ndarray,
+    labels: np.ndarray,
+    *,
+    n_folds: int = 5,
+    seed: int = 0,
+    given: np.ndarray | None = None,
 ) -> LabelErrors:
-    """Likely mislabelled rows from features alone, in one process (see `CrossValidation`)."""
+    """Likely mislabelled rows from the features, and a model's out-of-sample probabilities
+    when `given`, in one process (see `CrossValidation`)."""
     cv = CrossValidation(features, labels, n_folds=n_folds, seed=seed)
     parts = [cv.part(i) for i in range(cv.n_parts)]
-    return cv.label_errors({key: cv.combine([p[key] for p in parts]) for key in parts[0]})
+    return cv.label_errors(
+        {key: cv.combine([p[key] for p in parts]) for key in parts[0]}, given=given
+    )
 
 
 class CrossValidation:
@@ -198,7 +209,11 @@ class CrossValidation:
         return out
 
     def label_errors(
-        self, first: dict[str, np.ndarray], *, rounds: int = CLEANING_ROUNDS
+        self,
+        first: dict[str, np.ndarray],
+        *,
+        rounds: int = CLEANING_ROUNDS,
+        given: np.ndarray | None = None,
     ) -> LabelErrors:
         """Flag likely mislabelled rows from the combined parts, then clean and flag again.
 
@@ -210,15 +225,35 @@ class CrossValidation:
         that best predict the kept rows; computes each row's probability that its given label
         is wrong, P(y != given | x, given) from p(y | x) and C (Bayes' rule); and flags the set
         with the largest expected F1.
+
+        `given`: another model's out-of-sample probabilities (a model run's), one row per
+        label. They cannot be refitted without the flagged rows, but they join every mixture:
+        round one votes on the calibrated blend of theirs and the cross-validation's, and each
+        cleaning round also picks the given model's share by the kept rows' likelihood.
         """
         labels = self.labels
+        n = len(labels)
+        if given is not None:
+            given = _given_probs(given, labels)
         if self.trivial:
-            n = len(labels)
-            return LabelErrors(first["lr"], np.zeros(n, bool), np.zeros(n), self.description)
-        probs = _mixture(first["lr"], first["knn"], _knn_weight(self.width))
-        issues = find_label_issues(probs, labels, method="ensemble", knn_votes=first["knn"])
+            probs = first["lr"] if given is None else given
+            return LabelErrors(probs, np.zeros(n, bool), np.zeros(n), self.description)
+        lr, knn = first["lr"], first["knn"]
+        if given is not None:
+            lr, knn = _widen(lr, given.shape[1]), _widen(knn, given.shape[1])
+        probs = _mixture(lr, knn, _knn_weight(self.width))
+        issues = find_label_issues(probs, labels, method="ensemble", knn_votes=knn)
         joint, _ = confident_joint(probs, labels)
-        wrong = np.zeros(len(labels))
+        if given is not None:
+            # The noise model: of the two confident joints, the one that counts more rows off
+            # its diagonal. A model run fitted elsewhere sees noise that follows the classes'
+            # confusion, which the cross-validation's sharper probabilities explain away; one
+            # that learnt its training labels by heart sees none, and the cross-validation's
+            # joint stands.
+            theirs, _ = confident_joint(given, labels)
+            if theirs.sum() - np.trace(theirs) > joint.sum() - np.trace(joint):
+                joint = theirs
+        wrong = np.zeros(n)
         rng = np.random.default_rng(self.seed)
         for _ in range(rounds):
             lr = self.combine([self._logistic(i, issues) for i in range(len(self.parts))])
@@ -228,14 +263,47 @@ class CrossValidation:
             kept = np.flatnonzero((labels >= 0) & ~issues)
             if len(kept) > CALIBRATION_ROWS:
                 kept = np.sort(rng.choice(kept, CALIBRATION_ROWS, replace=False))
-            probs = _best_calibrated([_mixture(lr, knn, w) for w in MIX_WEIGHTS], labels, kept)
+            candidates = [_mixture(lr, knn, w) for w in MIX_WEIGHTS]
+            if given is not None:
+                candidates = [
+                    _blend(_widen(c, given.shape[1]), given, g)
+                    for c in candidates
+                    for g in GIVEN_WEIGHTS
+                ]
+            probs = _best_calibrated(candidates, labels, kept)
             wrong = posterior_mislabelled(probs, labels, joint)
-            issues = _keep_every_class(max_expected_f1(wrong), labels, wrong)
+            flags = max_expected_f1(wrong)
+            if given is not None:
+                flags = _at_least(flags, wrong, _noise_count(probs, labels))
+            issues = _keep_every_class(flags, labels, wrong)
         return LabelErrors(probs, issues, wrong, self.description)
 
     @property
     def description(self) -> str:
         return self.trivial or "; ".join(self.notes)
+
+
+def _given_probs(given: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """A model's probabilities checked against the labels, rows renormalised."""
+    probs, labels, _ = _checked(given, labels)
+    if not np.isfinite(probs).all() or (probs < 0).any():
+        raise ValueError("given probabilities must be finite and non-negative")
+    total = probs.sum(axis=1, keepdims=True)
+    if (total <= 0).any():
+        raise ValueError("every row of the given probabilities needs some mass")
+    return np.asarray(probs / total)
+
+
+def _widen(probs: np.ndarray, k: int) -> np.ndarray:
+    """Probabilities over the first classes padded to k columns (classes no label carries)."""
+    if probs.shape[1] >= k:
+        return probs
+    return np.pad(probs, ((0, 0), (0, k - probs.shape[1])))
+
+
+def _blend(own: np.ndarray, given: np.ndarray, g: float) -> np.ndarray:
+    """Linear blend of two probability tables, g the given model's share."""
+    return _mixture(own, given, g)
 
 
 def _mixture(lr: np.ndarray, knn: np.ndarray, w: float) -> np.ndarray:
@@ -293,6 +361,29 @@ def posterior_mislabelled(probs: np.ndarray, labels: np.ndarray, joint: np.ndarr
         likelihood[np.arange(len(labels)), given], total, out=np.ones(len(labels)), where=total > 0
     )
     return np.where(labels >= 0, 1.0 - right, 0.0)
+
+
+def _noise_count(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Rows the confident joint of `probs` counts off its diagonal: confident learning's
+    estimate of how many labels are wrong."""
+    joint, _ = confident_joint(probs, labels)
+    return float(joint.sum() - np.trace(joint))
+
+
+def _at_least(flags: np.ndarray, wrong: np.ndarray, estimate: float) -> np.ndarray:
+    """`flags` grown, in order of `wrong`, to halfway towards `estimate` rows when it has fewer.
+
+    Noise that follows the classes' real confusion (an annotator's slips towards the plausible
+    class) looks clean to a model fitted on it, so the rows' error probabilities sum to too
+    few; the confident joint's count errs the other way on uniform noise. Halfway between the
+    two loses little on either.
+    """
+    target = int(round((flags.sum() + estimate) / 2.0))
+    if target <= flags.sum():
+        return flags
+    grown = flags.copy()
+    grown[np.argsort(-wrong, kind="stable")[:target]] = True
+    return grown
 
 
 def _keep_every_class(issues: np.ndarray, labels: np.ndarray, wrong: np.ndarray) -> np.ndarray:
@@ -601,8 +692,11 @@ def suggested_label(
 ) -> np.ndarray:
     """The label to propose: the confident-joint true class when there is one, else the argmax.
 
-    A row flagged in `issues` is never proposed its own label: it gets its most probable other
-    class instead.
+    A row flagged in `issues` is never proposed its own label: it gets the other class most
+    likely to be its true one given both x and the label it carries, P(y = j | x, given) by
+    Bayes' rule with the calibrated confident joint as the noise model (as in
+    `posterior_mislabelled`). A label slips to the classes it is confused with, so the noise
+    model knows where a wrong "politics" most often came from.
     """
     probs = np.asarray(probs, dtype=float)
     suggestion: np.ndarray = np.argmax(probs, axis=1)
@@ -611,10 +705,16 @@ def suggested_label(
     _, true = confident_joint(probs, labels, calibrate=False)
     suggestion = np.where(true >= 0, true, suggestion)
     if issues is not None and probs.shape[1] > 1:
-        own = issues & (labels >= 0) & (suggestion == labels)
-        others = probs[own].copy()
-        others[np.arange(len(others)), labels[own]] = -np.inf
-        suggestion[own] = np.argmax(others, axis=1)
+        flagged = np.flatnonzero(issues & (labels >= 0))
+        joint, _ = confident_joint(probs, labels)
+        column = joint.sum(axis=0, keepdims=True)
+        noise = np.where(column > 0, joint / np.maximum(column, 1e-12), np.eye(probs.shape[1]))
+        posterior = noise[labels[flagged]] * probs[flagged]
+        # Where the noise model gives no other class any mass, the probabilities alone decide.
+        empty = posterior.sum(axis=1) - posterior[np.arange(len(flagged)), labels[flagged]] <= 0
+        posterior[empty] = probs[flagged][empty]
+        posterior[np.arange(len(flagged)), labels[flagged]] = -np.inf
+        suggestion[flagged] = np.argmax(posterior, axis=1)
     return suggestion
 
 

@@ -81,8 +81,17 @@ def analyse_labels(
     n = len(data.ids)
     labelled = data.labels >= 0
     if cv is not None and parts is not None:
-        data.label_errors = cv.label_errors({key: cv.combine(p) for key, p in parts.items()})
-        data.probs, data.probs_source = data.label_errors.probs, cv.description
+        # A model run's probabilities join the cross-validation's for the label errors: blended
+        # with them through the same cleaning rounds. Margins, boundaries and the confusion
+        # matrix stay the model's own.
+        given = data.probs
+        data.label_errors = cv.label_errors(
+            {key: cv.combine(p) for key, p in parts.items()}, given=given
+        )
+        if given is None:
+            data.probs, data.probs_source = data.label_errors.probs, cv.description
+        else:
+            data.probs_source += f"; label errors combined with {cv.description}"
     if data.probs is None:
         data.skipped["label_errors"] = (
             "no model run and no embeddings to cross-validate on, or fewer than two classes"
@@ -92,7 +101,8 @@ def analyse_labels(
     if data.label_errors is not None:
         issues = data.label_errors.issues
     elif data.probs is not None:
-        # A model run's probabilities cannot be refitted without the flagged rows: the ensemble
+        # A model run's probabilities alone (no embeddings for every sample to cross-validate
+        # on) cannot be refitted without the flagged rows: the ensemble
         # (noise-rate and per-class pruning, the confident joint's off-diagonal, and
         # disagreement with the nearest neighbours) decides.
         usable = data.vectors is not None and bool(data.has_vector.all())
@@ -103,14 +113,19 @@ def analyse_labels(
             features=data.vectors if usable else None,
         )
     if data.probs is not None:
+        # The probabilities the label errors were found with: a model run's blended with the
+        # cross-validation when both ran.
+        label_probs = data.probs if data.label_errors is None else data.label_errors.probs
         given = np.where(labelled, data.labels, 0)
-        self_confidence = data.probs[np.arange(n), given]
-        suggested = label_kernels.suggested_label(data.probs, data.labels, issues=issues & labelled)
+        self_confidence = label_probs[np.arange(n), given]
+        suggested = label_kernels.suggested_label(
+            label_probs, data.labels, issues=issues & labelled
+        )
         scores["likely_mislabeled"] = issues & labelled
         scores["mislabel_score"] = np.where(labelled, 1 - self_confidence, np.nan)
         scores["suggested"] = suggested
         # Given label x suggested label: the health page's matrix, whose cells are queries.
-        k = data.probs.shape[1]
+        k = label_probs.shape[1]
         matrix = np.zeros((k, k), dtype=np.int64)
         np.add.at(matrix, (data.labels[labelled], suggested[labelled]), 1)
         summary["suggestion_matrix"] = matrix.tolist()
@@ -123,7 +138,7 @@ def analyse_labels(
         for i in np.flatnonzero(scores["likely_mislabeled"]):
             reasons[i].append(
                 f"labelled {data.classes[data.labels[i]]}; the model says {data.classes[suggested[i]]} "
-                f"at {data.probs[i, suggested[i]]:.2f}"
+                f"at {label_probs[i, suggested[i]]:.2f}"
                 + (
                     f" ({data.label_errors.error_probability[i]:.0%} likely a wrong label)"
                     if data.label_errors is not None

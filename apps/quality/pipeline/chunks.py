@@ -22,10 +22,11 @@ PROBABILITIES, NEIGHBOURS = "probabilities", "neighbours"
 
 
 def _needs_cross_validation(data: Arrays) -> bool:
+    """Cross-validate whenever every sample has an embedding, a model run or not: a model run's
+    probabilities are combined with the cross-validation's (`CrossValidation.label_errors`)."""
     labelled = data.labels >= 0
     return (
-        data.probs is None
-        and data.vectors is not None
+        data.vectors is not None
         and bool(data.has_vector.all())
         and len(set(data.labels[labelled].tolist())) >= 2
     )
