@@ -60,7 +60,7 @@ def method_parameters() -> dict:
         "max_clusters": monitor.MAX_CLUSTERS,
         "top_clusters": drift.TOP_CLUSTERS,
         "new_kind_nominal": label_shift.NEW_KIND_NOMINAL,
-        "class_k": label_shift.CLASS_K,
+        "storey_lambda": label_shift.STOREY_LAMBDA,
         "folds": label_shift.FOLDS,
     }
 

@@ -402,10 +402,17 @@ def test_the_policy_sets_window_length_and_thresholds(team, three_days, emitted)
         p_value_threshold=1e-12,
         coverage_threshold=0.9,
         cluster_shift_threshold=0.9,
+        new_kind_threshold=0.99,
         min_samples=30,
     )
     checks = monitoring.drift_windows_check(dataset_id=three_days.pk, now=NOW)
     assert {c.window_end - c.window_start for c in checks} == {timedelta(hours=12)}
+    # The shifted halves are 40% a new kind, far beyond chance, yet short of 99% of traffic.
+    assert (
+        max(c.new_kind["p_value"] for c in checks)
+        > 1e-12
+        > min(c.new_kind["p_value"] for c in checks)
+    )
     assert len(checks) == 6  # three days of two halves
     assert not any(c.alert for c in checks)  # nothing passes such thresholds
     assert Notification.objects.count() == 0

@@ -14,13 +14,17 @@ by Fisher's test (Bonferroni over the classes; the smallest of those and the tab
 are combined into the window's p-value), and the change of each class's true share is
 estimated by inverting training's confusion matrix (q = C^-1 mu).
 
-A new kind of data is a production row with low confidence *and* far from every class (the
-cosine distance to its k-th nearest training row of the class, for the nearest class). The two
-cuts are calibrated on training's own out-of-fold confidences and leave-one-out distances so
-that `NEW_KIND_NOMINAL` of an unshifted window is flagged; a one-sided binomial test says
-whether a window has more. How many of a new kind's rows the rule catches is estimated on
-training by leaving each class out in turn, which turns the flagged share into an estimate of
-the share of new-kind traffic.
+A new kind of data is a production row far from every class: its Mahalanobis distance to the
+nearest class centre, under the classes' shared within-class covariance (Lee et al., 2018;
+Ledoit-Wolf shrinkage, since a class has few rows for its many dimensions). Confidence does not
+enter: a linear classifier is often sure of text unlike anything it was trained on. The
+geometry is fitted in the same five folds as the classifier, so training's distances are out of
+fold; the cut is their (1 - `NEW_KIND_NOMINAL`) quantile, and a production row is measured by
+one fold's geometry drawn at random, so that `NEW_KIND_NOMINAL` of an unshifted window is
+flagged. A one-sided binomial test says whether a window has more. The share of new-kind traffic
+is estimated from every row's distance, not only the flagged ones (Storey, 2002): each row's
+p-value is the share of training's out-of-fold distances at least as large, and on an unshifted
+window a share 1 - lambda of them lies above lambda; the rows missing there are the new kind.
 """
 
 from __future__ import annotations
@@ -38,13 +42,12 @@ from workers.engine import neighbours
 
 FOLDS = 5
 LR_C = 1.0  # on unit rows; 10 and 100 cross-validated worse on MiniLM text
-CLASS_K = 3  # k-th nearest member of a class: small, since a class may have few rows
 NEW_KIND_NOMINAL = 0.02  # share of an unshifted window flagged as a new kind, by construction
 MIN_PER_CLASS = FOLDS  # a class with fewer training rows is left out of the reference
 MONTE_CARLO_DRAWS = 2_000
 MIN_EXPECTED = 5.0  # below this expected count in a cell, the chi-square p-value is simulated
 Z_ONE_SIDED = 1.645  # 95% one-sided bound of an estimated change
-MIN_RECALL_GAP = 0.05  # below this the flagged share says too little to estimate traffic
+STOREY_LAMBDA = 0.5  # p-values above this are counted as rows of the known kinds
 EXAMPLES = 50
 _BLOCK = 1_024
 
@@ -59,10 +62,12 @@ class ClassReference:
     predicted: np.ndarray  # out-of-fold predicted class per training row
     confusion: np.ndarray  # P(predicted i | true j), columns sum to 1
     vectors: np.ndarray  # unit rows
-    conf_cut: float
-    dist_cut: float
-    nominal: float  # share of training flagged by the two cuts
-    recall: float  # share of a left-out class flagged (mean over classes)
+    centres: np.ndarray  # (folds, K, d) class centres, whitened by the fold's shared covariance
+    whiten: np.ndarray  # (folds, d, d): a row times this is in the fold's whitened space
+    null: np.ndarray  # training's out-of-fold distances to the nearest class, sorted
+    dist_cut: float  # a row further than this from every class is flagged
+    nominal: float  # share of training flagged
+    recall: float  # share of a class flagged when it is left out (mean over classes)
     source: str  # "embeddings" or "model run"
     coef: np.ndarray | None = None  # (folds, K, d) fold models, when fitted here
     intercept: np.ndarray | None = None  # (folds, K)
@@ -74,40 +79,50 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return np.asarray(e / e.sum(axis=1, keepdims=True))
 
 
-def class_distances(
-    vectors: np.ndarray,
-    ref_vectors: np.ndarray,
-    ref_labels: np.ndarray,
-    n_classes: int,
-    *,
-    leave_one_out: bool = False,
+def _folds(labels: np.ndarray, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn.model_selection import StratifiedKFold  # lazily: the web process never loads it
+
+    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
+    return [(fit, held) for fit, held in folds.split(np.zeros(len(labels)), labels)]
+
+
+def _geometry(x: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class centres and a whitening matrix of the shared within-class covariance (Ledoit-Wolf
+    shrinkage), centres already whitened: distances are then Euclidean."""
+    from sklearn.covariance import ledoit_wolf  # lazily: the web process never loads it
+
+    centres = np.stack([x[y == c].mean(axis=0) for c in range(n_classes)])
+    covariance, _ = ledoit_wolf(x - centres[y], assume_centered=True)
+    values, vectors = np.linalg.eigh(covariance)
+    whiten = vectors / np.sqrt(np.clip(values, 1e-12 * values.max(), None))
+    return centres @ whiten, whiten
+
+
+def mahalanobis(rows: np.ndarray, centres: np.ndarray, whiten: np.ndarray) -> np.ndarray:
+    """(n, K): each row's Mahalanobis distance to each class centre (see `_geometry`)."""
+    z = rows @ whiten
+    sq = (z**2).sum(axis=1)[:, None] + (centres**2).sum(axis=1)[None, :] - 2 * z @ centres.T
+    return np.asarray(np.sqrt(np.clip(sq, 0.0, None)))
+
+
+def _fold_of(n: int, seed: int) -> np.ndarray:
+    """The fold model that scores each production row, drawn at random."""
+    return np.random.default_rng(seed).integers(0, FOLDS, size=n)
+
+
+def production_distances(
+    ref: ClassReference, production_vectors: np.ndarray, *, seed: int = 0
 ) -> np.ndarray:
-    """(n, K): cosine distance of each row to the CLASS_K-th nearest reference row of each
-    class; with `leave_one_out` the rows are the reference rows and never their own neighbour."""
-    out = np.empty((len(vectors), n_classes), dtype=np.float64)
-    members = [np.flatnonzero(ref_labels == c) for c in range(n_classes)]
-    for start in range(0, len(vectors), _BLOCK):
-        sims = vectors[start : start + _BLOCK] @ ref_vectors.T
-        if leave_one_out:
-            rows = np.arange(start, min(start + _BLOCK, len(vectors)))
-            sims[rows - start, rows] = -np.inf
-        for c, idx in enumerate(members):
-            part = sims[:, idx]
-            k = min(CLASS_K, part.shape[1] - (1 if leave_one_out else 0))
-            kth = -np.partition(-part, k - 1, axis=1)[:, k - 1]
-            out[start : start + len(part), c] = 1.0 - kth
+    """Each production row's distance to the nearest class, by one fold's geometry drawn at
+    random (the same draw as `production_probabilities`)."""
+    rows = neighbours._unit_rows(production_vectors).astype(np.float64)
+    fold = _fold_of(len(rows), seed)
+    out = np.empty(len(rows))
+    for f in range(len(ref.whiten)):
+        mine = fold == f
+        if mine.any():
+            out[mine] = mahalanobis(rows[mine], ref.centres[f], ref.whiten[f]).min(axis=1)
     return out
-
-
-def _cuts(conf: np.ndarray, near: np.ndarray, nominal: float) -> tuple[float, float]:
-    """Confidence and distance cuts at one quantile level each (low confidence: below the
-    tau-quantile; far: above the (1 - tau)-quantile), tau the smallest giving `nominal`."""
-    low, high = 0.0, 1.0
-    for _ in range(40):
-        tau = (low + high) / 2
-        rate = np.mean((conf < np.quantile(conf, tau)) & (near > np.quantile(near, 1 - tau)))
-        low, high = (tau, high) if rate < nominal else (low, tau)
-    return float(np.quantile(conf, high)), float(np.quantile(near, 1 - high))
 
 
 def class_reference(
@@ -146,6 +161,7 @@ def class_reference(
     position = {c: i for i, c in enumerate(kept)}
     labels = np.fromiter((position[c] for c in names), dtype=np.int64, count=len(names))
     n_classes = len(kept)
+    folds = _folds(labels, seed)
     coef = intercept = None
     if train_probs is not None:
         probs = np.asarray(train_probs, dtype=np.float64)
@@ -155,7 +171,7 @@ def class_reference(
         probs = probs / np.clip(probs.sum(axis=1, keepdims=True), 1e-12, None)
         source = "model run"
     else:
-        probs, coef, intercept = _cross_validated(vectors, labels, n_classes, seed)
+        probs, coef, intercept = _cross_validated(vectors, labels, n_classes, folds)
         source = "embeddings"
     predicted = probs.argmax(axis=1)
     prior = np.bincount(labels, minlength=n_classes) / len(labels)
@@ -163,20 +179,25 @@ def class_reference(
     np.add.at(confusion, (predicted, labels), 1.0)
     confusion /= np.clip(confusion.sum(axis=0, keepdims=True), 1.0, None)
 
-    conf = probs.max(axis=1)
-    dist = class_distances(vectors, vectors, labels, n_classes, leave_one_out=True)
+    # Far from every class: the geometry of each fold, training's distances out of fold.
+    vectors64 = vectors.astype(np.float64)
+    dist = np.zeros((len(labels), n_classes))
+    centres = np.zeros((FOLDS, n_classes, vectors.shape[1]))
+    whiten = np.zeros((FOLDS, vectors.shape[1], vectors.shape[1]))
+    for f, (fit, held) in enumerate(folds):
+        centres[f], whiten[f] = _geometry(vectors64[fit], labels[fit], n_classes)
+        dist[held] = mahalanobis(vectors64[held], centres[f], whiten[f])
     near = dist.min(axis=1)
-    conf_cut, dist_cut = _cuts(conf, near, NEW_KIND_NOMINAL)
-    nominal = float(np.mean((conf < conf_cut) & (near > dist_cut)))
-    # A class left out: its rows' probabilities over the other classes (the softmax
-    # renormalised without it) and their distance to the nearest other class.
-    recalls = []
-    for c in range(n_classes):
-        own = labels == c
-        others = np.delete(probs[own], c, axis=1)
-        conf_c = others.max(axis=1) / np.clip(others.sum(axis=1), 1e-12, None)
-        near_c = np.delete(dist[own], c, axis=1).min(axis=1)
-        recalls.append(float(np.mean((conf_c < conf_cut) & (near_c > dist_cut))))
+    dist_cut = float(np.quantile(near, 1 - NEW_KIND_NOMINAL))
+    nominal = float(np.mean(near > dist_cut))
+    # A class left out: its rows' distance to the nearest other class. Classes of the same
+    # kind of data sit close to each other, so this is the hard case (reported, not used).
+    recall = np.mean(
+        [
+            np.mean(np.delete(dist[labels == c], c, axis=1).min(axis=1) > dist_cut)
+            for c in range(n_classes)
+        ]
+    )
     return ClassReference(
         classes=kept,
         labels=labels,
@@ -184,10 +205,12 @@ def class_reference(
         predicted=predicted,
         confusion=confusion,
         vectors=vectors,
-        conf_cut=conf_cut,
+        centres=centres,
+        whiten=whiten,
+        null=np.sort(near),
         dist_cut=dist_cut,
         nominal=max(nominal, 1.0 / len(labels)),
-        recall=float(np.mean(recalls)),
+        recall=float(recall),
         source=source,
         coef=coef,
         intercept=intercept,
@@ -195,17 +218,15 @@ def class_reference(
 
 
 def _cross_validated(
-    x: np.ndarray, y: np.ndarray, n_classes: int, seed: int
+    x: np.ndarray, y: np.ndarray, n_classes: int, folds: list[tuple[np.ndarray, np.ndarray]]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Out-of-fold probabilities and the fold models' weights."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
 
     probs = np.zeros((len(x), n_classes))
     coef = np.zeros((FOLDS, n_classes, x.shape[1]))
     intercept = np.zeros((FOLDS, n_classes))
-    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=seed)
-    for f, (fit, held) in enumerate(folds.split(x, y)):
+    for f, (fit, held) in enumerate(folds):
         model = LogisticRegression(C=LR_C, max_iter=1000)
         model.fit(x[fit], y[fit])
         # A class missing from a fold's fit keeps weight 0 and a very low intercept.
@@ -225,7 +246,7 @@ def production_probabilities(
     if ref.coef is None or ref.intercept is None:
         raise ValueError("this reference compares a model run's probabilities: give them")
     rows = neighbours._unit_rows(production_vectors).astype(np.float64)
-    fold = np.random.default_rng(seed).integers(0, len(ref.coef), size=len(rows))
+    fold = _fold_of(len(rows), seed)
     logits = np.einsum("nd,nkd->nk", rows, ref.coef[fold]) + ref.intercept[fold]
     return _softmax(logits)
 
@@ -353,21 +374,21 @@ def check(
     ]
     max_change = max((abs(r["change"]) for r in rows), default=0.0)
 
-    # New kind: low confidence and far from every class.
-    conf = probs.max(axis=1)
-    near = class_distances(prod, ref.vectors, ref.labels, n_classes).min(axis=1)
-    flags = (conf < ref.conf_cut) & (near > ref.dist_cut)
+    # New kind: far from every class.
+    near = production_distances(ref, prod, seed=seed)
+    flags = near > ref.dist_cut
     n_flagged = int(np.count_nonzero(flags))
     share = n_flagged / n_p
     new_p = float(stats.binomtest(n_flagged, n_p, ref.nominal, alternative="greater").pvalue)
-    gap = ref.recall - ref.nominal
-    estimated = upper = None
-    if gap >= MIN_RECALL_GAP:
-        estimated = float(np.clip((share - ref.nominal) / gap, 0.0, 1.0))
-        spread = np.sqrt(max(share * (1 - share), ref.nominal * (1 - ref.nominal)) / n_p) / gap
-        upper = float(min(1.0, estimated + Z_ONE_SIDED * spread))
+    # Storey's estimate: p-values above lambda are rows of the known kinds, a share 1 - lambda
+    # of them; the bound adds the window's and training's sampling error.
+    p_rows = 1.0 - np.searchsorted(ref.null, near, side="left") / len(ref.null)
+    above = float(np.mean(p_rows > STOREY_LAMBDA))
+    estimated = float(np.clip(1.0 - above / (1 - STOREY_LAMBDA), 0.0, 1.0))
+    variance = above * (1 - above) / n_p + STOREY_LAMBDA * (1 - STOREY_LAMBDA) / len(ref.null)
+    upper = float(min(1.0, estimated + Z_ONE_SIDED * np.sqrt(variance) / (1 - STOREY_LAMBDA)))
     flagged = np.flatnonzero(flags)
-    flagged = flagged[np.argsort(conf[flagged], kind="stable")]  # least confident first
+    flagged = flagged[np.argsort(-near[flagged], kind="stable")]  # farthest first
     new_kind = {
         "share": share,
         "n_flagged": n_flagged,
@@ -393,11 +414,11 @@ def check(
                 "classes": len(counted),
             }
         )
-    if new_p < p_value_threshold and (upper is None or upper >= new_kind_threshold):
+    if new_p < p_value_threshold and upper >= new_kind_threshold:
         crossed.append(
             {
                 "signal": "new_kind",
-                "value": estimated if estimated is not None else share,
+                "value": estimated,
                 "threshold": new_kind_threshold,
                 "share": share,
             }
