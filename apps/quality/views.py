@@ -89,6 +89,8 @@ def method_parameters() -> dict[str, Any]:
         "mix_weights": "{" + ", ".join(f"{w:g}" for w in labels.MIX_WEIGHTS) + "}",
         "given_weights": "{" + ", ".join(f"{w:g}" for w in labels.GIVEN_WEIGHTS) + "}",
         "calibration_rows": labels.CALIBRATION_ROWS,
+        "id_argmax_ratio": f"{labels.ID_ARGMAX_RATIO:g}",
+        "id_joint_ratio": f"{labels.ID_JOINT_RATIO:g}",
         "boundary_margin": pipeline.BOUNDARY_MARGIN,
         "overlap_top": _default(labels.class_overlap, "top"),
         # Neighbour kernels
