@@ -55,6 +55,22 @@ def outcome(run: ScoringRun) -> dict:
     }
 
 
+def assert_same_outcome(workers: dict, inline: dict) -> None:
+    """Flags, suggestions, groups and clusters are the same; the scores agree to a rank or two.
+
+    The workers' thread pools are sized to one thread and this process's are not, so sums of
+    floats may differ in their last bits and two near-equal scores swap places: a percentile
+    score may move by a rank (1/2000 here).
+    """
+    assert workers.keys() == inline.keys()
+    same, close = (0, 1, 2, 3, 6), (4, 5)
+    for sample, got in workers.items():
+        assert [got[i] for i in same] == [inline[sample][i] for i in same], sample
+        assert [got[i] for i in close] == pytest.approx(
+            [inline[sample][i] for i in close], abs=2e-3
+        ), sample
+
+
 def inline_outcome(dataset) -> dict:
     run = scoring_run_execute(run_id=scoring_run_start(dataset=dataset, by=None, enqueue=False).pk)
     assert run.status == RunStatus.DONE, run.error
@@ -81,7 +97,7 @@ def test_two_workers_share_a_runs_chunks(team, tmp_path, celery_workers, setting
     assert run.timings["workers"] == 2
     assert SampleScore.objects.filter(run=run).count() == 600
     # The same scores as one process computing everything.
-    assert outcome(run) == inline_outcome(dataset)
+    assert_same_outcome(outcome(run), inline_outcome(dataset))
 
 
 def test_a_worker_killed_mid_run_is_resumed_without_redoing_done_chunks(
@@ -127,5 +143,5 @@ def test_a_worker_killed_mid_run_is_resumed_without_redoing_done_chunks(
     assert not chunks.exclude(status="done").exists()
     # One row per sample (nothing duplicated), and the same scores as an uninterrupted run.
     assert SampleScore.objects.filter(run=run).count() == 2000
-    assert outcome(run) == inline_outcome(dataset)
+    assert_same_outcome(outcome(run), inline_outcome(dataset))
     assert np.isfinite([v[4] for v in outcome(run).values()]).all()
