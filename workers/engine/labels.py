@@ -768,11 +768,10 @@ def doubt(self_confidence: np.ndarray) -> np.ndarray:
     1 - p = 1.000, yet score 0.979 and 0.958. Self-confidence 0 scores 1.
     """
     p = np.clip(np.asarray(self_confidence, dtype=float), 0.0, 1.0)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):
         surprise = -np.log(p)
-    return np.asarray(
-        np.where(np.isfinite(surprise), surprise / (1.0 + surprise), 1.0), dtype=float
-    )
+        score = surprise / (1.0 + surprise)
+    return np.asarray(np.where(p > 0, score, 1.0), dtype=float)
 
 
 
