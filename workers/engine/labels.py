@@ -774,7 +774,6 @@ def doubt(self_confidence: np.ndarray) -> np.ndarray:
     return np.asarray(np.where(p > 0, score, 1.0), dtype=float)
 
 
-
 def error_potential(
     probs: np.ndarray, labels: np.ndarray, *, epoch_probs: np.ndarray | None = None
 ) -> np.ndarray:
