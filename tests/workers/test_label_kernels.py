@@ -6,9 +6,11 @@ import pytest
 from workers.engine.labels import (
     class_overlap,
     confident_joint,
+    doubt,
     error_potential,
     find_label_issues,
     knn_neighbours,
+    label_errors,
     label_noise_estimate,
     out_of_sample_probs,
     per_class_thresholds,
@@ -453,3 +455,31 @@ def test_instance_dependent_noise_is_counted_in_full() -> None:
     found = label_errors(x, noisy)
     assert found.issues.sum() > 0.6 * truth.sum()
     assert (found.issues & truth).sum() > 0.85 * found.issues.sum()
+
+
+def test_doubt_ranks_like_one_minus_self_confidence_and_keeps_resolution() -> None:
+    p = np.array([1.0, 0.99, 0.5, 1e-3, 1e-10, 1e-20, 0.0])
+    score = doubt(p)
+    assert np.all(np.diff(score) > 0) and score[0] == 0.0 and score[-1] == 1.0
+    assert score[1] == pytest.approx(0.01, abs=1e-3)  # about 1 - p for confident rows
+    # 1 - p is 1.000 for both saturated rows; the score tells them apart at three decimals.
+    assert round(score[5], 3) > round(score[4], 3) > round(score[3], 3)
+
+
+def test_flagged_rows_mislabel_scores_and_error_potential_do_not_tie() -> None:
+    """Calibrated probabilities of well-separated classes saturate (self-confidence 1e-20 for
+    a flipped label): 1 - p ties every flagged row at 1.0, the stored scores must not."""
+    x, y = blobs(n_per_class=100, d=16)
+    noisy, flipped = flip(y, rate=0.05)
+    found = label_errors(x, noisy)
+    flagged = np.flatnonzero(found.issues)
+    assert len(flagged) >= 10
+    confidence = found.probs[np.arange(len(noisy)), noisy]
+    assert len(np.unique(1.0 - confidence[flagged])) == 1  # the saturation this guards against
+    score = doubt(confidence)
+    assert len(np.unique(score[flagged])) >= 0.8 * len(flagged)
+    hardness = error_potential(found.probs, noisy)
+    assert len(np.unique(hardness[flagged])) >= 0.8 * len(flagged)
+    planted = np.flatnonzero(flipped)
+    top = np.argsort(-score, kind="stable")[: len(planted)]
+    assert len(set(top.tolist()) & set(planted.tolist())) >= 0.9 * len(planted)

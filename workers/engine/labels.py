@@ -759,10 +759,26 @@ def suggested_label(
 # --- error potential -----------------------------------------------------------------------------
 
 
+def doubt(self_confidence: np.ndarray) -> np.ndarray:
+    """How likely a label is wrong, in [0, 1): L / (1 + L) with L = -ln(self-confidence).
+
+    Ranks rows exactly as 1 - self-confidence does and is close to it for confident rows
+    (about 1 - p when p is near 1), but keeps resolution where calibrated probabilities
+    saturate: a flagged row's self-confidence of 1e-20 and one of 1e-10 both make
+    1 - p = 1.000, yet score 0.979 and 0.958. Self-confidence 0 scores 1.
+    """
+    p = np.clip(np.asarray(self_confidence, dtype=float), 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        surprise = -np.log(p)
+        score = surprise / (1.0 + surprise)
+    return np.asarray(np.where(p > 0, score, 1.0), dtype=float)
+
+
 def error_potential(
     probs: np.ndarray, labels: np.ndarray, *, epoch_probs: np.ndarray | None = None
 ) -> np.ndarray:
-    """Hardness in [0, 1]: mean of low self-confidence and small margin, plus training dynamics.
+    """Hardness in [0, 1]: mean of low self-confidence (as `doubt`) and small margin, plus
+    training dynamics.
 
     With per-epoch probabilities (E, n, k) it also averages in the area under the margin
     (Pleiss et al. 2020: mean over epochs of p_given - max p_other) and dataset cartography
@@ -771,7 +787,9 @@ def error_potential(
     """
     probs, labels, _ = _checked(probs, labels)
     given = np.where(labels >= 0, labels, np.argmax(probs, axis=1))
-    parts = [1.0 - _given_prob(probs, given), (1.0 - _margin(probs, given)) / 2.0]
+    # Self-confidence on `doubt`'s log scale, so that rows whose probabilities saturate still
+    # rank by how far below zero their label's log-probability fell.
+    parts = [doubt(_given_prob(probs, given)), (1.0 - _margin(probs, given)) / 2.0]
     if epoch_probs is not None:
         epochs = np.asarray(epoch_probs, dtype=float)
         if epochs.ndim != 3 or epochs.shape[1:] != probs.shape:

@@ -122,7 +122,9 @@ def analyse_labels(
             label_probs, data.labels, issues=issues & labelled
         )
         scores["likely_mislabeled"] = issues & labelled
-        scores["mislabel_score"] = np.where(labelled, 1 - self_confidence, np.nan)
+        # 1 - self-confidence on a log scale: the calibrated probabilities of flagged rows
+        # saturate (self-confidence 1e-20), where 1 - p is 1.0 for all of them and ranks nothing.
+        scores["mislabel_score"] = np.where(labelled, label_kernels.doubt(self_confidence), np.nan)
         scores["suggested"] = suggested
         # Given label x suggested label: the health page's matrix, whose cells are queries.
         k = label_probs.shape[1]
