@@ -95,3 +95,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (form.querySelector("select[data-shows]")) applyShows(form);
   });
 });
+// A "Go back" button (error pages) returns to the previous page; inline scripts are not allowed.
+document.addEventListener("click", (event) => {
+  if (event.target.closest("button[data-back]")) history.back();
+});
