@@ -59,7 +59,7 @@ METHOD_PARAMETER_SOURCES: dict[str, Callable[[], dict[str, Any]]] = {}
 def method_parameters() -> dict[str, Any]:
     """The defaults the engine and the scoring pipeline actually run with, read from the code
     (the same for every request, so computed once)."""
-    outlier_k = _default(neighbours.outlier_scores, "k")
+    outlier_k = pipeline.NEIGHBOUR_K
     coverage = _default(neighbours.drift, "coverage_percentile")
     noise_confidence = _default(labels.label_noise_estimate, "confidence")
     return {
@@ -117,7 +117,7 @@ def method_parameters() -> dict[str, Any]:
         "dup_min_chars": duplicates.TEXT_MIN_CHARS,
         "dup_distance": duplicates.IMAGE_DISTANCE,
         "dup_crop_percent": round(100 * duplicates.CROP_SHARE),
-        "duplicate_k": _default(neighbours.near_duplicates, "k"),
+        "duplicate_k": pipeline.NEIGHBOUR_K,
         "redundant_below": pipeline.REDUNDANT_BELOW,
         "cluster_cap": _default(neighbours.default_cluster_count, "cap"),
         "cluster_examples": [(n, neighbours.default_cluster_count(n)) for n in (1_000, 10_000)],

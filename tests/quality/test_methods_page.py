@@ -178,7 +178,7 @@ def test_defaults_shown_are_the_ones_the_code_runs_with(page):
             str(duplicates.IMAGE_DISTANCE),
         ],
         "outlier": [
-            str(default(neighbours.outlier_scores, "k")),
+            str(pipeline.NEIGHBOUR_K),
             str(outliers.FDR),
             str(outliers.MIN_THRESHOLD),
             str(outliers.COMMON_WORDS),

@@ -16,8 +16,6 @@ from workers.engine.neighbours import (
     duplicate_findings,
     knn,
     knn_label_agreement,
-    near_duplicates,
-    outlier_scores,
     project_2d,
 )
 from workers.engine.slices import MISSING, weak_slices
@@ -78,50 +76,6 @@ def test_knn_degenerate_inputs() -> None:
     assert np.isfinite(sims).all()
 
 
-def test_planted_far_point_gets_top_outlier_score() -> None:
-    rng = np.random.default_rng(4)
-    x, _ = _blobs(rng, 100, 3, 16, spread=0.1)
-    far = -x.mean(axis=0, keepdims=True)
-    far += rng.standard_normal(far.shape).astype(np.float32)
-    x = np.vstack([x, far])
-    scores = outlier_scores(x, k=10)
-    assert scores.argmax() == len(x) - 1
-    assert scores[-1] == 1.0
-    assert scores.min() >= 0 and scores.max() <= 1
-
-
-def test_outlier_scores_against_a_reference_split() -> None:
-    rng = np.random.default_rng(5)
-    train, _ = _blobs(rng, 100, 2, 16, spread=0.1)
-    test_like = train[:5] + 0.01
-    novel = _unit(rng, 1, 16) * 3
-    x = np.vstack([train, test_like, novel])
-    mask = np.r_[np.ones(len(train), bool), np.zeros(6, bool)]
-    scores = outlier_scores(x, reference_mask=mask, k=5)
-    assert scores[-1] == 1.0
-    assert np.all(scores[len(train) : -1] < 0.9)
-
-
-def test_outlier_scores_degenerate_inputs() -> None:
-    assert outlier_scores(np.ones((1, 3))).shape == (1,)
-    assert np.all(outlier_scores(np.ones((5, 3)), k=10) == 1.0)  # all tied: none stands out
-    assert np.all(outlier_scores(np.ones((5, 3)), reference_mask=np.zeros(5, bool)) == 0)
-
-
-def _with_planted_duplicates(rng: np.random.Generator):
-    x = _unit(rng, 200, 32)
-    x[10] = x[3] + 0.001
-    x[20] = x[3] - 0.001  # a group of three: 3, 10, 20
-    x[50] = x[40] * 1.5  # same direction, different length: cosine 1
-    return x
-
-
-def test_planted_duplicates_are_found_and_grouped() -> None:
-    x = _with_planted_duplicates(np.random.default_rng(6))
-    groups = near_duplicates(x, threshold=0.95)
-    assert groups == [[3, 10, 20], [40, 50]]
-
-
 def test_leakage_and_conflicting_labels_are_named() -> None:
     splits = ["train"] * 200
     labels = ["cat"] * 200
@@ -139,12 +93,6 @@ def test_leakage_and_conflicting_labels_are_named() -> None:
 def test_duplicates_within_test_only_are_not_leakage() -> None:
     findings = duplicate_findings([[0, 1]], ["test", "validation"], ["a", "a"])
     assert findings["leakage_groups"] == [] and findings["conflicting_label_groups"] == []
-
-
-def test_near_duplicates_degenerate_inputs() -> None:
-    assert near_duplicates(np.ones((1, 4))) == []
-    assert near_duplicates(np.ones((30, 4)), k=10) == [list(range(30))]
-    assert near_duplicates(np.eye(3)) == []
 
 
 def test_knn_label_agreement_and_majority() -> None:

@@ -15,6 +15,7 @@ from apps.quality.pipeline import analysis, write
 from apps.quality.pipeline.analysis import (
     ACTIVE_LEARNING_BUDGET,
     BOUNDARY_MARGIN,
+    NEIGHBOUR_K,
     REDUNDANT_BELOW,
     Arrays,
     neighbour_k,
@@ -34,6 +35,7 @@ from apps.quality.progress import scoring_run_progress
 __all__ = [
     "ACTIVE_LEARNING_BUDGET",
     "BOUNDARY_MARGIN",
+    "NEIGHBOUR_K",
     "NEIGHBOURS",
     "PROBABILITIES",
     "REDUNDANT_BELOW",

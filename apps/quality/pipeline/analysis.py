@@ -42,8 +42,11 @@ class Arrays:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
+NEIGHBOUR_K = 10  # nearest neighbours per sample for every neighbour signal
+
+
 def neighbour_k(n: int) -> int:
-    return min(10, n - 1)
+    return min(NEIGHBOUR_K, n - 1)
 
 
 def drift_applies(data: Arrays) -> bool:
