@@ -227,15 +227,11 @@ def embed_text(space: EmbeddingSpace, text: str) -> np.ndarray:
     return vector
 
 
-def similar_samples(
-    dataset: Dataset,
-    sample_id: int,
-    *,
-    space: str | None = None,
-    limit: int = 10,
-    min_similarity: float | None = None,
-) -> list[dict]:
-    """The sample's nearest neighbours (itself excluded); LookupError when it has no vector."""
+def sample_vector(
+    dataset: Dataset, sample_id: int, *, space: str | None = None
+) -> tuple[EmbeddingSpace, Any]:
+    """The embedding space (by name; default: the dataset's first) and the sample's vector in
+    it; LookupError, saying which, when there is none."""
     found = embedding_space(dataset, space)
     if found is None:
         raise LookupError(
@@ -248,6 +244,19 @@ def similar_samples(
     )
     if vector is None:
         raise LookupError(f"sample {sample_id} has no embedding in {found.name}")
+    return found, vector
+
+
+def similar_samples(
+    dataset: Dataset,
+    sample_id: int,
+    *,
+    space: str | None = None,
+    limit: int = 10,
+    min_similarity: float | None = None,
+) -> list[dict]:
+    """The sample's nearest neighbours (itself excluded); LookupError when it has no vector."""
+    found, vector = sample_vector(dataset, sample_id, space=space)
     return nearest_to_vector(
         found, vector, limit=limit, min_similarity=min_similarity, exclude=sample_id
     )

@@ -3,7 +3,7 @@ actions on a selection, and saved views."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
@@ -17,7 +17,7 @@ from apps.datasets.models import Dataset, Sample, Split
 from apps.explorer import actions, selectors, services
 from apps.explorer.access import get_saved_view_of_dataset
 from apps.explorer.models import SavedView
-from apps.explorer.query import FIELDS, ORDERINGS, QueryError
+from apps.explorer.query import FIELDS, ORDERINGS, SIMILARITY, QueryError
 from apps.projects.capabilities import Cap
 from apps.quality.selectors import latest_done_run
 
@@ -25,9 +25,10 @@ from apps.quality.selectors import latest_done_run
 class SampleRowSerializer(SampleSerializer):
     tags = serializers.SerializerMethodField()
     scores = serializers.SerializerMethodField()
+    similarity = serializers.SerializerMethodField()
 
     class Meta(SampleSerializer.Meta):
-        fields = [*SampleSerializer.Meta.fields, "tags", "scores"]
+        fields = [*SampleSerializer.Meta.fields, "tags", "scores", "similarity"]
 
     def get_tags(self, sample: Sample) -> list[str]:
         return self.context["tags"].get(sample.pk, [])
@@ -35,6 +36,12 @@ class SampleRowSerializer(SampleSerializer):
     def get_scores(self, sample: Sample) -> dict | None:
         """The run's scores of the sample (null when the run did not score it)."""
         return self.context["scores"].get(sample.pk)
+
+    @extend_schema_field({"type": "number", "nullable": True})
+    def get_similarity(self, sample: Sample) -> float | None:
+        """Cosine similarity to the query's first similar_to or similar_text condition (null
+        without one)."""
+        return getattr(sample, "similarity", None)
 
 
 class SamplePageSerializer(serializers.Serializer):
@@ -97,7 +104,9 @@ class SampleList(generics.GenericAPIView):
             OpenApiParameter(
                 "ordering",
                 str,
-                description="id or a score, `-` first for descending: " + ", ".join(ORDERINGS),
+                description="id, a score, or similarity (a query with a similar_to or "
+                "similar_text condition; its default: -similarity, nearest first); `-` first for "
+                "descending: " + ", ".join((*ORDERINGS, SIMILARITY)),
             ),
             OpenApiParameter("cursor", str),
             OpenApiParameter(

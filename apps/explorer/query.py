@@ -3,9 +3,12 @@
     {"all": [...]}   {"any": [...]}   {"not": {...}}
     {"field": F, "op": OP, "value": V}
     {"similar_to": SAMPLE_ID, "min_similarity": 0.9}
+    {"similar_text": "free text", "min_similarity": 0.25}
     {"within": [[x, y], ...]}          the run's 2D map, inside a polygon (a lasso)
 
 The table, the API, saved views, review sessions and rules all go through `compile_query`.
+A query with a similarity condition annotates each match's cosine `similarity` to what it was
+compared with (the first such condition's), and can be ordered by it, nearest first.
 Only the fields of FIELDS and `metadata.KEY` can be named: nothing else of the database is
 reachable, whatever the JSON says (no Django lookups are built from user strings). Logic is
 two-valued: a condition on a missing value (no score, no label, no such metadata key) is
@@ -30,17 +33,19 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
 )
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from pgvector.django import CosineDistance
 
 from apps.config.parsers import JSONTooDeep, json_loads, storable_text
-from apps.datasets.models import Dataset, Sample, SampleTag, Split, Tag
+from apps.datasets.models import Dataset, Embedding, EmbeddingSpace, Sample, SampleTag, Split, Tag
 from apps.datasets.selectors import (
     embed_text,
     embedding_space,
     nearest_to_vector,
-    similar_samples,
+    sample_vector,
 )
 from apps.quality.models import Flag, ScoringRun
 
@@ -108,6 +113,7 @@ METADATA_OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "contains")
 # Orderings: the sample id, or a score of the run (newest first with "-"). Scores sort through
 # an index on (run, score, sample) each.
 ORDERINGS = ("id", *(name for name, f in FIELDS.items() if f.kind == "number" and f.score))
+SIMILARITY = "similarity"  # an ordering too, for a query with a similarity condition
 
 
 class QueryError(ValueError):
@@ -150,6 +156,8 @@ class Compiled:
 
     condition: Q
     scores: set[str]
+    # The embedding space and vector of the query's first similarity condition.
+    similarity: tuple[EmbeddingSpace, Any] | None = None
 
 
 class _Compiler:
@@ -157,6 +165,7 @@ class _Compiler:
         self.dataset = dataset
         self.run = run
         self.scores: set[str] = set()
+        self.similarity: tuple[EmbeddingSpace, Any] | None = None
         self.count = 0
 
     def node(self, node: Any, path: str, depth: int) -> Q:
@@ -382,11 +391,13 @@ class _Compiler:
         if space is not None and not isinstance(space, str):
             raise QueryError(_join(path, "space"), "must be the name of an embedding space")
         try:
-            found = similar_samples(
-                self.dataset, sample_id, space=space, limit=SIMILAR_LIMIT, min_similarity=minimum
-            )
+            found_space, vector = sample_vector(self.dataset, sample_id, space=space)
         except LookupError as exc:
             raise QueryError(_join(path, "similar_to"), str(exc)) from None
+        found = nearest_to_vector(
+            found_space, vector, limit=SIMILAR_LIMIT, min_similarity=minimum, exclude=sample_id
+        )
+        self.similarity = self.similarity or (found_space, vector)
         return Q(pk__in=[row["id"] for row in found])
 
     def similar_text(self, node: dict, path: str) -> Q:
@@ -410,6 +421,7 @@ class _Compiler:
         except LookupError as exc:
             raise QueryError(_join(path, "similar_text"), str(exc)) from None
         found = nearest_to_vector(space, vector, limit=SIMILAR_LIMIT, min_similarity=minimum)
+        self.similarity = self.similarity or (space, vector)
         return Q(pk__in=[row["id"] for row in found])
 
     def within(self, polygon: Any, path: str) -> Q:
@@ -445,21 +457,36 @@ def compile_query(dataset: Dataset, run: ScoringRun | None, query: Any) -> Compi
         raise QueryError("query", "text cannot hold NUL characters or lone surrogates")
     compiler = _Compiler(dataset, run)
     condition = compiler.node(query if query is not None else {}, "", 0)
-    return Compiled(condition, compiler.scores)
+    return Compiled(condition, compiler.scores, compiler.similarity)
 
 
 def check_ordering(ordering: str | None, run: ScoringRun | None) -> tuple[str, bool]:
-    """The ordering field and whether it is descending; "-mislabel_score" is highest first."""
+    """The ordering field and whether it is descending; "-mislabel_score" is highest first,
+    "-similarity" nearest first (for a query with a similarity condition: see sample_page)."""
     ordering = (ordering or "id").strip()
     descending = ordering.startswith("-")
     name = ordering.lstrip("-")
-    if name not in ORDERINGS:
-        raise QueryError("ordering", f"{name!r} cannot be sorted by; use {', '.join(ORDERINGS)}")
-    if name != "id" and run is None:
+    if name not in ORDERINGS and name != SIMILARITY:
+        raise QueryError(
+            "ordering",
+            f"{name!r} cannot be sorted by; use {', '.join((*ORDERINGS, SIMILARITY))}",
+        )
+    if name not in ("id", SIMILARITY) and run is None:
         raise QueryError(
             "ordering", f"{name} is a score, and the dataset has no finished scoring run"
         )
     return name, descending
+
+
+def has_similarity(query: Any) -> bool:
+    """Whether a query holds a similar_to or similar_text condition (at any depth)."""
+    if isinstance(query, dict):
+        return (
+            "similar_to" in query
+            or "similar_text" in query
+            or any(has_similarity(v) for k, v in query.items() if k in ("all", "any", "not"))
+        )
+    return isinstance(query, list) and any(has_similarity(part) for part in query)
 
 
 def apply(
@@ -470,13 +497,24 @@ def apply(
     *,
     extra_scores: set[str] | tuple[str, ...] = (),
 ) -> QuerySet[Sample]:
-    """`samples` narrowed by the query, with the run's scores it reads as `score_<name>`."""
+    """`samples` narrowed by the query, with the run's scores it reads as `score_<name>`, and
+    the `similarity` of each to the query's first similarity condition when it has one."""
     compiled = compile_query(dataset, run, query)
     scores = compiled.scores | set(extra_scores)
     if scores and run is not None:
         samples = samples.annotate(
             run_score=FilteredRelation("scores", condition=Q(scores__run_id=run.pk))
         ).annotate(**{f"score_{name}": F(f"run_score__{name}") for name in sorted(scores)})
+    if compiled.similarity is not None:
+        space, vector = compiled.similarity
+        # Exact cosine similarity of each match (a thousand at most): what the search ranked by.
+        vectors = Embedding.objects.filter(space=space, sample_id=OuterRef("pk"))
+        samples = samples.annotate(
+            similarity=Subquery(
+                vectors.annotate(s=1.0 - CosineDistance("vector", vector)).values("s")[:1],
+                output_field=FloatField(),
+            )
+        )
     return samples.filter(compiled.condition)
 
 

@@ -28,10 +28,12 @@ from django.db.models.functions import RowNumber
 from apps.config.parsers import json_loads, storable_text
 from apps.datasets.models import Dataset, Sample, Split
 from apps.explorer.query import (
+    SIMILARITY,
     QueryError,
     RowCompare,
     apply,
     check_ordering,
+    has_similarity,
     joined,
     parse,
     parts_of,
@@ -93,17 +95,24 @@ def sample_page(
     so page 1,000 costs what page 1 does. Ordering by a score lists the samples that have it.
     The count is the planner's estimate: an exact COUNT would read every matching row."""
     name, descending = check_ordering(ordering, run)
-    score = name != "id"
+    score = name not in ("id", SIMILARITY)
     samples = samples_matching(
         dataset, query=query, run=run, removed=removed, extra_scores={name} if score else ()
     )
-    if score:
+    if name == SIMILARITY:
+        if SIMILARITY not in samples.query.annotations:
+            raise QueryError(
+                "ordering", "similarity orders a query with a similar_to or similar_text condition"
+            )
+        samples = samples.filter(**{f"{SIMILARITY}__isnull": False})
+        keys: tuple[str, ...] = (SIMILARITY, "pk")
+    elif score:
         # The score table's own sample column, so the (run, score, sample) index serves both
         # the order and the cursor's row comparison.
         samples = samples.filter(**{f"score_{name}__isnull": False}).annotate(
             score_key=F("run_score__sample_id")
         )
-        keys: tuple[str, ...] = (f"score_{name}", "score_key")
+        keys = (f"score_{name}", "score_key")
     else:
         keys = ("pk",)
     position = _decode_cursor(cursor) if cursor else None
@@ -222,7 +231,12 @@ def exploration(dataset: Dataset, params) -> Exploration:
     query = (parse(raw) if isinstance(raw, str) else raw) if raw else (view.query if view else {})
     if extra := simple_filters(params):
         query = joined([*parts_of(query), *extra])
-    ordering = params.get("ordering") or (view.ordering if view else "") or "id"
+    # A similarity search lists the nearest first unless asked otherwise.
+    ordering = (
+        params.get("ordering")
+        or (view.ordering if view else "")
+        or ("-" + SIMILARITY if has_similarity(query) else "id")
+    )
     run_id = str(params.get("run") or "")
     if run_id:
         found = (
@@ -266,6 +280,18 @@ def steps_in_query(
         return None, None
     if name == "id":
         at = [sample.pk]
+    elif name == SIMILARITY:
+        if not has_similarity(query):
+            return None, None
+        value = (
+            samples_matching(dataset, query=query, run=run, removed=removed)
+            .filter(pk=sample.pk)
+            .values_list(SIMILARITY, flat=True)
+            .first()
+        )
+        if value is None:
+            return None, None
+        at = [value, sample.pk]
     else:
         value = scores_of_samples(run, [sample.pk]).get(sample.pk, {}).get(name)
         if value is None:

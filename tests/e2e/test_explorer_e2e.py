@@ -93,3 +93,34 @@ def test_keyboard_steps_through_the_query_on_the_sample_page(page, world, team):
     expect(page).to_have_url(re.compile(rf"/samples/{order[1]}/\?"))
     expect(page.locator("#neighbours li")).to_have_count(10)
     assert page.console_errors == []
+
+
+def test_similar_samples_open_nearest_first_from_the_sample_page(page, world, team, screenshot):
+    import numpy as np
+
+    from apps.datasets.models import Embedding
+
+    dataset, run, rows = world
+    vectors = {
+        e.sample_id: np.asarray(e.vector, dtype=float) / np.linalg.norm(e.vector)
+        for e in Embedding.objects.filter(space__dataset=dataset)
+    }
+
+    def close_to(anchor: int) -> dict[int, float]:
+        cosines = {k: float(v @ vectors[anchor]) for k, v in vectors.items() if k != anchor}
+        return {k: c for k, c in cosines.items() if c >= 0.9}
+
+    anchor = max(vectors, key=lambda k: len(close_to(k)))
+    want = sorted(close_to(anchor), key=lambda k: -close_to(anchor)[k])
+    assert len(want) >= 3
+    log_in(page, team.user("viewer").username)
+    page.goto(f"/datasets/{dataset.pk}/samples/{anchor}/")
+    page.get_by_role("link", name=re.compile("at least 0.9 similar")).click()
+    expect(page.get_by_label("Sort by")).to_have_value("-similarity")
+    shown = page.locator("#sample-table tbody tr")
+    expect(shown).to_have_count(len(want))
+    assert [int(x) for x in shown.evaluate_all("rows => rows.map(r => r.dataset.sample)")] == want
+    similarities = [float(x) for x in page.locator("td.similarity").all_inner_texts()]
+    assert similarities == sorted(similarities, reverse=True) and similarities[-1] >= 0.9
+    screenshot(page, "explorer-similar")
+    assert page.console_errors == []

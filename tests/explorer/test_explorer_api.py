@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from urllib.parse import quote
 
+import numpy as np
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from apps.datasets.models import LabelEvent, SampleTag
+from apps.datasets.models import Embedding, LabelEvent, SampleTag
 from apps.projects.capabilities import Cap
 from apps.quality.models import SampleScore
 from tests.conftest import PERSONAS
@@ -49,6 +50,35 @@ def test_pages_sorted_by_a_score_hold_every_match_once_in_order(world, team, api
     assert [r["id"] for r in found] == [r["id"] for r in want]
     assert found[0]["scores"]["mislabel_score"] == want[0]["score"]["mislabel_score"]
     assert sorted(found[0]["tags"]) == sorted(want[0]["tags"])
+
+
+def test_a_similarity_search_lists_the_nearest_first_with_its_similarity(world, team, api_as):
+    dataset, _run, rows = world
+    vectors = {
+        e.sample_id: np.asarray(e.vector, dtype=float)
+        for e in Embedding.objects.filter(space__dataset=dataset)
+    }
+    anchor = rows[4]["id"]
+    unit = {k: v / np.linalg.norm(v) for k, v in vectors.items()}
+    cosine = {k: float(unit[k] @ unit[anchor]) for k in vectors if k != anchor}
+    want = sorted((k for k, c in cosine.items() if c >= 0.2), key=lambda k: -cosine[k])
+    client = api_as(team.user("viewer"))
+    query = {"similar_to": anchor, "min_similarity": 0.2}
+    # No ordering given: nearest first, a page at a time.
+    found = walk(client, f"/api/datasets/{dataset.pk}/samples/?q={q(query)}&page_size=4")
+    assert len(want) > 8 and [r["id"] for r in found] == want
+    assert [r["similarity"] for r in found] == pytest.approx([cosine[k] for k in want], abs=1e-5)
+    farthest = walk(
+        client,
+        f"/api/datasets/{dataset.pk}/samples/?q={q(query)}&ordering=similarity&page_size=4",
+    )
+    assert [r["id"] for r in farthest] == want[::-1]
+    by_id = client.get(f"/api/datasets/{dataset.pk}/samples/?q={q(query)}&ordering=id").json()
+    assert [r["id"] for r in by_id["results"]] == sorted(want)
+    plain = client.get(f"/api/datasets/{dataset.pk}/samples/").json()
+    assert all(r["similarity"] is None for r in plain["results"])
+    refused = client.get(f"/api/datasets/{dataset.pk}/samples/?ordering=-similarity")
+    assert refused.status_code == 400 and "similar_to" in refused.json()["ordering"][0]
 
 
 def test_previous_goes_back_a_page(world, team, api_as):

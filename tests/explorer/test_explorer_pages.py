@@ -163,6 +163,29 @@ def test_the_sample_page_steps_within_the_query_and_shows_why(world, team, web_a
     assert page.count('class="sim"') == 10  # ten nearest neighbours with their similarity
 
 
+def test_similar_samples_are_listed_nearest_first_and_step_in_that_order(world, team, web_as):
+    dataset, run, rows = world
+    client = web_as(team.user("viewer"))
+    anchor = rows[4]["id"]
+    sample_page = client.get(f"/datasets/{dataset.pk}/samples/{anchor}/").content.decode()
+    link = re.search(r'href="([^"]+)"[^>]*>[^<]*at least 0.9 similar', sample_page)
+    assert link and "ordering=-similarity" in link.group(1)
+    q = json.dumps({"similar_to": anchor, "min_similarity": 0.2})
+    listed = client.get(f"/datasets/{dataset.pk}/samples/", {"q": q}).content.decode()
+    assert ">Similarity</th>" in listed and "Most similar first" in listed
+    shown = [
+        float(x) for x in re.findall(r'<td class="right num similarity">(-?[\d.]+)</td>', listed)
+    ]
+    order = [int(x) for x in re.findall(r'data-sample="(\d+)"', listed)]
+    assert len(order) >= 3 and len(shown) == len(order) and shown == sorted(shown, reverse=True)
+    page = client.get(f"/datasets/{dataset.pk}/samples/{order[1]}/", {"q": q}).content.decode()
+    assert f"/samples/{order[0]}/?" in re.search(r'<a[^>]+rel="prev"', page).group(0)
+    assert f"/samples/{order[2]}/?" in re.search(r'<a[^>]+rel="next"', page).group(0)
+    # Removing the search chip goes back to the table's own order.
+    chip = re.search(r'href="([^"]+)"[^>]*>[^<]*(?:×|Remove)', listed)
+    assert chip and "similarity" not in chip.group(1)
+
+
 def test_metadata_slices_link_to_their_values_and_bins(world, team, web_as):
     from apps.explorer.views.health import _slice_url
 

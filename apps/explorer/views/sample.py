@@ -116,7 +116,7 @@ def sample_detail(request, dataset_id: int, sample_id: int):
         "table_url": reverse("datasets:samples", args=[dataset.pk])
         + ("?" + urlencode(back) if back else ""),
         "similar_url": sample_table_url(
-            dataset.pk, {"similar_to": sample.pk, "min_similarity": 0.9}, "id"
+            dataset.pk, {"similar_to": sample.pk, "min_similarity": 0.9}, "-similarity"
         ),
         **dataset_caps(request, dataset),
     }

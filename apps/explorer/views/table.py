@@ -80,7 +80,10 @@ def sample_list(request, dataset_id: int):
                 parts.append(condition)
         return redirect(
             sample_table_url(
-                dataset.pk, query.joined(parts), found.ordering, run=request.GET.get("run")
+                dataset.pk,
+                query.joined(parts),
+                _ordering_for(parts, request.GET.get("ordering") or found.ordering),
+                run=request.GET.get("run"),
             )
         )
     page = None
@@ -106,12 +109,13 @@ def sample_list(request, dataset_id: int):
             "remove": sample_table_url(
                 dataset.pk,
                 query.joined(parts[:i] + parts[i + 1 :]),
-                found.ordering,
+                _ordering_for(parts[:i] + parts[i + 1 :], found.ordering),
                 run=state.get("run"),
             ),
         }
         for i, part in enumerate(parts)
     ]
+    similarity = query.has_similarity(found.query)
     membership = get_membership_for_user(request.user, pk=dataset.project_id)
     context = {
         "dataset": dataset,
@@ -126,13 +130,14 @@ def sample_list(request, dataset_id: int):
         "query_json": json.dumps(found.query, indent=1, ensure_ascii=False) if found.query else "",
         "query_compact": json.dumps(found.query, ensure_ascii=False) if found.query else "",
         "ordering": found.ordering,
-        "orderings": _orderings(found.run),
+        "orderings": _orderings(found.run, similarity=similarity),
+        "similarity": similarity,
         "fields": _filter_fields(found.run),
         "ops": query.OPS,
         "rows": [
             {"sample": s, "scores": scores.get(s.pk), "tags": tags.get(s.pk, [])} for s in rows
         ],
-        "sort_score": name if name != "id" else None,
+        "sort_score": name if name not in ("id", query.SIMILARITY) else None,
         "sort_label": name.replace("_", " ").capitalize(),
         "page": page,
         "state": urlencode(state),
@@ -169,8 +174,19 @@ def _with(request, **changes) -> str:
     return f"{request.path}?{params.urlencode()}"
 
 
-def _orderings(run) -> list[tuple[str, str]]:
+def _ordering_for(parts: list, ordering: str) -> str:
+    """The table's ordering once its query is `parts`: nearest first when a similarity search
+    is added to a table in its default order, and back to that order when the last one goes."""
+    similar = query.has_similarity(query.joined(parts))
+    if ordering.lstrip("-") == query.SIMILARITY and not similar:
+        return "id"
+    return "-" + query.SIMILARITY if similar and ordering == "id" else ordering
+
+
+def _orderings(run, *, similarity: bool = False) -> list[tuple[str, str]]:
     choices = [("id", "Oldest first"), ("-id", "Newest first")]
+    if similarity:
+        choices = [("-" + query.SIMILARITY, "Most similar first"), *choices]
     if run is not None:
         for name in query.ORDERINGS[1:]:
             words = name.replace("_", " ")

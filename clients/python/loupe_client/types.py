@@ -91,6 +91,7 @@ class Sample(TypedDict, total=False):
     observed_at: str | None
     tags: list[str]
     scores: dict[str, Any] | None
+    similarity: float | None  # to a similar_to / similar_text condition of the query
 
 
 class ProductionTotals(TypedDict):
