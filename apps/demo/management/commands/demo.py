@@ -142,6 +142,7 @@ class Command(BaseCommand):
             "celery",
             "-A",
             "workers",
+            "--quiet",  # no start-up banner: the demo prints its own
             "worker",
             "--loglevel",
             "WARNING",
@@ -155,7 +156,14 @@ class Command(BaseCommand):
         web = [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"]
         if not settings.DEBUG:
             web.append("--insecure")  # serve static files without a front proxy
-        children.append(subprocess.Popen(web, cwd=base, start_new_session=True))  # noqa: S603
+        # Neither the development server's greeting (stdout) nor a line per request on the
+        # terminal; errors still show (stderr).
+        web_env = {"LOG_REQUESTS": "false", **env}
+        children.append(
+            subprocess.Popen(  # noqa: S603
+                web, cwd=base, env=web_env, stdout=subprocess.DEVNULL, start_new_session=True
+            )
+        )
         if not self._wait_until_up(url + "healthz", children, stopping):
             return
         self._banner(url, project, passwords)
@@ -192,8 +200,11 @@ class Command(BaseCommand):
         out.write("")
         out.write(self.style.SUCCESS(f"Loupe is running at {url}"))
         out.write(f"Demo project: {url}projects/{project.slug}/")
+        out.write(f"API docs: {url}api/docs/   Health: {url}healthz")
+        if getattr(settings, "EMAIL_FILE_PATH", None):
+            out.write(f"E-mails it sends are written to {settings.EMAIL_FILE_PATH}/")
+        out.write("Press Ctrl-C to stop.")
+        out.write("")
         out.write("Logins (generated for this install; kept in var/demo-credentials.json):")
         for username, password in passwords.items():
             out.write(f"  {username:<10} {password}")
-        out.write(f"API docs: {url}api/docs/   Health: {url}healthz")
-        out.write("Press Ctrl-C to stop.")
