@@ -112,6 +112,7 @@ def method_parameters() -> dict[str, Any]:
         "dup_high": duplicates.EMBEDDING_HIGH,
         "dup_shingle": duplicates.SHINGLE,
         "dup_jaccard": duplicates.TEXT_JACCARD,
+        "dup_text_high": duplicates.TEXT_HIGH,
         "dup_num_perm": duplicates.NUM_PERM,
         "dup_band_rows": duplicates.BAND_ROWS,
         "dup_min_chars": duplicates.TEXT_MIN_CHARS,

@@ -6,7 +6,9 @@ The demo dataset (2,400 customer-support messages, six classes, `apps/demo/data.
 is loaded into a fresh embedded database with its computed text embeddings, scored by
 `manage.py score --inline`, and its `likely_mislabeled` flags are compared with the flips the
 generator planted. Beside them: cleanlab's `find_label_issues` on 5-fold logistic-regression
-probabilities over the same embeddings. Prints one JSON object.
+probabilities over the same embeddings. Also how many samples the run flags near duplicate,
+with the thresholds it calibrated, and how many planted copies it grouped with their source.
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -37,6 +39,33 @@ def figures(flags: np.ndarray, truth: np.ndarray) -> dict[str, float]:
         "precision": round(precision, 4),
         "recall": round(recall, 4),
         "f1": round(f1, 4),
+    }
+
+
+def duplicate_figures(run_id: int, planted: dict, dataset) -> dict:
+    """How many samples the run flags near duplicate (of all the dataset's, production days
+    included), with the thresholds it used, and how many planted copy pairs share a group."""
+    from apps.quality.models import ScoringRun
+
+    groups = dict(
+        dataset.samples.filter(scores__run_id=run_id).values_list(
+            "external_id", "scores__duplicate_group"
+        )
+    )
+    pairs = planted["near_duplicates"]
+    found = sum(1 for a, b in pairs if groups.get(a) is not None and groups[a] == groups.get(b))
+    summary = ScoringRun.objects.get(pk=run_id).summary["duplicates"]
+    total = dataset.samples.count()
+    return {
+        "flagged": summary["n_duplicate_samples"],
+        "of_samples": total,
+        "share": round(summary["n_duplicate_samples"] / total, 4),
+        "leaked": summary["n_leaked_samples"],
+        "planted_pairs": len(pairs),
+        "planted_pairs_grouped": found,
+        "embedding_threshold": summary["embedding_threshold"],
+        "text_jaccard": summary["text_jaccard"],
+        "pairs": summary["pairs"],
     }
 
 
@@ -87,6 +116,7 @@ def main() -> None:
         "scoring_seconds": round(seconds, 1),
     }
     result["loupe"] = figures(ours, truth)
+    result["near_duplicates"] = duplicate_figures(run["run"], planted, dataset)
     try:
         from cleanlab.filter import find_label_issues
     except ImportError:

@@ -234,7 +234,8 @@ def loupe_pairs(
     seconds["embedding"] = time.perf_counter() - started
     if texts is not None:
         started = time.perf_counter()
-        found.append(dup.text_pairs(texts))
+        lexical = dup.text_pairs(texts)
+        found.append(lexical.at_least(dup.text_threshold(lexical, len(texts))))
         seconds["text"] = time.perf_counter() - started
     if images is not None:
         started = time.perf_counter()

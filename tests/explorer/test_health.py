@@ -92,7 +92,7 @@ def test_boundary_samples_class_overlap_and_the_confusion_matrix(team, tmp_path)
     assert noise["low"] < noise["rate"] < noise["high"] and noise["rate"] == pytest.approx(1 / 60)
 
 
-def test_text_clusters_carry_their_top_terms_and_model_accuracy(team, tmp_path):
+def test_text_clusters_carry_their_top_terms_and_model_accuracy(team, tmp_path, web_as):
     topics = {
         "billing": "refund invoice charged twice card payment",
         "shipping": "parcel courier delivery late tracking",
@@ -104,7 +104,8 @@ def test_text_clusters_carry_their_top_terms_and_model_accuracy(team, tmp_path):
         lines.append(f"t{i},{' '.join(words[j % 5] for j in range(i % 3, i % 3 + 4))},{label}")
     path = tmp_path / "texts.csv"
     path.write_text("\n".join(lines) + "\n")
-    run = score(import_into(team, path, "support"))
+    dataset = import_into(team, path, "support")
+    run = score(dataset)
     clusters = run.summary["clusters"]
     assert clusters and sum(c["size"] for c in clusters) == 40
     terms = {t for c in clusters for t in c["top_terms"]}
@@ -112,6 +113,14 @@ def test_text_clusters_carry_their_top_terms_and_model_accuracy(team, tmp_path):
     for c in clusters:
         assert 0 <= c["accuracy"] <= 1 and c["majority_label"] in topics
         assert 0 <= c["p_value"] <= c["q_value"] <= 1 and isinstance(c["significant"], bool)
+    # The page says when no cluster is significantly worse, and only then.
+    for significant in (False, True):
+        for c in run.summary["clusters"]:
+            c["significant"] = False
+        run.summary["clusters"][0]["significant"] = significant
+        run.save(update_fields=["summary"])
+        html = web_as(team.user("viewer")).get(f"/datasets/{dataset.pk}/health/").content.decode()
+        assert ('id="clusters-none-significant"' in html) == (not significant)
 
 
 def test_flag_filter_lists_exactly_the_flagged_samples(team, tmp_path, web_as):

@@ -174,6 +174,7 @@ def test_defaults_shown_are_the_ones_the_code_runs_with(page):
             str(duplicates.EMBEDDING_LOW),
             str(duplicates.EMBEDDING_HIGH),
             str(duplicates.TEXT_JACCARD),
+            str(duplicates.TEXT_HIGH),
             str(duplicates.NUM_PERM),
             str(duplicates.IMAGE_DISTANCE),
         ],

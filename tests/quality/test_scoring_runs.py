@@ -255,6 +255,12 @@ def test_duplicates_leakage_and_drift_land_in_the_summary(team, tmp_path):
     )
     assert run.summary["duplicates"]["n_leakage_groups"] >= 1
     assert {"duplicate", "leaked"} <= set(found["leak"].flags)
+    # Leaked means an evaluation sample the model has seen, not the train copy it came from:
+    # the count, the flag and the table agree.
+    assert "leaked" not in found["p1"].flags
+    leaked = [ext for ext, s in found.items() if "leaked" in s.flags]
+    assert len(leaked) == run.summary["duplicates"]["n_leaked_samples"]
+    assert run.summary["flag_counts"]["leaked"] == len(leaked)
     assert any("leaked: a near duplicate is in train" in r for r in found["leak"].reasons)
     redundant = set(run.summary["redundancy"]["sample_ids"])
     twins = {dataset.samples.get(external_id=x).pk for x in ("p4", "twin")}

@@ -127,3 +127,25 @@ def test_bad_parameters_are_refused():
         dup.text_pairs(SENTENCES, num_perm=100, band_rows=3)
     with pytest.raises(ValueError, match="hashes shaped"):
         dup.image_pairs(np.zeros((3, 64), dtype=bool))
+
+
+def test_the_text_threshold_rises_where_texts_come_from_templates():
+    with_copy = [*SENTENCES, SENTENCES[2].replace("e", "a", 2)]
+    pairs = dup.text_pairs(with_copy)
+    assert len(pairs) == 1 and dup.text_threshold(pairs, len(with_copy)) == dup.TEXT_JACCARD
+    # Every message is one of a few templates with another greeting and order number: each
+    # has a neighbour sharing most of its shingles, so only a closer pair counts as a copy.
+    greetings = ["hi", "hello", "hey there", "dear team,", "good morning"]
+    asks = [
+        "can you deliver on a saturday? i am not home during the week.",
+        "i was charged twice for order {n}, please refund one of the payments.",
+        "how do i change the delivery address for order {n}? it has not shipped yet.",
+    ]
+    texts = [f"{greetings[i % 5]} {asks[i % 3].format(n=100000 + 7919 * i)}" for i in range(60)]
+    copy = texts[4].replace("delivery", "delivey")
+    pairs = dup.text_pairs([*texts, copy])
+    threshold = dup.text_threshold(pairs, len(texts) + 1)
+    assert threshold == dup.TEXT_HIGH
+    kept = pairs.at_least(threshold)
+    assert (kept.score >= threshold).all() and len(kept) < len(pairs) / 4
+    assert (4, 60) in set(zip(kept.a.tolist(), kept.b.tolist(), strict=True))

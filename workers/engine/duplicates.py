@@ -28,10 +28,15 @@ EMBEDDING_LOW = 0.90
 EMBEDDING_HIGH = 0.98
 
 # Text: character 5-grams of the lower-cased text with runs of white space collapsed; a pair
-# is a copy at Jaccard similarity >= TEXT_JACCARD. On the fortunes corpus random pairs stay
-# below 0.1 and copies with a typo every 40 characters keep 0.77 and more.
+# is a copy at Jaccard similarity >= the dataset's text threshold. On the fortunes corpus
+# random pairs stay below 0.1 and copies with a typo every 40 characters keep 0.77 and more,
+# so TEXT_JACCARD serves. Messages written from templates ("can you deliver on a saturday?"
+# with another greeting) share 0.6-0.8 of their shingles without being copies of one
+# another: the threshold is calibrated like the embeddings' (see text_threshold), from
+# TEXT_JACCARD up to TEXT_HIGH.
 SHINGLE = 5
 TEXT_JACCARD = 0.5
+TEXT_HIGH = 0.8
 # Shorter texts are left to the embedding pass: "sample 12" and "sample 13" share most of
 # their few shingles without being copies.
 TEXT_MIN_CHARS = 25
@@ -72,6 +77,11 @@ class Pairs:
 
     def __len__(self) -> int:
         return len(self.a)
+
+    def at_least(self, threshold: float) -> Pairs:
+        """The pairs scoring `threshold` or more (Jaccard, cosine)."""
+        keep = self.score >= threshold
+        return Pairs(self.signal, self.a[keep], self.b[keep], self.score[keep])
 
 
 def _pairs(signal: str, a: np.ndarray, b: np.ndarray, score: np.ndarray) -> Pairs:
@@ -258,6 +268,18 @@ def text_pairs(
         b.append(rows[candidates[keep, 1]])
         score.append(exact[keep])
     return _pairs("text", np.concatenate(a), np.concatenate(b), np.concatenate(score))
+
+
+def text_threshold(pairs: Pairs, n: int) -> float:
+    """The Jaccard similarity from which two texts of this dataset are copies, from
+    `text_pairs` at the TEXT_JACCARD floor: `calibrated_threshold` of each text's best Jaccard
+    (0 for a text with no pair), within [TEXT_JACCARD, TEXT_HIGH]. Where most texts have no
+    near match it stays at the floor; where texts come from templates and most have a
+    near-identical neighbour, it rises towards the ceiling."""
+    best = np.zeros(n)
+    np.maximum.at(best, pairs.a, pairs.score)
+    np.maximum.at(best, pairs.b, pairs.score)
+    return calibrated_threshold(best, low=TEXT_JACCARD, high=TEXT_HIGH)
 
 
 def _set_jaccard(x: set[bytes], y: set[bytes]) -> float:

@@ -162,6 +162,8 @@ def health(request, dataset_id: int):
         }
         for c in summary.get("clusters", [])[:10]
     ]
+    # When no cluster is significantly worse, the list ranks noise: the page says so.
+    clusters_significant = any(c.get("significant") for c in summary.get("clusters", []))
 
     drift = summary.get("drift")
     if drift:
@@ -224,6 +226,7 @@ def health(request, dataset_id: int):
         "balance": balance,
         "noise": noise,
         "clusters": clusters,
+        "clusters_significant": clusters_significant,
         "drift": drift,
         "class_pairs": [
             {"classes": p["classes"], "overlap": pct(p["overlap"])}

@@ -356,8 +356,11 @@ def _duplicate_signals(
     sims = graph["sims"]
     threshold = dup.calibrated_threshold(sims[:, 0] if sims.shape[1] else np.empty(0))
     pairs = [dup.embedding_pairs(graph["indices"], sims, threshold)]
+    text_threshold = None
     if data.texts:
-        pairs.append(dup.text_pairs(data.texts))
+        lexical = dup.text_pairs(data.texts)
+        text_threshold = dup.text_threshold(lexical, n)
+        pairs.append(lexical.at_least(text_threshold))
     if "image_hash" in graph:
         pairs.append(dup.image_pairs(graph["image_hash"], graph.get("image_readable")))
     groups = dup.groups_from_pairs(n, pairs)
@@ -379,9 +382,11 @@ def _duplicate_signals(
                 f"near duplicate of {others} other sample(s) in {splits}: " + " and ".join(how[i])
             )
         if record["leakage"]:
-            leaked[members] = True
+            # The evaluation samples the model has seen: its non-train members (the leaked
+            # count of the summary, the flag and the table it links to are the same samples).
             for i in members:
                 if data.splits[i] != "train":
+                    leaked[i] = True
                     reasons[i].append(
                         f"leaked: a near duplicate is in train, so the model has seen this {data.splits[i]} sample"
                     )
@@ -414,7 +419,7 @@ def _duplicate_signals(
         # How the groups were found: the calibrated embedding threshold and the pairs each
         # kind of link gave (the health page shows them).
         "embedding_threshold": round(threshold, 4),
-        "text_jaccard": dup.TEXT_JACCARD if data.texts else None,
+        "text_jaccard": None if text_threshold is None else round(text_threshold, 4),
         "image_distance": dup.IMAGE_DISTANCE if "image_hash" in graph else None,
         "pairs": {p.signal: len(p) for p in pairs},
     }
