@@ -2,7 +2,7 @@
 class mix and of unseen categories, per signal and for the alert.
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m tests.benchmarks.bench_drift_real [--seeds 50]
-     [--window 400]
+     [--window 400] [--unseen-share 0.1]
 
 Training is 60% of the twelve fortune categories (tests/benchmarks/corpora.py, MiniLM
 embeddings), stratified; windows are drawn from the other 40%, afresh for each seed:
@@ -46,7 +46,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=50)
     parser.add_argument("--window", type=int, default=400)
+    parser.add_argument(
+        "--unseen-share", type=float, default=UNSEEN_SHARE, help="share of the mixed-in texts"
+    )
     args = parser.parse_args()
+    unseen_share = args.unseen_share
     n = args.window
     texts, y, names = corpora.fortunes()
     x = corpora.embed(texts)
@@ -101,13 +105,13 @@ def main() -> None:
     settings = [
         ("unshifted", False, 0.0, unseen),
         (f"one class +{SHIFT * 100:.0f} points", True, 0.0, unseen),
-        (f"{UNSEEN_SHARE:.0%} unseen categories", False, UNSEEN_SHARE, unseen),
-        (f"+{SHIFT * 100:.0f} points and {UNSEEN_SHARE:.0%} unseen", True, UNSEEN_SHARE, unseen),
-        (f"{UNSEEN_SHARE:.0%} text of another kind", False, UNSEEN_SHARE, elsewhere),
+        (f"{unseen_share:.0%} unseen categories", False, unseen_share, unseen),
+        (f"+{SHIFT * 100:.0f} points and {unseen_share:.0%} unseen", True, unseen_share, unseen),
+        (f"{unseen_share:.0%} text of another kind", False, unseen_share, elsewhere),
         (
-            f"+{SHIFT * 100:.0f} points and {UNSEEN_SHARE:.0%} another kind",
+            f"+{SHIFT * 100:.0f} points and {unseen_share:.0%} another kind",
             True,
-            UNSEEN_SHARE,
+            unseen_share,
             elsewhere,
         ),
     ]
