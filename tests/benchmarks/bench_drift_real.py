@@ -42,6 +42,30 @@ def unseen_texts(known: set[str]) -> list[str]:
     return [t for t in out if t not in known]
 
 
+def separability(
+    classes: label_shift.ClassReference,
+    *groups: np.ndarray,
+    names=("held-out", "unseen", "other kind"),
+) -> str:
+    """How well one sample's scores tell each group from training: the AUC of the distance to the
+    nearest class, the entropy and the new-kind score against training's out-of-fold values
+    (0.5: not at all). This bounds what any test of a window's samples can see."""
+    from sklearn.metrics import roc_auc_score
+
+    lines = ["AUC of one sample's score against training's (distance / entropy / new-kind score):"]
+    nulls = (classes.null, classes.unsure_null, classes.score_null)
+    for name, rows in zip(names, groups, strict=True):
+        far = label_shift.production_distances(classes, rows)
+        unsure = label_shift.entropy(label_shift.production_probabilities(classes, rows))
+        score = label_shift.new_kind_scores(classes.null, classes.unsure_null, far, unsure)
+        aucs = [
+            roc_auc_score(np.r_[np.zeros(len(null)), np.ones(len(v))], np.r_[null, v])
+            for null, v in zip(nulls, (far, unsure, score), strict=True)
+        ]
+        lines.append(f"  {name}: " + " / ".join(f"{a:.3f}" for a in aucs))
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=50)
@@ -78,6 +102,8 @@ def main() -> None:
         f"{np.mean(classes.predicted == classes.labels):.0%}; new-kind nominal "
         f"{classes.nominal:.1%}, recall of a left-out class {classes.recall:.1%}"
     )
+    with threadpool_limits(1):
+        print(separability(classes, x[pool_rows], unseen, elsewhere))
     pool_y = y[pool_rows]
     prior = np.bincount(y[train], minlength=len(names)) / len(train)
     shiftable = [
