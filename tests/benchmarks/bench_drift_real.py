@@ -10,7 +10,9 @@ unshifted (training's class mix); one class's share raised by 15 points (a class
 held-out rows, drawn per seed); 10% unseen categories (fortunes filed under people,
 definitions, startrek and medicine, none of the twelve); both together. Each window is checked
 with the default thresholds by workers.engine.monitor.window_check, with the class signals of
-workers.engine.label_shift fitted on training's embeddings and labels.
+workers.engine.label_shift fitted on training's embeddings and labels. `--unseen-share` sets the
+share of the mixed-in texts (0.10 by default). Before the windows, it prints how well a single
+sample's new-kind scores tell held-out, unseen and other-kind texts from training (AUC).
 """
 
 from __future__ import annotations
