@@ -337,6 +337,10 @@ def _new_kind(dataset, check: DriftCheck) -> dict | None:
         "upper_text": None if new.get("upper") is None else f"{new['upper']:.0%}",
         "url": _examples_url(dataset, new.get("examples") or []),
         "examples": len(new.get("examples") or []),
+        "tail_p_text": None if new.get("tail_p_value") is None else _p_text(new["tail_p_value"]),
+        "rank_p_text": None if new.get("rank_p_value") is None else _p_text(new["rank_p_value"]),
+        "score_url": _examples_url(dataset, new.get("score_examples") or []),
+        "score_examples": len(new.get("score_examples") or []),
     }
 
 

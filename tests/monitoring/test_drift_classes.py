@@ -122,9 +122,14 @@ def test_a_changed_class_mix_and_a_new_kind_of_data_alert_by_name(team):
     assert sum(int(e.split("-")[1]) < 60 for e in new.new_kind["examples"]) >= 0.7 * len(
         new.new_kind["examples"]
     )
+    # Both tests are kept, and the reason names the one that spoke more strongly.
+    assert new.new_kind["tail_p_value"] < 1e-6 and new.new_kind["rank_p_value"] < 0.01
+    reason = next(r for r in new.reasons if r["signal"] == "new_kind")
+    assert reason["test"] in {"far", "far and unsure"} and reason["value"] > 0.1
+    assert len(new.new_kind["score_examples"]) == 50
     texts = [n.text for n in Notification.objects.filter(kind="drift")]
     assert any("label shift: class cat rose by" in t for t in texts)
-    assert any("new kind of data" in t for t in texts)
+    assert any("new kind of data (far" in t and "of the traffic" in t for t in texts)
 
 
 def test_a_model_run_that_scored_training_is_used_for_the_class_signals(team):
@@ -158,6 +163,7 @@ def test_the_page_shows_the_classes_rising_and_the_new_kind_with_examples(team, 
     html = page.content.decode()
     assert 'id="new-kind"' in html and "belongs to no training class" in html
     assert "Show the" in html and "external_id" in html  # a link to the examples
+    assert "far and unsure, by rank, p =" in html and "farthest and most unsure" in html
 
 
 def test_the_api_reads_and_sets_the_class_thresholds(team, api_as):

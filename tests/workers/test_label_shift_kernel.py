@@ -140,6 +140,29 @@ def test_a_new_kind_of_data_is_counted_with_its_examples(world):
     assert new_kind["examples"][0] in first  # farthest first
 
 
+def test_a_new_kind_between_the_classes_is_seen_by_the_rank_test(world):
+    """Rows between classes a and b, as spread as a class: hardly past the distance cut, but
+    somewhat far and unsure, many of them. The rank test of the far-and-unsure scores says so
+    more strongly than the count past the cut, and its examples are mostly the newcomers."""
+    new = int(0.3 * BATCH)
+    middle = (world["centres"][0] + world["centres"][1]) / 2
+    stronger = 0
+    for seed in range(5):
+        rng = np.random.default_rng(500 + seed)
+        known, _ = labelled(rng, BATCH - new, world["centres"])
+        between = (middle + 1.2 * rng.standard_normal((new, DIM))).astype(np.float32)
+        keys = [f"p{i}" for i in range(BATCH)]
+        result = run(world, np.vstack([known, between]), production_keys=keys, seed=seed)
+        new_kind = result["new_kind"]
+        assert "new_kind" in signals(result)
+        assert new_kind["rank_p_value"] < 1e-4
+        stronger += new_kind["rank_p_value"] < new_kind["tail_p_value"]
+        newcomers = [int(k[1:]) >= BATCH - new for k in new_kind["score_examples"]]
+        assert len(newcomers) == label_shift.EXAMPLES and np.mean(newcomers) > 0.5  # 0.3 by chance
+        assert 0.1 <= new_kind["upper"]
+    assert stronger >= 4
+
+
 def test_a_new_kind_the_classifier_is_sure_of_is_still_counted():
     """Training varies little outside the classes' dimensions; the new rows sit beside class a
     along a dimension training never moves in. The classifier calls them "a" with confidence,

@@ -14,17 +14,26 @@ by Fisher's test (Bonferroni over the classes; the smallest of those and the tab
 are combined into the window's p-value), and the change of each class's true share is
 estimated by inverting training's confusion matrix (q = C^-1 mu).
 
-A new kind of data is a production row far from every class: its Mahalanobis distance to the
-nearest class centre, under the classes' shared within-class covariance (Lee et al., 2018;
-Ledoit-Wolf shrinkage, since a class has few rows for its many dimensions). Confidence does not
-enter: a linear classifier is often sure of text unlike anything it was trained on. The
-geometry is fitted in the same five folds as the classifier, so training's distances are out of
-fold; the cut is their (1 - `NEW_KIND_NOMINAL`) quantile, and a production row is measured by
-one fold's geometry drawn at random, so that `NEW_KIND_NOMINAL` of an unshifted window is
-flagged. A one-sided binomial test says whether a window has more. The share of new-kind traffic
-is estimated from every row's distance, not only the flagged ones (Storey, 2002): each row's
-p-value is the share of training's out-of-fold distances at least as large, and on an unshifted
-window a share 1 - lambda of them lies above lambda; the rows missing there are the new kind.
+A new kind of data is a production row far from every class and unlike what the classifier
+knows. Far: its Mahalanobis distance to the nearest class centre, under the classes' shared
+within-class covariance (Lee et al., 2018; Ledoit-Wolf shrinkage, since a class has few rows for
+its many dimensions). Unsure: the entropy of its class probabilities. The geometry is fitted in
+the same five folds as the classifier, so training's distances and entropies are out of fold,
+and a production row is measured by one fold drawn at random, as it is scored. Each of the two
+gives a row a p-value, the share of training's out-of-fold values at least as large; the row's
+new-kind score is Fisher's combination of the two, -log p_far - log p_unsure, high when the row
+is both far and unsure and very high when it is very far, and training's rows get theirs the
+same way (the score's null).
+
+Two tests, combined by the Cauchy rule (valid under their dependence): a one-sided binomial test
+of the rows past the distance cut, training's (1 - `NEW_KIND_NOMINAL`) quantile, which sees a
+few rows very far (text of another kind; a linear classifier is often sure of those), and a
+one-sided Mann-Whitney test of the window's new-kind scores against training's, which sees many
+rows somewhat far and unsure (categories of the same kind of text). The share of new-kind
+traffic is estimated from every row (Storey, 2002): on an unshifted window a share 1 - lambda of
+the rows' p-values lies above lambda; the rows missing there are the new kind. Both the
+distance's and the score's p-values give an estimate, each low when the new kind overlaps the
+known classes; the larger is reported.
 """
 
 from __future__ import annotations
@@ -65,6 +74,8 @@ class ClassReference:
     centres: np.ndarray  # (folds, K, d) class centres, whitened by the fold's shared covariance
     whiten: np.ndarray  # (folds, d, d): a row times this is in the fold's whitened space
     null: np.ndarray  # training's out-of-fold distances to the nearest class, sorted
+    unsure_null: np.ndarray  # training's out-of-fold entropies of the class probabilities, sorted
+    score_null: np.ndarray  # training's new-kind scores (see the module's note), sorted
     dist_cut: float  # a row further than this from every class is flagged
     nominal: float  # share of training flagged
     recall: float  # share of a class flagged when it is left out (mean over classes)
@@ -103,6 +114,26 @@ def mahalanobis(rows: np.ndarray, centres: np.ndarray, whiten: np.ndarray) -> np
     z = rows @ whiten
     sq = (z**2).sum(axis=1)[:, None] + (centres**2).sum(axis=1)[None, :] - 2 * z @ centres.T
     return np.asarray(np.sqrt(np.clip(sq, 0.0, None)))
+
+
+def entropy(probs: np.ndarray) -> np.ndarray:
+    """Each row's entropy of its class probabilities (nats): high when the classifier is unsure."""
+    p = np.clip(probs, 1e-12, 1.0)
+    return np.asarray(-(p * np.log(p)).sum(axis=1))
+
+
+def tail_share(null: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each value's p-value against a sorted null: the share of the null at least as large, at
+    least 1 / len(null) so that its logarithm is finite."""
+    above = 1.0 - np.searchsorted(null, values, side="left") / len(null)
+    return np.asarray(np.clip(above, 1.0 / len(null), 1.0))
+
+
+def new_kind_scores(
+    far_null: np.ndarray, unsure_null: np.ndarray, far: np.ndarray, unsure: np.ndarray
+) -> np.ndarray:
+    """Fisher's combination of a row's distance and entropy p-values: -log p_far - log p_unsure."""
+    return np.asarray(-np.log(tail_share(far_null, far)) - np.log(tail_share(unsure_null, unsure)))
 
 
 def _fold_of(n: int, seed: int) -> np.ndarray:
@@ -188,6 +219,8 @@ def class_reference(
         centres[f], whiten[f] = _geometry(vectors64[fit], labels[fit], n_classes)
         dist[held] = mahalanobis(vectors64[held], centres[f], whiten[f])
     near = dist.min(axis=1)
+    unsure = entropy(probs)
+    far_null, unsure_null = np.sort(near), np.sort(unsure)
     dist_cut = float(np.quantile(near, 1 - NEW_KIND_NOMINAL))
     nominal = float(np.mean(near > dist_cut))
     # A class left out: its rows' distance to the nearest other class. Classes of the same
@@ -207,7 +240,9 @@ def class_reference(
         vectors=vectors,
         centres=centres,
         whiten=whiten,
-        null=np.sort(near),
+        null=far_null,
+        unsure_null=unsure_null,
+        score_null=np.sort(new_kind_scores(far_null, unsure_null, near, unsure)),
         dist_cut=dist_cut,
         nominal=max(nominal, 1.0 / len(labels)),
         recall=float(recall),
@@ -286,6 +321,17 @@ def _table_p_value(train_counts: np.ndarray, prod_counts: np.ndarray, seed: int)
     )
 
 
+def _storey(p_rows: np.ndarray, n_null: int) -> tuple[float, float]:
+    """Storey's estimate of the share of rows not from the null, with its 95% upper bound: p-values
+    above lambda are rows of the known kinds, a share 1 - lambda of them; the bound adds the
+    window's and the null's sampling error."""
+    above = float(np.mean(p_rows > STOREY_LAMBDA))
+    estimated = float(np.clip(1.0 - above / (1 - STOREY_LAMBDA), 0.0, 1.0))
+    variance = above * (1 - above) / len(p_rows) + STOREY_LAMBDA * (1 - STOREY_LAMBDA) / n_null
+    upper = estimated + Z_ONE_SIDED * float(np.sqrt(variance)) / (1 - STOREY_LAMBDA)
+    return estimated, float(min(1.0, upper))
+
+
 def _fisher(a: int, n_a: int, b: int, n_b: int) -> float:
     from scipy import stats
 
@@ -309,8 +355,10 @@ def check(
     without them the reference's fold models score the rows. Returns `label_shift` (p_value,
     classes: each class's training share, estimated production share, change with its
     standard error, predicted shares on both sides, Fisher p-value Bonferroni-corrected,
-    significant, examples; biggest change first), `new_kind` (share flagged, nominal, p_value,
-    estimated share of new-kind traffic with its 95% upper bound, examples, flags) and
+    significant, examples; biggest change first), `new_kind` (share flagged, nominal, p_value
+    and the two tests' tail_p_value and rank_p_value, estimated share of new-kind traffic with
+    its 95% upper bound, examples: the flagged rows farthest first, score_examples: the rows of
+    highest new-kind score, flags) and
     `crossed` (the signals past their thresholds, as in `monitor.window_check`).
     """
     from scipy import stats
@@ -374,31 +422,36 @@ def check(
     ]
     max_change = max((abs(r["change"]) for r in rows), default=0.0)
 
-    # New kind: far from every class.
+    # New kind: past the distance cut, and far and unsure (see the module's note).
     near = production_distances(ref, prod, seed=seed)
+    scores = new_kind_scores(ref.null, ref.unsure_null, near, entropy(probs))
     flags = near > ref.dist_cut
     n_flagged = int(np.count_nonzero(flags))
     share = n_flagged / n_p
-    new_p = float(stats.binomtest(n_flagged, n_p, ref.nominal, alternative="greater").pvalue)
-    # Storey's estimate: p-values above lambda are rows of the known kinds, a share 1 - lambda
-    # of them; the bound adds the window's and training's sampling error.
-    p_rows = 1.0 - np.searchsorted(ref.null, near, side="left") / len(ref.null)
-    above = float(np.mean(p_rows > STOREY_LAMBDA))
-    estimated = float(np.clip(1.0 - above / (1 - STOREY_LAMBDA), 0.0, 1.0))
-    variance = above * (1 - above) / n_p + STOREY_LAMBDA * (1 - STOREY_LAMBDA) / len(ref.null)
-    upper = float(min(1.0, estimated + Z_ONE_SIDED * np.sqrt(variance) / (1 - STOREY_LAMBDA)))
+    tail_p = float(stats.binomtest(n_flagged, n_p, ref.nominal, alternative="greater").pvalue)
+    rank_p = float(stats.mannwhitneyu(scores, ref.score_null, alternative="greater").pvalue)
+    new_p = neighbours.cauchy_combination([tail_p, rank_p])
+    estimated, upper = max(
+        _storey(tail_share(ref.null, near), len(ref.null)),
+        _storey(tail_share(ref.score_null, scores), len(ref.score_null)),
+    )
     flagged = np.flatnonzero(flags)
     flagged = flagged[np.argsort(-near[flagged], kind="stable")]  # farthest first
+    # The rows that most resemble no class, by the score, for a window whose rank test fired.
+    ranked = np.argsort(-scores, kind="stable")[:EXAMPLES]
     new_kind = {
         "share": share,
         "n_flagged": n_flagged,
         "nominal": ref.nominal,
         "p_value": new_p,
+        "tail_p_value": tail_p,
+        "rank_p_value": rank_p,
         "estimated_share": estimated,
         "upper": upper,
         "recall": ref.recall,
         "flags": flags,
         "examples": [keys[i] for i in flagged[:EXAMPLES].tolist()] if keys is not None else [],
+        "score_examples": [keys[i] for i in ranked.tolist()] if keys is not None else [],
     }
 
     crossed: list[dict[str, Any]] = []
@@ -421,6 +474,8 @@ def check(
                 "value": estimated,
                 "threshold": new_kind_threshold,
                 "share": share,
+                # which test says it more strongly: a few rows past the cut, or many far and unsure
+                "test": "far" if tail_p <= rank_p else "far and unsure",
             }
         )
     return {

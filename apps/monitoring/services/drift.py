@@ -286,8 +286,9 @@ def _describe(reason: dict) -> str:
         )
     if reason["signal"] == monitor.NEW_KIND:
         return (
-            f"new kind of data: {reason.get('share', value):.1%} of the window belongs to no "
-            f"training class, about {value:.0%} of the traffic (threshold {threshold:.0%})"
+            f"new kind of data ({reason.get('test', 'far')}): about {value:.0%} of the traffic "
+            f"belongs to no training class, {reason.get('share', value):.1%} of the window far "
+            f"from every class (threshold {threshold:.0%})"
         )
     return (
         f"cluster {reason.get('cluster')} share changed by {100 * value:.1f} points "
@@ -528,10 +529,13 @@ def _class_fields(result: dict, training: _Training, from_run: bool) -> dict:
             "n_flagged": new["n_flagged"],
             "nominal": new["nominal"],
             "p_value": new["p_value"],
+            "tail_p_value": new["tail_p_value"],
+            "rank_p_value": new["rank_p_value"],
             "estimated_share": new["estimated_share"],
             "upper": new["upper"],
             "recall": new["recall"],
             "examples": new["examples"],
+            "score_examples": new["score_examples"],
         },
     }
 
