@@ -9,3 +9,29 @@ from apps.quality.models import RunStatus, ScoringRun
 def latest_done_run(dataset: Dataset) -> ScoringRun | None:
     """The newest finished run: what pages, exports and filters show by default."""
     return dataset.scoring_runs.filter(status=RunStatus.DONE).first()
+
+
+def stale_scores(dataset: Dataset, run: ScoringRun | None) -> dict | None:
+    """When versions newer than the run's were committed: the version scored, the newest, what
+    changed since (relabelled, added, removed, summed over those versions) and the run under
+    way, if any, that will bring the scores up to date. None when the scores are current."""
+    if run is None:
+        return None
+    newer = list(
+        dataset.versions.filter(number__gt=run.version).order_by("number").values("number", "stats")
+    )
+    if not newer:
+        return None
+    changed = {
+        key: sum(int((v["stats"] or {}).get(key) or 0) for v in newer)
+        for key in ("relabelled", "added", "removed")
+    }
+    under_way = dataset.scoring_runs.filter(
+        status__in=(RunStatus.QUEUED, RunStatus.RUNNING), version__gt=run.version
+    ).first()
+    return {
+        "scored_version": run.version,
+        "newest_version": newer[-1]["number"],
+        **changed,
+        "under_way": under_way,
+    }

@@ -124,3 +124,26 @@ def test_similar_samples_open_nearest_first_from_the_sample_page(page, world, te
     assert similarities == sorted(similarities, reverse=True) and similarities[-1] >= 0.9
     screenshot(page, "explorer-similar")
     assert page.console_errors == []
+
+
+def test_stale_scores_banner_scores_the_newest_version(page, team, tmp_path, screenshot):
+    from apps.datasets.services import sample_relabel, version_commit
+    from apps.quality.services import scoring_run_execute, scoring_run_start
+    from tests.datasets.conftest import import_into
+    from tests.quality.test_scoring_runs import blobs
+
+    dataset = import_into(team, blobs(tmp_path))
+    scoring_run_execute(run_id=scoring_run_start(dataset=dataset, by=None, enqueue=False).pk)
+    sample = dataset.samples.get(external_id="s3")
+    sample_relabel(sample=sample, label="dog", by=team.user("owner"))
+    version = version_commit(dataset=dataset, by=team.user("owner"), message="s3 is a dog")
+    log_in(page, team.user("owner").username)
+    page.goto(f"/datasets/{dataset.pk}/samples/")
+    banner = page.locator("#stale-scores")
+    expect(banner).to_contain_text(f"the dataset is at version {version.number}")
+    expect(banner).to_contain_text("1 sample relabelled")
+    screenshot(page, "explorer-stale-scores")
+    banner.get_by_role("button", name=f"Score version {version.number} now").click()
+    expect(page.locator("#scoring")).to_contain_text(f"version {version.number}")
+    assert dataset.scoring_runs.first().version == version.number
+    assert page.console_errors == []

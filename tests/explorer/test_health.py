@@ -221,3 +221,45 @@ def test_confusion_cells_and_clusters_open_exactly_their_samples(team, tmp_path,
     listed = client.get(html_lib.unescape(url)).content.decode()
     want = {ext for ext, s in found.items() if s.cluster == int(number)}
     assert want and {ext for ext in found if f">{ext}</a>" in listed} == want
+
+
+@pytest.mark.parametrize("persona", ["owner", "reviewer"])
+def test_scores_of_an_older_version_say_so_and_offer_to_score_again(
+    persona, team, tmp_path, web_as
+):
+    from apps.datasets.services import sample_relabel, version_commit
+
+    dataset = import_into(team, blobs(tmp_path))
+    run = score(dataset)
+    client = web_as(team.user(persona))
+    pages = [f"/datasets/{dataset.pk}/{page}" for page in ("health/", "samples/")]
+    sample = dataset.samples.get(external_id="s3")
+    pages.append(f"/datasets/{dataset.pk}/samples/{sample.pk}/")
+    for url in pages:  # the scores are of the newest version: no banner
+        assert 'id="stale-scores"' not in client.get(url).content.decode()
+    sample_relabel(sample=sample, label="dog", by=team.user("owner"))
+    version = version_commit(dataset=dataset, by=team.user("owner"), message="s3 is a dog")
+    assert version.number > run.version
+    for url in pages:
+        html = client.get(url).content.decode()
+        banner = html[html.index('id="stale-scores"') :].split("</div>")[0]
+        assert f"from version {run.version}; the dataset is at version {version.number}" in banner
+        assert "1 sample relabelled, 0 added and 0 removed" in banner
+        # Who may edit the data may score it again; the others are told who can.
+        assert ("Score version" in banner) == (persona == "owner"), persona
+    if persona == "owner":
+        answer = client.post(f"/datasets/{dataset.pk}/scoring/")
+        assert answer.status_code == 302
+        queued = dataset.scoring_runs.first()
+        assert queued.version == version.number and queued.status in ("queued", "running")
+        html = client.get(pages[0]).content.decode()
+        assert f"Scoring run {queued.pk} of version {version.number}" in html
+        assert "Score version" not in html
+        assert "Not scored yet" not in html
+
+
+def test_health_during_the_first_run_says_it_is_under_way(team, tmp_path, web_as):
+    dataset = import_into(team, blobs(tmp_path))
+    scoring_run_start(dataset=dataset, by=None, enqueue=False)
+    html = web_as(team.user("viewer")).get(f"/datasets/{dataset.pk}/health/").content.decode()
+    assert "The first scoring run is under way" in html and "Not scored yet" not in html

@@ -12,6 +12,7 @@ from apps.core.links import sample_table_url
 from apps.datasets.access import get_dataset_for_user
 from apps.datasets.views import dataset_caps
 from apps.explorer import query
+from apps.explorer.views import stale_context
 from apps.quality.models import Flag, RunStatus
 from apps.quality.selectors import latest_done_run
 
@@ -239,6 +240,7 @@ def health(request, dataset_id: int):
             status__in=[RunStatus.QUEUED, RunStatus.RUNNING]
         ).first(),
         **dataset_caps(request, dataset),
+        **stale_context(request, dataset, run),
     }
     return render(request, "explorer/health.html", context)
 

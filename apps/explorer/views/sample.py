@@ -20,6 +20,7 @@ from apps.datasets.access import get_dataset_for_user, get_sample_of_dataset
 from apps.datasets.forms import RelabelForm
 from apps.datasets.views import dataset_caps
 from apps.explorer import selectors
+from apps.explorer.views import stale_context
 from apps.explorer.views.table import EXPLORER_KEYS, exploration_of_request
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
@@ -119,6 +120,7 @@ def sample_detail(request, dataset_id: int, sample_id: int):
             dataset.pk, {"similar_to": sample.pk, "min_similarity": 0.9}, "-similarity"
         ),
         **dataset_caps(request, dataset),
+        **stale_context(request, dataset, found.run),
     }
     context.update(panels_context("sample", request, context))
     return render(request, "explorer/sample.html", context)

@@ -21,6 +21,7 @@ from apps.datasets import selectors as dataset_selectors
 from apps.datasets.access import get_dataset_for_user
 from apps.explorer import actions, query, selectors, services
 from apps.explorer.query import QueryError
+from apps.explorer.views import stale_context
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
 
@@ -162,6 +163,7 @@ def sample_list(request, dataset_id: int):
             a.bulk_template for a in actions.offered() if a.bulk_template and membership.can(a.cap)
         ],
         "removed": found.removed,
+        **stale_context(request, dataset, found.run),
     }
     context.update(panels_context("samples", request, context))
     return render(request, "explorer/samples.html", context)
