@@ -162,14 +162,18 @@ def methods(request):
 def scoring(request, dataset_id: int):
     """The scoring panel: start a run (POST), or its live state while it runs (polled)."""
     dataset = get_dataset_for_user(request.user, dataset_id)
+    refused = None
     if request.method == "POST":
         dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
         try:
             scoring_run_start(dataset=dataset, by=request.user)
         except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
+            refused = " ".join(exc.messages)
         if not request.htmx:
+            if refused:
+                messages.error(request, refused)
             return redirect("datasets:detail", dataset_id=dataset.pk)
-    context = {"dataset": dataset, **dataset_caps(request, dataset)}
+    # In place (htmx), the panel itself says why nothing started.
+    context = {"dataset": dataset, "refused": refused, **dataset_caps(request, dataset)}
     context.update(scoring_context(request, context))
     return render(request, "quality/scoring.html", context)

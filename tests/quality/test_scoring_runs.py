@@ -350,6 +350,17 @@ def test_scoring_panel_as_every_role(persona, team, tmp_path, web_as):
         assert "waiting for a worker" in shown.content.decode()
 
 
+def test_score_now_on_an_empty_dataset_says_why_in_place(team, web_as):
+    from apps.datasets.models import Dataset
+
+    dataset = Dataset.objects.create(project=team.project, name="empty", labels=["a", "b"])
+    client = web_as(team.user("owner"))
+    answer = client.post(f"/datasets/{dataset.pk}/scoring/", headers={"HX-Request": "true"})
+    assert answer.status_code == 200
+    assert "no version to score yet; import samples first" in answer.content.decode()
+    assert not ScoringRun.objects.filter(dataset=dataset).exists()
+
+
 def test_weak_slice_and_active_learning_pick(team, tmp_path):
     rng = np.random.default_rng(2)
     lines = ["id,text,label,split,meta_channel," + ",".join(f"emb_{j}" for j in range(8))]
