@@ -163,7 +163,7 @@ def test_the_page_shows_the_classes_rising_and_the_new_kind_with_examples(team, 
     html = page.content.decode()
     assert 'id="new-kind"' in html and "belongs to no training class" in html
     assert "Show the" in html and "external_id" in html  # a link to the examples
-    assert "far and unsure, by rank, p =" in html and "farthest and most unsure" in html
+    assert "far and unsure, by rank, p =" in html and "least like training (far and unsure)" in html
 
 
 def test_the_api_reads_and_sets_the_class_thresholds(team, api_as):
