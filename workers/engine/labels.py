@@ -39,9 +39,9 @@ GIVEN_WEIGHTS = (0.0, 0.25, 0.5)
 # `_instance_dependent`).
 ID_ARGMAX_RATIO = 1.8
 ID_JOINT_RATIO = 1.5
-# Share of the labelled rows spread evenly over the cells of the confident joint as a pseudo-count
-# when it is the noise model of a suggested label (see `suggested_label`).
-SUGGESTION_PSEUDO_SHARE = 0.1
+# Pseudo-count added to every cell of the confident joint when it is the noise model of a
+# suggested label: Jeffreys' prior for counts (see `suggested_label`).
+SUGGESTION_PSEUDO_COUNT = 0.5
 # Rows the temperature and the mixture are fitted on, at most (a sample beyond that).
 CALIBRATION_ROWS = 50_000
 
@@ -738,9 +738,8 @@ def suggested_label(
     Bayes' rule with the calibrated confident joint as the noise model (as in
     `posterior_mislabelled`). A label slips to the classes it is confused with, so the noise
     model knows where a wrong "politics" most often came from. The joint is counted from rows,
-    so it is smoothed first: a tenth of the labelled rows spread evenly over its cells (a
-    Dirichlet prior towards noise that flips to any class alike), so that a cell counted from a
-    handful of rows cannot outvote the probabilities.
+    so every cell first gets half a row (Jeffreys' prior, Dirichlet(1/2)): a slip that was never
+    counted is unlikely rather than impossible, and the probabilities can still propose it.
     """
     probs = np.asarray(probs, dtype=float)
     suggestion: np.ndarray = np.argmax(probs, axis=1)
@@ -751,7 +750,7 @@ def suggested_label(
     if issues is not None and probs.shape[1] > 1:
         flagged = np.flatnonzero(issues & (labels >= 0))
         joint, _ = confident_joint(probs, labels)
-        joint = joint + SUGGESTION_PSEUDO_SHARE * joint.sum() / joint.size
+        joint = joint + SUGGESTION_PSEUDO_COUNT
         column = joint.sum(axis=0, keepdims=True)
         noise = np.where(column > 0, joint / np.maximum(column, 1e-12), np.eye(probs.shape[1]))
         posterior = noise[labels[flagged]] * probs[flagged]
