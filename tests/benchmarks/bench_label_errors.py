@@ -158,6 +158,7 @@ def scores(
     ranking: np.ndarray,
     suggested: np.ndarray,
     clean: np.ndarray,
+    common: np.ndarray,
 ) -> dict[str, float]:
     tp = int((found & truth).sum())
     precision = tp / max(int(found.sum()), 1)
@@ -168,12 +169,15 @@ def scores(
     hit = found & truth
     # Of the errors found, the share whose suggested label is the true one.
     right = float((suggested[hit] == clean[hit]).mean()) if tp else float("nan")
+    # The same on the errors both sides found, so that neither is scored on harder rows.
+    both = float((suggested[common] == clean[common]).mean()) if common.any() else float("nan")
     return {
         "precision": precision,
         "recall": recall,
         "f1": f1,
         "p_at_k": p_at_k,
         "suggested": right,
+        "sugg_both": both,
     }
 
 
@@ -241,6 +245,7 @@ def run(
                     ours, ours_probs, ours_suggested = detect(
                         x, noisy, seed=seed, method=method, given=given
                     )
+                    common = ours & base & truth
                     rows.append(
                         {
                             "dataset": name,
@@ -253,6 +258,7 @@ def run(
                                 self_confidence(ours_probs, noisy),
                                 ours_suggested,
                                 y,
+                                common,
                             ),
                             "cleanlab": scores(
                                 base,
@@ -260,6 +266,7 @@ def run(
                                 self_confidence(base_probs, noisy),
                                 np.argmax(base_probs, axis=1),
                                 y,
+                                common,
                             ),
                         }
                     )
@@ -273,8 +280,8 @@ def _mean(values: list[float]) -> float:
 
 def summarise(rows: list[dict]) -> dict:
     print(
-        f"{'dataset':14} {'noise':10} {'rate':>5}   ours P/R/F1/P@k/sugg"
-        "          cleanlab P/R/F1/P@k/sugg"
+        f"{'dataset':14} {'noise':10} {'rate':>5}   ours P/R/F1/P@k/sugg/sugg-both"
+        "    cleanlab P/R/F1/P@k/sugg/sugg-both"
     )
     cases: dict[tuple, list[dict]] = {}
     for row in rows:
@@ -313,6 +320,9 @@ def summarise(rows: list[dict]) -> dict:
     overall["f1_gain"] = round(overall["ours"]["f1"] - overall["cleanlab"]["f1"], 4)
     overall["suggested_gain"] = round(
         overall["ours"]["suggested"] - overall["cleanlab"]["suggested"], 4
+    )
+    overall["sugg_both_gain"] = round(
+        overall["ours"]["sugg_both"] - overall["cleanlab"]["sugg_both"], 4
     )
     overall["worst_case_f1_gap"] = round(float(worst_gap), 4)
     overall["cases"] = len(cases)

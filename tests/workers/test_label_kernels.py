@@ -332,6 +332,20 @@ def test_a_flagged_row_is_never_suggested_its_own_label() -> None:
     assert suggested_label(probs, labels, issues=issues).tolist() == [1, 1, 2]
 
 
+def test_a_noise_cell_counted_from_one_row_does_not_outvote_the_probabilities() -> None:
+    # Twenty confident rows per class; one row labelled 0 is confidently class 2, so the noise
+    # model has seen 0 slip from 2 once and never from 1.
+    probs = np.repeat(np.full((3, 3), 0.05) + np.eye(3) * 0.85, 20, axis=0)
+    labels = np.repeat(np.arange(3), 20)
+    probs = np.vstack([probs, [0.05, 0.05, 0.9], [0.05, 0.8, 0.15]])
+    labels = np.concatenate([labels, [0, 0]])
+    issues = np.zeros(len(labels), dtype=bool)
+    issues[-1] = True
+    # The flagged row is four times likelier class 1 than class 2 by its probabilities; the
+    # unsmoothed joint, having no count from 1 to 0, would propose 2.
+    assert suggested_label(probs, labels, issues=issues)[-1] == 1
+
+
 def test_cleaning_rounds_beat_the_first_vote_under_class_conditional_noise() -> None:
     from workers.engine.labels import CrossValidation
 

@@ -39,6 +39,9 @@ GIVEN_WEIGHTS = (0.0, 0.25, 0.5)
 # `_instance_dependent`).
 ID_ARGMAX_RATIO = 1.8
 ID_JOINT_RATIO = 1.5
+# Pseudo-count added to every cell of the confident joint when it is the noise model of a
+# suggested label: Jeffreys' prior for counts (see `suggested_label`).
+SUGGESTION_PSEUDO_COUNT = 0.5
 # Rows the temperature and the mixture are fitted on, at most (a sample beyond that).
 CALIBRATION_ROWS = 50_000
 
@@ -734,7 +737,9 @@ def suggested_label(
     likely to be its true one given both x and the label it carries, P(y = j | x, given) by
     Bayes' rule with the calibrated confident joint as the noise model (as in
     `posterior_mislabelled`). A label slips to the classes it is confused with, so the noise
-    model knows where a wrong "politics" most often came from.
+    model knows where a wrong "politics" most often came from. The joint is counted from rows,
+    so every cell first gets half a row (Jeffreys' prior, Dirichlet(1/2)): a slip that was never
+    counted is unlikely rather than impossible, and the probabilities can still propose it.
     """
     probs = np.asarray(probs, dtype=float)
     suggestion: np.ndarray = np.argmax(probs, axis=1)
@@ -745,6 +750,7 @@ def suggested_label(
     if issues is not None and probs.shape[1] > 1:
         flagged = np.flatnonzero(issues & (labels >= 0))
         joint, _ = confident_joint(probs, labels)
+        joint = joint + SUGGESTION_PSEUDO_COUNT
         column = joint.sum(axis=0, keepdims=True)
         noise = np.where(column > 0, joint / np.maximum(column, 1e-12), np.eye(probs.shape[1]))
         posterior = noise[labels[flagged]] * probs[flagged]
