@@ -124,10 +124,14 @@ def _detail_context(request, dataset, form) -> dict:
 def import_status(request, dataset_id: int, job_id: int):
     """The imports panel, polled while a job runs."""
     dataset = get_dataset_for_user(request.user, dataset_id)
-    get_import_of_dataset(dataset, job_id)
-    return render(
+    job = get_import_of_dataset(dataset, job_id)
+    response = render(
         request, "datasets/detail.html#imports", _detail_context(request, dataset, ImportForm())
     )
+    if request.htmx and job.status == "done":
+        # The import changed the whole page (counts, versions, spaces, scoring): reload it once.
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @login_required
