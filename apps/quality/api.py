@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from apps.config.pagination import NewestFirstPagination
 from apps.datasets.access import get_dataset_for_user
+from apps.projects.access import get_project_for_user
 from apps.projects.capabilities import Cap
 from apps.quality import services
 from apps.quality.access import get_scoring_run_of_dataset
@@ -115,3 +116,32 @@ class ScoreExport(generics.GenericAPIView):
             filename=f"{dataset.name}-scores-{run.pk}.{fmt}",
             content_type=SCORE_TYPES[fmt],
         )
+
+
+class ScoringPolicySerializer(serializers.Serializer):
+    after_changes = serializers.BooleanField(
+        help_text="Score a dataset's newest version by itself after each import and committed "
+        "version, for every dataset of the project."
+    )
+
+
+class ScoringPolicyDetail(generics.GenericAPIView):
+    serializer_class = ScoringPolicySerializer
+
+    def get(self, request, pk: int):
+        """Whether the project's datasets are scored again by themselves after each change."""
+        project = get_project_for_user(request.user, pk=pk, need=Cap.VIEW)
+        policy = services.scoring_policy_of(project)
+        return Response(ScoringPolicySerializer(policy).data)
+
+    def put(self, request, pk: int):
+        """Choose it (those who may start scoring runs)."""
+        project = get_project_for_user(request.user, pk=pk, need=Cap.EDIT_DATA)
+        serializer = ScoringPolicySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        policy = services.scoring_policy_set(
+            project=project,
+            after_changes=serializer.validated_data["after_changes"],
+            by=request.user,
+        )
+        return Response(ScoringPolicySerializer(policy).data)

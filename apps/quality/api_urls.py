@@ -6,6 +6,11 @@ from apps.quality import api
 
 urlpatterns = [
     path(
+        "projects/<int:pk>/scoring-policy/",
+        api.ScoringPolicyDetail.as_view(),
+        name="scoring_policy",
+    ),
+    path(
         "datasets/<int:dataset_id>/scoring-runs/",
         api.ScoringRunListCreate.as_view(),
         name="scoring_runs",

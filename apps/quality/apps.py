@@ -7,6 +7,10 @@ class QualityConfig(AppConfig):
 
     def ready(self) -> None:
         # Models load only once the app registry is ready, so the panels are imported here.
-        from apps.quality import panels
+        from apps.core import events
+        from apps.quality import panels, subscribers
 
         panels.register()
+        events.subscribe(
+            subscribers.score_after_change, "version.committed", "dataset.imported", on_commit=True
+        )

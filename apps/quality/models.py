@@ -151,3 +151,19 @@ class SampleScore(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.run_id}, sample {self.sample_id}"
+
+
+class ScoringPolicy(models.Model):
+    """A project's choice to score its datasets again by itself when their data change. A
+    project without a row has never chosen: nothing is scored by itself."""
+
+    project = models.OneToOneField(
+        "projects.Project", on_delete=models.CASCADE, related_name="scoring_policy"
+    )
+    after_changes = models.BooleanField(
+        default=False,
+        help_text="Score a dataset's newest version after each import and committed version.",
+    )
+
+    def __str__(self) -> str:
+        return f"scoring policy of {self.project}"

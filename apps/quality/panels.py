@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from apps.core.panels import panel_register
 from apps.quality.models import RunStatus
+from apps.quality.services import scoring_policy_of
 
 
 def scoring_context(request, context: dict) -> dict:
@@ -11,6 +12,7 @@ def scoring_context(request, context: dict) -> dict:
     return {
         "scoring": run,
         "scoring_live": run is not None and run.status in (RunStatus.QUEUED, RunStatus.RUNNING),
+        "scoring_policy": scoring_policy_of(context["dataset"].project),
     }
 
 

@@ -18,7 +18,7 @@ from apps.core.tasks import task_enqueue
 from apps.datasets.models import Dataset, ModelRun
 from apps.datasets.selectors import latest_version
 from apps.quality import pipeline
-from apps.quality.models import RunStatus, ScoringChunk, ScoringRun
+from apps.quality.models import RunStatus, ScoringChunk, ScoringPolicy, ScoringRun
 from apps.quality.progress import RunCancelled, scoring_run_progress
 
 STALE_AFTER = timedelta(minutes=10)
@@ -298,3 +298,41 @@ def scoring_runs_recover(*, now=None) -> dict[str, int]:
 def scoring_run_delete_scores(*, run: ScoringRun) -> None:
     with connection.cursor() as cur:
         cur.execute("DELETE FROM quality_samplescore WHERE run_id = %s", [run.pk])
+
+
+def scoring_policy_of(project) -> ScoringPolicy:
+    """The project's scoring policy (the default one, unsaved, when it never chose)."""
+    return ScoringPolicy.objects.filter(project=project).first() or ScoringPolicy(project=project)
+
+
+@transaction.atomic
+def scoring_policy_set(*, project, after_changes: bool, by) -> ScoringPolicy:
+    policy, _ = ScoringPolicy.objects.update_or_create(
+        project=project, defaults={"after_changes": bool(after_changes)}
+    )
+    events.record(
+        events.Event(
+            "scoring_policy.changed",
+            project=project,
+            actor=by,
+            audit=events.Audit(target="scoring", detail={"after_changes": policy.after_changes}),
+        )
+    )
+    return policy
+
+
+def scoring_after_change(*, dataset_id: int, by) -> ScoringRun | None:
+    """Score the dataset's newest version when its project asks for that after every change,
+    unless a run of that version is already queued or running; the run started, if any."""
+    dataset = Dataset.objects.select_related("project").filter(pk=dataset_id).first()
+    if dataset is None or not scoring_policy_of(dataset.project).after_changes:
+        return None
+    version = latest_version(dataset)
+    if (
+        version is None
+        or dataset.scoring_runs.filter(
+            version=version, status__in=(RunStatus.QUEUED, RunStatus.RUNNING)
+        ).exists()
+    ):
+        return None
+    return scoring_run_start(dataset=dataset, by=by)

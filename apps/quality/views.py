@@ -14,14 +14,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.datasets.access import get_dataset_for_user
 from apps.datasets.views import dataset_caps
 from apps.projects.capabilities import Cap
 from apps.quality import pipeline
 from apps.quality.panels import scoring_context
-from apps.quality.services import scoring_run_start
+from apps.quality.services import scoring_policy_set, scoring_run_start
 from workers.engine import duplicates, embeddings, labels, neighbours, outliers, slices
 
 # The methods page, section by section: (anchor, title). Other pages link to a signal's method
@@ -155,6 +155,23 @@ def methods(request):
     """
     context = {"sections": METHOD_SECTIONS, "p": method_parameters()}
     return render(request, "quality/methods.html", context)
+
+
+@login_required
+@require_POST
+def scoring_policy(request, dataset_id: int):
+    """Whether the dataset's project scores its datasets again by itself after each change."""
+    dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
+    scoring_policy_set(
+        project=dataset.project,
+        after_changes=request.POST.get("after_changes") == "on",
+        by=request.user,
+    )
+    if not request.htmx:
+        return redirect("datasets:detail", dataset_id=dataset.pk)
+    context = {"dataset": dataset, **dataset_caps(request, dataset)}
+    context.update(scoring_context(request, context))
+    return render(request, "quality/scoring.html", context)
 
 
 @login_required

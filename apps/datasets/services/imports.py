@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.core import events
 from apps.core.tasks import task_enqueue
 from apps.datasets.importing.archive import extract, inspect_archive
 from apps.datasets.importing.loader import (
@@ -163,12 +164,32 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             if result.model_run_id:  # before the job says done: the metrics are part of the result
                 model_run_compute_metrics(run_id=result.model_run_id)
             _finish(job, JobStatus.DONE, result={"dataset_id": job.dataset_id, **result.as_dict()})
+            if job.kind != ImportJob.Kind.MODEL_RUN:
+                _announce(job, result.as_dict())
             if result.embedding_space_id:
                 task_enqueue("loupe.datasets.build_embedding_index", result.embedding_space_id)
             elif not job.dataset.embedding_spaces.exists():
                 task_enqueue("loupe.datasets.compute_embeddings", job.dataset_id)
     job.refresh_from_db()
     return job
+
+
+def _announce(job: ImportJob, result: dict) -> None:
+    """A finished import of samples: the apps above react (a project may score it again)."""
+    dataset = job.dataset
+    events.record(
+        events.Event(
+            "dataset.imported",
+            project=dataset.project,
+            actor=job.created_by,
+            payload={
+                "dataset": {"id": dataset.pk, "name": dataset.name},
+                "version": result.get("version"),
+                "imported": result.get("imported"),
+                "updated": result.get("updated"),
+            },
+        )
+    )
 
 
 def _size(stream) -> int:
