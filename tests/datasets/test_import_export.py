@@ -319,3 +319,37 @@ def test_an_empty_file_is_refused(owner, tmp_path):
     with pytest.raises(CommandError, match="no rows"):
         run_import(path)
     assert DatasetVersion.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "encoding,delimiter",
+    [("cp1252", ";"), ("utf-8-sig", "\t"), ("utf-16", "|"), ("utf-8", ",")],
+)
+def test_spreadsheet_csv_in_another_delimiter_and_encoding(owner, tmp_path, encoding, delimiter):
+    """What a spreadsheet saves in many locales: semicolons, decimal commas, Windows-1252 text;
+    tabs and UTF-16 from others. Read as the file is written, not refused for 'no id column'."""
+    comma = delimiter == ";"
+    rows = [
+        ["id", "text", "label", "meta_price", "prob_cat", "prob_dog"],
+        [
+            "a",
+            "Café crème, très bon",
+            "cat",
+            "2,5" if comma else "2.5",
+            "0,9" if comma else "0.9",
+            "0,1" if comma else "0.1",
+        ],
+        ["b", "Façade, naïve", "dog", "10", "0,2" if comma else "0.2", "0,8" if comma else "0.8"],
+    ]
+    path = tmp_path / "sheet.csv"
+    with path.open("w", encoding=encoding, newline="") as f:
+        csv.writer(f, delimiter=delimiter).writerows(rows)
+    result = run_import(path)
+    dataset = Dataset.objects.get(pk=result["dataset_id"])
+    a = Sample.objects.get(dataset=dataset, external_id="a")
+    assert a.text == "Café crème, très bon" and a.label == "cat"
+    assert a.metadata == {"price": 2.5}
+    assert Sample.objects.get(dataset=dataset, external_id="b").text == "Façade, naïve"
+    [run] = ModelRun.objects.filter(dataset=dataset)
+    probs = {p.sample.external_id: p.probs for p in Prediction.objects.filter(run=run)}
+    assert probs["a"] == pytest.approx([0.9, 0.1]) and probs["b"] == pytest.approx([0.2, 0.8])

@@ -8,6 +8,7 @@ while parsing (row and column named).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -252,25 +253,74 @@ class _BadValue:
         self.column = column
 
 
+# A CSV's delimiter is the header's: a comma when it has one, else the most frequent of these
+# (spreadsheets in many locales save with semicolons, and write 0,5 for a half).
+CSV_DELIMITERS = (",", ";", "\t", "|")
+SNIFF_BYTES = 64 * 1024
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+
+
+def csv_format(head: bytes) -> tuple[str, str]:
+    """The encoding and the delimiter of a CSV file, from its first bytes: UTF-8 (with or
+    without a byte-order mark) when they decode as such, UTF-16 by its mark, else Windows-1252,
+    what spreadsheets in Western locales save (Latin-1 when a byte is not Windows-1252). Guessing
+    among more encodings from a few lines is unreliable; a file in another one is to be saved as
+    UTF-8."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    else:
+        try:
+            head.decode("utf-8")
+            encoding = "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            if exc.start >= len(head) - 3 and len(head) >= SNIFF_BYTES:
+                encoding = "utf-8-sig"  # a character cut at the end of the sample
+            else:
+                try:
+                    head.decode("cp1252")
+                    encoding = "cp1252"
+                except UnicodeDecodeError:
+                    encoding = "latin-1"
+    header = head.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[:1]
+    line = header[0] if header else ""
+    counts = {d: line.count(d) for d in CSV_DELIMITERS}
+    delimiter = "," if counts[","] else max(CSV_DELIMITERS, key=lambda d: counts[d])
+    return encoding, delimiter if counts[delimiter] else ","
+
+
 def _csv_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator[Batch]:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    start = stream.tell() if stream.seekable() else None
+    if start is None:  # read ahead without consuming: a buffer that can peek
+        stream = io.BufferedReader(stream, buffer_size=SNIFF_BYTES)  # type: ignore[arg-type]
+        head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    else:
+        head = stream.read(SNIFF_BYTES)
+        stream.seek(start)
+    encoding, delimiter = csv_format(head)
+    text = io.TextIOWrapper(stream, encoding=encoding, newline="")
     try:
-        yield from _csv_rows(text, layout_for, batch_rows)
+        yield from _csv_rows(text, layout_for, batch_rows, delimiter=delimiter)
     finally:
         text.detach()  # the caller owns the stream: don't close it with the wrapper
 
 
-def _csv_rows(text: IO[str], layout_for, batch_rows: int) -> Iterator[Batch]:
-    reader = csv.reader(text, strict=True)
+def _csv_rows(
+    text: IO[str], layout_for, batch_rows: int, *, delimiter: str = ","
+) -> Iterator[Batch]:
+    reader = csv.reader(text, strict=True, delimiter=delimiter)
     try:
         header = next(reader)
     except StopIteration:
         raise FileRefused("The file is empty.") from None
     except (csv.Error, UnicodeDecodeError) as exc:
         raise FileRefused(f"The header cannot be read: {exc}") from None
-    header = [h.strip() for h in header]
+    header = [h.lstrip("\ufeff").strip() for h in header]
     layout = layout_for(header)
     numeric = set(layout.features) | set(layout.meta.values())
+    # With semicolons between the fields, a comma in a number is its decimal point.
+    decimal_comma = delimiter == ";"
+    vectors = set(layout.embedding if isinstance(layout.embedding, list) else [])
+    vectors |= set(layout.probs.values() if isinstance(layout.probs, dict) else [])
     width = len(header)
     builder = _RowBuilder(layout, 1)
     row_no = 0
@@ -294,6 +344,8 @@ def _csv_rows(text: IO[str], layout_for, batch_rows: int) -> Iterator[Batch]:
             cells = (cells + [""] * width)[:width]
         row = {}
         for name, cell in zip(header, cells, strict=True):
+            if decimal_comma and (name in numeric or name in vectors):
+                cell = cell.replace(",", ".") if _DECIMAL_COMMA.fullmatch(cell) else cell
             if name in numeric:
                 row[name] = _parse_scalar(cell)
             else:
@@ -538,10 +590,12 @@ def peek_columns(path: str, fmt: str) -> list[str]:
         except Exception as exc:  # noqa: BLE001 - any failure means unreadable
             raise FileRefused(f"Not a readable Parquet file: {exc}") from None
     with open(path, "rb") as f:
-        first = f.readline()
+        first = f.readline() if fmt != "csv" else f.read(SNIFF_BYTES)
     try:
         if fmt == "csv":
-            return next(csv.reader([first.decode("utf-8-sig")]))
+            encoding, delimiter = csv_format(first)
+            line = first.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[:1]
+            return next(csv.reader(line, delimiter=delimiter)) if line else []
         row = json.loads(first)
         return list(row) if isinstance(row, dict) else []
     except (ValueError, StopIteration):
