@@ -114,6 +114,16 @@ def test_the_review_queue_lists_its_vote_keys(page, world, team):
     assert rows["u"] == "Unsure"
     assert "Relabel as bird" in rows.values()
     assert rows["j or →"] == "Next"
+    page.keyboard.press("Escape")
+    # Its comment box offers members too.
+    page.keyboard.press("c")
+    page.keyboard.type("@o")
+    expect(page.get_by_role("option")).to_have_count(1)
+    expect(page.get_by_role("option")).to_contain_text("@owner1")
+    page.keyboard.press("Backspace")
+    page.keyboard.type("sci")
+    expect(page.get_by_role("option")).to_have_count(1)
+    expect(page.get_by_role("option")).to_contain_text("@scientist1")
     assert page.console_errors == []
 
 
