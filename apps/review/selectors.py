@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
 from apps.datasets.models import DatasetVersion, ImportJob, JobStatus
+from apps.projects.capabilities import Role
+from apps.projects.models import Membership, Project
 from apps.quality.models import RunStatus, ScoringRun
 from apps.review.models import (
     Comment,
@@ -167,3 +169,30 @@ def decisions_for_events(event_ids) -> dict[int, Decision]:
         "session", "decided_by"
     )
     return {d.event_id: d for d in found if d.event_id is not None}
+
+
+MENTION_SUGGESTIONS = 8
+
+
+def mentionable(project: Project, *, by, prefix: str) -> list[dict]:
+    """Members of the project whose username, first or last name starts with `prefix`: the
+    people an @mention in a comment notifies (never the writer, never a vendor, who cannot see
+    comments), at most a handful, by username."""
+    prefix = prefix.strip()
+    members = (
+        Membership.objects.filter(project=project)
+        .exclude(role=Role.VENDOR)
+        .exclude(user=by)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    if prefix:
+        members = members.filter(
+            Q(user__username__istartswith=prefix)
+            | Q(user__first_name__istartswith=prefix)
+            | Q(user__last_name__istartswith=prefix)
+        )
+    return [
+        {"username": m.user.username, "name": m.user.get_full_name()}
+        for m in members[:MENTION_SUGGESTIONS]
+    ]

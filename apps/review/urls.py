@@ -13,6 +13,7 @@ urlpatterns = [
     path("sessions/<int:session_id>/adjudicate/", views.adjudicate, name="adjudicate"),
     path("sessions/<int:session_id>/apply/", views.apply_decisions, name="apply"),
     path("comments/", views.comment_create, name="comment_create"),
+    path("datasets/<int:dataset_id>/mentionable/", views.mentionable, name="mentionable"),
     path("comments/<int:comment_id>/", views.comment_edit, name="comment_edit"),
     path("notifications/", views.notifications, name="notifications"),
     path("projects/<slug:slug>/activity/", views.activity, name="activity"),

@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -317,6 +318,18 @@ def comment_edit(request, comment_id: int):
     except ValidationError as exc:
         messages.error(request, _messages_of(exc))
     return redirect(_back(request, reverse("projects:list")) + "#comments")
+
+
+@login_required
+@require_safe
+def mentionable(request, dataset_id: int):
+    """Who an @mention in a comment on this dataset's things may name, for the comment box's
+    suggestions: only to people who may comment there."""
+    dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.COMMENT)
+    prefix = request.GET.get("q", "")[:150]
+    return JsonResponse(
+        {"members": selectors.mentionable(dataset.project, by=request.user, prefix=prefix)}
+    )
 
 
 # --- Notifications, activity, policy ------------------------------------------------------------

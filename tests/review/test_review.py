@@ -11,11 +11,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from apps.datasets.models import Sample
-from apps.projects.capabilities import Cap
+from apps.projects.capabilities import Cap, Role
 from apps.review import selectors as review_selectors
 from apps.review import services
 from apps.review.models import Comment, Decision, Notification, ReviewSession, Vote
 from tests.conftest import PERSONAS
+from tests.factories import MembershipFactory, UserFactory
 from tests.projects.test_access_matrix import expected
 
 CATS = {"field": "label", "op": "=", "value": "cat"}
@@ -271,6 +272,7 @@ PAGES = [
     ("get", "/review/projects/{p}/activity/", {}, Cap.VIEW, 200),
     ("post", "/review/sessions/{s}/vote/", {"position": "0", "choice": "keep"}, Cap.COMMENT, 302),
     ("post", "/review/comments/", {"session": "{s}", "body": "hello"}, Cap.COMMENT, 302),
+    ("get", "/review/datasets/{d}/mentionable/", {"q": "re"}, Cap.COMMENT, 200),
     ("post", "/review/sessions/{s}/close/", {}, Cap.CURATE, 302),
     ("post", "/review/sessions/{s}/apply/", {}, Cap.CURATE, 302),
     (
@@ -308,6 +310,47 @@ def test_every_page_as_every_role(persona, method, template, body, cap, ok, worl
     data = {k: v.format(**fill) for k, v in body.items()}
     response = getattr(web_as(team.user(persona)), method)(path, data)
     assert response.status_code == expected(persona, cap, ok), response.content[:300]
+
+
+def test_mention_suggestions_offer_only_members_who_would_be_notified(world, team, web_as):
+    dataset, _run, _rows = world
+    # A member of another project, and one of this project's by first name.
+    MembershipFactory(
+        project=team.other_project, user=UserFactory(username="rex"), role=Role.REVIEWER
+    )
+    team.user("manager").first_name, team.user("manager").last_name = "Regina", "Moss"
+    team.user("manager").save()
+    client = web_as(team.user("owner"))
+
+    def offered(q: str) -> list:
+        response = client.get(f"/review/datasets/{dataset.pk}/mentionable/", {"q": q})
+        assert response.status_code == 200
+        return response.json()["members"]
+
+    assert offered("re") == [
+        {"username": "manager1", "name": "Regina Moss"},
+        {"username": "reviewer1", "name": ""},
+    ]
+    assert [m["username"] for m in offered("REV")] == ["reviewer1"]
+    # Everyone a mention would notify: not the writer, not a vendor (who cannot see comments).
+    assert [m["username"] for m in offered("")] == [
+        "manager1",
+        "reviewer1",
+        "scientist1",
+        "viewer1",
+    ]
+    assert offered("zz") == []
+    # What is offered is what notifies.
+    names = " ".join(f"@{m['username']}" for m in offered(""))
+    services.comment_create(
+        project=dataset.project,
+        author=team.user("owner"),
+        body=names,
+        dataset=dataset,
+        sample=dataset.samples.first(),
+    )
+    told = Notification.objects.filter(kind="mention").values_list("user__username", flat=True)
+    assert sorted(told) == ["manager1", "reviewer1", "scientist1", "viewer1"]
 
 
 def test_notifications_page_lists_and_marks_read(world, team, web_as):
