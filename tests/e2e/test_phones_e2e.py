@@ -19,6 +19,16 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1440, "height": 900}
 
+# Columns and values the phone layout keeps: a sample's id, a session's and a batch's samples,
+# the sample's metadata values.
+SHOWN = {
+    "samples": "#sample-table tbody td:nth-child(2) a",
+    "sample": "#sample-metadata td",
+    "session": "table th:text('Sample')",
+    "batch": "table th:text('Sample')",
+    "dataset": "table thead th:nth-child(2)",
+}
+
 # The elements whose right edge passes the viewport's, innermost first, with their width: what
 # to look at when a page scrolls sideways.
 OVERFLOWING = """() => {
@@ -96,6 +106,8 @@ def test_the_main_pages_fit_a_phone(page, books, team, screenshot):
         for link in page.locator(".topnav a").all():
             box = link.bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], name
+        if name in SHOWN:  # what a narrow screen must not drop
+            expect(page.locator(SHOWN[name]).first).to_be_visible()
         screenshot(page, f"phone-{name}")
 
     # Charts scale to their card; the map's canvas stays inside its frame, on the screen.
