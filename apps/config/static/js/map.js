@@ -141,6 +141,9 @@
       width: "auto",
       height: "auto",
       backgroundColor: "#fbfcff",
+      // The camera shows [-1, 1] across the canvas's height; a canvas taller than wide (a phone)
+      // steps back so that the width holds it too.
+      cameraDistance: Math.max(1, canvas.clientHeight / (canvas.clientWidth || 1)),
       pointSize: n > 50000 ? 2 : n > 10000 ? 3 : n > 2000 ? 5 : 7,
       pointSizeSelected: 1,
       pointOutlineWidth: 1,
