@@ -263,3 +263,13 @@ def test_health_during_the_first_run_says_it_is_under_way(team, tmp_path, web_as
     scoring_run_start(dataset=dataset, by=None, enqueue=False)
     html = web_as(team.user("viewer")).get(f"/datasets/{dataset.pk}/health/").content.decode()
     assert "The first scoring run is under way" in html and "Not scored yet" not in html
+
+
+def test_a_run_summary_missing_newer_figures_still_renders(team, tmp_path, web_as):
+    """Runs scored by older versions kept fewer figures: the page shows what there is."""
+    dataset = import_into(team, blobs(tmp_path))
+    run = score(dataset)
+    run.summary["noise_by_split"] = {"train": {"rate": 0.05}}
+    run.save(update_fields=["summary"])
+    page = web_as(team.user("viewer")).get(f"/datasets/{dataset.pk}/health/")
+    assert page.status_code == 200 and "5.0%" in page.content.decode()

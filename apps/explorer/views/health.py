@@ -136,11 +136,12 @@ def health(request, dataset_id: int):
     noise = [
         {
             "split": split,
-            "labelled": row["labelled"],
-            "flagged": row["flagged"],
-            "rate": pct(row["rate"]),
-            "low": pct(row["low"]),
-            "high": pct(row["high"]),
+            # Runs of older versions kept fewer of these: a missing one shows as a dash.
+            "labelled": row.get("labelled"),
+            "flagged": row.get("flagged"),
+            "rate": pct(row.get("rate")),
+            "low": pct(row.get("low")),
+            "high": pct(row.get("high")),
         }
         for split, row in sorted(
             summary.get("noise_by_split", {}).items(), key=lambda i: split_key(i[0])
