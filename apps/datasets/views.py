@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import mimetypes
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.config.forms import add_service_error
 from apps.core.panels import panels_context
@@ -199,4 +201,36 @@ def media(request, dataset_id: int, path: str):
         stream, content_type=mimetypes.guess_type(path)[0] or "application/octet-stream"
     )
     response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_safe
+def sample_file(request, dataset_id: int):
+    """A small CSV in the import columns for this dataset's kind of data and labels: a file to
+    start from."""
+    dataset = get_dataset_for_user(request.user, dataset_id)
+    labels = list(dataset.labels) or ["cat", "dog"]
+    content = {
+        "text": ("text", ["The parcel arrived broken", "How do I change my address?"]),
+        "image": ("image", ["images/0001.jpg", "images/0002.jpg"]),
+    }.get(dataset.modality)
+    rows = []
+    if content is None:  # tabular: the feature columns are the file's own
+        header = ["id", "feature_a", "feature_b", "label", "split", "meta_source"]
+        rows = [
+            ["s1", "3.5", "12", labels[0], "train", "web"],
+            ["s2", "1.25", "7", "", "test", "app"],
+        ]
+    else:
+        header = ["id", content[0], "label", "split", "meta_source"]
+        rows = [
+            ["s1", content[1][0], labels[0], "train", "web"],
+            ["s2", content[1][1], labels[-1], "test", "app"],
+            ["s3", content[1][0] + " again", "", "unlabeled", "web"],
+        ]
+    out = io.StringIO()
+    csv.writer(out).writerows([header, *rows])
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="loupe-sample-{dataset.modality}.csv"'
     return response

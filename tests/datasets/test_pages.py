@@ -7,6 +7,7 @@ import pytest
 from apps.datasets.models import Dataset, ImportJob, LabelEvent, Sample
 from apps.projects.capabilities import Cap
 from tests.conftest import PERSONAS
+from tests.datasets.conftest import import_into
 from tests.datasets.test_api import dataset  # noqa: F401 - the fixture
 from tests.projects.test_access_matrix import expected
 
@@ -121,3 +122,20 @@ def test_sample_text_is_escaped(team, dataset, web_as):  # noqa: F811
     )
     assert "<script>alert" not in html and "<img src=x" not in html
     assert "&lt;script&gt;" in html
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_the_sample_file_as_every_role_imports_as_it_is(persona, team, tmp_path, web_as):
+    tickets = Dataset.objects.create(
+        project=team.project, name="tickets", labels=["billing", "shipping"], modality="text"
+    )
+    answer = web_as(team.user(persona)).get(f"/datasets/{tickets.pk}/sample-file.csv")
+    assert answer.status_code == expected(persona, Cap.VIEW, 200)
+    if answer.status_code != 200:
+        return
+    assert 'filename="loupe-sample-text.csv"' in answer["Content-Disposition"]
+    path = tmp_path / "sample.csv"
+    path.write_bytes(answer.content)
+    imported = import_into(team, path, "tickets")
+    assert imported.samples.count() == 3
+    assert set(imported.samples.values_list("label", flat=True)) == {"billing", "shipping", None}

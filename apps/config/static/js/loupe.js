@@ -230,3 +230,27 @@ document.addEventListener("mousedown", (event) => {
 document.addEventListener("focusout", (event) => {
   if (event.target === mention.box) mentionClose();
 });
+// A file dropped on a form marked data-drop goes into its file field, as if chosen.
+function dropZone(event) {
+  const zone = event.target.closest && event.target.closest("form[data-drop]");
+  return zone && event.dataTransfer && Array.from(event.dataTransfer.types).includes("Files") ? zone : null;
+}
+document.addEventListener("dragover", (event) => {
+  const zone = dropZone(event);
+  if (!zone) return;
+  event.preventDefault();
+  zone.classList.add("dropping");
+});
+document.addEventListener("dragleave", (event) => {
+  const zone = dropZone(event);
+  if (zone && !zone.contains(event.relatedTarget)) zone.classList.remove("dropping");
+});
+document.addEventListener("drop", (event) => {
+  const zone = dropZone(event);
+  if (!zone || !event.dataTransfer.files.length) return;
+  event.preventDefault();
+  zone.classList.remove("dropping");
+  const input = zone.querySelector("input[type=file]");
+  input.files = event.dataTransfer.files;
+  input.dispatchEvent(new Event("change", { bubbles: true }));
+});
