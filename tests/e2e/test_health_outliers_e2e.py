@@ -49,4 +49,17 @@ def test_health_page_shows_the_outlier_threshold_and_signals(page, team, tmp_pat
     expect(card).to_contain_text("in a group far from every class")
     card.scroll_into_view_if_needed()
     screenshot(page, "health-outliers")
+    # The charts: a bar of the outlier strength opens the table on its samples.
+    charts = page.locator("#distributions")
+    charts.scroll_into_view_if_needed()
+    screenshot(page, "health-charts")
+    expect(page.locator("#dist-outlier_strength line.threshold")).to_have_count(1)
+    page.locator("#dist-outlier_strength a").last.click()
+    expect(page.locator(".chip").first).to_contain_text("outlier score >=")
+    expect(page.locator("#sample-table tbody tr").first).to_be_visible()
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"/datasets/{dataset.pk}/health/")
+    page.locator("#distributions").scroll_into_view_if_needed()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    screenshot(page, "health-charts-390")
     assert not page.console_errors

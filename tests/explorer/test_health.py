@@ -273,3 +273,36 @@ def test_a_run_summary_missing_newer_figures_still_renders(team, tmp_path, web_a
     run.save(update_fields=["summary"])
     page = web_as(team.user("viewer")).get(f"/datasets/{dataset.pk}/health/")
     assert page.status_code == 200 and "5.0%" in page.content.decode()
+
+
+def test_charts_bars_open_exactly_their_samples(team, tmp_path, web_as):
+    import html as html_lib
+    import re
+
+    from apps.datasets.services import sample_relabel, version_commit
+    from apps.quality.models import SampleScore
+
+    dataset = import_into(team, blobs(tmp_path))
+    run = score(dataset)
+    client = web_as(team.user("viewer"))
+    page = client.get(f"/datasets/{dataset.pk}/health/").content.decode()
+    chart = page[page.index('id="dist-mislabel_score"') :].split("</figure>")[0]
+    bars = re.findall(r'<a href="([^"]+)"><title>([^<]+)</title>', chart)
+    counts = [int(re.search(r": (\d+) sample", title).group(1)) for _url, title in bars]
+    scored = SampleScore.objects.filter(run=run, mislabel_score__isnull=False).count()
+    assert bars and sum(counts) == scored
+    flagged = sum(int(re.search(r"(\d+) flagged", t).group(1)) for _u, t in bars)
+    assert flagged == run.summary["flag_counts"]["mislabeled"] == 2
+    for (url, _title), count in zip(bars, counts, strict=True):
+        listed = client.get(html_lib.unescape(url)).content.decode()
+        assert len(re.findall(r'data-sample="\d+"', listed)) == min(count, 50)
+    per_class = page[page.index('id="per-class"') :].split("</figure>")[0]
+    assert "cat" in per_class and "dog" in per_class and "% flagged" in per_class
+    assert 'id="noise-versions"' not in page  # one scored version: nothing to draw across
+    sample = dataset.samples.get(external_id="s3")
+    sample_relabel(sample=sample, label="dog", by=team.user("owner"))
+    version_commit(dataset=dataset, by=team.user("owner"), message="s3 is a dog")
+    score(dataset)
+    page = client.get(f"/datasets/{dataset.pk}/health/").content.decode()
+    lines = page[page.index('id="noise-versions"') :].split("</figure>")[0]
+    assert "version 1:" in lines and "version 2:" in lines

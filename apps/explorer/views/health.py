@@ -12,7 +12,7 @@ from apps.core.links import sample_table_url
 from apps.datasets.access import get_dataset_for_user
 from apps.datasets.views import dataset_caps
 from apps.explorer import query
-from apps.explorer.views import stale_context
+from apps.explorer.views import health_charts, stale_context
 from apps.quality.models import Flag, RunStatus
 from apps.quality.selectors import latest_done_run
 
@@ -217,10 +217,49 @@ def health(request, dataset_id: int):
         for key, why in (run.skipped.items() if run and run.skipped else [])
     ]
 
+    outliers = summary.get("outliers") or {}
+    distributions = [
+        chart
+        for chart in (
+            health_charts.distribution(
+                dataset.pk,
+                "mislabel_score",
+                summary.get("distributions", {}).get("mislabel_score", {}),
+                column="mislabel_score",
+            ),
+            health_charts.distribution(
+                dataset.pk,
+                "outlier_strength",
+                outliers.get("histogram", {}),
+                column="outlier_score",
+                threshold=outliers.get("threshold"),
+            ),
+            health_charts.distribution(
+                dataset.pk,
+                "error_potential",
+                summary.get("distributions", {}).get("error_potential", {}),
+                column="error_potential",
+            ),
+        )
+        if chart
+    ]
+    # Each scored version's newest finished run: only its noise figures are read.
+    versions_noise = [
+        (version, noise or {})
+        for version, noise in dataset.scoring_runs.filter(status=RunStatus.DONE)
+        .order_by("version", "-created_at")
+        .distinct("version")
+        .values_list("version", "summary__noise_by_split")
+    ]
     context = {
         "dataset": dataset,
         "project": dataset.project,
         "run": run,
+        "distributions": distributions,
+        "per_class": health_charts.per_class(
+            dataset.pk, summary.get("per_class", []), summary.get("confusion")
+        ),
+        "noise_chart": health_charts.noise_across_versions(dataset.pk, versions_noise),
         "summary": summary,
         "tiles": tiles,
         "confusion": confusion,

@@ -85,6 +85,7 @@ def finish(run: ScoringRun, stages: dict[str, int]) -> None:
 
     stage("writing", 0.95)
     flags = analysis.flag_samples(found)
+    analysis.summarise_distributions(data, found)
     write.write_scores(run, data, found.scores, flags, found.reasons)
     stage("", 0.99)
     write.write_summary(run, summary=found.summary, skipped=data.skipped, timings=timings)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
+from typing import Any
 
 import numpy as np
 
@@ -195,6 +196,70 @@ def flag_samples(found: Findings) -> list[list[str]]:
     counts = Counter(chain.from_iterable(flags))
     found.summary["flag_counts"] = {flag.value: counts[flag.value] for flag in Flag}
     return flags
+
+
+HISTOGRAM_BINS = 20
+
+
+def histogram(
+    values: np.ndarray,
+    *,
+    flagged: np.ndarray | None = None,
+    link: np.ndarray | None = None,
+    lo: float | None = None,
+    hi: float | None = None,
+) -> dict[str, Any]:
+    """A score's distribution for the health page: HISTOGRAM_BINS equal bins over [lo, hi]
+    (default: the values' range), the count in each, how many of them are flagged, and each
+    bin's smallest and largest `link` value (default: the values), the range of the stored
+    score that opens exactly the bin's samples in the table."""
+    v = np.asarray(values, dtype=np.float64)
+    keep = np.isfinite(v)
+    v = v[keep]
+    if not v.size:
+        return {}
+    lo = float(v.min()) if lo is None else lo
+    hi = float(v.max()) if hi is None else hi
+    edges = np.linspace(lo, hi if hi > lo else lo + 1, HISTOGRAM_BINS + 1)
+    where = np.clip(np.searchsorted(edges, v, side="right") - 1, 0, HISTOGRAM_BINS - 1)
+    linked = v if link is None else np.asarray(link, dtype=np.float64)[keep]
+    ranges: list[list[float] | None] = []
+    for b in range(HISTOGRAM_BINS):
+        members = linked[where == b]
+        ranges.append([float(members.min()), float(members.max())] if members.size else None)
+    out: dict[str, Any] = {
+        "edges": [round(float(e), 6) for e in edges],
+        "counts": np.bincount(where, minlength=HISTOGRAM_BINS).tolist(),
+        "ranges": ranges,
+    }
+    if flagged is not None:
+        hit = np.asarray(flagged, dtype=bool)[keep]
+        out["flagged"] = np.bincount(where[hit], minlength=HISTOGRAM_BINS).tolist()
+    return out
+
+
+def summarise_distributions(data: Arrays, found: Findings) -> None:
+    """What the health page draws: the mislabel score's and error potential's distributions
+    with the flagged samples among them, and per class the labelled samples and the flagged."""
+    scores, summary = found.scores, found.summary
+    charts = {}
+    if "mislabel_score" in scores:
+        charts["mislabel_score"] = histogram(
+            scores["mislabel_score"], flagged=scores.get("likely_mislabeled"), lo=0.0, hi=1.0
+        )
+    if "error_potential" in scores:
+        charts["error_potential"] = histogram(scores["error_potential"], lo=0.0, hi=1.0)
+    summary["distributions"] = {name: chart for name, chart in charts.items() if chart}
+    labelled = data.labels >= 0
+    if labelled.any() and "likely_mislabeled" in scores:
+        k = len(data.classes)
+        flagged = labelled & np.asarray(scores["likely_mislabeled"], dtype=bool)
+        samples = np.bincount(data.labels[labelled], minlength=k)
+        wrong = np.bincount(data.labels[flagged], minlength=k)
+        summary["per_class"] = [
+            {"class": data.classes[c], "labelled": int(samples[c]), "flagged": int(wrong[c])}
+            for c in range(k)
+        ]
 
 
 def _boundary(data: Arrays, scores: dict, summary: dict, reasons: list[list[str]]) -> None:
@@ -447,6 +512,11 @@ def _outliers(
     for i in np.flatnonzero(found.flagged):
         reasons[i].append(found.reason(int(i)))
     summary["outliers"] = found.summary()
+    # The strength the threshold applies to, binned; each bin opens by the stored score, its
+    # percentile, which orders the samples the same way.
+    summary["outliers"]["histogram"] = histogram(
+        found.strength, flagged=found.flagged, link=found.score
+    )
 
 
 _FLAG_SCORES = {
