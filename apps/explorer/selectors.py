@@ -17,17 +17,21 @@ from django.db.models import (
     F,
     Func,
     IntegerField,
+    JSONField,
     Q,
     QuerySet,
     Value,
     When,
     Window,
 )
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import RowNumber
 
 from apps.config.parsers import json_loads, storable_text
 from apps.datasets.models import Dataset, Sample, Split
 from apps.explorer.query import (
+    METADATA,
+    SCORE_ORDERINGS,
     SIMILARITY,
     QueryError,
     RowCompare,
@@ -95,10 +99,12 @@ def sample_page(
     so page 1,000 costs what page 1 does. Ordering by a score lists the samples that have it.
     The count is the planner's estimate: an exact COUNT would read every matching row."""
     name, descending = check_ordering(ordering, run)
-    score = name not in ("id", SIMILARITY)
+    score = name in SCORE_ORDERINGS
     samples = samples_matching(
         dataset, query=query, run=run, removed=removed, extra_scores={name} if score else ()
     )
+    if name != "id" and not score and name != SIMILARITY:
+        return _page_by_value(samples, name, descending, cursor=cursor, size=size, count=count)
     if name == SIMILARITY:
         if SIMILARITY not in samples.query.annotations:
             raise QueryError(
@@ -133,6 +139,11 @@ def sample_page(
     def at(sample) -> list:
         return [getattr(sample, k) if k != "pk" else sample.pk for k in keys]
 
+    return _paged(samples, rows, position, backwards=backwards, more=more, count=count, at=at)
+
+
+def _paged(samples, rows, position, *, backwards: bool, more: bool, count: bool, at) -> SamplePage:
+    """The page of `rows` with its cursors and the estimated count of `samples`."""
     next_cursor = previous_cursor = None
     if rows:
         if more or backwards:
@@ -145,6 +156,73 @@ def sample_page(
     if estimate is not None:
         estimate = max(estimate, len(rows) + int(more))
     return SamplePage(rows, next_cursor, previous_cursor, estimate)
+
+
+def sort_value(name: str):
+    """What a value ordering (label, split, external_id, metadata.KEY) sorts by: the column, or
+    the metadata value as JSON (numbers by number, strings by text; a JSON null is missing)."""
+    if name.startswith(METADATA):
+        item = KeyTransform(name[len(METADATA) :], "metadata")
+        return Func(
+            item, template="NULLIF(%(expressions)s, 'null'::jsonb)", output_field=JSONField()
+        )
+    return F(name)
+
+
+def _page_by_value(
+    samples: QuerySet, name: str, descending: bool, *, cursor: str | None, size: int, count: bool
+) -> SamplePage:
+    """A page of samples sorted by a value that may be missing, then id: missing values last
+    whichever the direction, and the cursor (value, id) says where a page stops, missing or not.
+    """
+    samples = samples.annotate(sort_value=sort_value(name))
+    position = _decode_cursor(cursor) if cursor else None
+    backwards = bool(position and position.get("back"))
+    desc = descending != backwards  # walking back reverses the order, missing values first
+    if position is not None:
+        at = position.get("at")
+        metadata = name.startswith(METADATA)
+        if (
+            not isinstance(at, list)
+            or len(at) != 2
+            or not (metadata or at[0] is None or isinstance(at[0], str))
+            or isinstance(at[1], bool)
+            or not isinstance(at[1], int)
+        ):
+            raise QueryError("cursor", "is not a cursor of this ordering")
+        value, pk = at
+        op = "<" if desc else ">"
+        further_id = Q(**{f"pk__{'lt' if desc else 'gt'}": pk})
+        if value is None:  # among the missing ones, which come last (first walking back)
+            after = Q(sort_value__isnull=True) & further_id
+            if backwards:
+                after |= Q(sort_value__isnull=False)
+        else:
+            given = Value(value, output_field=JSONField()) if metadata else Value(value)
+            after = Q(RowCompare([F("sort_value"), F("pk")], [given, Value(pk)], op))
+            if not backwards:
+                after |= Q(sort_value__isnull=True)
+        samples = samples.filter(after)
+    key = F("sort_value")
+    first_missing = {"nulls_first": True} if backwards else {"nulls_last": True}
+    order = [
+        key.desc(**first_missing) if desc else key.asc(**first_missing),
+        F("pk").desc() if desc else F("pk").asc(),
+    ]
+    rows = list(samples.order_by(*order)[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    return _paged(
+        samples,
+        rows,
+        position,
+        backwards=backwards,
+        more=more,
+        count=count,
+        at=lambda sample: [sample.sort_value, sample.pk],
+    )
 
 
 def samples_chosen(
@@ -280,6 +358,14 @@ def steps_in_query(
         return None, None
     if name == "id":
         at = [sample.pk]
+    elif name not in SCORE_ORDERINGS and name != SIMILARITY:
+        value = (
+            Sample.objects.filter(pk=sample.pk)
+            .annotate(sort_value=sort_value(name))
+            .values_list("sort_value", flat=True)
+            .first()
+        )
+        at = [value, sample.pk]
     elif name == SIMILARITY:
         if not has_similarity(query):
             return None, None
