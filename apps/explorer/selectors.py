@@ -7,7 +7,7 @@ import base64
 import binascii
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db.models import (
@@ -29,6 +29,7 @@ from django.db.models.functions import RowNumber
 
 from apps.config.parsers import json_loads, storable_text
 from apps.datasets.models import Dataset, Sample, Split
+from apps.explorer.columns import DEFAULT_COLUMNS, columns_of
 from apps.explorer.query import (
     METADATA,
     SCORE_ORDERINGS,
@@ -292,12 +293,14 @@ class Exploration:
     ordering: str
     view: object = None
     removed: bool = False
+    columns: list[str] = field(default_factory=lambda: list(DEFAULT_COLUMNS))
 
 
 def exploration(dataset: Dataset, params) -> Exploration:
-    """Read `q` (JSON), `view` (a saved view's id, whose query and ordering `q` and `ordering`
-    override), `run` (default: the newest finished one), `ordering`, `removed`, and the plain
-    filters of older links (see query.simple_filters), which join the query. QueryError if bad."""
+    """Read `q` (JSON), `view` (a saved view's id, whose query, ordering and columns `q`,
+    `ordering` and `columns` override), `run` (default: the newest finished one), `ordering`,
+    `columns`, `removed`, and the plain filters of older links (see query.simple_filters), which
+    join the query. QueryError if bad."""
     view = None
     if params.get("view"):
         view_id = str(params["view"])
@@ -329,7 +332,10 @@ def exploration(dataset: Dataset, params) -> Exploration:
         run = latest_done_run(dataset)
     check_ordering(ordering, run)
     removed = str(params.get("removed") or "").lower() in ("true", "1", "on")
-    return Exploration(query=query, run=run, ordering=ordering, view=view, removed=removed)
+    columns = columns_of(params.get("columns") or (view.columns if view else None))
+    return Exploration(
+        query=query, run=run, ordering=ordering, view=view, removed=removed, columns=columns
+    )
 
 
 def exploration_page(
