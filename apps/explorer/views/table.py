@@ -20,7 +20,7 @@ from apps.core.panels import panels_context
 from apps.datasets import selectors as dataset_selectors
 from apps.datasets.access import get_dataset_for_user
 from apps.explorer import actions, query, selectors, services
-from apps.explorer.columns import columns_of, is_score
+from apps.explorer.columns import DEFAULT_COLUMNS, columns_of, is_score
 from apps.explorer.query import QueryError
 from apps.explorer.views import stale_context
 from apps.projects.access import get_membership_for_user
@@ -182,6 +182,11 @@ def sample_list(request, dataset_id: int):
         ],
         "page": page,
         "state": urlencode(state),
+        "column_state": [(k, v) for k, v in state.items() if k != "columns"],
+        "default_columns_url": _default_columns_url(request, state, found),
+        "ordering_base": f"{request.path}?"
+        + "".join(f"{urlencode({k: v})}&" for k, v in state.items() if k != "ordering")
+        + "ordering=",
         "next_url": _with(request, cursor=page.next) if page and page.next else None,
         "previous_url": _with(request, cursor=page.previous) if page and page.previous else None,
         "views": selectors.saved_views_of_dataset(dataset),
@@ -304,6 +309,14 @@ def _column_choices(dataset, found, *, similarity: bool) -> list[dict]:
     names += [query.METADATA + k for k in selectors.metadata_keys(dataset, limit=METADATA_KEYS)]
     ordered = [*found.columns, *(n for n in names if n not in found.columns)]
     return [{"name": n, "title": _title(n), "on": n in found.columns} for n in ordered]
+
+
+def _default_columns_url(request, state: dict, found) -> str:
+    """The table as it is, with the default columns (named, when a saved view has its own)."""
+    params = {k: v for k, v in state.items() if k != "columns"}
+    if found.view and found.view.columns:
+        params["columns"] = ",".join(DEFAULT_COLUMNS)
+    return f"{request.path}?{urlencode(params)}"
 
 
 def _with(request, **changes) -> str:
