@@ -283,7 +283,8 @@ def _cell(name: str, sample, scores: dict | None, tags: list, found) -> dict:
         shown = value if value is None or isinstance(value, str) else json.dumps(value)
         return {"kind": "metadata", "value": shown}
     if name == query.SIMILARITY:
-        return {"kind": "number", "value": getattr(sample, query.SIMILARITY, None)}
+        value = getattr(sample, query.SIMILARITY, None)
+        return {"kind": "number", "value": value, "css": "similarity"}
     if name == "tags":
         return {"kind": "tags", "value": tags}
     if name == "text":
