@@ -47,6 +47,17 @@ def exploration_of_request(request, dataset):
     try:
         return selectors.exploration(dataset, request.GET), None
     except QueryError as exc:
+        if exc.path == "columns":  # the table still shows, in its default columns
+            params = {k: v for k, v in request.GET.items() if k != "columns"}
+            try:
+                found = selectors.exploration(
+                    dataset, {**params, "columns": ",".join(DEFAULT_COLUMNS)}
+                )
+            except QueryError:
+                pass
+            else:
+                messages.error(request, str(exc))
+                return found, None
         params = {k: v for k, v in request.GET.items() if k in ("run", "removed")}
         try:
             return selectors.exploration(dataset, params), str(exc)
