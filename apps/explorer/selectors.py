@@ -377,6 +377,7 @@ def steps_in_query(
         name, _descending = check_ordering(ordering, run)
     except QueryError:
         return None, None
+    at: list
     if name == "id":
         at = [sample.pk]
     elif name not in SCORE_ORDERINGS and name != SIMILARITY:
