@@ -302,8 +302,10 @@ def _cell(name: str, sample, scores: dict | None, tags: list, found) -> dict:
         return {"kind": "content", "value": None}
     field = query.FIELDS[name]
     if field.score:
-        if scores is None:
+        if scores is None and name == "suggested_label":
             return {"kind": "unscored", "value": None}
+        if scores is None:
+            return {"kind": field.kind, "value": None}
         value = scores.get(name)
         if name == "suggested_label":
             return {"kind": "suggested", "value": value, "same": value == sample.label}
