@@ -86,7 +86,7 @@ QUERY_PARAMETERS = [
         '{"field": F, "op": OP, "value": V}, {"similar_to": ID, "min_similarity": 0.9}, '
         '{"within": [[x, y], ...]}. Fields: ' + ", ".join(FIELDS) + ", metadata.KEY.",
     ),
-    OpenApiParameter("view", int, description="A saved view: its query and ordering."),
+    OpenApiParameter("view", int, description="A saved view: its query, ordering and columns."),
     OpenApiParameter(
         "run", int, description="Scoring run of the scores (default: newest finished)."
     ),
@@ -104,9 +104,10 @@ class SampleList(generics.GenericAPIView):
             OpenApiParameter(
                 "ordering",
                 str,
-                description="id, a score, or similarity (a query with a similar_to or "
+                description="id, a score, label, split, external_id, metadata.KEY (samples "
+                "without the value last), or similarity (a query with a similar_to or "
                 "similar_text condition; its default: -similarity, nearest first); `-` first for "
-                "descending: " + ", ".join((*ORDERINGS, SIMILARITY)),
+                "descending: " + ", ".join((*ORDERINGS, SIMILARITY)) + ", metadata.KEY",
             ),
             OpenApiParameter("cursor", str),
             OpenApiParameter(
