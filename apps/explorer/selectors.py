@@ -176,11 +176,17 @@ def _page_by_value(
 ) -> SamplePage:
     """A page of samples sorted by a value that may be missing, then id: missing values last
     whichever the direction, and the cursor (value, id) says where a page stops, missing or not.
-    """
+
+    The samples with a value and those without are read apart, each in one order an index on
+    (dataset, value, id) serves either way (NULLS LAST descending is no index's order), the
+    missing ones only when those with a value run out before the page is full."""
     samples = samples.annotate(sort_value=sort_value(name))
+    present = samples.filter(sort_value__isnull=False)
+    missing = samples.filter(sort_value__isnull=True)
     position = _decode_cursor(cursor) if cursor else None
     backwards = bool(position and position.get("back"))
     desc = descending != backwards  # walking back reverses the order, missing values first
+    parts = [missing, present] if backwards else [present, missing]
     if position is not None:
         at = position.get("at")
         metadata = name.startswith(METADATA)
@@ -193,25 +199,25 @@ def _page_by_value(
         ):
             raise QueryError("cursor", "is not a cursor of this ordering")
         value, pk = at
-        op = "<" if desc else ">"
-        further_id = Q(**{f"pk__{'lt' if desc else 'gt'}": pk})
         if value is None:  # among the missing ones, which come last (first walking back)
-            after = Q(sort_value__isnull=True) & further_id
-            if backwards:
-                after |= Q(sort_value__isnull=False)
+            missing = missing.filter(**{f"pk__{'lt' if desc else 'gt'}": pk})
+            parts = [missing, present] if backwards else [missing]
         else:
             given = Value(value, output_field=JSONField()) if metadata else Value(value)
-            after = Q(RowCompare([F("sort_value"), F("pk")], [given, Value(pk)], op))
-            if not backwards:
-                after |= Q(sort_value__isnull=True)
-        samples = samples.filter(after)
-    key = F("sort_value")
-    first_missing = {"nulls_first": True} if backwards else {"nulls_last": True}
-    order = [
-        key.desc(**first_missing) if desc else key.asc(**first_missing),
-        F("pk").desc() if desc else F("pk").asc(),
-    ]
-    rows = list(samples.order_by(*order)[: size + 1])
+            present = present.filter(
+                RowCompare([F("sort_value"), F("pk")], [given, Value(pk)], "<" if desc else ">")
+            )
+            parts = [present] if backwards else [present, missing]
+    by_id = F("pk").desc() if desc else F("pk").asc()
+    rows: list[Sample] = []
+    for part in parts:
+        if part is present:
+            order = [F("sort_value").desc() if desc else F("sort_value").asc(), by_id]
+        else:
+            order = [by_id]
+        rows += part.order_by(*order)[: size + 1 - len(rows)]
+        if len(rows) > size:
+            break
     more = len(rows) > size
     rows = rows[:size]
     if backwards:
