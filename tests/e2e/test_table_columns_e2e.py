@@ -77,7 +77,8 @@ def test_sort_by_a_heading_choose_columns_and_save_the_view(page, world, team, s
     page.set_viewport_size({"width": 390, "height": 844})
     screenshot(page, "table-columns-390")
     page.get_by_text("Columns", exact=True).click()
-    expect(menu.get_by_role("button", name="Show columns")).to_be_in_viewport()
+    box = menu.locator(".menulist").bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390  # all of it on screen
     screenshot(page, "table-columns-menu-390")
     page.get_by_text("Columns", exact=True).click()
     page.set_viewport_size({"width": 1280, "height": 860})
