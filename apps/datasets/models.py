@@ -90,6 +90,10 @@ class Sample(models.Model):
         ]
         indexes = [
             models.Index(fields=["dataset", "split", "label"], name="sample_split_label"),
+            # The sample table sorted by label or split: a page walks one of these in order,
+            # either way (those without a label are read apart; see explorer.sample_page).
+            models.Index(fields=["dataset", "label", "id"], name="sample_label_order"),
+            models.Index(fields=["dataset", "split", "id"], name="sample_split_order"),
             # Drift checks read a dataset's production samples one time window at a time.
             models.Index(
                 fields=["dataset", "observed_at"],

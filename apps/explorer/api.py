@@ -16,6 +16,7 @@ from apps.datasets.api import SampleDetailSerializer, SampleSerializer
 from apps.datasets.models import Dataset, Sample, Split
 from apps.explorer import actions, selectors, services
 from apps.explorer.access import get_saved_view_of_dataset
+from apps.explorer.columns import MAX_COLUMNS
 from apps.explorer.models import SavedView
 from apps.explorer.query import FIELDS, ORDERINGS, SIMILARITY, QueryError
 from apps.projects.capabilities import Cap
@@ -56,9 +57,8 @@ class SamplePageSerializer(serializers.Serializer):
 
 
 def query_error(exc: QueryError) -> ApiValidationError:
-    return ApiValidationError(
-        {"q" if exc.path not in ("ordering", "cursor", "run", "view") else exc.path: [str(exc)]}
-    )
+    own = ("ordering", "cursor", "run", "view", "columns")
+    return ApiValidationError({exc.path if exc.path in own else "q": [str(exc)]})
 
 
 def selection_of_body(dataset: Dataset, data) -> actions.Selection:
@@ -86,7 +86,7 @@ QUERY_PARAMETERS = [
         '{"field": F, "op": OP, "value": V}, {"similar_to": ID, "min_similarity": 0.9}, '
         '{"within": [[x, y], ...]}. Fields: ' + ", ".join(FIELDS) + ", metadata.KEY.",
     ),
-    OpenApiParameter("view", int, description="A saved view: its query and ordering."),
+    OpenApiParameter("view", int, description="A saved view: its query, ordering and columns."),
     OpenApiParameter(
         "run", int, description="Scoring run of the scores (default: newest finished)."
     ),
@@ -104,9 +104,10 @@ class SampleList(generics.GenericAPIView):
             OpenApiParameter(
                 "ordering",
                 str,
-                description="id, a score, or similarity (a query with a similar_to or "
+                description="id, a score, label, split, external_id, metadata.KEY (samples "
+                "without the value last), or similarity (a query with a similar_to or "
                 "similar_text condition; its default: -similarity, nearest first); `-` first for "
-                "descending: " + ", ".join((*ORDERINGS, SIMILARITY)),
+                "descending: " + ", ".join((*ORDERINGS, SIMILARITY)) + ", metadata.KEY",
             ),
             OpenApiParameter("cursor", str),
             OpenApiParameter(
@@ -242,12 +243,19 @@ class SampleBulk(generics.GenericAPIView):
 
 
 class SavedViewSerializer(serializers.ModelSerializer):
+    columns = serializers.ListField(
+        child=serializers.CharField(max_length=300),
+        max_length=MAX_COLUMNS,
+        required=False,
+        help_text="The table's columns in order: fields of the query language and metadata.KEY "
+        "(empty: the default ones).",
+    )
     created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
     url = serializers.SerializerMethodField()
 
     class Meta:
         model = SavedView
-        fields = ["id", "name", "query", "ordering", "created_by", "created_at", "url"]
+        fields = ["id", "name", "query", "ordering", "columns", "created_by", "created_at", "url"]
         read_only_fields = ["id", "created_by", "created_at", "url"]
         extra_kwargs = {"query": {"required": True}}
 

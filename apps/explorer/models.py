@@ -9,12 +9,16 @@ from apps.datasets.models import Dataset
 
 
 class SavedView(models.Model):
-    """A named query and ordering of a dataset's samples, shared with the project by its URL."""
+    """A named query, ordering and columns of a dataset's samples, shared by its URL."""
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="saved_views")
     name = models.CharField(max_length=120)
     query = models.JSONField(default=dict, blank=True, help_text="A sample query (JSON predicate).")
-    ordering = models.CharField(max_length=40, blank=True, default="")
+    # An ordering names a metadata key of up to 200 characters.
+    ordering = models.CharField(max_length=240, blank=True, default="")
+    columns = models.JSONField(
+        default=list, blank=True, help_text="The table's columns, in order (empty: the default)."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )

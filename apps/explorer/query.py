@@ -110,10 +110,14 @@ FIELDS: dict[str, Field] = {
 }
 METADATA = "metadata."
 METADATA_OPS = ("=", "!=", "<", "<=", ">", ">=", "in", "contains")
-# Orderings: the sample id, or a score of the run (newest first with "-"). Scores sort through
-# an index on (run, score, sample) each.
-ORDERINGS = ("id", *(name for name, f in FIELDS.items() if f.kind == "number" and f.score))
+# Orderings: the sample id, a score of the run (highest first with "-"; scores sort through an
+# index on (run, score, sample) each), or a column of the sample; `metadata.KEY` too.
+SCORE_ORDERINGS = tuple(name for name, f in FIELDS.items() if f.kind == "number" and f.score)
+# Sorted by their value, then id; samples without one (no label, no such metadata key) last.
+VALUE_ORDERINGS = ("label", "split", "external_id")
+ORDERINGS = ("id", *SCORE_ORDERINGS, *VALUE_ORDERINGS)
 SIMILARITY = "similarity"  # an ordering too, for a query with a similarity condition
+MAX_METADATA_KEY = 200  # characters of a metadata key a column or an ordering names
 
 
 class QueryError(ValueError):
@@ -462,16 +466,22 @@ def compile_query(dataset: Dataset, run: ScoringRun | None, query: Any) -> Compi
 
 def check_ordering(ordering: str | None, run: ScoringRun | None) -> tuple[str, bool]:
     """The ordering field and whether it is descending; "-mislabel_score" is highest first,
-    "-similarity" nearest first (for a query with a similarity condition: see sample_page)."""
+    "-similarity" nearest first (for a query with a similarity condition: see sample_page),
+    "label" or "metadata.KEY" by that value, samples without it last either way."""
     ordering = (ordering or "id").strip()
     descending = ordering.startswith("-")
     name = ordering.lstrip("-")
+    if name.startswith(METADATA):
+        key = name[len(METADATA) :]
+        if not key or len(key) > MAX_METADATA_KEY or "\x00" in key:
+            raise QueryError(
+                "ordering", f"{name!r}: a metadata key of 1 to {MAX_METADATA_KEY} characters"
+            )
+        return name, descending
     if name not in ORDERINGS and name != SIMILARITY:
-        raise QueryError(
-            "ordering",
-            f"{name!r} cannot be sorted by; use {', '.join((*ORDERINGS, SIMILARITY))}",
-        )
-    if name not in ("id", SIMILARITY) and run is None:
+        known = ", ".join((*ORDERINGS, SIMILARITY))
+        raise QueryError("ordering", f"{name!r} cannot be sorted by; use {known} or metadata.KEY")
+    if name in SCORE_ORDERINGS and run is None:
         raise QueryError(
             "ordering", f"{name} is a score, and the dataset has no finished scoring run"
         )

@@ -7,9 +7,10 @@ import base64
 import binascii
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import (
     BigIntegerField,
     Case,
@@ -17,17 +18,22 @@ from django.db.models import (
     F,
     Func,
     IntegerField,
+    JSONField,
     Q,
     QuerySet,
     Value,
     When,
     Window,
 )
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import RowNumber
 
 from apps.config.parsers import json_loads, storable_text
 from apps.datasets.models import Dataset, Sample, Split
+from apps.explorer.columns import DEFAULT_COLUMNS, columns_of
 from apps.explorer.query import (
+    METADATA,
+    SCORE_ORDERINGS,
     SIMILARITY,
     QueryError,
     RowCompare,
@@ -95,10 +101,12 @@ def sample_page(
     so page 1,000 costs what page 1 does. Ordering by a score lists the samples that have it.
     The count is the planner's estimate: an exact COUNT would read every matching row."""
     name, descending = check_ordering(ordering, run)
-    score = name not in ("id", SIMILARITY)
+    score = name in SCORE_ORDERINGS
     samples = samples_matching(
         dataset, query=query, run=run, removed=removed, extra_scores={name} if score else ()
     )
+    if name != "id" and not score and name != SIMILARITY:
+        return _page_by_value(samples, name, descending, cursor=cursor, size=size, count=count)
     if name == SIMILARITY:
         if SIMILARITY not in samples.query.annotations:
             raise QueryError(
@@ -133,6 +141,11 @@ def sample_page(
     def at(sample) -> list:
         return [getattr(sample, k) if k != "pk" else sample.pk for k in keys]
 
+    return _paged(samples, rows, position, backwards=backwards, more=more, count=count, at=at)
+
+
+def _paged(samples, rows, position, *, backwards: bool, more: bool, count: bool, at) -> SamplePage:
+    """The page of `rows` with its cursors and the estimated count of `samples`."""
     next_cursor = previous_cursor = None
     if rows:
         if more or backwards:
@@ -145,6 +158,79 @@ def sample_page(
     if estimate is not None:
         estimate = max(estimate, len(rows) + int(more))
     return SamplePage(rows, next_cursor, previous_cursor, estimate)
+
+
+def sort_value(name: str):
+    """What a value ordering (label, split, external_id, metadata.KEY) sorts by: the column, or
+    the metadata value as JSON (numbers by number, strings by text; a JSON null is missing)."""
+    if name.startswith(METADATA):
+        item = KeyTransform(name[len(METADATA) :], "metadata")
+        return Func(
+            item, template="NULLIF(%(expressions)s, 'null'::jsonb)", output_field=JSONField()
+        )
+    return F(name)
+
+
+def _page_by_value(
+    samples: QuerySet, name: str, descending: bool, *, cursor: str | None, size: int, count: bool
+) -> SamplePage:
+    """A page of samples sorted by a value that may be missing, then id: missing values last
+    whichever the direction, and the cursor (value, id) says where a page stops, missing or not.
+
+    The samples with a value and those without are read apart, each in one order an index on
+    (dataset, value, id) serves either way (NULLS LAST descending is no index's order), the
+    missing ones only when those with a value run out before the page is full."""
+    samples = samples.annotate(sort_value=sort_value(name))
+    present = samples.filter(sort_value__isnull=False)
+    missing = samples.filter(sort_value__isnull=True)
+    position = _decode_cursor(cursor) if cursor else None
+    backwards = bool(position and position.get("back"))
+    desc = descending != backwards  # walking back reverses the order, missing values first
+    parts = [missing, present] if backwards else [present, missing]
+    if position is not None:
+        at = position.get("at")
+        metadata = name.startswith(METADATA)
+        if (
+            not isinstance(at, list)
+            or len(at) != 2
+            or not (metadata or at[0] is None or isinstance(at[0], str))
+            or isinstance(at[1], bool)
+            or not isinstance(at[1], int)
+        ):
+            raise QueryError("cursor", "is not a cursor of this ordering")
+        value, pk = at
+        if value is None:  # among the missing ones, which come last (first walking back)
+            missing = missing.filter(**{f"pk__{'lt' if desc else 'gt'}": pk})
+            parts = [missing, present] if backwards else [missing]
+        else:
+            given = Value(value, output_field=JSONField()) if metadata else Value(value)
+            present = present.filter(
+                RowCompare([F("sort_value"), F("pk")], [given, Value(pk)], "<" if desc else ">")
+            )
+            parts = [present] if backwards else [present, missing]
+    by_id = F("pk").desc() if desc else F("pk").asc()
+    rows: list[Sample] = []
+    for part in parts:
+        if part is present:
+            order = [F("sort_value").desc() if desc else F("sort_value").asc(), by_id]
+        else:
+            order = [by_id]
+        rows += part.order_by(*order)[: size + 1 - len(rows)]
+        if len(rows) > size:
+            break
+    more = len(rows) > size
+    rows = rows[:size]
+    if backwards:
+        rows.reverse()
+    return _paged(
+        samples,
+        rows,
+        position,
+        backwards=backwards,
+        more=more,
+        count=count,
+        at=lambda sample: [sample.sort_value, sample.pk],
+    )
 
 
 def samples_chosen(
@@ -201,6 +287,20 @@ def scores_of_samples(run, sample_ids) -> dict[int, dict]:
     return {row.pop("sample_id"): row for row in rows}
 
 
+def metadata_keys(dataset: Dataset, *, limit: int, look_at: int = 5_000) -> list[str]:
+    """The metadata keys found in up to `look_at` of the dataset's samples, A to Z, at most
+    `limit`: a menu's choices, without reading every sample of a large dataset."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT DISTINCT key FROM (SELECT metadata FROM datasets_sample"
+            " WHERE dataset_id = %s AND active LIMIT %s) picked, jsonb_object_keys(CASE WHEN"
+            " jsonb_typeof(picked.metadata) = 'object' THEN picked.metadata ELSE '{}'::jsonb"
+            " END) AS key ORDER BY key LIMIT %s",
+            [dataset.pk, look_at, limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def saved_views_of_dataset(dataset: Dataset) -> QuerySet:
     return dataset.saved_views.select_related("created_by").order_by("name", "id")
 
@@ -214,12 +314,14 @@ class Exploration:
     ordering: str
     view: object = None
     removed: bool = False
+    columns: list[str] = field(default_factory=lambda: list(DEFAULT_COLUMNS))
 
 
 def exploration(dataset: Dataset, params) -> Exploration:
-    """Read `q` (JSON), `view` (a saved view's id, whose query and ordering `q` and `ordering`
-    override), `run` (default: the newest finished one), `ordering`, `removed`, and the plain
-    filters of older links (see query.simple_filters), which join the query. QueryError if bad."""
+    """Read `q` (JSON), `view` (a saved view's id, whose query, ordering and columns `q`,
+    `ordering` and `columns` override), `run` (default: the newest finished one), `ordering`,
+    `columns`, `removed`, and the plain filters of older links (see query.simple_filters), which
+    join the query. QueryError if bad."""
     view = None
     if params.get("view"):
         view_id = str(params["view"])
@@ -251,7 +353,10 @@ def exploration(dataset: Dataset, params) -> Exploration:
         run = latest_done_run(dataset)
     check_ordering(ordering, run)
     removed = str(params.get("removed") or "").lower() in ("true", "1", "on")
-    return Exploration(query=query, run=run, ordering=ordering, view=view, removed=removed)
+    columns = columns_of(params.get("columns") or (view.columns if view else None))
+    return Exploration(
+        query=query, run=run, ordering=ordering, view=view, removed=removed, columns=columns
+    )
 
 
 def exploration_page(
@@ -278,8 +383,17 @@ def steps_in_query(
         name, _descending = check_ordering(ordering, run)
     except QueryError:
         return None, None
+    at: list
     if name == "id":
         at = [sample.pk]
+    elif name not in SCORE_ORDERINGS and name != SIMILARITY:
+        value = (
+            Sample.objects.filter(pk=sample.pk)
+            .annotate(sort_value=sort_value(name))
+            .values_list("sort_value", flat=True)
+            .first()
+        )
+        at = [value, sample.pk]
     elif name == SIMILARITY:
         if not has_similarity(query):
             return None, None

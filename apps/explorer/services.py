@@ -8,6 +8,7 @@ from django.db import connection, transaction
 
 from apps.core import events
 from apps.datasets.models import Dataset, LabelSource, Tag
+from apps.explorer.columns import columns_of
 from apps.explorer.models import SavedView
 from apps.explorer.query import QueryError, check_ordering, compile_query
 
@@ -129,23 +130,30 @@ def _draft_events(
 
 @transaction.atomic
 def saved_view_create(
-    *, dataset: Dataset, name: str, query, ordering: str = "", by, run=None
+    *, dataset: Dataset, name: str, query, ordering: str = "", columns=None, by, run=None
 ) -> SavedView:
-    """Save a query (checked now, against `run`) and ordering under a name of the dataset."""
+    """Save a query (checked now, against `run`), ordering and columns (none: the table's
+    default ones) under a name of the dataset."""
     name = (name or "").strip()
     if not name:
         raise ValidationError({"name": "Give the view a name."})
     try:
         compile_query(dataset, run, query)
         check_ordering(ordering, run)
+        chosen = columns_of(columns) if columns else []
     except QueryError as exc:
         raise ValidationError(
-            {"query" if exc.path != "ordering" else "ordering": str(exc)}
+            {exc.path if exc.path in ("ordering", "columns") else "query": str(exc)}
         ) from None
     if SavedView.objects.filter(dataset=dataset, name=name).exists():
         raise ValidationError({"name": f"The dataset already has a view named {name!r}."})
     return SavedView.objects.create(
-        dataset=dataset, name=name, query=query or {}, ordering=ordering or "", created_by=by
+        dataset=dataset,
+        name=name,
+        query=query or {},
+        ordering=ordering or "",
+        columns=chosen,
+        created_by=by,
     )
 
 

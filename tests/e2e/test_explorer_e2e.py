@@ -17,7 +17,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def test_filter_select_and_tag(page, world, team, screenshot):
     dataset, run, rows = world
     log_in(page, team.user("reviewer").username)
-    page.goto(f"/datasets/{dataset.pk}/samples/?ordering=-mislabel_score")
+    columns = "external_id,split,label,mislabel_score,tags"
+    page.goto(f"/datasets/{dataset.pk}/samples/?ordering=-mislabel_score&columns={columns}")
     page.get_by_label("Field").select_option("split")
     page.get_by_label("Operator").select_option("=")
     page.get_by_label("Value").fill("test")
@@ -52,6 +53,7 @@ def test_filter_select_and_tag(page, world, team, screenshot):
         SampleTag.objects.filter(tag__name="needs a look").values_list("sample_id", flat=True)
     ) == sorted(picked)
     expect(page.locator(".chip")).to_have_count(1)  # back on the same query
+    assert f"columns={columns.replace(',', '%2C')}" in page.url  # the table's columns kept
     expect(page.locator(f'#sample-table tr[data-sample="{picked[0]}"] td.meta')).to_contain_text(
         "needs a look"
     )

@@ -20,6 +20,7 @@ from apps.core.panels import panels_context
 from apps.datasets import selectors as dataset_selectors
 from apps.datasets.access import get_dataset_for_user
 from apps.explorer import actions, query, selectors, services
+from apps.explorer.columns import DEFAULT_COLUMNS, columns_of, is_score
 from apps.explorer.query import QueryError
 from apps.explorer.views import stale_context
 from apps.projects.access import get_membership_for_user
@@ -28,7 +29,17 @@ from apps.projects.capabilities import Cap
 PAGE = 50
 
 
-EXPLORER_KEYS = ("q", "ordering", "view", "run", "removed")
+EXPLORER_KEYS = ("q", "ordering", "view", "run", "removed", "columns")
+# The sample table's column headings, where the field's name will not do.
+TITLES = {
+    "external_id": "Id",
+    "suggested_label": "Suggested",
+    "likely_mislabeled": "Likely mislabelled",
+    "mislabel_score": "Mislabel",
+    "observed_at": "Seen",
+}
+NUMBER_KINDS = ("number", "integer")
+METADATA_KEYS = 60  # metadata keys the column menu offers (any other can be typed)
 
 
 def exploration_of_request(request, dataset):
@@ -36,6 +47,17 @@ def exploration_of_request(request, dataset):
     try:
         return selectors.exploration(dataset, request.GET), None
     except QueryError as exc:
+        if exc.path == "columns":  # the table still shows, in its default columns
+            params = {k: v for k, v in request.GET.items() if k != "columns"}
+            try:
+                found = selectors.exploration(
+                    dataset, {**params, "columns": ",".join(DEFAULT_COLUMNS)}
+                )
+            except QueryError:
+                pass
+            else:
+                messages.error(request, str(exc))
+                return found, None
         params = {k: v for k, v in request.GET.items() if k in ("run", "removed")}
         try:
             return selectors.exploration(dataset, params), str(exc)
@@ -85,8 +107,24 @@ def sample_list(request, dataset_id: int):
                 query.joined(parts),
                 _ordering_for(parts, request.GET.get("ordering") or found.ordering),
                 run=request.GET.get("run"),
+                columns=request.GET.get("columns"),
             )
         )
+    if "col" in request.GET or "col_key" in request.GET:
+        # The column menu: the ticked columns, and a metadata key typed in, as `columns`.
+        chosen = request.GET.getlist("col")
+        if key := request.GET.get("col_key", "").strip():
+            chosen.append(query.METADATA + key.removeprefix(query.METADATA))
+        params = {k: request.GET[k] for k in EXPLORER_KEYS if request.GET.get(k)}
+        params.pop("columns", None)
+        try:
+            params["columns"] = ",".join(columns_of(chosen) if chosen else [])
+        except QueryError as exc:
+            messages.error(request, f"Those columns were not shown: {exc}")
+            params["columns"] = request.GET.get("columns", "")
+        target = reverse("datasets:samples", args=[dataset.pk])
+        params = {k: v for k, v in params.items() if v}
+        return redirect(f"{target}?{urlencode(params)}" if params else target)
     page = None
     if not error:
         try:
@@ -99,11 +137,16 @@ def sample_list(request, dataset_id: int):
     ids = [s.pk for s in rows]
     scores = selectors.scores_of_samples(found.run, ids)
     tags = dataset_selectors.tags_of_samples(ids)
-    name = found.ordering.lstrip("-")
     parts = query.parts_of(found.query)
     state = {k: request.GET[k] for k in EXPLORER_KEYS if request.GET.get(k)}
     if found.view and "q" not in state:
         state = {"view": found.view.pk, **{k: v for k, v in state.items() if k != "view"}}
+    similarity = query.has_similarity(found.query)
+    shown = _shown_columns(found, similarity=similarity)
+    # The columns as chosen (by the URL or the saved view), for the forms that keep them.
+    chosen = request.GET.get("columns") or (
+        ",".join(found.view.columns) if found.view and found.view.columns else ""
+    )
     chips = [
         {
             "text": query.describe(part),
@@ -112,11 +155,11 @@ def sample_list(request, dataset_id: int):
                 query.joined(parts[:i] + parts[i + 1 :]),
                 _ordering_for(parts[:i] + parts[i + 1 :], found.ordering),
                 run=state.get("run"),
+                columns=state.get("columns"),
             ),
         }
         for i, part in enumerate(parts)
     ]
-    similarity = query.has_similarity(found.query)
     membership = get_membership_for_user(request.user, pk=dataset.project_id)
     context = {
         "dataset": dataset,
@@ -131,17 +174,30 @@ def sample_list(request, dataset_id: int):
         "query_json": json.dumps(found.query, indent=1, ensure_ascii=False) if found.query else "",
         "query_compact": json.dumps(found.query, ensure_ascii=False) if found.query else "",
         "ordering": found.ordering,
-        "orderings": _orderings(found.run, similarity=similarity),
+        "orderings": _orderings(found.run, similarity=similarity, ordering=found.ordering),
         "similarity": similarity,
         "fields": _filter_fields(found.run),
         "ops": query.OPS,
+        "columns": [_heading(request, name, found) for name in shown],
+        "column_choices": _column_choices(dataset, found, similarity=similarity),
+        "columns_param": chosen,
         "rows": [
-            {"sample": s, "scores": scores.get(s.pk), "tags": tags.get(s.pk, [])} for s in rows
+            {
+                "sample": s,
+                "scores": scores.get(s.pk),
+                "cells": [
+                    _cell(name, s, scores.get(s.pk), tags.get(s.pk, []), found) for name in shown
+                ],
+            }
+            for s in rows
         ],
-        "sort_score": name if name not in ("id", query.SIMILARITY) else None,
-        "sort_label": name.replace("_", " ").capitalize(),
         "page": page,
         "state": urlencode(state),
+        "column_state": [(k, v) for k, v in state.items() if k != "columns"],
+        "default_columns_url": _default_columns_url(request, state, found),
+        "ordering_base": f"{request.path}?"
+        + "".join(f"{urlencode({k: v})}&" for k, v in state.items() if k != "ordering")
+        + "ordering=",
         "next_url": _with(request, cursor=page.next) if page and page.next else None,
         "previous_url": _with(request, cursor=page.previous) if page and page.previous else None,
         "views": selectors.saved_views_of_dataset(dataset),
@@ -169,6 +225,114 @@ def sample_list(request, dataset_id: int):
     return render(request, "explorer/samples.html", context)
 
 
+def _shown_columns(found, *, similarity: bool) -> list[str]:
+    """The table's columns: those chosen that have values here (a score needs a run, similarity
+    a similarity search), the similarity of a search, and the column it is sorted by."""
+    shown = [
+        c
+        for c in found.columns
+        if (found.run is not None or not is_score(c)) and (c != query.SIMILARITY or similarity)
+    ]
+    if similarity and query.SIMILARITY not in shown:
+        shown.insert(1 if shown else 0, query.SIMILARITY)
+    by = found.ordering.lstrip("-")
+    if by != "id" and by not in shown:
+        shown.append(by)
+    return shown
+
+
+def _title(name: str) -> str:
+    if name.startswith(query.METADATA):
+        return name[len(query.METADATA) :]
+    return TITLES.get(name) or name.replace("_", " ").capitalize()
+
+
+def _sortable(name: str, run) -> bool:
+    if name.startswith(query.METADATA) or name == query.SIMILARITY:
+        return True
+    return name in query.ORDERINGS and (run is not None or name not in query.SCORE_ORDERINGS)
+
+
+def _kind(name: str) -> str:
+    if name.startswith(query.METADATA):
+        return "metadata"
+    if name == query.SIMILARITY:
+        return "number"
+    return query.FIELDS[name].kind
+
+
+def _heading(request, name: str, found) -> dict:
+    """A column heading: its title, and for a sortable column the link that sorts by it (first
+    click: highest score first, other values A to Z; the next click reverses it)."""
+    heading = {
+        "name": name,
+        "title": _title(name),
+        "right": _kind(name) in NUMBER_KINDS,
+        "sort": None,
+        "url": None,
+    }
+    if not _sortable(name, found.run):
+        return heading
+    if found.ordering.lstrip("-") == name:
+        heading["sort"] = "descending" if found.ordering.startswith("-") else "ascending"
+        ordering = name if heading["sort"] == "descending" else f"-{name}"
+    else:
+        ordering = f"-{name}" if name in query.SCORE_ORDERINGS or name == query.SIMILARITY else name
+    params = request.GET.copy()
+    params.pop("cursor", None)
+    if found.view and "view" not in params and "q" not in params:
+        params["view"] = found.view.pk
+    params["ordering"] = ordering
+    heading["url"] = f"{request.path}?{params.urlencode()}"
+    return heading
+
+
+def _cell(name: str, sample, scores: dict | None, tags: list, found) -> dict:
+    """What a row shows in a column: its kind (how the template draws it) and value."""
+    if name.startswith(query.METADATA):
+        value = (sample.metadata or {}).get(name[len(query.METADATA) :])
+        shown = value if value is None or isinstance(value, str) else json.dumps(value)
+        return {"kind": "metadata", "value": shown}
+    if name == query.SIMILARITY:
+        value = getattr(sample, query.SIMILARITY, None)
+        return {"kind": "number", "value": value, "css": "similarity"}
+    if name == "tags":
+        return {"kind": "tags", "value": tags}
+    if name == "text":
+        return {"kind": "content", "value": None}
+    field = query.FIELDS[name]
+    if field.score:
+        if scores is None and name == "suggested_label":
+            return {"kind": "unscored", "value": None}
+        if scores is None:
+            return {"kind": field.kind, "value": None}
+        value = scores.get(name)
+        if name == "suggested_label":
+            return {"kind": "suggested", "value": value, "same": value == sample.label}
+    else:
+        value = getattr(sample, name)
+    return {"kind": "id" if name == "external_id" else field.kind, "value": value}
+
+
+def _column_choices(dataset, found, *, similarity: bool) -> list[dict]:
+    """What the column menu offers, ticked or not: the columns shown first, in their order, then
+    the fields of the query language and the metadata keys of the dataset's samples."""
+    names = [n for n in query.FIELDS if found.run is not None or not query.FIELDS[n].score]
+    if similarity:
+        names.append(query.SIMILARITY)
+    names += [query.METADATA + k for k in selectors.metadata_keys(dataset, limit=METADATA_KEYS)]
+    ordered = [*found.columns, *(n for n in names if n not in found.columns)]
+    return [{"name": n, "title": _title(n), "on": n in found.columns} for n in ordered]
+
+
+def _default_columns_url(request, state: dict, found) -> str:
+    """The table as it is, with the default columns (named, when a saved view has its own)."""
+    params = {k: v for k, v in state.items() if k != "columns"}
+    if found.view and found.view.columns:
+        params["columns"] = ",".join(DEFAULT_COLUMNS)
+    return f"{request.path}?{urlencode(params)}"
+
+
 def _with(request, **changes) -> str:
     params = request.GET.copy()
     for key, value in changes.items():
@@ -185,17 +349,23 @@ def _ordering_for(parts: list, ordering: str) -> str:
     return "-" + query.SIMILARITY if similar and ordering == "id" else ordering
 
 
-def _orderings(run, *, similarity: bool = False) -> list[tuple[str, str]]:
+def _orderings(run, *, similarity: bool = False, ordering: str = "id") -> list[tuple[str, str]]:
     choices = [("id", "Oldest first"), ("-id", "Newest first")]
     if similarity:
         choices = [("-" + query.SIMILARITY, "Most similar first"), *choices]
     if run is not None:
-        for name in query.ORDERINGS[1:]:
+        for name in query.SCORE_ORDERINGS:
             words = name.replace("_", " ")
             choices += [
                 (f"-{name}", f"{words.capitalize()}, highest first"),
                 (name, f"{words.capitalize()}, lowest first"),
             ]
+    for name in query.VALUE_ORDERINGS:
+        choices += [(name, f"{_title(name)}, A to Z"), (f"-{name}", f"{_title(name)}, Z to A")]
+    if ordering.lstrip("-").startswith(query.METADATA):  # a heading sorted it
+        title = _title(ordering.lstrip("-"))
+        direction = "Z to A" if ordering.startswith("-") else "A to Z"
+        choices.append((ordering, f"{title}, {direction}"))
     return choices
 
 
@@ -245,13 +415,18 @@ def saved_view_create(request, dataset_id: int):
     try:
         found = selectors.exploration(
             dataset,
-            {k: request.POST.get(k) for k in ("q", "run", "ordering") if request.POST.get(k)},
+            {
+                k: request.POST.get(k)
+                for k in ("q", "run", "ordering", "columns")
+                if request.POST.get(k)
+            },
         )
         view = services.saved_view_create(
             dataset=dataset,
             name=request.POST.get("name", ""),
             query=found.query,
             ordering=found.ordering if found.ordering != "id" else "",
+            columns=found.columns if request.POST.get("columns") else [],
             by=request.user,
             run=found.run,
         )
