@@ -27,6 +27,7 @@ from apps.datasets.selectors import tags_of_samples
 from apps.explorer import selectors
 from apps.explorer.columns import columns_of, is_score
 from apps.explorer.query import FIELDS, METADATA, SIMILARITY, QueryError
+from apps.quality.models import SampleScore
 
 FORMATS = ("csv", "parquet")
 # Said outright: a file name's guess knows no type for Parquet.
@@ -112,11 +113,11 @@ def _batches(
     dataset: Dataset, found: selectors.Exploration, page: selectors.SamplePage, columns: list[str]
 ) -> Iterator[list[list[Any]]]:
     """The export's rows a batch at a time, each row the columns' values in order."""
-    wants_scores = any(is_score(c) for c in columns)
+    score_columns = [FIELDS[c].column for c in columns if is_score(c)]
     wants_tags = "tags" in columns
     while True:
         ids = [s.pk for s in page.samples]
-        scores = selectors.scores_of_samples(found.run, ids) if wants_scores and ids else {}
+        scores = _scores(found.run, ids, score_columns)
         tags = tags_of_samples(ids) if wants_tags and ids else {}
         yield [
             [_value(sample, c, scores.get(sample.pk), tags.get(sample.pk, [])) for c in columns]
@@ -125,6 +126,14 @@ def _batches(
         if not page.next:
             return
         page = _page(dataset, found, page.next)
+
+
+def _scores(run, ids: list[int], columns: list[str]) -> dict[int, dict]:
+    """The run's scores of these samples, only the columns asked for, by sample id."""
+    if run is None or not ids or not columns:
+        return {}
+    rows = SampleScore.objects.filter(run=run, sample_id__in=ids).values_list("sample_id", *columns)
+    return {row[0]: dict(zip(columns, row[1:], strict=True)) for row in rows}
 
 
 def _value(sample: Sample, column: str, scores: dict | None, tags: list[str]) -> Any:
@@ -136,7 +145,7 @@ def _value(sample: Sample, column: str, scores: dict | None, tags: list[str]) ->
         metadata = sample.metadata if isinstance(sample.metadata, dict) else {}
         return metadata.get(column[len(METADATA) :])
     if FIELDS[column].score:
-        value = scores.get(column) if scores else None
+        value = scores.get(FIELDS[column].column) if scores else None
         return list(value or []) if column == "flags" else value
     return getattr(sample, column)
 
