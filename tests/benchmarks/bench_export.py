@@ -56,7 +56,10 @@ def setup(work: Path, sizes: list[int]) -> dict:
     for rows in sizes:
         if str(rows) in state["datasets"]:
             continue
-        dataset = Dataset.objects.create(project=project, name=f"export-{rows}", labels=LABELS)
+        dataset, _ = Dataset.objects.get_or_create(
+            project=project, name=f"export-{rows}", defaults={"labels": LABELS}
+        )
+        dataset.samples.all().delete()  # what a run stopped half-way left
         started = time.monotonic()
         with connection.cursor() as cur:
             cur.execute(
@@ -64,9 +67,9 @@ def setup(work: Path, sizes: list[int]) -> dict:
                        added_in, text, image, metadata, active, created_at)
                    SELECT %s, 'row-' || i, (ARRAY['train','train','validation','test'])[1 + i %% 4],
                           (%s::text[])[1 + i %% 10], NULL, 1,
-                          left(repeat(md5(i::text) || ' ', 7), 60 + (i * 7919) %% 141), '',
+                          left(repeat(md5(i::text) || ' ', 7), (60 + (i::bigint * 7919) %% 141)::int), '',
                           jsonb_build_object('source', (ARRAY['web','book','mail'])[1 + i %% 3],
-                                             'length', (i * 7919) %% 141),
+                                             'length', (i::bigint * 7919) %% 141),
                           true, now()
                    FROM generate_series(1, %s) AS i""",
                 [dataset.pk, LABELS, rows],
