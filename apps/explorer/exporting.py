@@ -71,8 +71,9 @@ def prepare_export(dataset: Dataset, params, *, by) -> Export:
     if fmt not in FORMATS:
         raise QueryError("format", f"{fmt!r} is not an export format; use csv or parquet")
     found = selectors.exploration(dataset, params)
+    # The columns asked for, else a saved view's own when it keeps them, else the table's default.
     # A score column without a finished run is empty, as the table shows it.
-    columns = columns_of(params.get("columns"))
+    columns = columns_of(params.get("columns") or getattr(found.view, "columns", None))
     first = _page(dataset, found, None)
     events.record(
         events.Event(
@@ -216,7 +217,7 @@ class _Sink(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:  # type: ignore[override]
+    def write(self, data) -> int:
         chunk = bytes(data)
         self._chunks.append(chunk)
         self._written += len(chunk)

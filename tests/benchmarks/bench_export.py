@@ -122,8 +122,18 @@ def measure(state: dict, rows: int, fmt: str, key: str) -> dict:
     }
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
         [
-            sys.executable, "-m", "gunicorn", "apps.config.wsgi", "--workers", "1",
-            "--bind", f"127.0.0.1:{port}", "--timeout", "3600", "--log-level", "warning",
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "apps.config.wsgi",
+            "--workers",
+            "1",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "3600",
+            "--log-level",
+            "warning",
         ],  # fmt: skip
         cwd=ROOT,
         env=env,
