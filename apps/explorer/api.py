@@ -3,6 +3,8 @@ actions on a selection, and saved views."""
 
 from __future__ import annotations
 
+from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import ValidationError as ApiValidationError
@@ -14,9 +16,9 @@ from apps.datasets import selectors as dataset_selectors
 from apps.datasets.access import get_dataset_for_user, get_sample_of_dataset
 from apps.datasets.api import SampleDetailSerializer, SampleSerializer
 from apps.datasets.models import Dataset, Sample, Split
-from apps.explorer import actions, selectors, services
+from apps.explorer import actions, exporting, selectors, services
 from apps.explorer.access import get_saved_view_of_dataset
-from apps.explorer.columns import MAX_COLUMNS
+from apps.explorer.columns import DEFAULT_COLUMNS, MAX_COLUMNS
 from apps.explorer.models import SavedView
 from apps.explorer.query import FIELDS, ORDERINGS, SIMILARITY, QueryError
 from apps.projects.capabilities import Cap
@@ -309,3 +311,54 @@ class SavedViewDetail(generics.GenericAPIView):
             get_dataset_for_user(request.user, dataset_id, need=Cap.CURATE)
         services.saved_view_delete(view=view, by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+EXPORT_PARAMETERS = ("q", "view", "run", "ordering", "removed", "columns", "format")
+
+
+class SampleExport(generics.GenericAPIView):
+    serializer_class = SampleRowSerializer
+
+    @extend_schema(
+        operation_id="datasets_samples_export",
+        parameters=[
+            *QUERY_PARAMETERS,
+            OpenApiParameter(
+                "ordering",
+                str,
+                description="As the sample list's: " + ", ".join((*ORDERINGS, SIMILARITY)),
+            ),
+            OpenApiParameter("removed", bool, description="Export removed samples instead."),
+            OpenApiParameter(
+                "columns",
+                str,
+                description="The columns, in order, joined by commas (default: "
+                + ",".join(DEFAULT_COLUMNS)
+                + "): "
+                + ", ".join((*FIELDS, SIMILARITY))
+                + ", metadata.KEY.",
+            ),
+            OpenApiParameter("format", str, enum=list(exporting.FORMATS), default="csv"),
+        ],
+        responses={
+            (200, "text/csv"): {"type": "string"},
+            (200, exporting.CONTENT_TYPES["parquet"]): {"type": "string", "format": "binary"},
+        },
+    )
+    def get(self, request, dataset_id: int):
+        """Every sample matching a query, in its ordering, with the chosen columns: what the
+        sample table shows, as a CSV or Parquet file, streamed."""
+        dataset = get_dataset_for_user(request.user, dataset_id)
+        params = {k: request.query_params.get(k) for k in EXPORT_PARAMETERS}
+        try:
+            export = exporting.prepare_export(
+                dataset, {k: v for k, v in params.items() if v is not None}, by=request.user
+            )
+        except QueryError as exc:
+            name = exc.path if exc.path in EXPORT_PARAMETERS else "q"
+            raise ApiValidationError({name: [str(exc)]}) from None
+        response = StreamingHttpResponse(export.stream(), content_type=export.content_type)
+        response["Content-Disposition"] = content_disposition_header(
+            as_attachment=True, filename=export.filename
+        )
+        return response

@@ -7,6 +7,11 @@ from apps.explorer import api
 urlpatterns = [
     path("datasets/<int:dataset_id>/samples/", api.SampleList.as_view(), name="samples"),
     path(
+        "datasets/<int:dataset_id>/samples/export/",
+        api.SampleExport.as_view(),
+        name="samples_export",
+    ),
+    path(
         "datasets/<int:dataset_id>/samples/<int:sample_id>/",
         api.SampleDetail.as_view(),
         name="sample",

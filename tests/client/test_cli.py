@@ -86,6 +86,33 @@ def test_import_score_and_samples_as_csv(logged_in, team, tmp_path, capsys, cele
 
     assert pq.read_table(out).num_rows == 120 and not (tmp_path / "all.parquet.part").exists()
 
+    # The table's columns, streamed from the server's export.
+    table = ["samples", *args, "--q", query, "--ordering", "margin", "--format", "csv"]
+    assert main([*table, "--columns", "external_id,margin,tags"]) == 0
+    streamed = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert list(streamed[0]) == ["external_id", "margin", "tags"]
+    assert [r["external_id"] for r in streamed] == [r["external_id"] for r in rows]
+    assert [float(r["margin"]) for r in streamed] == margins
+    assert main([*table, "--columns", "external_id,nope"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("loupe: error: 400") and "unknown column 'nope'" in err
+
+    export = tmp_path / "low-margins.parquet"
+    assert (
+        main(["export", "samples", *args, "-o", str(export), "--q", query, "--ordering", "margin"])
+        == 0
+    )
+    exported = pq.read_table(export)
+    assert exported.column_names == [
+        "external_id",
+        "split",
+        "label",
+        "suggested_label",
+        "mislabel_score",
+        "text",
+    ]
+    assert exported.column("external_id").to_pylist() == [r["external_id"] for r in rows]
+
     scores = tmp_path / "scores.csv"
     assert main(["export", "scores", *args, "-o", str(scores)]) == 0
     assert scores.read_text().splitlines()[0].startswith("id,")

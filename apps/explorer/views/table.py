@@ -198,6 +198,10 @@ def sample_list(request, dataset_id: int):
         "ordering_base": f"{request.path}?"
         + "".join(f"{urlencode({k: v})}&" for k, v in state.items() if k != "ordering")
         + "ordering=",
+        # What the table shows, for its Export links: its state and its columns.
+        "export_state": urlencode(
+            {**state, **({"columns": request.GET["columns"]} if request.GET.get("columns") else {})}
+        ),
         "next_url": _with(request, cursor=page.next) if page and page.next else None,
         "previous_url": _with(request, cursor=page.previous) if page and page.previous else None,
         "views": selectors.saved_views_of_dataset(dataset),

@@ -112,11 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
     samples.add_argument(
         "--format", choices=["csv", "json", "jsonl", "parquet"], default="csv", help="default csv"
     )
+    samples.add_argument(
+        "--columns",
+        help="the sample table's columns, e.g. external_id,label,mislabel_score,metadata.channel: "
+        "csv and parquet then come streamed from the server's export, as the table shows them",
+    )
+    samples.add_argument("--removed", action="store_true", help="the removed samples instead")
     samples.add_argument("-o", "--output", type=Path, help="a file (default: stdout)")
     samples.set_defaults(handler=cmd_samples)
 
     export = commands.add_parser(
-        "export", help="download a dataset version or a run's scores", parents=[common]
+        "export",
+        help="download a dataset version, a run's scores or the samples of a query",
+        parents=[common],
     )
     what = export.add_subparsers(title="what", metavar="WHAT", required=True)
     dataset = what.add_parser(
@@ -134,6 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
     scores.add_argument("--run", type=int, help="default: the newest finished run")
     scores.add_argument("--format", choices=["csv", "parquet"], help="default: the suffix")
     scores.set_defaults(handler=cmd_export_scores)
+    table = what.add_parser(
+        "samples",
+        help="the samples matching a query with the table's columns, streamed",
+        parents=[common],
+    )
+    _dataset_args(table)
+    table.add_argument("-o", "--output", type=Path, required=True)
+    table.add_argument("--q", help="a query (JSON), as for `loupe samples`")
+    table.add_argument("--columns", help="e.g. external_id,label,mislabel_score,metadata.KEY")
+    table.add_argument("--ordering", help='e.g. "-mislabel_score" (highest first)')
+    table.add_argument("--run", type=int, help="the scoring run whose scores to show")
+    table.add_argument("--view", type=int, help="a saved view's id")
+    table.add_argument("--removed", action="store_true", help="the removed samples instead")
+    table.add_argument("--format", choices=["csv", "parquet"], help="default: the suffix")
+    table.set_defaults(handler=cmd_export_samples)
 
     rules = commands.add_parser(
         "rules", help="rules: list, create, dry-run, enable, run ...", parents=[common]
@@ -232,15 +255,46 @@ def cmd_score(args: argparse.Namespace, progress: Progress) -> int:
     return 0
 
 
-def cmd_samples(args: argparse.Namespace, progress: Progress) -> int:
-    query = json.loads(args.q) if args.q else None
+def _query(text: str | None) -> dict[str, Any] | None:
+    query = json.loads(text) if text else None
     if query is not None and not isinstance(query, dict):
         raise ValueError("--q takes a JSON object.")
+    return query
+
+
+def cmd_samples(args: argparse.Namespace, progress: Progress) -> int:
+    query = _query(args.q)
     binary = args.format == "parquet"
     if binary and args.output is None and sys.stdout.isatty():
         raise ValueError("Parquet is binary: give -o FILE, or redirect stdout.")
+    if args.columns and args.format not in ("csv", "parquet"):
+        raise ValueError("--columns goes with --format csv or parquet.")
     with _connect() as lp:
         dataset = lp.dataset_id(args.project, args.dataset)
+        if args.columns:
+            # The server's streamed export: the table's columns, a batch at a time.
+            chunks = lp.export_stream(
+                dataset,
+                q=query,
+                columns=args.columns,
+                ordering=args.ordering,
+                run=args.run,
+                view=args.view,
+                removed=args.removed,
+                format=args.format,
+            )
+            done = 0
+            with _output(args.output, binary=True) as out:
+                for chunk in chunks:
+                    out.write(chunk)
+                    done += len(chunk)
+                    progress.count("samples", done, "bytes")
+            progress.end()
+            if args.output is not None:
+                print(f"Exported to {args.output}.", file=sys.stderr)
+            return 0
+        if args.removed:
+            raise ValueError("--removed goes with --columns.")
         samples = lp.samples(dataset, q=query, ordering=args.ordering, run=args.run, view=args.view)
 
         def tick(n: int) -> None:
@@ -287,6 +341,27 @@ def cmd_export_dataset(args: argparse.Namespace, progress: Progress) -> int:
             format=args.format,
             embeddings=args.embeddings,
             progress=lambda n: progress.count("export", n, "bytes"),
+        )
+    progress.end()
+    print(f"Exported to {path}.", file=sys.stderr)
+    return 0
+
+
+def cmd_export_samples(args: argparse.Namespace, progress: Progress) -> int:
+    query = _query(args.q)
+    with _connect() as lp:
+        dataset = lp.dataset_id(args.project, args.dataset)
+        path = lp.export_samples(
+            dataset,
+            args.output,
+            q=query,
+            columns=args.columns,
+            ordering=args.ordering,
+            run=args.run,
+            view=args.view,
+            removed=args.removed,
+            format=args.format,
+            progress=lambda n: progress.count("samples", n, "bytes"),
         )
     progress.end()
     print(f"Exported to {path}.", file=sys.stderr)
