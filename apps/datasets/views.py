@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import mimetypes
 
@@ -14,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.config.forms import add_service_error
+from apps.core.csv import csv_writer
 from apps.core.panels import panels_context
 from apps.datasets import selectors, services
 from apps.datasets.access import get_dataset_for_user, get_import_of_dataset, media_granted
@@ -230,7 +230,7 @@ def sample_file(request, dataset_id: int):
             ["s3", content[1][0] + " again", "", "unlabeled", "web"],
         ]
     out = io.StringIO()
-    csv.writer(out).writerows([header, *rows])
+    csv_writer(out).writerows([header, *rows])
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="loupe-sample-{dataset.modality}.csv"'
     return response
