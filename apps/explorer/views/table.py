@@ -137,6 +137,7 @@ def sample_list(request, dataset_id: int):
     ids = [s.pk for s in rows]
     scores = selectors.scores_of_samples(found.run, ids)
     tags = dataset_selectors.tags_of_samples(ids)
+    drafts = dataset_selectors.draft_of_samples(dataset, ids)
     parts = query.parts_of(found.query)
     state = {k: request.GET[k] for k in EXPLORER_KEYS if request.GET.get(k)}
     if found.view and "q" not in state:
@@ -185,6 +186,7 @@ def sample_list(request, dataset_id: int):
             {
                 "sample": s,
                 "scores": scores.get(s.pk),
+                "draft": drafts.get(s.pk),
                 "cells": [
                     _cell(name, s, scores.get(s.pk), tags.get(s.pk, []), found) for name in shown
                 ],
