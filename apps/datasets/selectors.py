@@ -60,7 +60,7 @@ def draft_of_samples(dataset: Dataset, sample_ids) -> dict[int, dict]:
     rows = LabelEvent.objects.filter(
         dataset=dataset, version=None, sample_id__in=list(sample_ids)
     ).values("sample_id", "label", "removed")
-    return {row["sample_id"]: row for row in rows}
+    return {row["sample_id"]: dict(row) for row in rows}
 
 
 def draft_of_dataset(dataset: Dataset) -> QuerySet[LabelEvent]:
