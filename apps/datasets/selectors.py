@@ -54,6 +54,15 @@ def versions_of_dataset(dataset: Dataset) -> QuerySet[DatasetVersion]:
     return dataset.versions.select_related("author").order_by("-number")
 
 
+def draft_of_samples(dataset: Dataset, sample_ids) -> dict[int, dict]:
+    """The pending (not yet committed) change of each of these samples that has one: its new
+    label, or its removal."""
+    rows = LabelEvent.objects.filter(
+        dataset=dataset, version=None, sample_id__in=list(sample_ids)
+    ).values("sample_id", "label", "removed")
+    return {row["sample_id"]: dict(row) for row in rows}
+
+
 def draft_of_dataset(dataset: Dataset) -> QuerySet[LabelEvent]:
     return LabelEvent.objects.filter(dataset=dataset, version=None).select_related("sample", "by")
 

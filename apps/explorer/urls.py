@@ -10,6 +10,7 @@ urlpatterns = [
     path("query-language/", table.query_language, name="query_language"),
     path("<int:dataset_id>/samples/", table.sample_list, name="samples"),
     path("<int:dataset_id>/samples/bulk/", table.samples_bulk, name="samples_bulk"),
+    path("<int:dataset_id>/samples/undo/", table.samples_undo, name="samples_undo"),
     path("<int:dataset_id>/samples/<int:sample_id>/", sample.sample_detail, name="sample"),
     path("<int:dataset_id>/views/", table.saved_view_create, name="view_create"),
     path("<int:dataset_id>/health/", health.health, name="health"),

@@ -149,3 +149,27 @@ def test_stale_scores_banner_scores_the_newest_version(page, team, tmp_path, scr
     expect(page.locator("#scoring")).to_contain_text(f"version {version.number}")
     assert dataset.scoring_runs.first().version == version.number
     assert page.console_errors == []
+
+
+def test_undo_the_last_bulk_action_and_see_draft_markers(page, world, team, screenshot):
+    dataset, run, rows = world
+    log_in(page, team.user("owner").username)
+    page.goto(f"/datasets/{dataset.pk}/samples/")
+    first = rows[0]["id"]
+    page.locator(f'#sample-table input[name=ids][value="{first}"]').check()
+    page.get_by_label("Tag", exact=True).fill("to undo")
+    page.get_by_role("button", name="Tag", exact=True).click()
+    expect(page.locator("#undo")).to_contain_text("Tagged 1 samples")
+    assert SampleTag.objects.filter(tag__name="to undo").count() == 1
+    screenshot(page, "explorer-undo")
+    page.locator("#undo").get_by_role("button", name="Undo").click()
+    expect(page.locator(".flash-success")).to_contain_text("Undone")
+    expect(page.locator("#undo")).to_have_count(0)
+    assert not SampleTag.objects.filter(tag__name="to undo").exists()
+    # A removal put in the draft marks its row.
+    page.locator(f'#sample-table input[name=ids][value="{first}"]').check()
+    page.get_by_role("button", name="Mark for removal").click()
+    expect(page.locator(f'#sample-table tr[data-sample="{first}"] .badge.draft')).to_have_text(
+        "draft: removal"
+    )
+    assert page.console_errors == []

@@ -241,4 +241,21 @@ def test_the_table_costs_the_same_queries_however_many_rows(world, team, web_as)
             counts.append(len(queries))
     finally:
         views.PAGE = old
-    assert counts[0] == counts[1] <= 17, counts  # 17th: the column menu's metadata keys
+    assert counts[0] == counts[1] <= 18, counts  # the column menu's metadata keys; the drafts
+
+
+def test_rows_with_a_pending_change_carry_a_draft_marker(world, team, web_as):
+    from apps.datasets.services import sample_relabel, sample_remove
+
+    dataset, _run, rows = world
+    relabelled, removed = (dataset.samples.get(pk=rows[i]["id"]) for i in (1, 2))
+    sample_relabel(sample=relabelled, label="bird", by=team.user("owner"))
+    sample_remove(sample=removed, by=team.user("owner"), reason="blurry")
+    page = web_as(team.user("viewer")).get(f"/datasets/{dataset.pk}/samples/").content.decode()
+    marked = re.findall(
+        r'data-sample="(\d+)"(?:(?!data-sample).)*?class="badge draft"[^>]*>([^<]+)<', page, re.S
+    )
+    assert {int(pk): text for pk, text in marked} == {
+        relabelled.pk: "draft → bird",
+        removed.pk: "draft: removal",
+    }

@@ -19,7 +19,7 @@ from apps.core.links import sample_table_url
 from apps.core.panels import panels_context
 from apps.datasets import selectors as dataset_selectors
 from apps.datasets.access import get_dataset_for_user
-from apps.explorer import actions, query, selectors, services
+from apps.explorer import actions, query, selectors, services, undo
 from apps.explorer.columns import DEFAULT_COLUMNS, columns_of, is_score
 from apps.explorer.query import QueryError
 from apps.explorer.views import stale_context
@@ -137,6 +137,7 @@ def sample_list(request, dataset_id: int):
     ids = [s.pk for s in rows]
     scores = selectors.scores_of_samples(found.run, ids)
     tags = dataset_selectors.tags_of_samples(ids)
+    drafts = dataset_selectors.draft_of_samples(dataset, ids)
     parts = query.parts_of(found.query)
     state = {k: request.GET[k] for k in EXPLORER_KEYS if request.GET.get(k)}
     if found.view and "q" not in state:
@@ -185,6 +186,7 @@ def sample_list(request, dataset_id: int):
             {
                 "sample": s,
                 "scores": scores.get(s.pk),
+                "draft": drafts.get(s.pk),
                 "cells": [
                     _cell(name, s, scores.get(s.pk), tags.get(s.pk, []), found) for name in shown
                 ],
@@ -223,6 +225,7 @@ def sample_list(request, dataset_id: int):
             a.bulk_template for a in actions.offered() if a.bulk_template and membership.can(a.cap)
         ],
         "removed": found.removed,
+        "undo": _undo_of(request, dataset),
         **stale_context(request, dataset, found.run),
     }
     context.update(panels_context("samples", request, context))
@@ -337,6 +340,12 @@ def _default_columns_url(request, state: dict, found) -> str:
     return f"{request.path}?{urlencode(params)}"
 
 
+def _undo_of(request, dataset) -> str | None:
+    """What the user's last bulk action on this dataset did, when it can be undone."""
+    state = request.session.get("undo") or {}
+    return state.get("message") if state.get("dataset") == dataset.pk else None
+
+
 def _with(request, **changes) -> str:
     params = request.GET.copy()
     for key, value in changes.items():
@@ -404,11 +413,39 @@ def samples_bulk(request, dataset_id: int):
                 "reason": request.POST.get("reason", ""),
             },
         )
+        before = undo.snapshot(action.name, selection, settings)
         changed = action.perform(selection, settings, by=request.user, detail={})
     except (QueryError, ValidationError) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
         return redirect(back)
-    messages.success(request, action.done(changed, settings))
+    said = action.done(changed, settings)
+    # The last bulk action of this user, which the table offers to undo (one at a time).
+    request.session["undo"] = undo.record(before, settings, said) if before else None
+    if before is None and action.name in undo.UNDOABLE:
+        said += f" More than {undo.UNDO_LIMIT:,} samples: this cannot be undone."
+    messages.success(request, said)
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def samples_undo(request, dataset_id: int):
+    """Undo the user's last bulk action on the dataset's table."""
+    state = request.session.get("undo") or {}
+    action = actions.find(state.get("action", ""))
+    dataset = get_dataset_for_user(
+        request.user, dataset_id, need=action.cap if action else Cap.COMMENT
+    )
+    back = request.POST.get("back") or reverse("datasets:samples", args=[dataset.pk])
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        back = reverse("datasets:samples", args=[dataset.pk])
+    try:
+        said = undo.undo(dataset, state, by=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        request.session["undo"] = None
+        messages.success(request, said)
     return redirect(back)
 
 
