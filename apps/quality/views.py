@@ -100,6 +100,7 @@ def method_parameters() -> dict[str, Any]:
         "outlier_min_threshold": outliers.MIN_THRESHOLD,
         "outlier_min_class": outliers.MIN_CLASS_SIZE,
         "outlier_common_words": outliers.COMMON_WORDS,
+        "outlier_foreign_below_percent": round(100 * outliers.FOREIGN_BELOW),
         "outlier_min_words": outliers.MIN_WORDS,
         "outlier_min_group": outliers.MIN_GROUP,
         "exact_below": _default(neighbours.knn, "exact_below"),

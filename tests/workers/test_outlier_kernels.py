@@ -135,3 +135,26 @@ def test_robust_z_and_bad_input() -> None:
         find_outliers(indices=np.zeros((3, 2), int), sims=np.zeros((3, 3)))
     with pytest.raises(ValueError, match="texts"):
         find_outliers(indices=np.zeros((3, 2), int), sims=np.zeros((3, 2)), texts=["a"])
+
+
+def test_templated_text_in_the_same_language_is_not_called_foreign() -> None:
+    """Messages from templates share nearly all their words with the rest; a template naming
+    more products shares half, which a robust z-score on so narrow a spread would call foreign."""
+    rng = np.random.default_rng(5)
+    ask = "hello can you tell me where my order is i have been waiting for it".split()
+    letters = np.array(list("bcdfghjklmnpqrstvwxz"))
+    rare = ["".join(rng.choice(letters, 7)) for _ in range(3000)]  # names: each in a text or two
+
+    def message(own: int, names: int) -> str:
+        words = rng.choice(ask, own, replace=False).tolist() + rng.choice(rare, names).tolist()
+        return " ".join(rng.permutation(words).tolist())
+
+    texts = [message(14, int(rng.integers(0, 3))) for _ in range(380)]
+    texts += [message(7, 7) for _ in range(20)]
+    share = common_word_share(texts)
+    assert np.median(share[380:]) == 0.5 and np.median(share[:380]) > 0.85
+    x = rng.normal(size=(len(texts), 16))
+    x[380:] = x[380] + 0.3 * rng.normal(size=(20, 16))  # the product messages sit together
+    indices, sims = knn(x, k=10)
+    found = find_outliers(indices=indices, sims=sims, texts=texts)
+    assert LANGUAGE not in set(found.signal[found.flagged])
