@@ -29,7 +29,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
 sys.path.insert(0, str(ROOT))
-from bench_setup import fresh_database, parquet, work_folder  # noqa: E402
+from bench_setup import fresh_database, parquet, timed_api, work_folder  # noqa: E402
 
 QUERIES = {
     "label, by mislabel score": ({"field": "label", "op": "=", "value": "cat"}, "-mislabel_score"),
@@ -192,26 +192,13 @@ def main() -> None:
     state = setup(work, args.rows, rescore=args.rescore)
 
     import numpy as np
-    from django.test import Client
 
-    from apps.accounts.models import User
-    from apps.accounts.services import api_token_create
     from apps.datasets.models import Dataset, Sample
     from apps.datasets.selectors import similar_samples
 
     dataset = Dataset.objects.get(pk=state["dataset"])
-    user = User.objects.get(username="bench")
-    _token, key = api_token_create(user=user, name=f"bench {time.time_ns()}", by=user)
-    client = Client(HTTP_AUTHORIZATION=f"Token {key}", HTTP_HOST="127.0.0.1")
+    get = timed_api()
     base = f"/api/datasets/{dataset.pk}/samples/"
-
-    def get(url: str) -> tuple[float, dict]:
-        started = time.perf_counter()
-        response = client.get(url)
-        elapsed = (time.perf_counter() - started) * 1000
-        if response.status_code != 200:
-            raise SystemExit(f"{url}: {response.status_code} {response.content[:300]!r}")
-        return elapsed, response.json()
 
     get(base)  # warm up
     per_query: dict[str, list[float]] = {name: [] for name in QUERIES}

@@ -50,3 +50,28 @@ def fresh_database(work: Path) -> dict:
         env=env,
     )
     return env
+
+
+def timed_api(username: str = "bench"):
+    """A GET on the API as the user (by a fresh token) that returns (milliseconds, body), and
+    stops the benchmark on anything but a 200. Needs Django set up."""
+    import time
+
+    from django.test import Client
+
+    from apps.accounts.models import User
+    from apps.accounts.services import api_token_create
+
+    user = User.objects.get(username=username)
+    _token, key = api_token_create(user=user, name=f"bench {time.time_ns()}", by=user)
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}", HTTP_HOST="127.0.0.1")
+
+    def get(url: str) -> tuple[float, dict]:
+        started = time.perf_counter()
+        response = client.get(url)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise SystemExit(f"{url}: {response.status_code} {response.content[:300]!r}")
+        return elapsed, response.json()
+
+    return get

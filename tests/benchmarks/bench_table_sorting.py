@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 from bench_explorer import _django, summary  # noqa: E402
-from bench_setup import fresh_database, work_folder  # noqa: E402
+from bench_setup import fresh_database, timed_api, work_folder  # noqa: E402
 
 LABELS = ["cat", "dog", "bird", "ship", "car", "tree", "fish", "frog", "horse", "truck"]
 ORDERINGS = ["label", "split", "external_id", "metadata.source", "metadata.n"]
@@ -106,25 +106,11 @@ def main() -> None:
     work = work_folder(args.work)
     state = setup(work, args.rows)
 
-    from django.test import Client
-
-    from apps.accounts.models import User
-    from apps.accounts.services import api_token_create
     from apps.datasets.models import Dataset
 
     dataset = Dataset.objects.get(pk=state["dataset"])
-    user = User.objects.get(username="bench")
-    _token, key = api_token_create(user=user, name=f"bench {time.time_ns()}", by=user)
-    client = Client(HTTP_AUTHORIZATION=f"Token {key}", HTTP_HOST="127.0.0.1")
+    get = timed_api()
     base = f"/api/datasets/{dataset.pk}/samples/"
-
-    def get(url: str) -> tuple[float, dict]:
-        started = time.perf_counter()
-        response = client.get(url)
-        elapsed = (time.perf_counter() - started) * 1000
-        if response.status_code != 200:
-            raise SystemExit(f"{url}: {response.status_code} {response.content[:300]!r}")
-        return elapsed, response.json()
 
     get(base)  # warm up
     timings: dict[str, list[float]] = {}
