@@ -16,6 +16,7 @@ from django.db import transaction
 
 from apps.datasets.models import Dataset, LabelEvent, SampleTag, Tag
 from apps.explorer.actions import Selection
+from apps.explorer.services import tag_name
 
 UNDOABLE = ("tag", "untag", "relabel", "remove")
 UNDO_LIMIT = 10_000
@@ -31,7 +32,8 @@ def snapshot(action: str, selection: Selection, settings: dict) -> dict[str, Any
         return None
     state: dict[str, Any] = {"action": action, "dataset": selection.dataset.pk, "ids": ids}
     if action in ("tag", "untag"):
-        tag = Tag.objects.filter(dataset=selection.dataset, name=settings["tag"].strip()).first()
+        tag = Tag.objects.filter(dataset=selection.dataset, name=tag_name(settings["tag"])).first()
+        state["new_tag"] = tag is None  # made by the action: undone, it goes too
         state["had"] = (
             list(
                 SampleTag.objects.filter(tag=tag, sample_id__in=ids).values_list(
@@ -54,7 +56,9 @@ def record(state: dict[str, Any], settings: dict, message: str) -> dict[str, Any
     """The snapshot completed once the action ran: what it made, and what it said it did."""
     ids = state["ids"]
     if state["action"] in ("tag", "untag"):
-        tag = Tag.objects.filter(dataset_id=state["dataset"], name=settings["tag"].strip()).first()
+        tag = Tag.objects.filter(
+            dataset_id=state["dataset"], name=tag_name(settings["tag"])
+        ).first()
         state["tag"] = tag.pk if tag else None
     else:
         state["made"] = list(
@@ -77,6 +81,8 @@ def undo(dataset: Dataset, state: dict[str, Any], *, by) -> str:
         SampleTag.objects.filter(tag_id=state["tag"], sample_id__in=ids).exclude(
             sample_id__in=state["had"]
         ).delete()
+        if state["new_tag"] and not SampleTag.objects.filter(tag_id=state["tag"]).exists():
+            Tag.objects.filter(pk=state["tag"]).delete()
     elif action == "untag":
         if state["tag"] is not None:
             SampleTag.objects.bulk_create(

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from apps.datasets.models import LabelEvent, SampleTag
+from apps.datasets.models import LabelEvent, SampleTag, Tag
 from apps.datasets.services import sample_relabel, version_commit
 from apps.explorer import undo
 from apps.projects.capabilities import Cap
@@ -52,6 +52,10 @@ def test_tag_and_untag_are_undone_leaving_earlier_tags(world, team, web_as):
     page = undo_last(client, dataset).content.decode()
     assert "Undone: Tagged" in page and 'id="undo"' not in page
     assert tagged("check") == before
+    bulk(client, dataset, action="tag", tag=" brand new ")
+    assert Tag.objects.filter(dataset=dataset, name="brand new").exists()
+    undo_last(client, dataset)  # a tag the action made goes with it
+    assert not Tag.objects.filter(dataset=dataset, name="brand new").exists()
     bulk(client, dataset, action="untag", tag="check")
     assert not tagged("check") & {r["id"] for r in rows if r["split"] == "test"}
     undo_last(client, dataset)
