@@ -2,6 +2,7 @@
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,36 @@ print(" ".join(sorted({"sklearn", "scipy", "faiss"} & set(sys.modules))))
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [], result.stdout
+
+
+# What a branch on a dataset's task looks like: `task == …`, `.task in …`, a task type named.
+TASK_BRANCH = re.compile(
+    r"\btask\s*(==|!=)|\.task\s+(not\s+)?in\b|\bTask\.(MULTILABEL|DETECTION|NER)\b"
+    r"|[\"'](multilabel|detection|ner)[\"']\s*(==|!=|in\b)|(==|!=)\s*[\"'](multilabel|detection|ner)[\"']"
+)
+
+
+def test_no_task_branches_outside_the_registry():
+    """Each task type's rules live in apps/annotations, one module per concern, and the rest
+    asks `annotations.of(dataset).<concern>`: a task compared anywhere else is a rule that the
+    next task type would have to find and edit by hand. The scoring adapters per task
+    (apps/quality/pipeline/by_task) are the one other place allowed to pick by task."""
+    allowed = (ROOT / "apps" / "annotations", ROOT / "apps" / "quality" / "pipeline" / "by_task")
+    files = [
+        path
+        for base, pattern in (
+            ("apps", "*.py"),
+            ("workers", "*.py"),
+            ("templates", "*.html"),
+            ("apps/config/static/js", "*.js"),
+        )
+        for path in sorted((ROOT / base).rglob(pattern))
+        if not path.is_relative_to(allowed[0]) and not path.is_relative_to(allowed[1])
+    ]
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in files
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if TASK_BRANCH.search(line)
+    ]
+    assert not found, "Ask the task registry instead:\n" + "\n".join(found)

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.projects",
+    "apps.annotations",
     "apps.datasets",
     "apps.quality",
     "apps.explorer",

@@ -13,6 +13,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from pgvector.django import VectorField
 
+from apps.annotations import Task
 from apps.projects.models import Project
 
 
@@ -35,7 +36,9 @@ class Dataset(models.Model):
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     modality = models.CharField(max_length=10, choices=Modality.choices, default=Modality.TEXT)
-    task = models.CharField(max_length=40, default="single-label classification", editable=False)
+    task = models.CharField(
+        max_length=40, choices=Task.choices, default=Task.CLASSIFICATION, editable=False
+    )
     labels = ArrayField(
         models.CharField(max_length=200), default=list, help_text="The label schema, in order."
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 
+from apps import annotations as task_types
 from apps.core import events
 from apps.datasets.models import Dataset, LabelSource, Tag
 from apps.explorer.columns import columns_of
@@ -79,10 +80,10 @@ def samples_relabel(
         )
         params = (*params, run.pk)
     else:
-        if label is not None and label not in dataset.labels:
-            raise ValidationError(
-                {"label": f"Unknown label {label!r}; the schema has {', '.join(dataset.labels)}."}
-            )
+        if label is not None and (
+            problem := task_types.of(dataset).values.check(label, schema=dataset.labels)
+        ):
+            raise ValidationError({"label": problem.message})
         target = f"SELECT m.id, %s::text AS label FROM ({sql}) m(id)"  # noqa: S608
         params = (label, *params)
     return _draft_events(dataset=dataset, target=target, params=params, by=by, reason=reason)

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from apps.annotations.base import VoteChoice
 from apps.datasets.models import Dataset, LabelEvent, Sample
 from apps.projects.models import Project
 from apps.quality.models import ScoringRun
@@ -38,11 +39,8 @@ class ConsensusPolicy(models.Model):
         return f"{self.min_votes} votes, {self.agreement:.0%} agreement"
 
 
-class Choice(models.TextChoices):
-    KEEP = "keep", "Keep"
-    RELABEL = "relabel", "Relabel"
-    REMOVE = "remove", "Remove"
-    UNSURE = "unsure", "Unsure"
+# A vote's choices are the same for every task type; the task registry reads votes by them.
+Choice = VoteChoice
 
 
 class ReviewSession(models.Model):

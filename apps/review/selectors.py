@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Count, Max, Q, QuerySet
 from django.utils import timezone
 
+from apps import annotations as task_types
 from apps.datasets.models import DatasetVersion, ImportJob, JobStatus
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
@@ -20,7 +21,6 @@ from apps.review.models import (
     SessionItem,
     Vote,
 )
-from apps.review.services import tally
 
 
 def progress(session: ReviewSession) -> dict:
@@ -73,7 +73,7 @@ def visible_tally(session: ReviewSession, sample_id: int, user) -> dict | None:
     votes = votes_on(session, sample_id)
     if session.blind and session.is_open and not any(v.voter_id == user.pk for v in votes):
         return None
-    return {"counts": tally(votes), "votes": votes}
+    return {"counts": task_types.of(session.dataset).review.tally(votes), "votes": votes}
 
 
 def decisions_of(session: ReviewSession) -> QuerySet[Decision]:

@@ -4,7 +4,6 @@ adjudication, and decisions applied as a new dataset version."""
 from __future__ import annotations
 
 import re
-from collections import Counter
 from datetime import datetime
 from urllib.parse import urljoin
 
@@ -15,6 +14,7 @@ from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps import annotations as task_types
 from apps.core import events
 from apps.core.links import sample_table_url
 from apps.datasets import services as dataset_services
@@ -356,10 +356,9 @@ def vote_cast(
     if choice not in Choice.values:
         raise ValidationError({"choice": f"Vote {', '.join(Choice.values)}."})
     if choice == Choice.RELABEL:
-        if label not in session.dataset.labels:
-            raise ValidationError(
-                {"label": f"Relabel to one of {', '.join(session.dataset.labels)}."}
-            )
+        dataset = session.dataset
+        if problem := task_types.of(dataset).values.check(label, schema=dataset.labels):
+            raise ValidationError({"label": problem.message})
     else:
         label = None
     with transaction.atomic():
@@ -384,31 +383,6 @@ def vote_cast(
     return vote
 
 
-def tally(votes) -> dict:
-    """{"keep": n, "remove": n, "relabel:cat": n, "unsure": n} of a sample's votes."""
-    return dict(
-        Counter(
-            f"{Choice.RELABEL}:{v.label}" if v.choice == Choice.RELABEL else v.choice for v in votes
-        )
-    )
-
-
-def consensus(counts: dict, policy: ConsensusPolicy) -> tuple[str, str | None] | None:
-    """The winning (outcome, label), if the votes meet the policy: enough votes that are not
-    "unsure", and the top choice holding the share of them the policy asks."""
-    decided = {k: n for k, n in counts.items() if k != Choice.UNSURE}
-    total = sum(decided.values())
-    if total < policy.min_votes or not decided:
-        return None
-    top, n = max(decided.items(), key=lambda kv: (kv[1], kv[0]))
-    tied = [k for k, m in decided.items() if m == n]
-    if len(tied) > 1 or n / total < policy.agreement:
-        return None
-    if top.startswith(f"{Choice.RELABEL}:"):
-        return Choice.RELABEL, top.split(":", 1)[1]
-    return top, None
-
-
 @transaction.atomic
 def session_close(*, session: ReviewSession, by, site_url: str = "") -> ReviewSession:
     """Close the session (no more votes) and turn its votes into decisions by the project's
@@ -417,13 +391,14 @@ def session_close(*, session: ReviewSession, by, site_url: str = "") -> ReviewSe
     if not locked.is_open:
         raise ValidationError({"detail": "The session is already closed."})
     policy = policy_of(locked.project)
+    kind = task_types.of(locked.dataset)
     votes: dict[int, list[Vote]] = {}
     for vote in Vote.objects.filter(session=locked).order_by("sample_id", "id"):
         votes.setdefault(vote.sample_id, []).append(vote)
     decided, disagreements = 0, []
     for sample_id, sample_votes in votes.items():
-        counts = tally(sample_votes)
-        winner = consensus(counts, policy)
+        counts = kind.review.tally(sample_votes)
+        winner = kind.review.consensus(counts, policy)
         if winner is None:
             disagreements.append({"sample": sample_id, "tally": counts})
             continue
@@ -508,11 +483,14 @@ def decision_adjudicate(
     """An adjudicator's decision, with the reason; it replaces the session's consensus one."""
     if outcome not in (Choice.KEEP, Choice.RELABEL, Choice.REMOVE):
         raise ValidationError({"outcome": "Outcome: choose keep, relabel or remove."})
-    if outcome == Choice.RELABEL and label not in dataset.labels:
-        raise ValidationError({"label": f"Relabel to one of {', '.join(dataset.labels)}."})
+    kind = task_types.of(dataset)
+    if outcome == Choice.RELABEL and (problem := kind.values.check(label, schema=dataset.labels)):
+        raise ValidationError({"label": problem.message})
     if not (reason or "").strip():
         raise ValidationError({"reason": "Say why: the decision keeps it."})
-    counts = tally(Vote.objects.filter(session=session, sample=sample)) if session else {}
+    counts = (
+        kind.review.tally(Vote.objects.filter(session=session, sample=sample)) if session else {}
+    )
     fields = {
         "dataset": dataset,
         "outcome": outcome,

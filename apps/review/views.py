@@ -14,6 +14,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
+from apps import annotations as task_types
 from apps.accounts.models import User
 from apps.datasets.access import get_dataset_for_user, get_sample_of_dataset
 from apps.explorer import selectors as explorer_selectors
@@ -105,7 +106,8 @@ def session_page(request, session_id: int):
         by_sample: dict[int, list] = {}
         for vote in session.votes.all():
             by_sample.setdefault(vote.sample_id, []).append(vote)
-        counts = {i.sample_id: services.tally(by_sample.get(i.sample_id, [])) for i in items}
+        tally = task_types.of(session.dataset).review.tally
+        counts = {i.sample_id: tally(by_sample.get(i.sample_id, [])) for i in items}
     decisions = {d.sample_id: d for d in selectors.decisions_of(session)}
     context.update(
         {

@@ -3,11 +3,11 @@ what accepting a batch rests on (its checked accuracy) and would change (its rel
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from django.db.models import Count, F, Q, QuerySet, Sum
 
+from apps import annotations as task_types
 from apps.projects.capabilities import Cap, Role, role_can
 from apps.quality.models import SampleScore
 from apps.quality.selectors import latest_done_run
@@ -23,14 +23,14 @@ from apps.vendors.models import (
 
 
 def final_label(labels) -> str | None:
-    """The item's label: the most frequent of its annotators' (ties: none)."""
-    counts = Counter(label.label for label in labels if label.label is not None)
-    if not counts:
+    """One item's label from its annotators' labels (VendorLabel rows), by the rule of the
+    dataset's task. The rows come from their item (`item.labels`), which knows its batch, so
+    finding the dataset costs at most one query per batch."""
+    labels = list(labels)
+    if not labels:
         return None
-    ranked = counts.most_common()
-    if len(ranked) > 1 and ranked[0][1] == ranked[1][1]:
-        return None
-    return ranked[0][0]
+    kind = task_types.of(labels[0].item.batch.dataset)
+    return kind.agreement.final(label.label for label in labels)
 
 
 def batches_for_vendor_user(user, project) -> QuerySet[Batch]:

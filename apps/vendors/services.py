@@ -16,6 +16,7 @@ from django.db.models.functions import MD5, Cast
 from django.urls import reverse
 from django.utils import timezone
 
+from apps import annotations as task_types
 from apps.core import events
 from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, LabelSource, Sample
@@ -317,8 +318,11 @@ def label_set(
         BatchItem.Status.OPEN,
     ):
         raise ValidationError({"detail": "Only the returned items are open for rework."})
-    if label is not None and label not in batch.dataset.labels:
-        raise ValidationError({"label": f"Choose one of {', '.join(batch.dataset.labels)}."})
+    dataset = batch.dataset
+    if label is not None and (
+        problem := task_types.of(dataset).values.check(label, schema=dataset.labels)
+    ):
+        raise ValidationError({"label": problem.message})
     skip_reason = (skip_reason or "").strip()
     if label is None and not skip_reason:
         raise ValidationError({"skip_reason": "Say why you skip this item."})

@@ -24,10 +24,10 @@ import psycopg
 from django.db import connection
 from psycopg.types.json import Jsonb
 
+from apps import annotations as task_types
 from apps.core.text import text_problem
 from apps.datasets.importing.readers import Batch, FileRefused, Problem, _BadValue, read_batches
 from apps.datasets.importing.values import (
-    MAX_LABEL_LENGTH,
     MAX_VECTOR_DIMENSIONS,
     id_problem,
     image_path,
@@ -173,6 +173,7 @@ class _Validator:
         self.options = options
         self.problems = problems
         self.schema = list(dataset.labels)
+        self.class_name_problem = task_types.of(dataset).values.check_class_name
         self.known = set(self.schema)
         self.free_schema = not self.schema  # a new dataset takes its labels from the file
         self.new_labels: list[str] = []
@@ -243,13 +244,8 @@ class _Validator:
         label = str(value).strip()
         if not label:
             return None
-        if problem := text_problem(label):
-            self.problems.add(row, "label", f"the label {problem}")
-            return None
-        if len(label) > MAX_LABEL_LENGTH:
-            self.problems.add(
-                row, "label", f"the label is longer than {MAX_LABEL_LENGTH} characters"
-            )
+        if problem := self.class_name_problem(label):
+            self.problems.add(row, "label", problem)
             return None
         if label not in self.known:
             if self.prob_classes is not None and label not in self.prob_classes:

@@ -15,7 +15,6 @@ from apps.core.text import text_problem
 
 # 4 bytes a character at most: the unique (dataset, id) index holds ~2,700 bytes a key.
 MAX_ID_LENGTH = 500
-MAX_LABEL_LENGTH = 200  # Dataset.labels holds varchar(200)
 MAX_VECTOR_DIMENSIONS = 16_000  # pgvector's vector type holds no more
 # Deep enough for any real metadata; shallow enough that JSON encoders and PostgreSQL's jsonb
 # parser (which recurse) never run out of stack.

@@ -6,6 +6,8 @@ from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 
+from apps import annotations as task_types
+from apps.annotations import Task
 from apps.core import events
 from apps.datasets.models import Dataset, Modality
 from apps.datasets.selectors import text_model_path
@@ -13,7 +15,14 @@ from apps.datasets.selectors import text_model_path
 
 @transaction.atomic
 def dataset_create(
-    *, project, name: str, modality: str = Modality.TEXT, labels=(), description: str = "", by
+    *,
+    project,
+    name: str,
+    modality: str = Modality.TEXT,
+    task: str = Task.CLASSIFICATION,
+    labels=(),
+    description: str = "",
+    by,
 ) -> Dataset:
     name = (name or "").strip()
     if not name:
@@ -22,15 +31,25 @@ def dataset_create(
         raise ValidationError(
             {"modality": f"Unknown modality {modality!r}; use one of {', '.join(Modality.values)}."}
         )
+    if task not in task_types.creatable():
+        offered = ", ".join(task_types.creatable())
+        raise ValidationError({"task": f"A dataset's task is one of {offered}, not {task!r}."})
+    kind = task_types.get(task)
     labels = [str(label).strip() for label in labels if str(label).strip()]
     if len(set(labels)) != len(labels):
         raise ValidationError({"labels": "The label schema lists a label twice."})
+    for label in labels:
+        if problem := kind.values.check_class_name(label):
+            raise ValidationError(
+                {"labels": f"The label schema cannot hold {label[:40]!r}: {problem}."}
+            )
     try:
         with transaction.atomic():
             return Dataset.objects.create(
                 project=project,
                 name=name,
                 modality=modality,
+                task=task,
                 labels=labels,
                 description=description,
                 created_by=by,

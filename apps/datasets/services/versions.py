@@ -7,6 +7,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.urls import reverse
 
+from apps import annotations as task_types
 from apps.core import events
 from apps.datasets.models import Dataset, DatasetVersion, LabelEvent, LabelSource, Sample
 
@@ -17,10 +18,10 @@ def sample_relabel(
 ) -> LabelEvent:
     """Put a label change in the dataset's draft (one draft change per sample; the newest wins)."""
     dataset = sample.dataset
-    if label is not None and label not in dataset.labels:
-        raise ValidationError(
-            {"label": f"Unknown label {label!r}; the schema has {', '.join(dataset.labels)}."}
-        )
+    if label is not None and (
+        problem := task_types.of(dataset).values.check(label, schema=dataset.labels)
+    ):
+        raise ValidationError({"label": problem.message})
     return _draft_event(
         sample=sample, label=label, removed=False, by=by, reason=reason, source=source
     )
