@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from apps.annotations import classification
+from apps.annotations import classification, multilabel
 from apps.annotations.base import Task, TaskType, Unsupported
 
 __all__ = ["REGISTRY", "Task", "TaskType", "Unsupported", "creatable", "get", "of"]
 
-REGISTRY: dict[str, TaskType] = {kind.task: kind for kind in (classification.TYPE,)}
+REGISTRY: dict[str, TaskType] = {kind.task: kind for kind in (classification.TYPE, multilabel.TYPE)}
 
 
 def get(task: str) -> TaskType:
