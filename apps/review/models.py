@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import ngettext
 
 from apps.datasets.models import Dataset, LabelEvent, Sample
 from apps.projects.models import Project
@@ -35,7 +36,11 @@ class ConsensusPolicy(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.min_votes} votes, {self.agreement:.0%} agreement"
+        return ngettext(
+            "%(n)s vote, %(agreement)s agreement",
+            "%(n)s votes, %(agreement)s agreement",
+            self.min_votes,
+        ) % {"n": self.min_votes, "agreement": f"{self.agreement:.0%}"}
 
 
 class Choice(models.TextChoices):

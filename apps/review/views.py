@@ -11,6 +11,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -219,7 +220,12 @@ def session_close(request, session_id: int):
         s = session.summary
         messages.success(
             request,
-            f"Closed: {s['decided']} decisions by consensus, {s['disagreement_count']} without.",
+            ngettext(
+                "Closed: %(n)s decision by consensus, %(open)s without.",
+                "Closed: %(n)s decisions by consensus, %(open)s without.",
+                s["decided"],
+            )
+            % {"n": s["decided"], "open": s["disagreement_count"]},
         )
     # Closing posts through htmx for its confirmation dialog: the page reloads.
     target = reverse("review:session", args=[session.pk])

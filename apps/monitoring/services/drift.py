@@ -19,6 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from apps.core import events
 from apps.core.tasks import task_enqueue
@@ -427,9 +428,12 @@ def drift_windows_check(*, dataset_id: int, now: datetime | None = None) -> list
                 )
             elif n_vectors < policy.min_samples:
                 without = n_all - n_vectors
-                fields["skipped"] = (
-                    f"{n_vectors} samples, fewer than the {policy.min_samples} needed"
-                    + (f" ({without} more without an embedding)" if without else "")
+                fields["skipped"] = ngettext(
+                    "%(n)s sample, fewer than the %(min)s needed",
+                    "%(n)s samples, fewer than the %(min)s needed",
+                    n_vectors,
+                ) % {"n": n_vectors, "min": policy.min_samples} + (
+                    f" ({without} more without an embedding)" if without else ""
                 )
             else:
                 fields.update(_compute(dataset, space, policy, training, start, end))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from django.utils.translation import ngettext
 
 from apps.datasets.models import Prediction, Sample
 from apps.datasets.services import embeddings_compute
@@ -72,10 +73,12 @@ def _load_model_run(model_run, data: Arrays) -> None:
         found, probs = arrays.run_probs(model_run.pk, epoch=epoch)
         probs, present = arrays.align(data.ids, found, probs)
         if not present.all():
-            data.skipped["model_run"] = (
-                f"the model run has no epoch-{epoch} probabilities for "
-                f"{int((~present).sum())} samples"
-            )
+            missing = int((~present).sum())
+            data.skipped["model_run"] = ngettext(
+                "the model run has no epoch-%(epoch)s probabilities for %(n)s sample",
+                "the model run has no epoch-%(epoch)s probabilities for %(n)s samples",
+                missing,
+            ) % {"epoch": epoch, "n": missing}
             return
         by_epoch[epoch] = probs
     final = 0 if 0 in by_epoch else epochs[-1]
