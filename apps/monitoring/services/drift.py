@@ -29,6 +29,8 @@ from apps.monitoring.services.production import resolve_space
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
 from apps.quality import arrays
+from apps.quality.models import ScoringRun
+from apps.quality.selectors import latest_done_run, scored_clusters, scoring_space
 from workers.engine import label_shift, monitor, neighbours
 
 log = logging.getLogger(__name__)
@@ -200,6 +202,9 @@ class _Training:
         self.ids = ids
         self.n = len(ids)
         self.ref = None
+        # The run whose clusters the check's cluster numbers are, so that cluster 7 here is
+        # cluster 7 of the health page and the sample table; None: regions of the check's own.
+        self.scoring_run: ScoringRun | None = None
         self.texts: list[str] | None = None
         # The class signals: from a 5-fold logistic regression on the embeddings, and from the
         # newest model run when it scored training (its production probabilities are used for
@@ -211,7 +216,21 @@ class _Training:
         if self.n < monitor.MIN_SAMPLES:
             return
         vectors = _vectors(space.pk, ids)
-        clusters = neighbours.clusters(vectors, n_clusters=monitor.cluster_count(self.n), seed=SEED)
+        clusters = None
+        run = latest_done_run(dataset)
+        if run is not None and space == scoring_space(dataset):
+            scored = scored_clusters(run, ids.tolist())
+            keep = np.fromiter((int(i) in scored for i in ids), dtype=bool, count=len(ids))
+            # Training that arrived after the run has no cluster of it and is left out.
+            if keep.sum() >= monitor.MIN_SAMPLES:
+                ids, vectors = ids[keep], vectors[keep]
+                self.ids, self.n = ids, len(ids)
+                clusters = np.array([scored[int(i)] for i in ids], dtype=np.int64)
+                self.scoring_run = run
+        if clusters is None:
+            clusters = neighbours.clusters(
+                vectors, n_clusters=monitor.cluster_count(self.n), seed=SEED
+            )
         self.ref = monitor.reference(vectors, clusters)
         rows = dict(
             (pk, (label, text))
@@ -291,10 +310,14 @@ def _describe(reason: dict) -> str:
             f"belongs to no training class, {reason.get('share', value):.1%} of the window far "
             f"from every class (threshold {threshold:.0%})"
         )
-    return (
-        f"cluster {reason.get('cluster')} share changed by {100 * value:.1f} points "
-        f"> {100 * threshold:.0f}"
+    # Checks against a scoring run's clusters say which run; the others grouped training into
+    # regions of their own, numbered apart from any run's clusters.
+    where = (
+        f"cluster {reason.get('cluster')} of scoring run {reason['scoring_run']}"
+        if reason.get("scoring_run")
+        else f"region {reason.get('cluster')}"
     )
+    return f"{where} share changed by {100 * value:.1f} points > {100 * threshold:.0f}"
 
 
 def window_label(check: DriftCheck) -> str:
@@ -497,8 +520,16 @@ def _compute(dataset, space, policy, training: _Training, start, end) -> dict:
         "clusters": _cluster_rows(result, training, texts),
         **_class_fields(result, training, probs is not None),
         "alert": result["alert"],
-        "reasons": [{k: _plain(v) for k, v in r.items()} for r in result["crossed"]],
+        "reasons": [_reason(r, training.scoring_run) for r in result["crossed"]],
+        "scoring_run": training.scoring_run,
     }
+
+
+def _reason(crossed: dict, run: ScoringRun | None) -> dict:
+    reason = {k: _plain(v) for k, v in crossed.items()}
+    if reason.get("signal") == monitor.CLUSTER_SHIFT and run is not None:
+        reason["scoring_run"] = run.pk
+    return reason
 
 
 def _class_fields(result: dict, training: _Training, from_run: bool) -> dict:

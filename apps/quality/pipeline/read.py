@@ -10,6 +10,7 @@ from apps.datasets.services import embeddings_compute
 from apps.quality import arrays
 from apps.quality.models import ScoringRun
 from apps.quality.pipeline.analysis import Arrays
+from apps.quality.selectors import scoring_space
 
 
 def load(run: ScoringRun, *, full: bool = True) -> Arrays:
@@ -36,7 +37,7 @@ def load(run: ScoringRun, *, full: bool = True) -> Arrays:
         metadata=[r[3] or {} for r in rows],
         texts=[r[4] or "" for r in rows] if dataset.modality == "text" and full else None,
     )
-    space = dataset.embedding_spaces.order_by("id").first()
+    space = scoring_space(dataset)
     if space is None and rows and full:
         # No embeddings given or computed yet: compute them now (text, tabular or images).
         try:
