@@ -42,9 +42,7 @@ def everything(world, team):
         project=team.project, name="Acme Labels", price_per_item="0.05", currency="EUR"
     )
     vendor_services.vendor_member_add(vendor=acme, project=team.project, user=team.user("vendor"))
-    batch = vendor_services.batch_send(
-        batch=make_batch(world, team, acme), by=team.user("manager")
-    )
+    batch = vendor_services.batch_send(batch=make_batch(world, team, acme), by=team.user("manager"))
     return dataset, session, batch
 
 
