@@ -648,3 +648,31 @@ def test_without_a_scoring_run_drift_calls_its_own_groups_regions(team, three_da
     assert monitoring._describe(
         {"signal": "cluster_shift", "value": 0.2, "threshold": 0.1, "cluster": 3}
     ).startswith("region 3 share")
+
+
+def test_windows_wait_for_a_first_scoring_run_under_way_then_use_its_clusters(
+    team, three_days, django_capture_on_commit_callbacks, monkeypatch
+):
+    from apps.core import events
+    from apps.quality.models import RunStatus, ScoringRun
+
+    dataset = three_days
+    run = ScoringRun.objects.create(dataset=dataset, version=1, status=RunStatus.RUNNING)
+    assert monitoring.drift_windows_check(dataset_id=dataset.pk, now=NOW) == []
+    assert not DriftCheck.objects.filter(dataset=dataset).exists()
+    # The run ends: a check is queued, and the windows are numbered by its clusters.
+    run.delete()
+    run = _scored_by_nearest_centre(dataset)
+    queued = []
+    monkeypatch.setattr(monitoring, "task_enqueue", lambda name, *args: queued.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        events.record(
+            events.Event(
+                "scoring.finished",
+                project=dataset.project,
+                payload={"run": run.pk, "dataset": {"id": dataset.pk, "name": dataset.name}},
+            )
+        )
+    assert queued == [(dataset.pk,)]
+    checks = monitoring.drift_windows_check(dataset_id=dataset.pk, now=NOW)
+    assert len(checks) == 3 and {c.scoring_run_id for c in checks} == {run.pk}

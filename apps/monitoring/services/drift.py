@@ -29,13 +29,15 @@ from apps.monitoring.services.production import resolve_space
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
 from apps.quality import arrays
-from apps.quality.models import ScoringRun
+from apps.quality.models import RunStatus, ScoringRun
 from apps.quality.selectors import latest_done_run, scored_clusters, scoring_space
 from workers.engine import label_shift, monitor, neighbours
 
 log = logging.getLogger(__name__)
 
 LOOKBACK_WINDOWS = 30
+# A first scoring run under way for longer than this is taken for one a dead worker left behind.
+FIRST_RUN_WAIT = timedelta(hours=6)
 MAX_TRAIN = 5_000  # training rows compared with, a fixed random subsample above this
 MAX_WINDOW = 10_000  # production rows of one window, likewise
 TOP_CLUSTERS = 10  # cluster rows kept per check
@@ -292,6 +294,26 @@ class _Training:
         return np.asarray(aligned[:, order], dtype=np.float64)
 
 
+def _first_run_under_way(dataset: Dataset, space: EmbeddingSpace, now: datetime) -> bool:
+    """A first scoring run of the monitored space queued or running, started recently enough
+    that it is not a run a dead worker left behind."""
+    if latest_done_run(dataset) is not None or space != scoring_space(dataset):
+        return False
+    return dataset.scoring_runs.filter(
+        status__in=(RunStatus.QUEUED, RunStatus.RUNNING),
+        created_at__gte=now - FIRST_RUN_WAIT,
+    ).exists()
+
+
+def scoring_finished(event: events.Event) -> None:
+    """A finished scoring run brings its clusters: check the windows that waited for it."""
+    dataset = Dataset.objects.filter(pk=event.payload["dataset"]["id"]).first()
+    if dataset is not None and dataset.samples.filter(
+        split=Split.PRODUCTION, observed_at__isnull=False
+    ).exists():
+        drift_check_enqueue(dataset=dataset)
+
+
 def _describe(reason: dict) -> str:
     value, threshold = reason["value"], reason["threshold"]
     if reason["signal"] == "test":
@@ -417,6 +439,10 @@ def drift_windows_check(*, dataset_id: int, now: datetime | None = None) -> list
     }
     due = [start for start in sorted(counts) if start not in existing or existing[start].skipped]
     if not due:
+        return []
+    if space is not None and _first_run_under_way(dataset, space, now):
+        # Its clusters are what the windows' clusters are numbered by: the windows wait for it
+        # (its end queues a check) rather than being checked once against regions of their own.
         return []
     with connection.cursor() as cur:
         cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, dataset.pk])
