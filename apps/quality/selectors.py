@@ -19,11 +19,12 @@ def scoring_space(dataset: Dataset) -> EmbeddingSpace | None:
 
 def scored_clusters(run: ScoringRun, sample_ids) -> dict[int, int]:
     """The cluster the run gave each of these samples (those it scored with a cluster)."""
-    return dict(
+    rows = (
         SampleScore.objects.filter(run=run, sample_id__in=list(sample_ids), cluster__isnull=False)
         .values_list("sample_id", "cluster")
         .iterator(chunk_size=5000)
     )
+    return {sample_id: cluster for sample_id, cluster in rows if cluster is not None}
 
 
 def stale_scores(dataset: Dataset, run: ScoringRun | None) -> dict | None:

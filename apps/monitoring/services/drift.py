@@ -219,16 +219,16 @@ class _Training:
             return
         vectors = _vectors(space.pk, ids)
         clusters = None
-        run = latest_done_run(dataset)
-        if run is not None and space == scoring_space(dataset):
-            scored = scored_clusters(run, ids.tolist())
+        scored_run = latest_done_run(dataset)
+        if scored_run is not None and space == scoring_space(dataset):
+            scored = scored_clusters(scored_run, ids.tolist())
             keep = np.fromiter((int(i) in scored for i in ids), dtype=bool, count=len(ids))
             # Training that arrived after the run has no cluster of it and is left out.
             if keep.sum() >= monitor.MIN_SAMPLES:
                 ids, vectors = ids[keep], vectors[keep]
                 self.ids, self.n = ids, len(ids)
                 clusters = np.array([scored[int(i)] for i in ids], dtype=np.int64)
-                self.scoring_run = run
+                self.scoring_run = scored_run
         if clusters is None:
             clusters = neighbours.clusters(
                 vectors, n_clusters=monitor.cluster_count(self.n), seed=SEED
@@ -308,9 +308,10 @@ def _first_run_under_way(dataset: Dataset, space: EmbeddingSpace, now: datetime)
 def scoring_finished(event: events.Event) -> None:
     """A finished scoring run brings its clusters: check the windows that waited for it."""
     dataset = Dataset.objects.filter(pk=event.payload["dataset"]["id"]).first()
-    if dataset is not None and dataset.samples.filter(
-        split=Split.PRODUCTION, observed_at__isnull=False
-    ).exists():
+    if (
+        dataset is not None
+        and dataset.samples.filter(split=Split.PRODUCTION, observed_at__isnull=False).exists()
+    ):
         drift_check_enqueue(dataset=dataset)
 
 
