@@ -109,7 +109,8 @@ def summary(detail: dict | None) -> str:
     if "version" in rest and rest["version"] is not None:
         parts.append(f"v{rest.pop('version')}")
     if "rows" in rest:
-        parts.append(f"{_value(rest.pop('rows'))} rows")
+        rows = rest.pop("rows")
+        parts.append(f"{_value(rows)} {'row' if rows == 1 else 'rows'}")
     if "role" in rest:
         parts.append(f"as {_role(rest.pop('role'))}")
     for key, value in rest.items():

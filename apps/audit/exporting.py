@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from apps.audit.actions import summary
 from apps.audit.models import AuditEvent
@@ -51,7 +52,7 @@ def csv_response(
         actor=by,
         action="audit.exported",
         project=project,
-        target=f"{rows} events",
+        target=ngettext("%(n)s event", "%(n)s events", rows) % {"n": rows},
         detail={
             "format": "csv",
             "rows": rows,

@@ -135,6 +135,7 @@ class DriftCheckSerializer(serializers.ModelSerializer):
             "new_kind",
             "thresholds",
             "embedding_space",
+            "scoring_run",
             "created_at",
         ]
 

@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from apps.datasets.models import Dataset
+from apps.quality.models import ScoringRun
 
 
 class MonitoringPolicy(models.Model):
@@ -122,6 +123,15 @@ class DriftCheck(models.Model):
     thresholds = models.JSONField(default=dict, blank=True, help_text="The policy checked with.")
     skipped = models.CharField(max_length=200, blank=True, help_text="Why it was not tested.")
     embedding_space = models.CharField(max_length=80, blank=True)
+    scoring_run = models.ForeignKey(
+        ScoringRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The scoring run whose clusters the cluster numbers are; empty: the check "
+        "grouped training into regions of its own (no scoring run in its embedding space).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -25,6 +25,7 @@ from apps.monitoring.services import drift
 from apps.monitoring.services.production import PRODUCTION_MAX_ROWS, resolve_space
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
+from apps.quality.selectors import latest_done_run
 from workers.engine import label_shift, monitor
 
 SHOWN_WINDOWS = drift.LOOKBACK_WINDOWS
@@ -259,6 +260,17 @@ def drift_chart(checks: list[DriftCheck], policy) -> dict | None:
     }
 
 
+def _run_clusters_url(dataset, check: DriftCheck | None) -> str | None:
+    """Where the clusters of the check's scoring run are listed: the health page while it is
+    the newest finished run (the one health shows), else the sample table of that run."""
+    if check is None or not check.scoring_run_id:
+        return None
+    latest = latest_done_run(dataset)
+    if latest is not None and latest.pk == check.scoring_run_id:
+        return reverse("datasets:health", args=[dataset.pk]) + "#clusters"
+    return sample_table_url(dataset.pk, run=check.scoring_run_id)
+
+
 def _reasons(check: DriftCheck) -> list[str]:
     return [drift._describe(r) for r in check.reasons]
 
@@ -283,6 +295,15 @@ def _cluster_rows(dataset, check: DriftCheck) -> list[dict]:
                 if examples
                 else None,
                 "examples": len(examples),
+                # The run's cluster, on the same table the health page's cluster links open.
+                "cluster_url": sample_table_url(
+                    dataset.pk,
+                    {"field": "cluster", "op": "=", "value": c["cluster"]},
+                    "-mislabel_score",
+                    run=check.scoring_run_id,
+                )
+                if check.scoring_run_id
+                else None,
             }
         )
     return rows
@@ -410,6 +431,7 @@ def _context(request, dataset, form=None) -> dict:
         "chosen": chosen,
         "chosen_label": drift.window_label(chosen) if chosen else "",
         "clusters": _cluster_rows(dataset, chosen) if chosen else [],
+        "clusters_run_url": _run_clusters_url(dataset, chosen),
         "classes": _class_rows(dataset, chosen) if chosen else [],
         "new_kind": _new_kind(dataset, chosen) if chosen else None,
         "label_shift_p": _p_text(chosen.label_shift_p_value) if chosen else "—",

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from apps.datasets.models import Dataset
-from apps.quality.models import RunStatus, ScoringRun
+from apps.datasets.models import Dataset, EmbeddingSpace
+from apps.quality.models import RunStatus, SampleScore, ScoringRun
 
 
 def latest_done_run(dataset: Dataset) -> ScoringRun | None:
     """The newest finished run: what pages, exports and filters show by default."""
     return dataset.scoring_runs.filter(status=RunStatus.DONE).first()
+
+
+def scoring_space(dataset: Dataset) -> EmbeddingSpace | None:
+    """The embedding space a scoring run reads (the dataset's first): its clusters, map and
+    neighbours are of this space, and drift uses the run's clusters only when it monitors it."""
+    return dataset.embedding_spaces.order_by("id").first()
+
+
+def scored_clusters(run: ScoringRun, sample_ids) -> dict[int, int]:
+    """The cluster the run gave each of these samples (those it scored with a cluster)."""
+    rows = (
+        SampleScore.objects.filter(run=run, sample_id__in=list(sample_ids), cluster__isnull=False)
+        .values_list("sample_id", "cluster")
+        .iterator(chunk_size=5000)
+    )
+    return {sample_id: cluster for sample_id, cluster in rows if cluster is not None}
 
 
 def stale_scores(dataset: Dataset, run: ScoringRun | None) -> dict | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import ngettext
 
 from apps.annotations.base import VoteChoice
 from apps.datasets.models import Dataset, LabelEvent, Sample
@@ -36,7 +37,11 @@ class ConsensusPolicy(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.min_votes} votes, {self.agreement:.0%} agreement"
+        return ngettext(
+            "%(n)s vote, %(agreement)s agreement",
+            "%(n)s votes, %(agreement)s agreement",
+            self.min_votes,
+        ) % {"n": self.min_votes, "agreement": f"{self.agreement:.0%}"}
 
 
 # A vote's choices are the same for every task type; the task registry reads votes by them.

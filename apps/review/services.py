@@ -13,6 +13,7 @@ from django.core.mail import send_mail
 from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from apps import annotations as task_types
 from apps.core import events
@@ -306,7 +307,12 @@ def session_create(
             "session.created",
             project=dataset.project,
             actor=by,
-            activity=f"started review session “{title}” ({len(samples)} samples)",
+            activity=ngettext(
+                "started review session “%(title)s” (%(n)s sample)",
+                "started review session “%(title)s” (%(n)s samples)",
+                len(samples),
+            )
+            % {"title": title, "n": len(samples)},
             url=url,
             notice=events.Notice(
                 users=tuple(u for u in people if u != by),
@@ -340,7 +346,12 @@ def session_items_add(*, session: ReviewSession, samples, by) -> int:
                 "session.items_added",
                 project=session.project,
                 actor=by,
-                activity=f"added {len(fresh)} samples to review session “{session.title}”",
+                activity=ngettext(
+                    "added %(n)s sample to review session “%(title)s”",
+                    "added %(n)s samples to review session “%(title)s”",
+                    len(fresh),
+                )
+                % {"n": len(fresh), "title": session.title},
                 url=reverse("review:session", args=[session.pk]),
             )
         )
@@ -412,7 +423,10 @@ def session_close(*, session: ReviewSession, by, site_url: str = "") -> ReviewSe
                 "label": label,
                 "source": Decision.Source.CONSENSUS,
                 "decided_by": None,
-                "reason": f"{max(counts.values())} of {sum(counts.values())} votes",
+                "reason": ngettext(
+                    "%(top)s of %(n)s vote", "%(top)s of %(n)s votes", sum(counts.values())
+                )
+                % {"top": max(counts.values()), "n": sum(counts.values())},
                 "tally": counts,
             },
         )
@@ -454,13 +468,22 @@ def session_close(*, session: ReviewSession, by, site_url: str = "") -> ReviewSe
                 "disagreements": len(disagreements),
                 "url": url,
             },
-            activity=f"closed review session “{locked.title}”: {decided} decisions, "
-            f"{len(disagreements)} without consensus",
+            activity=ngettext(
+                "closed review session “%(title)s”: %(n)s decision, %(open)s without consensus",
+                "closed review session “%(title)s”: %(n)s decisions, %(open)s without consensus",
+                decided,
+            )
+            % {"title": locked.title, "n": decided, "open": len(disagreements)},
             url=url,
             notice=events.Notice(
                 users=tuple(p for p in locked.participants.all() if p != by),
                 kind=Notification.Kind.DECISION,
-                text=f"“{locked.title}” closed with {decided} decisions",
+                text=ngettext(
+                    "“%(title)s” closed with %(n)s decision",
+                    "“%(title)s” closed with %(n)s decisions",
+                    decided,
+                )
+                % {"title": locked.title, "n": decided},
                 url=url,
                 site_url=site_url,
             ),

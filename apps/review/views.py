@@ -11,6 +11,7 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -20,6 +21,7 @@ from apps.datasets.access import get_dataset_for_user, get_sample_of_dataset
 from apps.explorer import selectors as explorer_selectors
 from apps.explorer.actions import selection_of_form
 from apps.explorer.query import QueryError
+from apps.explorer.views import stale_context
 from apps.projects.access import get_membership_for_user, get_project_for_user
 from apps.projects.capabilities import Cap
 from apps.review import selectors, services
@@ -95,6 +97,14 @@ def _session_context(request, session: ReviewSession) -> dict:
     }
 
 
+def _stale_of(request, session: ReviewSession) -> dict:
+    """The stale-scores banner while the session is open: its queue shows the suggestions and
+    flags of the session's run, which newer versions may have made out of date."""
+    if not session.is_open:
+        return {"stale": None, "can_score": False}
+    return stale_context(request, session.dataset, session.run)
+
+
 @login_required
 @require_safe
 def session_page(request, session_id: int):
@@ -126,6 +136,7 @@ def session_page(request, session_id: int):
             "comments": selectors.thread(session=session),
             "comment_target": {"session": session.pk},
             "labels": session.dataset.labels,
+            **_stale_of(request, session),
         }
     )
     return render(request, "review/session.html", context)
@@ -178,6 +189,7 @@ def queue(request, session_id: int):
             "more_labels": session.dataset.labels[9:],
             "comments": selectors.thread(sample=sample),
             "comment_target": {"dataset": session.dataset_id, "sample": sample.pk},
+            **_stale_of(request, session),
         }
     )
     return render(request, "review/queue.html", context)
@@ -221,7 +233,12 @@ def session_close(request, session_id: int):
         s = session.summary
         messages.success(
             request,
-            f"Closed: {s['decided']} decisions by consensus, {s['disagreement_count']} without.",
+            ngettext(
+                "Closed: %(n)s decision by consensus, %(open)s without.",
+                "Closed: %(n)s decisions by consensus, %(open)s without.",
+                s["decided"],
+            )
+            % {"n": s["decided"], "open": s["disagreement_count"]},
         )
     # Closing posts through htmx for its confirmation dialog: the page reloads.
     target = reverse("review:session", args=[session.pk])

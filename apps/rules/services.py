@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from apps.config.exceptions import error_text
 from apps.core import events
@@ -463,7 +464,12 @@ def _announce(rule: Rule, samples: list[Sample], detail: dict) -> None:
             project=rule.project,
             actor=rule.created_by,
             payload=_payload(rule, samples),
-            activity=f"rule “{rule.name}” acted on {len(samples)} samples of {rule.dataset.name}",
+            activity=ngettext(
+                "rule “%(rule)s” acted on %(n)s sample of %(dataset)s",
+                "rule “%(rule)s” acted on %(n)s samples of %(dataset)s",
+                len(samples),
+            )
+            % {"rule": rule.name, "n": len(samples), "dataset": rule.dataset.name},
             url=reverse("rules:detail", args=[rule.pk]),
             **extra,
         )

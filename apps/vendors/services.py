@@ -15,6 +15,7 @@ from django.db.models import Sum, TextField
 from django.db.models.functions import MD5, Cast
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from apps import annotations as task_types
 from apps.core import events
@@ -206,7 +207,12 @@ def batch_create(
             "batch.drafted",
             project=dataset.project,
             actor=by,
-            activity=f"drafted relabel batch “{title}” for {vendor.name} ({len(chosen)} items, {len(gold)} gold)",
+            activity=ngettext(
+                "drafted relabel batch “%(title)s” for %(vendor)s (%(n)s item, %(gold)s gold)",
+                "drafted relabel batch “%(title)s” for %(vendor)s (%(n)s items, %(gold)s gold)",
+                len(chosen),
+            )
+            % {"title": title, "vendor": vendor.name, "n": len(chosen), "gold": len(gold)},
             url=reverse("vendors:batch", args=[batch.pk]),
         )
     )
@@ -233,7 +239,12 @@ def batch_items_add(*, batch: Batch, samples, by) -> int:
                 "batch.items_added",
                 project=batch.project,
                 actor=by,
-                activity=f"added {len(fresh)} items to relabel batch “{batch.title}”",
+                activity=ngettext(
+                    "added %(n)s item to relabel batch “%(title)s”",
+                    "added %(n)s items to relabel batch “%(title)s”",
+                    len(fresh),
+                )
+                % {"n": len(fresh), "title": batch.title},
                 url=reverse("vendors:batch", args=[batch.pk]),
             )
         )
@@ -285,6 +296,7 @@ def batch_send(*, batch: Batch, by, site_url: str = "") -> Batch:
                 f"{batch.vendor.name} has {len(annotators)} in this project."
             }
         )
+    n_items = batch.items.count()
     events.record(
         events.Event(
             "batch.sent",
@@ -295,7 +307,12 @@ def batch_send(*, batch: Batch, by, site_url: str = "") -> Batch:
             notice=events.Notice(
                 users=tuple(m.user for m in annotators),
                 kind="batch",
-                text=f"New batch “{batch.title}” ({batch.items.count()} items)",
+                text=ngettext(
+                    "New batch “%(title)s” (%(n)s item)",
+                    "New batch “%(title)s” (%(n)s items)",
+                    n_items,
+                )
+                % {"title": batch.title, "n": n_items},
                 url=reverse("vendors:work", args=[batch.pk]),
                 site_url=site_url,
             ),
@@ -351,7 +368,15 @@ def batch_submit(*, batch: Batch, by) -> Batch:
         status=BatchItem.Status.ACCEPTED
     )
     if left.exists():
-        raise ValidationError({"detail": f"{left.count()} items still need labels."})
+        n_left = left.count()
+        raise ValidationError(
+            {
+                "detail": ngettext(
+                    "%(n)s item still needs a label.", "%(n)s items still need labels.", n_left
+                )
+                % {"n": n_left}
+            }
+        )
     batch = _transition(
         batch,
         (Batch.Status.SENT, Batch.Status.IN_PROGRESS, Batch.Status.RETURNED),
@@ -546,7 +571,12 @@ def batch_accept(*, batch: Batch, by, override_reason: str = "") -> Batch:
             "batch.accepted",
             project=batch.project,
             actor=by,
-            activity=f"accepted batch “{batch.title}”: {changes} labels changed",
+            activity=ngettext(
+                "accepted batch “%(title)s”: %(n)s label changed",
+                "accepted batch “%(title)s”: %(n)s labels changed",
+                changes,
+            )
+            % {"title": batch.title, "n": changes},
             url=reverse("vendors:batch", args=[batch.pk]),
         )
     )

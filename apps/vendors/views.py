@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -246,7 +247,13 @@ def batch_import(request, batch_id: int):
         problems = "; ".join(f"{p['where']}: {p['message']}" for p in refused.problems[:20])
         messages.error(request, f"Nothing imported. {problems}")
     else:
-        messages.success(request, f"{count} labels imported from {upload.name}.")
+        messages.success(
+            request,
+            ngettext(
+                "%(n)s label imported from %(file)s.", "%(n)s labels imported from %(file)s.", count
+            )
+            % {"n": count, "file": upload.name},
+        )
     return redirect("vendors:batch", batch_id=batch.pk)
 
 

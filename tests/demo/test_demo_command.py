@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -104,6 +105,15 @@ def log_in(base: str, username: str, password: str, then: str = "") -> tuple[int
     return response.status, response.geturl() + "\n" + response.read().decode()
 
 
+def signed_in_get(base: str, username: str, password: str, path: str) -> tuple[int, str]:
+    """A page as a signed-in user, error statuses included."""
+    try:
+        status, page = log_in(base, username, password, then=path)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+    return status, page
+
+
 def api_get(base: str, key: str, path: str):
     request = urllib.request.Request(base + path, headers={"Authorization": f"Token {key}"})
     with urllib.request.urlopen(request) as response:
@@ -156,6 +166,19 @@ def test_demo_runs_the_whole_product_and_keeps_data_across_runs(tmp_path):
         # The vendor login has a batch waiting in the demo project.
         _status, page = log_in(base, "vendor", passwords["vendor"], then="projects/demo/")
         assert "Phone transcripts: check the label" in page
+        # Run as deployed (DEBUG off): a mistyped address gets Loupe's own 404 page with the
+        # navigation and a way back, not Django's debug page; static files are still served.
+        status, page = signed_in_get(base, "viewer", passwords["viewer"], "projects/demo/nope/")
+        assert status == 404 and "This page doesn't exist or you can't see it" in page, page[:500]
+        assert 'aria-label="Main"' in page and "data-back" in page
+        assert "Django tried these URL patterns" not in page
+        # A page the viewer's role may not open gets the 403 page, likewise.
+        status, page = signed_in_get(base, "viewer", passwords["viewer"], "reports/projects/demo/")
+        assert status == 403 and "You don't have access to this page" in page
+        stylesheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', page).group(1)
+        assert re.fullmatch(r"/static/css/loupe\.[0-9a-f]{12}\.css", stylesheet), stylesheet
+        with urllib.request.urlopen(base + stylesheet.lstrip("/")) as response:
+            assert response.status == 200 and b".topbar" in response.read()
         # A management command run beside the demo shares the same embedded database.
         command = subprocess.run(
             [sys.executable, "manage.py", "create_api_token", "owner"],

@@ -159,7 +159,7 @@ def test_undo_the_last_bulk_action_and_see_draft_markers(page, world, team, scre
     page.locator(f'#sample-table input[name=ids][value="{first}"]').check()
     page.get_by_label("Tag", exact=True).fill("to undo")
     page.get_by_role("button", name="Tag", exact=True).click()
-    expect(page.locator("#undo")).to_contain_text("Tagged 1 samples")
+    expect(page.locator("#undo")).to_contain_text("Tagged 1 sample “")
     assert SampleTag.objects.filter(tag__name="to undo").count() == 1
     screenshot(page, "explorer-undo")
     page.locator("#undo").get_by_role("button", name="Undo").click()

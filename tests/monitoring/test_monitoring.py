@@ -577,3 +577,102 @@ def test_the_api_refuses_a_body_nested_thousands_deep_with_a_400(team, api_as):
     assert response.status_code == 400
     assert "nests deeper than" in json.dumps(response.json())
     assert not Sample.objects.filter(dataset=dataset, split="production").exists()
+
+
+# --- One numbering of clusters ----------------------------------------------------------------
+
+
+def _scored_by_nearest_centre(dataset, *, leave_out: int = 0):
+    """A finished scoring run whose clusters are 40 + the nearest of draw()'s centres, for every
+    training sample but the last `leave_out` (they arrived after the run)."""
+    from apps.quality.models import RunStatus, SampleScore, ScoringRun
+
+    run = ScoringRun.objects.create(dataset=dataset, version=1, status=RunStatus.DONE)
+    centres = _centres()
+    train = list(
+        Embedding.objects.filter(sample__dataset=dataset, sample__split="train")
+        .order_by("sample_id")
+        .values_list("sample_id", "vector")
+    )
+    kept = train[: len(train) - leave_out]
+    SampleScore.objects.bulk_create(
+        SampleScore(
+            run=run,
+            sample_id=pk,
+            cluster=40 + int(np.argmin(((centres - np.asarray(v)) ** 2).sum(axis=1))),
+        )
+        for pk, v in kept
+    )
+    return run
+
+
+def test_drift_numbers_clusters_as_the_scoring_run_does(team, three_days, web_as, api_as):
+    dataset = three_days
+    run = _scored_by_nearest_centre(dataset, leave_out=100)
+    checks = {
+        c.window_start.date().isoformat(): c
+        for c in monitoring.drift_windows_check(dataset_id=dataset.pk, now=NOW)
+    }
+    shifted = checks["2025-11-08"]
+    assert shifted.scoring_run_id == run.pk
+    assert shifted.n_train == 500  # the training that arrived after the run is left out
+    assert {c["cluster"] for c in shifted.clusters} <= {40, 41, 42, 43}
+    for reason in shifted.reasons:
+        if reason["signal"] == "cluster_shift":
+            assert reason["scoring_run"] == run.pk
+            assert f"of scoring run {run.pk}" in monitoring._describe(reason)
+    # The page names them clusters and links each to the run's cluster on the sample table,
+    # the same query the health page's cluster links use.
+    html = web_as(team.user("viewer")).get(f"/datasets/{dataset.pk}/drift/?window={shifted.pk}")
+    page = html.content.decode()
+    section = page[page.index('id="clusters"') :].split("</section>")[0]
+    assert f"scoring run {run.pk}</a>" in section and "region" not in section
+    assert f'href="/datasets/{dataset.pk}/health/#clusters"' in section
+    top = shifted.clusters[0]["cluster"]
+    assert "%22field%22%3A+%22cluster%22" in section and f"run={run.pk}" in section
+    assert f">{top}</a>" in section
+    # And the API says which run the numbers belong to.
+    api = api_as(team.user("viewer")).get(f"/api/datasets/{dataset.pk}/drift-checks/")
+    assert api.json()["results"][0]["scoring_run"] == run.pk
+
+
+def test_without_a_scoring_run_drift_calls_its_own_groups_regions(team, three_days, web_as):
+    dataset = three_days
+    checks = monitoring.drift_windows_check(dataset_id=dataset.pk, now=NOW)
+    shifted = next(c for c in checks if c.window_start.date().isoformat() == "2025-11-08")
+    assert shifted.scoring_run_id is None and shifted.n_train == 600
+    page = web_as(team.user("viewer")).get(f"/datasets/{dataset.pk}/drift/?window={shifted.pk}")
+    section = page.content.decode().split('id="clusters"')[1].split("</section>")[0]
+    assert "<th>Region</th>" in section and "region " in section
+    assert "%22cluster%22" not in section  # no link to a run's clusters
+    assert monitoring._describe(
+        {"signal": "cluster_shift", "value": 0.2, "threshold": 0.1, "cluster": 3}
+    ).startswith("region 3 share")
+
+
+def test_windows_wait_for_a_first_scoring_run_under_way_then_use_its_clusters(
+    team, three_days, django_capture_on_commit_callbacks, monkeypatch
+):
+    from apps.core import events
+    from apps.quality.models import RunStatus, ScoringRun
+
+    dataset = three_days
+    run = ScoringRun.objects.create(dataset=dataset, version=1, status=RunStatus.RUNNING)
+    assert monitoring.drift_windows_check(dataset_id=dataset.pk, now=NOW) == []
+    assert not DriftCheck.objects.filter(dataset=dataset).exists()
+    # The run ends: a check is queued, and the windows are numbered by its clusters.
+    run.delete()
+    run = _scored_by_nearest_centre(dataset)
+    queued = []
+    monkeypatch.setattr(monitoring, "task_enqueue", lambda name, *args: queued.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        events.record(
+            events.Event(
+                "scoring.finished",
+                project=dataset.project,
+                payload={"run": run.pk, "dataset": {"id": dataset.pk, "name": dataset.name}},
+            )
+        )
+    assert queued == [(dataset.pk,)]
+    checks = monitoring.drift_windows_check(dataset_id=dataset.pk, now=NOW)
+    assert len(checks) == 3 and {c.scoring_run_id for c in checks} == {run.pk}

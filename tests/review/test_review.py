@@ -457,3 +457,28 @@ def test_closing_a_session_asks_for_confirmation_and_an_htmx_post_is_redirected(
     assert response.status_code == 200
     assert response["HX-Redirect"] == f"/review/sessions/{session.pk}/"
     assert ReviewSession.objects.get(pk=session.pk).status == ReviewSession.Status.CLOSED
+
+
+@pytest.mark.parametrize("persona", ["owner", "reviewer", "scientist"])
+def test_the_queue_and_session_say_when_their_scores_are_of_an_older_version(
+    persona, world, team, web_as
+):
+    dataset, run, _rows = world
+    session = start(world, team)
+    client = web_as(team.user(persona))
+    pages = [f"/review/sessions/{session.pk}/", f"/review/sessions/{session.pk}/queue/"]
+    for url in pages:  # the run scored the newest version: no banner
+        assert 'id="stale-scores"' not in client.get(url).content.decode()
+    dataset.versions.create(number=run.version + 1, stats={"relabelled": 2, "added": 1})
+    for url in pages:
+        html = client.get(url).content.decode()
+        banner = html[html.index('id="stale-scores"') :].split("</div>")[0]
+        assert f"from version {run.version}; the dataset is at version {run.version + 1}" in banner
+        assert "2 samples relabelled, 1 added and 0 removed" in banner
+        # The same rule as on the table: who may edit the data may score it again.
+        may = team.members[persona].can(Cap.EDIT_DATA)
+        assert ("Score version" in banner) == may, persona
+        assert ("Someone who can edit the dataset" in banner) == (not may), persona
+    # A closed session is a record of what was decided: no banner there.
+    services.session_close(session=session, by=team.user("owner"))
+    assert 'id="stale-scores"' not in client.get(pages[0]).content.decode()

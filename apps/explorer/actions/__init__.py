@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils.translation import ngettext
 
 from apps.datasets.models import Dataset, Sample
 from apps.explorer.actions.selection import Selection, selection_from, selection_of_form
@@ -83,7 +84,8 @@ class Action:
 
     def done(self, count: int | None, settings: Mapping[str, Any]) -> str:
         """What the sample table says once it was done."""
-        return f"Done: {count or 0:,} samples."
+        n = count or 0
+        return ngettext("Done: %(n)s sample.", "Done: %(n)s samples.", n) % {"n": f"{n:,}"}
 
     # --- The rule form --------------------------------------------------------------------------
 

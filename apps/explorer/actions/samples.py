@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.utils.translation import ngettext
 
 from apps.datasets.models import Dataset
 from apps.explorer import services
@@ -43,7 +44,11 @@ class Tag(Action):
         return detail["tagged"]
 
     def done(self, count: int | None, settings: Mapping[str, Any]) -> str:
-        return f"Tagged {count or 0:,} samples “{settings['tag']}”."
+        n = count or 0
+        return ngettext("Tagged %(n)s sample “%(tag)s”.", "Tagged %(n)s samples “%(tag)s”.", n) % {
+            "n": f"{n:,}",
+            "tag": settings["tag"],
+        }
 
 
 class Untag(Action):
@@ -73,7 +78,12 @@ class Untag(Action):
         )
 
     def done(self, count: int | None, settings: Mapping[str, Any]) -> str:
-        return f"Took the tag “{settings['tag'].strip()}” off {count or 0:,} samples."
+        n = count or 0
+        return ngettext(
+            "Took the tag “%(tag)s” off %(n)s sample.",
+            "Took the tag “%(tag)s” off %(n)s samples.",
+            n,
+        ) % {"n": f"{n:,}", "tag": settings["tag"].strip()}
 
 
 class Relabel(Action):
@@ -111,7 +121,10 @@ class Relabel(Action):
         )
 
     def done(self, count: int | None, settings: Mapping[str, Any]) -> str:
-        return f"{count or 0:,} relabels added to the draft."
+        n = count or 0
+        return ngettext(
+            "%(n)s relabel added to the draft.", "%(n)s relabels added to the draft.", n
+        ) % {"n": f"{n:,}"}
 
 
 class Remove(Action):
@@ -141,4 +154,7 @@ class Remove(Action):
         )
 
     def done(self, count: int | None, settings: Mapping[str, Any]) -> str:
-        return f"{count or 0:,} removals added to the draft."
+        n = count or 0
+        return ngettext(
+            "%(n)s removal added to the draft.", "%(n)s removals added to the draft.", n
+        ) % {"n": f"{n:,}"}

@@ -19,6 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import ngettext
 
 from apps.core import events
 from apps.core.tasks import task_enqueue
@@ -28,11 +29,15 @@ from apps.monitoring.services.production import resolve_space
 from apps.projects.capabilities import Role
 from apps.projects.models import Membership, Project
 from apps.quality import arrays
+from apps.quality.models import RunStatus, ScoringRun
+from apps.quality.selectors import latest_done_run, scored_clusters, scoring_space
 from workers.engine import label_shift, monitor, neighbours
 
 log = logging.getLogger(__name__)
 
 LOOKBACK_WINDOWS = 30
+# A first scoring run under way for longer than this is taken for one a dead worker left behind.
+FIRST_RUN_WAIT = timedelta(hours=6)
 MAX_TRAIN = 5_000  # training rows compared with, a fixed random subsample above this
 MAX_WINDOW = 10_000  # production rows of one window, likewise
 TOP_CLUSTERS = 10  # cluster rows kept per check
@@ -199,6 +204,9 @@ class _Training:
         self.ids = ids
         self.n = len(ids)
         self.ref = None
+        # The run whose clusters the check's cluster numbers are, so that cluster 7 here is
+        # cluster 7 of the health page and the sample table; None: regions of the check's own.
+        self.scoring_run: ScoringRun | None = None
         self.texts: list[str] | None = None
         # The class signals: from a 5-fold logistic regression on the embeddings, and from the
         # newest model run when it scored training (its production probabilities are used for
@@ -210,7 +218,21 @@ class _Training:
         if self.n < monitor.MIN_SAMPLES:
             return
         vectors = _vectors(space.pk, ids)
-        clusters = neighbours.clusters(vectors, n_clusters=monitor.cluster_count(self.n), seed=SEED)
+        clusters = None
+        scored_run = latest_done_run(dataset)
+        if scored_run is not None and space == scoring_space(dataset):
+            scored = scored_clusters(scored_run, ids.tolist())
+            keep = np.fromiter((int(i) in scored for i in ids), dtype=bool, count=len(ids))
+            # Training that arrived after the run has no cluster of it and is left out.
+            if keep.sum() >= monitor.MIN_SAMPLES:
+                ids, vectors = ids[keep], vectors[keep]
+                self.ids, self.n = ids, len(ids)
+                clusters = np.array([scored[int(i)] for i in ids], dtype=np.int64)
+                self.scoring_run = scored_run
+        if clusters is None:
+            clusters = neighbours.clusters(
+                vectors, n_clusters=monitor.cluster_count(self.n), seed=SEED
+            )
         self.ref = monitor.reference(vectors, clusters)
         rows = dict(
             (pk, (label, text))
@@ -272,6 +294,27 @@ class _Training:
         return np.asarray(aligned[:, order], dtype=np.float64)
 
 
+def _first_run_under_way(dataset: Dataset, space: EmbeddingSpace, now: datetime) -> bool:
+    """A first scoring run of the monitored space queued or running, started recently enough
+    that it is not a run a dead worker left behind."""
+    if latest_done_run(dataset) is not None or space != scoring_space(dataset):
+        return False
+    return dataset.scoring_runs.filter(
+        status__in=(RunStatus.QUEUED, RunStatus.RUNNING),
+        created_at__gte=now - FIRST_RUN_WAIT,
+    ).exists()
+
+
+def scoring_finished(event: events.Event) -> None:
+    """A finished scoring run brings its clusters: check the windows that waited for it."""
+    dataset = Dataset.objects.filter(pk=event.payload["dataset"]["id"]).first()
+    if (
+        dataset is not None
+        and dataset.samples.filter(split=Split.PRODUCTION, observed_at__isnull=False).exists()
+    ):
+        drift_check_enqueue(dataset=dataset)
+
+
 def _describe(reason: dict) -> str:
     value, threshold = reason["value"], reason["threshold"]
     if reason["signal"] == "test":
@@ -290,10 +333,14 @@ def _describe(reason: dict) -> str:
             f"belongs to no training class, {reason.get('share', value):.1%} of the window far "
             f"from every class (threshold {threshold:.0%})"
         )
-    return (
-        f"cluster {reason.get('cluster')} share changed by {100 * value:.1f} points "
-        f"> {100 * threshold:.0f}"
+    # Checks against a scoring run's clusters say which run; the others grouped training into
+    # regions of their own, numbered apart from any run's clusters.
+    where = (
+        f"cluster {reason.get('cluster')} of scoring run {reason['scoring_run']}"
+        if reason.get("scoring_run")
+        else f"region {reason.get('cluster')}"
     )
+    return f"{where} share changed by {100 * value:.1f} points > {100 * threshold:.0f}"
 
 
 def window_label(check: DriftCheck) -> str:
@@ -394,6 +441,10 @@ def drift_windows_check(*, dataset_id: int, now: datetime | None = None) -> list
     due = [start for start in sorted(counts) if start not in existing or existing[start].skipped]
     if not due:
         return []
+    if space is not None and _first_run_under_way(dataset, space, now):
+        # Its clusters are what the windows' clusters are numbered by: the windows wait for it
+        # (its end queues a check) rather than being checked once against regions of their own.
+        return []
     with connection.cursor() as cur:
         cur.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_NAMESPACE, dataset.pk])
         if not cur.fetchone()[0]:
@@ -427,9 +478,12 @@ def drift_windows_check(*, dataset_id: int, now: datetime | None = None) -> list
                 )
             elif n_vectors < policy.min_samples:
                 without = n_all - n_vectors
-                fields["skipped"] = (
-                    f"{n_vectors} samples, fewer than the {policy.min_samples} needed"
-                    + (f" ({without} more without an embedding)" if without else "")
+                fields["skipped"] = ngettext(
+                    "%(n)s sample, fewer than the %(min)s needed",
+                    "%(n)s samples, fewer than the %(min)s needed",
+                    n_vectors,
+                ) % {"n": n_vectors, "min": policy.min_samples} + (
+                    f" ({without} more without an embedding)" if without else ""
                 )
             else:
                 fields.update(_compute(dataset, space, policy, training, start, end))
@@ -493,8 +547,16 @@ def _compute(dataset, space, policy, training: _Training, start, end) -> dict:
         "clusters": _cluster_rows(result, training, texts),
         **_class_fields(result, training, probs is not None),
         "alert": result["alert"],
-        "reasons": [{k: _plain(v) for k, v in r.items()} for r in result["crossed"]],
+        "reasons": [_reason(r, training.scoring_run) for r in result["crossed"]],
+        "scoring_run": training.scoring_run,
     }
+
+
+def _reason(crossed: dict, run: ScoringRun | None) -> dict:
+    reason = {k: _plain(v) for k, v in crossed.items()}
+    if reason.get("signal") == monitor.CLUSTER_SHIFT and run is not None:
+        reason["scoring_run"] = run.pk
+    return reason
 
 
 def _class_fields(result: dict, training: _Training, from_run: bool) -> dict:

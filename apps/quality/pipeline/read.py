@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+from django.utils.translation import ngettext
 
 from apps.datasets.models import Prediction, Sample
 from apps.datasets.services import embeddings_compute
 from apps.quality import arrays
 from apps.quality.models import ScoringRun
 from apps.quality.pipeline.analysis import Arrays
+from apps.quality.selectors import scoring_space
 
 
 def load(run: ScoringRun, *, full: bool = True) -> Arrays:
@@ -35,7 +37,7 @@ def load(run: ScoringRun, *, full: bool = True) -> Arrays:
         metadata=[r[3] or {} for r in rows],
         texts=[r[4] or "" for r in rows] if dataset.modality == "text" and full else None,
     )
-    space = dataset.embedding_spaces.order_by("id").first()
+    space = scoring_space(dataset)
     if space is None and rows and full:
         # No embeddings given or computed yet: compute them now (text, tabular or images).
         try:
@@ -72,10 +74,12 @@ def _load_model_run(model_run, data: Arrays) -> None:
         found, probs = arrays.run_probs(model_run.pk, epoch=epoch)
         probs, present = arrays.align(data.ids, found, probs)
         if not present.all():
-            data.skipped["model_run"] = (
-                f"the model run has no epoch-{epoch} probabilities for "
-                f"{int((~present).sum())} samples"
-            )
+            missing = int((~present).sum())
+            data.skipped["model_run"] = ngettext(
+                "the model run has no epoch-%(epoch)s probabilities for %(n)s sample",
+                "the model run has no epoch-%(epoch)s probabilities for %(n)s samples",
+                missing,
+            ) % {"epoch": epoch, "n": missing}
             return
         by_epoch[epoch] = probs
     final = 0 if 0 in by_epoch else epochs[-1]

@@ -309,7 +309,7 @@ def cmd_samples(args: argparse.Namespace, progress: Progress) -> int:
                 n = write_json(samples, out, tick, lines=args.format == "jsonl")
     progress.end()
     if args.output is not None:
-        print(f"{n:,} samples written to {args.output}.", file=sys.stderr)
+        print(f"{n:,} sample{'' if n == 1 else 's'} written to {args.output}.", file=sys.stderr)
     return 0
 
 

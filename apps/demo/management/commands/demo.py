@@ -81,6 +81,24 @@ def stop_children(children: list[subprocess.Popen], timeout: float = STOP_TIMEOU
         psutil.wait_procs(_group_members(child.pid), timeout=5)
 
 
+def deployed_env(host: str) -> dict[str, str]:
+    """The settings the demo's web server and worker run with: DEBUG off, as deployed, so a
+    mistyped address shows Loupe's own 404 page and static files come from whitenoise; plain
+    HTTP on this machine, so no redirect to HTTPS and no secure-only cookies. What this
+    install's local.env sets for DEBUG is for `runserver`; the others yield to the environment."""
+    hosts = ["localhost", "127.0.0.1", "[::1]"]
+    if host not in ("0.0.0.0", "::", *hosts):  # noqa: S104 - compared, not bound
+        hosts.append(f"[{host}]" if ":" in host else host)
+    chosen = {
+        "ALLOWED_HOSTS": ",".join(hosts),
+        "SECURE_SSL_REDIRECT": "false",
+        "SESSION_COOKIE_SECURE": "false",
+        "CSRF_COOKIE_SECURE": "false",
+        "SECURE_HSTS_SECONDS": "0",
+    }
+    return {"DEBUG": "false", **{k: os.environ.get(k, v) for k, v in chosen.items()}}
+
+
 class Command(BaseCommand):
     help = "Start Loupe with its embedded defaults and a demo project. Ctrl-C stops everything."
 
@@ -90,8 +108,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--concurrency", type=int, default=2, help="Worker processes (default 2)."
         )
+        parser.add_argument(
+            "--debug",
+            action="store_true",
+            help="Run with DEBUG on (Django's error pages, static files from the apps' folders) "
+            "instead of as deployed.",
+        )
 
-    def handle(self, *args, host: str, port: int, concurrency: int, **options):
+    def handle(self, *args, host: str, port: int, concurrency: int, debug: bool, **options):
         # Before anything starts or is printed: with the port taken, the banner and the
         # passwords would describe a server that is not ours.
         taken = _port_taken(host, port)
@@ -110,7 +134,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         try:
-            self._run(host, port, concurrency, children, lambda: stopping)
+            self._run(host, port, concurrency, debug, children, lambda: stopping)
         finally:
             self.stdout.write("\nStopping the web server, the worker and the database…")
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut this short
@@ -124,7 +148,7 @@ class Command(BaseCommand):
                 "Stopped. Run `python manage.py demo` again to pick up where you left off."
             )
 
-    def _run(self, host, port, concurrency, children, stopping) -> None:
+    def _run(self, host, port, concurrency, debug, children, stopping) -> None:
         self.stdout.write("Starting the database and applying migrations…")
         call_command("migrate", interactive=False, verbosity=0)
         project, passwords = demo_project_ensure(
@@ -152,10 +176,20 @@ class Command(BaseCommand):
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"  # noqa: S104
         # Links in the e-mails the worker sends point at this demo.
         env = {**os.environ, "LOUPE_SITE_URL": os.environ.get("LOUPE_SITE_URL") or url}
+        if debug:
+            env["DEBUG"] = "true"
+        else:
+            env.update(deployed_env(host))
+            self.stdout.write("Collecting static files…")
+            collect = [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"]
+            if subprocess.run(collect, cwd=base, env=env, check=False).returncode:  # noqa: S603
+                if stopping():
+                    return
+                raise CommandError("Collecting the static files failed; see the output above.")
         children.append(subprocess.Popen(worker, cwd=base, env=env, start_new_session=True))  # noqa: S603
+        # Static files come from whitenoise (collected above), as in a deployment; with --debug,
+        # from the apps' folders through the development server.
         web = [sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"]
-        if not settings.DEBUG:
-            web.append("--insecure")  # serve static files without a front proxy
         # Neither the development server's greeting (stdout) nor a line per request on the
         # terminal; errors still show (stderr).
         web_env = {"LOG_REQUESTS": "false", **env}
