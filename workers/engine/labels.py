@@ -315,7 +315,12 @@ class CrossValidation:
                 labels, first["neighbours"], first["weights"], prior=self.prior, ignore=issues
             )
         return LabelErrors(
-            probs, issues, wrong, self.description, votes=votes, instance_dependent=instance_dependent
+            probs,
+            issues,
+            wrong,
+            self.description,
+            votes=votes,
+            instance_dependent=instance_dependent,
         )
 
     @property
