@@ -191,7 +191,7 @@ def detect(x: np.ndarray, noisy: np.ndarray, *, seed: int, method: str, given=No
     method on the first round's probabilities."""
     if method == "cleaning":
         found = label_errors(x, noisy, seed=seed, given=given)
-        return found.issues, found.probs, suggested_label(found.probs, noisy, issues=found.issues)
+        return found.issues, found.probs, found.suggested(noisy)
     if given is not None:
         issues = find_label_issues(given, noisy, method=method, features=x)
         return issues, given, suggested_label(given, noisy, issues=issues)

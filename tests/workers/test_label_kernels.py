@@ -346,6 +346,39 @@ def test_a_noise_cell_counted_from_one_row_does_not_outvote_the_probabilities() 
     assert suggested_label(probs, labels, issues=issues)[-1] == 1
 
 
+def _confident_rows(per_class: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    probs = np.repeat(np.full((3, 3), 0.05) + np.eye(3) * 0.85, per_class, axis=0)
+    return probs, np.repeat(np.arange(3), per_class)
+
+
+def test_the_neighbours_vote_decides_between_two_close_classes() -> None:
+    # The flagged row (labelled 0) is nearly as likely 1 as 2 by its probabilities, and the
+    # noise model has no preference between them; its clean neighbours are mostly 2.
+    probs, labels = _confident_rows()
+    probs = np.vstack([probs, [0.1, 0.46, 0.44]])
+    labels = np.append(labels, 0)
+    issues = np.zeros(len(labels), dtype=bool)
+    issues[-1] = True
+    votes = np.tile([0.05, 0.1, 0.85], (len(labels), 1))
+    assert suggested_label(probs, labels, issues=issues)[-1] == 1
+    assert suggested_label(probs, labels, issues=issues, votes=votes)[-1] == 2
+    # A quarter of the evidence: a vote alone does not overturn clear probabilities.
+    probs[-1] = [0.1, 0.7, 0.2]
+    assert suggested_label(probs, labels, issues=issues, votes=votes)[-1] == 1
+
+
+def test_without_the_noise_model_the_probabilities_choose() -> None:
+    # Eight rows labelled 0 are confidently class 2, so the noise model has counted 0 slipping
+    # from 2 and never from 1: it pulls the flagged row, likelier 1 by its probabilities, to 2.
+    probs, labels = _confident_rows()
+    probs = np.vstack([probs, np.tile([0.05, 0.05, 0.9], (8, 1)), [0.1, 0.5, 0.4]])
+    labels = np.concatenate([labels, np.zeros(9, dtype=int)])
+    issues = np.zeros(len(labels), dtype=bool)
+    issues[-1] = True
+    assert suggested_label(probs, labels, issues=issues)[-1] == 2
+    assert suggested_label(probs, labels, issues=issues, noise_model=False)[-1] == 1
+
+
 def test_cleaning_rounds_beat_the_first_vote_under_class_conditional_noise() -> None:
     from workers.engine.labels import CrossValidation
 
@@ -469,6 +502,23 @@ def test_instance_dependent_noise_is_counted_in_full() -> None:
     found = label_errors(x, noisy)
     assert found.issues.sum() > 0.6 * truth.sum()
     assert (found.issues & truth).sum() > 0.85 * found.issues.sum()
+    # The suggestions then leave the class-level noise model out, and are still right.
+    assert found.instance_dependent
+    hits = found.issues & truth
+    assert (found.suggested(noisy)[hits] == y[hits]).mean() > 0.95
+
+
+def test_uniform_noise_keeps_the_noise_model_and_votes_leave_flagged_rows_out() -> None:
+    x, y = blobs(n_per_class=100, k=4, d=16, seed=2)
+    noisy, truth = flip(y, rate=0.15, seed=2)
+    found = label_errors(x, noisy)
+    assert not found.instance_dependent
+    assert found.votes is not None and found.votes.shape == found.probs.shape
+    assert np.allclose(found.votes.sum(axis=1), 1.0)
+    # Flagged rows do not vote: a flipped row's neighbours (of its true class) vote for it.
+    hits = found.issues & truth
+    assert (np.argmax(found.votes[hits], axis=1) == y[hits]).mean() > 0.95
+    assert (found.suggested(noisy)[hits] == y[hits]).mean() > 0.95
 
 
 def test_doubt_ranks_like_one_minus_self_confidence_and_keeps_resolution() -> None:

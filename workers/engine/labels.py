@@ -42,6 +42,9 @@ ID_JOINT_RATIO = 1.5
 # Pseudo-count added to every cell of the confident joint when it is the noise model of a
 # suggested label: Jeffreys' prior for counts (see `suggested_label`).
 SUGGESTION_PSEUDO_COUNT = 0.5
+# Share of the neighbours' vote (flagged rows not voting) in the evidence a flagged row's
+# suggested label is chosen from; the rest is the final probabilities.
+SUGGESTION_KNN_SHARE = 0.25
 # Rows the temperature and the mixture are fitted on, at most (a sample beyond that).
 CALIBRATION_ROWS = 50_000
 
@@ -72,6 +75,21 @@ class LabelErrors:
     issues: np.ndarray
     error_probability: np.ndarray  # P(given label is wrong | x); 0 for unlabelled rows
     description: str
+    # Each row's neighbours' vote with the flagged rows not voting (None without neighbours).
+    votes: np.ndarray | None = None
+    # The last round found the noise instance-dependent (see `_instance_dependent`).
+    instance_dependent: bool = False
+
+    def suggested(self, labels: np.ndarray) -> np.ndarray:
+        """`suggested_label` from what was found: the probabilities with the neighbours' vote,
+        and the class-level noise model unless the noise looked instance-dependent."""
+        return suggested_label(
+            self.probs,
+            labels,
+            issues=self.issues & (np.asarray(labels) >= 0),
+            votes=self.votes,
+            noise_model=not self.instance_dependent,
+        )
 
 
 def label_errors(
@@ -262,6 +280,7 @@ class CrossValidation:
             if theirs.sum() - np.trace(theirs) > joint.sum() - np.trace(joint):
                 joint = theirs
         wrong = np.zeros(n)
+        instance_dependent = False
         rng = np.random.default_rng(self.seed)
         for round_ in range(rounds):
             lr = self.combine([self._logistic(i, issues) for i in range(len(self.parts))])
@@ -286,9 +305,23 @@ class CrossValidation:
             if round_ == rounds - 1:
                 # Only once the fits have been cleaned: grown earlier, the extra flags would
                 # leave out rows the next round's fit needs, and its counts would drift.
-                flags = _instance_dependent(flags, wrong, probs, labels)
+                instance_dependent = _looks_instance_dependent(wrong, probs, labels)
+                if instance_dependent:
+                    flags = _instance_dependent(flags, wrong, probs, labels)
             issues = _keep_every_class(flags, labels, wrong)
-        return LabelErrors(probs, issues, wrong, self.description)
+        votes = None
+        if first["neighbours"].shape[1]:
+            votes = neighbour_vote(
+                labels, first["neighbours"], first["weights"], prior=self.prior, ignore=issues
+            )
+        return LabelErrors(
+            probs,
+            issues,
+            wrong,
+            self.description,
+            votes=votes,
+            instance_dependent=instance_dependent,
+        )
 
     @property
     def description(self) -> str:
@@ -414,17 +447,25 @@ def _instance_dependent(
     the larger of the two counts is flagged.
     """
     labelled = labels >= 0
-    expected = float(wrong.sum())
-    disputed = int((labelled & (np.argmax(probs, axis=1) != np.maximum(labels, 0))).sum())
-    joint = _noise_count(probs, labels)
-    if not (disputed > ID_ARGMAX_RATIO * expected and joint > ID_JOINT_RATIO * expected + 2.0):
+    if not _looks_instance_dependent(wrong, probs, labels):
         return flags
-    target = int(round(max(disputed, joint)))
+    disputed = int((labelled & (np.argmax(probs, axis=1) != np.maximum(labels, 0))).sum())
+    target = int(round(max(disputed, _noise_count(probs, labels))))
     if target <= flags.sum():
         return flags
     grown = flags.copy()
     grown[np.argsort(-wrong, kind="stable")[:target]] = True
     return grown & labelled
+
+
+def _looks_instance_dependent(wrong: np.ndarray, probs: np.ndarray, labels: np.ndarray) -> bool:
+    """The cleaned model disputes far more labels, by its argmax and by its confident joint,
+    than the rows' error probabilities expect (see `_instance_dependent`)."""
+    expected = float(wrong.sum())
+    labelled = labels >= 0
+    disputed = int((labelled & (np.argmax(probs, axis=1) != np.maximum(labels, 0))).sum())
+    joint = _noise_count(probs, labels)
+    return disputed > ID_ARGMAX_RATIO * expected and joint > ID_JOINT_RATIO * expected + 2.0
 
 
 def _keep_every_class(issues: np.ndarray, labels: np.ndarray, wrong: np.ndarray) -> np.ndarray:
@@ -729,7 +770,12 @@ def rank_label_issues(
 
 
 def suggested_label(
-    probs: np.ndarray, labels: np.ndarray | None = None, *, issues: np.ndarray | None = None
+    probs: np.ndarray,
+    labels: np.ndarray | None = None,
+    *,
+    issues: np.ndarray | None = None,
+    votes: np.ndarray | None = None,
+    noise_model: bool = True,
 ) -> np.ndarray:
     """The label to propose: the confident-joint true class when there is one, else the argmax.
 
@@ -740,6 +786,13 @@ def suggested_label(
     model knows where a wrong "politics" most often came from. The joint is counted from rows,
     so every cell first gets half a row (Jeffreys' prior, Dirichlet(1/2)): a slip that was never
     counted is unlikely rather than impossible, and the probabilities can still propose it.
+
+    `votes`, each row's neighbours' vote with the flagged rows not voting (`LabelErrors.votes`),
+    joins the probabilities as a quarter of the evidence: a flagged row's clean neighbours say
+    which class it sits among. `noise_model=False` leaves the noise model out, for noise that
+    follows the rows rather than the classes (`LabelErrors.instance_dependent`): a slip towards
+    the class a row resembles is already in the row's probabilities, and the class-level counts
+    of such slips would pull the suggestion away from it.
     """
     probs = np.asarray(probs, dtype=float)
     suggestion: np.ndarray = np.argmax(probs, axis=1)
@@ -749,14 +802,20 @@ def suggested_label(
     suggestion = np.where(true >= 0, true, suggestion)
     if issues is not None and probs.shape[1] > 1:
         flagged = np.flatnonzero(issues & (labels >= 0))
-        joint, _ = confident_joint(probs, labels)
-        joint = joint + SUGGESTION_PSEUDO_COUNT
-        column = joint.sum(axis=0, keepdims=True)
-        noise = np.where(column > 0, joint / np.maximum(column, 1e-12), np.eye(probs.shape[1]))
-        posterior = noise[labels[flagged]] * probs[flagged]
-        # Where the noise model gives no other class any mass, the probabilities alone decide.
-        empty = posterior.sum(axis=1) - posterior[np.arange(len(flagged)), labels[flagged]] <= 0
-        posterior[empty] = probs[flagged][empty]
+        evidence = probs[flagged]
+        if votes is not None:
+            neighbours = _widen(np.asarray(votes, dtype=float), probs.shape[1])[flagged]
+            evidence = (1.0 - SUGGESTION_KNN_SHARE) * evidence + SUGGESTION_KNN_SHARE * neighbours
+        posterior = evidence.copy()
+        if noise_model:
+            joint, _ = confident_joint(probs, labels)
+            joint = joint + SUGGESTION_PSEUDO_COUNT
+            column = joint.sum(axis=0, keepdims=True)
+            noise = np.where(column > 0, joint / np.maximum(column, 1e-12), np.eye(probs.shape[1]))
+            posterior = noise[labels[flagged]] * evidence
+            # Where the noise model gives no other class any mass, the evidence alone decides.
+            empty = posterior.sum(axis=1) - posterior[np.arange(len(flagged)), labels[flagged]] <= 0
+            posterior[empty] = evidence[empty]
         posterior[np.arange(len(flagged)), labels[flagged]] = -np.inf
         suggestion[flagged] = np.argmax(posterior, axis=1)
     return suggestion

@@ -122,9 +122,14 @@ def analyse_labels(
         label_probs = data.probs if data.label_errors is None else data.label_errors.probs
         given = np.where(labelled, data.labels, 0)
         self_confidence = label_probs[np.arange(n), given]
-        suggested = label_kernels.suggested_label(
-            label_probs, data.labels, issues=issues & labelled
-        )
+        if data.label_errors is not None:
+            # With the neighbours' vote, and without the class-level noise model when the
+            # noise looked instance-dependent.
+            suggested = data.label_errors.suggested(data.labels)
+        else:
+            suggested = label_kernels.suggested_label(
+                label_probs, data.labels, issues=issues & labelled
+            )
         scores["likely_mislabeled"] = issues & labelled
         # 1 - self-confidence on a log scale: the calibrated probabilities of flagged rows
         # saturate (self-confidence 1e-20), where 1 - p is 1.0 for all of them and ranks nothing.
