@@ -194,6 +194,50 @@ def nearest_to_vector(
     return rows
 
 
+def nearest_in_order(
+    space: EmbeddingSpace,
+    vector,
+    *,
+    limit: int,
+    exclude: int | None = None,
+    after: tuple[float, int] | None = None,
+) -> list[tuple[int, float]]:
+    """(sample id, cosine similarity) of up to `limit` active samples, nearest first, read from
+    the space's HNSW index in its own order: what a page of a similarity search needs, and no
+    more. `after` (similarity, id) starts past that sample in the order (similarity, id) both
+    descending. No threshold in SQL: the caller stops at the first sample below it, where the
+    index scan would go on looking for matches that cannot come.
+
+    The scan is pgvector's iterative one in strict order, so the similarities come out
+    non-increasing; samples with the same similarity come in no particular order."""
+    dim = int(space.dimension)
+    distance = f"(e.vector::vector({dim}) <=> %(q)s::vector({dim}))"
+    where = ""
+    if exclude is not None:
+        where += " AND e.sample_id <> %(exclude)s"
+    if after is not None:
+        where += f" AND (1 - {distance}, e.sample_id) < (%(s)s::float8, %(id)s::bigint)"
+    # The space id is part of the partial index's predicate, so it is written in, not bound.
+    sql = f"""
+        SELECT e.sample_id, 1 - {distance} AS similarity
+        FROM datasets_embedding e JOIN datasets_sample s ON s.id = e.sample_id AND s.active
+        WHERE e.space_id = {int(space.pk)}{where}
+        ORDER BY {distance} LIMIT %(limit)s
+    """  # noqa: S608 - only integers are formatted in
+    params: dict[str, Any] = {
+        "q": Vector(vector).to_text(),
+        "limit": int(limit),
+        "exclude": exclude,
+        "s": None if after is None else float(after[0]),
+        "id": None if after is None else int(after[1]),
+    }
+    with transaction.atomic(durable=False), connection.cursor() as cur:
+        cur.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        cur.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(int(limit), 1000))}")
+        cur.execute(sql, params)
+        return [(int(row[0]), float(row[1])) for row in cur.fetchall()]
+
+
 def text_model_path(space: EmbeddingSpace) -> str:
     """Where the fitted model that embeds free text into a computed space lives."""
     return f"datasets/{space.dataset_id}/embedding-models/space-{space.pk}.npz"
