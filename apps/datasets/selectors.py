@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Func, JSONField, Max, OuterRef, QuerySet, Subquery
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from pgvector import Vector
 
@@ -192,6 +193,17 @@ def nearest_to_vector(
     # relaxed_order may return a few neighbours out of order.
     rows.sort(key=lambda row: -row["similarity"])
     return rows
+
+
+def metadata_sort_value(key: str) -> Func:
+    """What the table sorts by for `metadata.KEY`: the value as JSON (numbers by number,
+    strings by text, in jsonb's order), NULL where missing or a JSON null. A sort index on a
+    key (SortIndex) is built on this very expression, so the planner can match them."""
+    return Func(
+        KeyTransform(key, "metadata"),
+        template="NULLIF(%(expressions)s, 'null'::jsonb)",
+        output_field=JSONField(),
+    )
 
 
 def nearest_in_order(

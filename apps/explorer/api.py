@@ -139,6 +139,8 @@ class SampleList(generics.GenericAPIView):
             )
         except QueryError as exc:
             raise query_error(exc) from None
+        if not request.query_params.get("cursor"):
+            services.sort_index_wanted(dataset, found.ordering)
         ids = [s.pk for s in page.samples]
         context = {
             "scores": selectors.scores_of_samples(found.run, ids),

@@ -25,12 +25,11 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import RowNumber
 
 from apps.config.parsers import json_loads, storable_text
 from apps.datasets.models import Dataset, Sample, Split
-from apps.datasets.selectors import nearest_in_order
+from apps.datasets.selectors import metadata_sort_value, nearest_in_order
 from apps.explorer.columns import DEFAULT_COLUMNS, columns_of
 from apps.explorer.query import (
     METADATA,
@@ -259,10 +258,7 @@ def sort_value(name: str):
     """What a value ordering (label, split, external_id, metadata.KEY) sorts by: the column, or
     the metadata value as JSON (numbers by number, strings by text; a JSON null is missing)."""
     if name.startswith(METADATA):
-        item = KeyTransform(name[len(METADATA) :], "metadata")
-        return Func(
-            item, template="NULLIF(%(expressions)s, 'null'::jsonb)", output_field=JSONField()
-        )
+        return metadata_sort_value(name[len(METADATA) :])
     return F(name)
 
 

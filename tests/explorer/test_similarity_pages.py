@@ -80,7 +80,9 @@ def test_pages_of_a_similarity_search_list_every_match_once_nearest_first(
     want = expected(dataset, found, anchor, -1.0)
     assert len(want) == 66
     client = api_as(team.user("viewer"))
-    base = f"/api/datasets/{dataset.pk}/samples/?q={q({'similar_to': anchor, 'min_similarity': -1})}"
+    base = (
+        f"/api/datasets/{dataset.pk}/samples/?q={q({'similar_to': anchor, 'min_similarity': -1})}"
+    )
     forward = pages(client, f"{base}&page_size={page_size}")
     rows = [r for page in forward for r in page["results"]]
     assert [r["id"] for r in rows] == [i for i, _s in want]
