@@ -115,7 +115,15 @@ def sample_page(
         dataset, query=query, run=run, removed=removed, extra_scores={name} if score else ()
     )
     if name != "id" and not score and name != SIMILARITY:
-        return _page_by_value(samples, name, descending, cursor=cursor, size=size, count=count)
+        return _page_by_value(
+            samples,
+            name,
+            descending,
+            cursor=cursor,
+            size=size,
+            count=count,
+            pinned=_pinned_value(query, name),
+        )
     if name == SIMILARITY:
         if SIMILARITY not in samples.query.annotations:
             raise QueryError(
@@ -165,7 +173,7 @@ def _page_by_similarity(
     The cursor holds (similarity, id) of a sample and `n`, its rank: a page never goes past
     rank SIMILAR_LIMIT, and a page back reads the ranks before it."""
     position = _decode_cursor(cursor) if cursor else None
-    at, rank = (None, 0) if position is None else (position.get("at"), position.get("n"))
+    at, given = (None, 0) if position is None else (position.get("at"), position.get("n"))
     if position is not None and (
         not isinstance(at, list)
         or len(at) != 2
@@ -173,11 +181,13 @@ def _page_by_similarity(
         or not isinstance(at[0], int | float)
         or isinstance(at[1], bool)
         or not isinstance(at[1], int)
-        or isinstance(rank, bool)
-        or not isinstance(rank, int)
-        or not 1 <= rank <= SIMILAR_LIMIT
+        or isinstance(given, bool)
+        or not isinstance(given, int)
+        or not 1 <= given <= SIMILAR_LIMIT
     ):
         return None  # not one of these cursors: the general path reads it
+    rank = int(given or 0)
+    after = None if at is None else (float(at[0]), int(at[1]))
     backwards = bool(position and position.get("back"))
 
     def near(limit: int, after) -> list[tuple[int, float]]:
@@ -194,7 +204,7 @@ def _page_by_similarity(
 
     if backwards:
         # The ranks before `at`, read from the top: all of them, or the general path.
-        before = [row for row in near(rank, None) if (row[1], row[0]) > (at[0], at[1])]
+        before = [row for row in near(rank, None) if after and (row[1], row[0]) > after]
         if len(before) != rank - 1:
             return None
         start = max(0, rank - 1 - size)
@@ -204,7 +214,7 @@ def _page_by_similarity(
         if room <= 0:
             rows, start, more = [], rank, False
         else:
-            found = near(room + 1, None if at is None else (at[0], at[1]))
+            found = near(room + 1, after)
             rows, start = found[:room], rank
             more = len(found) > room and rank + room < SIMILAR_LIMIT
             if len(found) > room and found[room][1] == found[room - 1][1]:
@@ -262,8 +272,35 @@ def sort_value(name: str):
     return F(name)
 
 
+def _pinned_value(query, name: str):
+    """The value a query's `metadata.KEY = value` condition (alone or in its top-level `all`)
+    gives every match's `name`, when that is the metadata key sorted by: the match's sort
+    value then equals it (jsonb containment of a scalar is equality of the key's value), which,
+    said outright, lets an index on the key go straight to those samples instead of walking the
+    values before them. None otherwise."""
+    if not name.startswith(METADATA):
+        return None
+    for part in parts_of(query):
+        if (
+            isinstance(part, dict)
+            and set(part) == {"field", "op", "value"}
+            and part["field"] == name
+            and part["op"] == "="
+            and isinstance(part["value"], str | int | float)  # bool is an int too
+        ):
+            return part["value"]
+    return None
+
+
 def _page_by_value(
-    samples: QuerySet, name: str, descending: bool, *, cursor: str | None, size: int, count: bool
+    samples: QuerySet,
+    name: str,
+    descending: bool,
+    *,
+    cursor: str | None,
+    size: int,
+    count: bool,
+    pinned=None,
 ) -> SamplePage:
     """A page of samples sorted by a value that may be missing, then id: missing values last
     whichever the direction, and the cursor (value, id) says where a page stops, missing or not.
@@ -274,6 +311,9 @@ def _page_by_value(
     samples = samples.annotate(sort_value=sort_value(name))
     present = samples.filter(sort_value__isnull=False)
     missing = samples.filter(sort_value__isnull=True)
+    if pinned is not None:  # every match has this value: none is missing it
+        present = present.filter(sort_value=Value(pinned, output_field=JSONField()))
+        missing = missing.none()
     position = _decode_cursor(cursor) if cursor else None
     backwards = bool(position and position.get("back"))
     desc = descending != backwards  # walking back reverses the order, missing values first

@@ -4,6 +4,9 @@ with and without them, dropped with the dataset."""
 
 from __future__ import annotations
 
+import json
+from urllib.parse import quote
+
 import pytest
 from django.db import connection
 from django.test import override_settings
@@ -12,6 +15,7 @@ from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, Sample, SortIndex
 from apps.datasets.services import sort_indexes
 from apps.explorer import selectors
+from apps.explorer.query import apply
 from tests.explorer.test_table_sorting import expected_order, pages
 
 
@@ -158,3 +162,51 @@ def test_the_table_asks_for_an_index_too(world, team, web_as, queued):
         response = client.get(f"/datasets/{dataset.pk}/samples/?ordering=metadata.n")
     assert response.status_code == 200
     assert SortIndex.objects.filter(dataset=dataset, key="n").exists()
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        {"field": "metadata.src", "op": "=", "value": "web"},
+        {"field": "metadata.n", "op": "=", "value": "seven"},
+        {"all": [{"field": "metadata.n", "op": "=", "value": "seven"}, {"field": "label", "op": "!=", "value": "cat"}]},
+    ],
+)  # fmt: skip
+def test_a_page_filtered_to_one_value_of_the_key_it_is_sorted_by_seeks_it_in_the_index(
+    world, team, api_as, condition
+):
+    dataset, _run, rows = world
+    first = condition["all"][0] if "all" in condition else condition
+    key = first["field"].removeprefix("metadata.")
+    index = SortIndex.objects.create(dataset=dataset, key=key, state=SortIndex.State.READY)
+    with connection.cursor() as cur:
+        cur.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cur.execute(sort_index_statement(index))
+        cur.execute("ANALYZE datasets_sample")
+    client = api_as(team.user("viewer"))
+    query = quote(json.dumps(condition))
+    matching = [
+        r
+        for r in rows
+        if r["metadata"].get(key) == first["value"]
+        and not isinstance(r["metadata"].get(key), bool)
+        and ("all" not in condition or r["label"] != "cat")
+    ]
+    assert len(matching) > 3
+    for ordering in (f"metadata.{key}", f"-metadata.{key}"):
+        want = expected_order(matching, f"metadata.{key}", descending=ordering.startswith("-"))
+        base = f"/api/datasets/{dataset.pk}/samples/?q={query}&ordering={ordering}&page_size=2"
+        assert [i for page in pages(client, base, "next") for i in page] == want
+    samples = apply(Sample.objects.filter(dataset=dataset, active=True), dataset, None, condition)
+    present = (
+        samples.annotate(sort_value=selectors.sort_value(f"metadata.{key}"))
+        .filter(sort_value=selectors.Value(first["value"], output_field=selectors.JSONField()))
+        .order_by("sort_value", "pk")
+    )
+    with connection.cursor() as cur:
+        cur.execute("SET enable_seqscan = off")
+        try:
+            plan = present.explain()
+        finally:
+            cur.execute("RESET enable_seqscan")
+    assert index.index_name in plan and "Index Cond" in plan
