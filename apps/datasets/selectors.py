@@ -283,10 +283,22 @@ def embed_texts(space: EmbeddingSpace, texts: Sequence[str]) -> np.ndarray:
     raise LookupError(f"{space.name} ({space.method}) cannot embed free text")
 
 
+_EMBEDDED: dict[tuple[int, str, str], np.ndarray] = {}  # the last texts embedded, in order
+_EMBEDDED_KEPT = 64
+
+
 def embed_text(space: EmbeddingSpace, text: str) -> np.ndarray:
     """The vector of one free text in the space (see embed_texts); LookupError also when the
-    text has no direction there (none of its words are known)."""
-    vector = embed_texts(space, [text])[0]
+    text has no direction there (none of its words are known). The last few are kept in the
+    process: each page of a `similar_text` search asks for the same text again."""
+    key = (int(space.pk), str(space.method), text)
+    vector = _EMBEDDED.pop(key, None)
+    if vector is None:
+        vector = embed_texts(space, [text])[0]
+        vector.setflags(write=False)
+    _EMBEDDED[key] = vector
+    while len(_EMBEDDED) > _EMBEDDED_KEPT:
+        _EMBEDDED.pop(next(iter(_EMBEDDED)))
     if not vector.any():
         raise LookupError(f"none of the words of {text!r} occur in the dataset")
     return vector
