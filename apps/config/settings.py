@@ -393,6 +393,11 @@ if LOUPE_ARCHIVE_MAX_RATIO < 1:
 LOUPE_UPLOAD_EXPIRE_HOURS = env.float("LOUPE_UPLOAD_EXPIRE_HOURS", default=24.0)
 if LOUPE_UPLOAD_EXPIRE_HOURS <= 0:
     raise ImproperlyConfigured("LOUPE_UPLOAD_EXPIRE_HOURS must be more than zero.")
+# The sample table sorted by a metadata key: a dataset this large gets an index per key it is
+# sorted by (built in the background), at most so many per dataset and in all.
+LOUPE_SORT_INDEX_MIN_SAMPLES = env.int("LOUPE_SORT_INDEX_MIN_SAMPLES", default=100_000)
+LOUPE_SORT_INDEXES_PER_DATASET = env.int("LOUPE_SORT_INDEXES_PER_DATASET", default=5)
+LOUPE_SORT_INDEXES_MAX = env.int("LOUPE_SORT_INDEXES_MAX", default=100)
 # HNSW builds are far faster while the graph fits in maintenance_work_mem (1M × 384-d needs ~3 GB).
 LOUPE_INDEX_MEMORY_MB = env.int("LOUPE_INDEX_MEMORY_MB", default=4096)
 LOUPE_INDEX_WORKERS = env.int(

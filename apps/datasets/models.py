@@ -354,3 +354,34 @@ class SampleTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tag_id} on {self.sample_id}"
+
+
+class SortIndex(models.Model):
+    """An index that sorts one large dataset's samples by one metadata key, built in the
+    background the first time the table is sorted by it (services.sort_index_request): a partial
+    index on (the key's value, id) WHERE dataset_id = …, the order and the cursor the table's
+    keyset pages use. A few per dataset and a few in all (settings), for keys its samples have;
+    dropped with the dataset. Without it the table sorts the same, reading every match."""
+
+    class State(models.TextChoices):
+        BUILDING = "building"
+        READY = "ready"
+        FAILED = "failed"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="sort_indexes")
+    key = models.TextField()
+    state = models.CharField(max_length=10, choices=State.choices, default=State.BUILDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    build_seconds = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "key"], name="unique_sort_index_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id} by metadata.{self.key}"
+
+    @property
+    def index_name(self) -> str:
+        return f"sample_sort_{self.dataset_id}_{self.pk}"

@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import Count, Max, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Func, JSONField, Max, OuterRef, QuerySet, Subquery
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from pgvector import Vector
 
@@ -194,6 +195,61 @@ def nearest_to_vector(
     return rows
 
 
+def metadata_sort_value(key: str) -> Func:
+    """What the table sorts by for `metadata.KEY`: the value as JSON (numbers by number,
+    strings by text, in jsonb's order), NULL where missing or a JSON null. A sort index on a
+    key (SortIndex) is built on this very expression, so the planner can match them."""
+    return Func(
+        KeyTransform(key, "metadata"),
+        template="NULLIF(%(expressions)s, 'null'::jsonb)",
+        output_field=JSONField(),
+    )
+
+
+def nearest_in_order(
+    space: EmbeddingSpace,
+    vector,
+    *,
+    limit: int,
+    exclude: int | None = None,
+    after: tuple[float, int] | None = None,
+) -> list[tuple[int, float]]:
+    """(sample id, cosine similarity) of up to `limit` active samples, nearest first, read from
+    the space's HNSW index in its own order: what a page of a similarity search needs, and no
+    more. `after` (similarity, id) starts past that sample in the order (similarity, id) both
+    descending. No threshold in SQL: the caller stops at the first sample below it, where the
+    index scan would go on looking for matches that cannot come.
+
+    The scan is pgvector's iterative one in strict order, so the similarities come out
+    non-increasing; samples with the same similarity come in no particular order."""
+    dim = int(space.dimension)
+    distance = f"(e.vector::vector({dim}) <=> %(q)s::vector({dim}))"
+    where = ""
+    if exclude is not None:
+        where += " AND e.sample_id <> %(exclude)s"
+    if after is not None:
+        where += f" AND (1 - {distance}, e.sample_id) < (%(s)s::float8, %(id)s::bigint)"
+    # The space id is part of the partial index's predicate, so it is written in, not bound.
+    sql = f"""
+        SELECT e.sample_id, 1 - {distance} AS similarity
+        FROM datasets_embedding e JOIN datasets_sample s ON s.id = e.sample_id AND s.active
+        WHERE e.space_id = {int(space.pk)}{where}
+        ORDER BY {distance} LIMIT %(limit)s
+    """  # noqa: S608 - only integers are formatted in
+    params: dict[str, Any] = {
+        "q": Vector(vector).to_text(),
+        "limit": int(limit),
+        "exclude": exclude,
+        "s": None if after is None else float(after[0]),
+        "id": None if after is None else int(after[1]),
+    }
+    with transaction.atomic(durable=False), connection.cursor() as cur:
+        cur.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+        cur.execute(f"SET LOCAL hnsw.ef_search = {max(40, min(int(limit), 1000))}")
+        cur.execute(sql, params)
+        return [(int(row[0]), float(row[1])) for row in cur.fetchall()]
+
+
 def text_model_path(space: EmbeddingSpace) -> str:
     """Where the fitted model that embeds free text into a computed space lives."""
     return f"datasets/{space.dataset_id}/embedding-models/space-{space.pk}.npz"
@@ -227,10 +283,22 @@ def embed_texts(space: EmbeddingSpace, texts: Sequence[str]) -> np.ndarray:
     raise LookupError(f"{space.name} ({space.method}) cannot embed free text")
 
 
+_EMBEDDED: dict[tuple[int, str, str], np.ndarray] = {}  # the last texts embedded, in order
+_EMBEDDED_KEPT = 64
+
+
 def embed_text(space: EmbeddingSpace, text: str) -> np.ndarray:
     """The vector of one free text in the space (see embed_texts); LookupError also when the
-    text has no direction there (none of its words are known)."""
-    vector = embed_texts(space, [text])[0]
+    text has no direction there (none of its words are known). The last few are kept in the
+    process: each page of a `similar_text` search asks for the same text again."""
+    key = (int(space.pk), str(space.method), text)
+    vector = _EMBEDDED.pop(key, None)
+    if vector is None:
+        vector = embed_texts(space, [text])[0]
+        vector.setflags(write=False)
+    _EMBEDDED[key] = vector
+    while len(_EMBEDDED) > _EMBEDDED_KEPT:
+        _EMBEDDED.pop(next(iter(_EMBEDDED)))
     if not vector.any():
         raise LookupError(f"none of the words of {text!r} occur in the dataset")
     return vector

@@ -16,6 +16,11 @@ def build_embedding_index(space_id: int) -> None:
     services.embedding_index_build(space_id=space_id)
 
 
+@shared_task(name="loupe.datasets.build_sort_index", acks_late=True)
+def build_sort_index(index_id: int) -> None:
+    services.sort_index_build(index_id=index_id)
+
+
 @shared_task(name="loupe.datasets.compute_embeddings", acks_late=True, time_limit=6 * 3600)
 def compute_embeddings(dataset_id: int) -> None:
     space = services.embeddings_compute(dataset_id=dataset_id)

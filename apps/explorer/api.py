@@ -51,7 +51,9 @@ class SamplePageSerializer(serializers.Serializer):
     next = serializers.URLField(allow_null=True)
     previous = serializers.URLField(allow_null=True)
     estimated_count = serializers.IntegerField(
-        help_text="The planner's estimate; exact when one page holds every match (count_exact)."
+        help_text="The planner's estimate; exact when one page holds every match (count_exact). "
+        "A similarity search listed nearest first is not counted: the most it lists (1,000) "
+        "until its last page."
     )
     count_exact = serializers.BooleanField()
     run = serializers.IntegerField(allow_null=True, help_text="The scoring run of the scores.")
@@ -139,6 +141,8 @@ class SampleList(generics.GenericAPIView):
             )
         except QueryError as exc:
             raise query_error(exc) from None
+        if not request.query_params.get("cursor"):
+            services.sort_index_wanted(dataset, found.ordering)
         ids = [s.pk for s in page.samples]
         context = {
             "scores": selectors.scores_of_samples(found.run, ids),

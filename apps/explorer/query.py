@@ -164,13 +164,40 @@ class Compiled:
     similarity: tuple[EmbeddingSpace, Any] | None = None
 
 
+@dataclass(frozen=True)
+class Similarity:
+    """A similarity condition, checked but not yet searched: what to compare with, how close."""
+
+    space: EmbeddingSpace
+    vector: Any
+    min_similarity: float
+    exclude: int | None  # the sample compared with (similar_to), not its own neighbour
+
+
 class _Compiler:
-    def __init__(self, dataset: Dataset, run: ScoringRun | None):
+    def __init__(self, dataset: Dataset, run: ScoringRun | None, *, search: bool = True):
         self.dataset = dataset
         self.run = run
         self.scores: set[str] = set()
         self.similarity: tuple[EmbeddingSpace, Any] | None = None
+        self.search = search  # False: similarity conditions are checked, not searched
+        self.checked: list[Similarity] = []
         self.count = 0
+
+    def neighbours(self, found: Similarity) -> Q:
+        """The SIMILAR_LIMIT nearest samples at least that similar, by the HNSW index."""
+        self.similarity = self.similarity or (found.space, found.vector)
+        self.checked.append(found)
+        if not self.search:
+            return ALWAYS
+        rows = nearest_to_vector(
+            found.space,
+            found.vector,
+            limit=SIMILAR_LIMIT,
+            min_similarity=found.min_similarity,
+            exclude=found.exclude,
+        )
+        return Q(pk__in=[row["id"] for row in rows])
 
     def node(self, node: Any, path: str, depth: int) -> Q:
         if depth > MAX_DEPTH:
@@ -398,11 +425,7 @@ class _Compiler:
             found_space, vector = sample_vector(self.dataset, sample_id, space=space)
         except LookupError as exc:
             raise QueryError(_join(path, "similar_to"), str(exc)) from None
-        found = nearest_to_vector(
-            found_space, vector, limit=SIMILAR_LIMIT, min_similarity=minimum, exclude=sample_id
-        )
-        self.similarity = self.similarity or (found_space, vector)
-        return Q(pk__in=[row["id"] for row in found])
+        return self.neighbours(Similarity(found_space, vector, float(minimum), sample_id))
 
     def similar_text(self, node: dict, path: str) -> Q:
         text = node["similar_text"]
@@ -424,9 +447,7 @@ class _Compiler:
             vector = embed_text(space, text)
         except LookupError as exc:
             raise QueryError(_join(path, "similar_text"), str(exc)) from None
-        found = nearest_to_vector(space, vector, limit=SIMILAR_LIMIT, min_similarity=minimum)
-        self.similarity = self.similarity or (space, vector)
-        return Q(pk__in=[row["id"] for row in found])
+        return self.neighbours(Similarity(space, vector, float(minimum), None))
 
     def within(self, polygon: Any, path: str) -> Q:
         if self.run is None:
@@ -462,6 +483,23 @@ def compile_query(dataset: Dataset, run: ScoringRun | None, query: Any) -> Compi
     compiler = _Compiler(dataset, run)
     condition = compiler.node(query if query is not None else {}, "", 0)
     return Compiled(condition, compiler.scores, compiler.similarity)
+
+
+def ranked_similarity(dataset: Dataset, query: Any) -> Similarity | None:
+    """The similarity condition of a query that is one and nothing else (alone, or the only
+    part of an `all`), checked but not searched: such a query, nearest first, pages through
+    the index a page at a time (see selectors.sample_page). None for any other query. A bad
+    condition is a QueryError, as compile_query would raise."""
+    node = query
+    if isinstance(node, dict) and set(node) == {"all"} and isinstance(node["all"], list):
+        node = node["all"][0] if len(node["all"]) == 1 else None
+    if not isinstance(node, dict) or not ({"similar_to", "similar_text"} & set(node)):
+        return None
+    if not storable_text(query):
+        raise QueryError("query", "text cannot hold NUL characters or lone surrogates")
+    compiler = _Compiler(dataset, None, search=False)
+    compiler.node(query, "", 0)
+    return compiler.checked[0]
 
 
 def check_ordering(ordering: str | None, run: ScoringRun | None) -> tuple[str, bool]:

@@ -25,24 +25,27 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import RowNumber
 
 from apps.config.parsers import json_loads, storable_text
 from apps.datasets.models import Dataset, Sample, Split
+from apps.datasets.selectors import metadata_sort_value, nearest_in_order
 from apps.explorer.columns import DEFAULT_COLUMNS, columns_of
 from apps.explorer.query import (
     METADATA,
     SCORE_ORDERINGS,
+    SIMILAR_LIMIT,
     SIMILARITY,
     QueryError,
     RowCompare,
+    Similarity,
     apply,
     check_ordering,
     has_similarity,
     joined,
     parse,
     parts_of,
+    ranked_similarity,
     simple_filters,
 )
 from apps.quality.models import RunStatus, SampleScore, ScoringRun
@@ -101,12 +104,26 @@ def sample_page(
     so page 1,000 costs what page 1 does. Ordering by a score lists the samples that have it.
     The count is the planner's estimate: an exact COUNT would read every matching row."""
     name, descending = check_ordering(ordering, run)
+    if name == SIMILARITY and descending and not removed:
+        ranked = ranked_similarity(dataset, query)
+        if ranked is not None:
+            page = _page_by_similarity(dataset, ranked, cursor=cursor, size=size)
+            if page is not None:
+                return page
     score = name in SCORE_ORDERINGS
     samples = samples_matching(
         dataset, query=query, run=run, removed=removed, extra_scores={name} if score else ()
     )
     if name != "id" and not score and name != SIMILARITY:
-        return _page_by_value(samples, name, descending, cursor=cursor, size=size, count=count)
+        return _page_by_value(
+            samples,
+            name,
+            descending,
+            cursor=cursor,
+            size=size,
+            count=count,
+            pinned=_pinned_value(query, name),
+        )
     if name == SIMILARITY:
         if SIMILARITY not in samples.query.annotations:
             raise QueryError(
@@ -144,6 +161,93 @@ def sample_page(
     return _paged(samples, rows, position, backwards=backwards, more=more, count=count, at=at)
 
 
+def _page_by_similarity(
+    dataset: Dataset, ranked: Similarity, *, cursor: str | None, size: int
+) -> SamplePage | None:
+    """A page of a query that is one similarity condition, nearest first, read from the HNSW
+    index a page at a time: what the page shows and one more, not the SIMILAR_LIMIT neighbours
+    the condition stands for. The same samples, in the same order, as the general path (exact
+    similarities, ties by id, highest first), which it leaves to (None) when a page would end
+    inside a run of equal similarities or the cursor does not say how far down the list it is.
+
+    The cursor holds (similarity, id) of a sample and `n`, its rank: a page never goes past
+    rank SIMILAR_LIMIT, and a page back reads the ranks before it."""
+    position = _decode_cursor(cursor) if cursor else None
+    at, given = (None, 0) if position is None else (position.get("at"), position.get("n"))
+    if position is not None and (
+        not isinstance(at, list)
+        or len(at) != 2
+        or isinstance(at[0], bool)
+        or not isinstance(at[0], int | float)
+        or isinstance(at[1], bool)
+        or not isinstance(at[1], int)
+        or isinstance(given, bool)
+        or not isinstance(given, int)
+        or not 1 <= given <= SIMILAR_LIMIT
+    ):
+        return None  # not one of these cursors: the general path reads it
+    rank = int(given or 0)
+    after = None if at is None else (float(at[0]), int(at[1]))
+    backwards = bool(position and position.get("back"))
+
+    def near(limit: int, after) -> list[tuple[int, float]]:
+        found = nearest_in_order(
+            ranked.space, ranked.vector, limit=limit, exclude=ranked.exclude, after=after
+        )
+        kept = []
+        for sample_id, similarity in found:
+            if similarity < ranked.min_similarity:
+                break  # in strict order: none after it is closer
+            kept.append((sample_id, similarity))
+        kept.sort(key=lambda row: (-row[1], -row[0]))
+        return kept
+
+    if backwards:
+        # The ranks before `at`, read from the top: all of them, or the general path.
+        before = [row for row in near(rank, None) if after and (row[1], row[0]) > after]
+        if len(before) != rank - 1:
+            return None
+        start = max(0, rank - 1 - size)
+        rows, more = before[start:], True
+    else:
+        room = min(size, SIMILAR_LIMIT - rank)
+        if room <= 0:
+            rows, start, more = [], rank, False
+        else:
+            found = near(room + 1, after)
+            rows, start = found[:room], rank
+            more = len(found) > room and rank + room < SIMILAR_LIMIT
+            if len(found) > room and found[room][1] == found[room - 1][1]:
+                return None  # a tie across the page's end: which of them come first is by id
+    by_id = {
+        s.pk: s
+        for s in Sample.objects.filter(
+            dataset=dataset, active=True, pk__in=[row[0] for row in rows]
+        )
+    }
+    samples = []
+    for sample_id, similarity in rows:
+        sample = by_id.get(sample_id)
+        if sample is None:
+            return None  # changed under the search: the general path reads it whole
+        setattr(sample, SIMILARITY, similarity)  # as the general path annotates it
+        samples.append(sample)
+    next_cursor = previous_cursor = None
+    if samples and more:
+        last = rows[len(samples) - 1]
+        next_cursor = _encode_cursor({"at": [last[1], last[0]], "n": start + len(samples)})
+    if samples and start > 0:
+        previous_cursor = _encode_cursor(
+            {"at": [rows[0][1], rows[0][0]], "back": True, "n": start + 1}
+        )
+    if position is None and not more:
+        return SamplePage(samples, None, None, len(samples), exact=True)
+    # Counting the matches would be the whole search a page spares: the condition's cap, or
+    # what is known when the list has ended.
+    estimate = SIMILAR_LIMIT if more else start + len(samples)
+    return SamplePage(samples, next_cursor, previous_cursor, estimate)
+
+
 def _paged(samples, rows, position, *, backwards: bool, more: bool, count: bool, at) -> SamplePage:
     """The page of `rows` with its cursors and the estimated count of `samples`."""
     next_cursor = previous_cursor = None
@@ -164,15 +268,39 @@ def sort_value(name: str):
     """What a value ordering (label, split, external_id, metadata.KEY) sorts by: the column, or
     the metadata value as JSON (numbers by number, strings by text; a JSON null is missing)."""
     if name.startswith(METADATA):
-        item = KeyTransform(name[len(METADATA) :], "metadata")
-        return Func(
-            item, template="NULLIF(%(expressions)s, 'null'::jsonb)", output_field=JSONField()
-        )
+        return metadata_sort_value(name[len(METADATA) :])
     return F(name)
 
 
+def _pinned_value(query, name: str):
+    """The value a query's `metadata.KEY = value` condition (alone or in its top-level `all`)
+    gives every match's `name`, when that is the metadata key sorted by: the match's sort
+    value then equals it (jsonb containment of a scalar is equality of the key's value), which,
+    said outright, lets an index on the key go straight to those samples instead of walking the
+    values before them. None otherwise."""
+    if not name.startswith(METADATA):
+        return None
+    for part in parts_of(query):
+        if (
+            isinstance(part, dict)
+            and set(part) == {"field", "op", "value"}
+            and part["field"] == name
+            and part["op"] == "="
+            and isinstance(part["value"], str | int | float)  # bool is an int too
+        ):
+            return part["value"]
+    return None
+
+
 def _page_by_value(
-    samples: QuerySet, name: str, descending: bool, *, cursor: str | None, size: int, count: bool
+    samples: QuerySet,
+    name: str,
+    descending: bool,
+    *,
+    cursor: str | None,
+    size: int,
+    count: bool,
+    pinned=None,
 ) -> SamplePage:
     """A page of samples sorted by a value that may be missing, then id: missing values last
     whichever the direction, and the cursor (value, id) says where a page stops, missing or not.
@@ -183,6 +311,9 @@ def _page_by_value(
     samples = samples.annotate(sort_value=sort_value(name))
     present = samples.filter(sort_value__isnull=False)
     missing = samples.filter(sort_value__isnull=True)
+    if pinned is not None:  # every match has this value: none is missing it
+        present = present.filter(sort_value=Value(pinned, output_field=JSONField()))
+        missing = missing.none()
     position = _decode_cursor(cursor) if cursor else None
     backwards = bool(position and position.get("back"))
     desc = descending != backwards  # walking back reverses the order, missing values first

@@ -8,10 +8,11 @@ from django.db import connection, transaction
 
 from apps import annotations as task_types
 from apps.core import events
+from apps.datasets import services as dataset_services
 from apps.datasets.models import Dataset, LabelSource, Tag
 from apps.explorer.columns import columns_of
 from apps.explorer.models import SavedView
-from apps.explorer.query import QueryError, check_ordering, compile_query
+from apps.explorer.query import METADATA, QueryError, check_ordering, compile_query
 
 TAG_MAX = 80
 
@@ -172,3 +173,11 @@ def saved_view_delete(*, view: SavedView, by) -> None:
         )
     )
     view.delete()
+
+
+def sort_index_wanted(dataset: Dataset, ordering: str) -> None:
+    """The table's first page sorted by a metadata key asks for an index on that key, which a
+    large dataset gets in the background (datasets.services.sort_index_request)."""
+    name = (ordering or "").strip().lstrip("-")
+    if name.startswith(METADATA) and name != METADATA:
+        dataset_services.sort_index_request(dataset=dataset, key=name[len(METADATA) :])

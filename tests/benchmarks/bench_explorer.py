@@ -13,6 +13,17 @@ Timed: every query of QUERIES, its first page and four more through the `next` c
 `GET /api/datasets/<id>/samples/?q=…&ordering=…` in process (Django's test client with a real
 token: routing, access check, query, serialisation), ROUNDS times; and `similar_samples` (k=10,
 pgvector HNSW) for 200 random samples, and its API endpoint for 50. Prints one JSON object.
+
+    python tests/benchmarks/bench_explorer.py --rows 1000000 --work /tmp/bench-explorer --similarity
+
+With --similarity, only similarity searches, nearest first: `similar_to` a sample and
+`similar_text` (MiniLM: the space is marked as MiniLM's, whose vectors the synthetic ones stand
+for), each at its default threshold (which nothing passes among random vectors: the search's
+worst case) and at 0 (half of the samples pass: every page full), the first page of 50 and four
+more through `next`, for ROUNDS different samples and texts. Each is timed twice in the same
+round: as the table runs it (one page of neighbours from the index at a time) and as the same
+condition inside an `all` with another part, which goes the general way (the condition's whole
+search, SIMILAR_LIMIT neighbours, for every page), as every similarity page did before.
 """
 
 from __future__ import annotations
@@ -187,9 +198,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--work", help="Folder for the file and the database (kept for re-runs).")
     parser.add_argument("--rescore", action="store_true", help="Write the scores and tags again.")
+    parser.add_argument("--similarity", action="store_true", help="Only similarity searches.")
     args = parser.parse_args()
     work = work_folder(args.work)
     state = setup(work, args.rows, rescore=args.rescore)
+    if args.similarity:
+        similarity(state, args.rounds)
+        return
 
     import numpy as np
 
@@ -247,6 +262,84 @@ def main() -> None:
             indent=1,
         )
     )
+
+
+TEXTS = [
+    "refund for a damaged parcel",
+    "the app crashes when I open settings",
+    "where is my order",
+    "change the delivery address",
+    "card payment declined twice",
+    "cancel my subscription please",
+    "the screen is cracked",
+    "how do I reset my password",
+    "wrong item in the box",
+    "invoice for last month",
+]
+
+
+def similarity(state: dict, rounds: int) -> None:
+    import numpy as np
+
+    from apps.datasets.models import Dataset, Sample
+
+    dataset = Dataset.objects.get(pk=state["dataset"])
+    dataset.embedding_spaces.update(method="minilm")
+    get = timed_api()
+    base = f"/api/datasets/{dataset.pk}/samples/"
+    rng = np.random.default_rng(5)
+    ids = list(Sample.objects.filter(dataset=dataset).values_list("pk", flat=True)[::997])
+    anchors = [int(x) for x in rng.choice(ids, rounds + 1, replace=False)]
+    searches = {
+        "similar_to, default threshold 0.9": lambda r: {"similar_to": anchors[r]},
+        "similar_to, min_similarity 0": lambda r: {"similar_to": anchors[r], "min_similarity": 0},
+        "similar_text, default threshold 0.25": lambda r: {"similar_text": TEXTS[r % len(TEXTS)]},
+        "similar_text, min_similarity 0": lambda r: {
+            "similar_text": TEXTS[r % len(TEXTS)],
+            "min_similarity": 0,
+        },
+    }
+    ways = {
+        "page by page": lambda query: query,
+        "whole search (before)": lambda query: {"all": [query, {}]},
+    }
+    get(f"{base}?q={quote(json.dumps({'similar_text': 'warm up'}))}")  # loads MiniLM once
+    for r in range(3):  # and the index's upper pages into memory
+        get(f"{base}?q={quote(json.dumps({'similar_to': anchors[-1 - r], 'min_similarity': 0}))}")
+    first: dict[tuple[str, str], list[float]] = {}
+    later: dict[tuple[str, str], list[float]] = {}
+    shown: dict[tuple[str, str], list[int]] = {}
+    agree: dict[str, list[float]] = {}
+    for r in range(rounds):
+        for search, make in searches.items():
+            pages: dict[str, list[list[int]]] = {}
+            for way, wrap in ways.items():
+                url = f"{base}?q={quote(json.dumps(wrap(make(r))))}&page_size=50"
+                pages[way] = []
+                for page in range(PAGES):
+                    ms, body = get(url)
+                    (first if page == 0 else later).setdefault((search, way), []).append(ms)
+                    pages[way].append([row["id"] for row in body["results"]])
+                    if not body["next"]:
+                        break
+                    url = body["next"].split("127.0.0.1", 1)[-1]
+                shown.setdefault((search, way), []).append(sum(map(len, pages[way])))
+            a, b = (set(sum(pages[way], [])) for way in ways)
+            agree.setdefault(search, []).append(len(a & b) / max(1, len(a | b)))
+    report = {}
+    for search in searches:
+        for way in ways:
+            key = (search, way)
+            report[f"{search} · {way}"] = {
+                "first_page": summary(first[key]),
+                "next_pages": summary(later[key]) if later.get(key) else None,
+                "all_pages": summary(first[key] + later.get(key, [])),
+                "samples_shown_per_search": statistics.mean(shown[key]),
+            }
+        report[f"{search} · same samples shown both ways"] = round(
+            statistics.mean(agree[search]), 4
+        )
+    print(json.dumps({"rows": state.get("rows"), "setup": state, "similarity": report}, indent=1))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ these orderings do not read scores.
 
 Timed: every ordering of ORDERINGS, each way, with each filter of FILTERS, its first page and
 four more through the `next` cursor, as `GET /api/datasets/<id>/samples/?q=…&ordering=…`
-in process (Django's test client with a real token), ROUNDS times. Prints one JSON object.
+in process (Django's test client with a real token), ROUNDS times, without sort indexes on the
+metadata keys; then the two keys' indexes are built (what the table's first page sorted by a
+key asks a worker for on a large dataset: datasets.services.sort_index_request / _build) and
+the metadata orderings timed again. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from bench_setup import fresh_database, timed_api, work_folder  # noqa: E402
 
 LABELS = ["cat", "dog", "bird", "ship", "car", "tree", "fish", "frog", "horse", "truck"]
 ORDERINGS = ["label", "split", "external_id", "metadata.source", "metadata.n"]
+METADATA_ORDERINGS = [name for name in ORDERINGS if name.startswith("metadata.")]
 FILTERS = {
     "none": {},
     "label": {"field": "label", "op": "=", "value": "cat"},
@@ -106,6 +110,7 @@ def main() -> None:
     work = work_folder(args.work)
     state = setup(work, args.rows)
 
+    from apps.datasets import services
     from apps.datasets.models import Dataset
 
     dataset = Dataset.objects.get(pk=state["dataset"])
@@ -113,9 +118,45 @@ def main() -> None:
     base = f"/api/datasets/{dataset.pk}/samples/"
 
     get(base)  # warm up
+    _drop_sort_indexes(dataset)
+    without = _timed(get, base, ORDERINGS, args.rounds)
+    built = {}
+    for name in METADATA_ORDERINGS:
+        index = services.sort_index_request(dataset=dataset, key=name.removeprefix("metadata."))
+        if index is None:
+            raise SystemExit(f"no sort index for {name}")
+        built[name] = services.sort_index_build(index_id=index.pk)
+    with_index = _timed(get, base, METADATA_ORDERINGS, args.rounds)
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "setup": state,
+                "without_sort_indexes": _report(without, ORDERINGS),
+                "sort_index_build_seconds": built,
+                "with_sort_indexes": _report(with_index, METADATA_ORDERINGS),
+            },
+            indent=1,
+        )
+    )
+
+
+def _drop_sort_indexes(dataset) -> None:
+    from django.db import transaction
+
+    # Imported once Django is set up (setup() does it).
+    from apps.datasets import services
+    from apps.datasets.models import SortIndex
+
+    with transaction.atomic():
+        services.sort_indexes_drop(dataset=dataset)
+        SortIndex.objects.filter(dataset=dataset).delete()
+
+
+def _timed(get, base: str, orderings, rounds: int) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {}
-    for _round in range(args.rounds):
-        for name in ORDERINGS:
+    for _round in range(rounds):
+        for name in orderings:
             for ordering in (name, f"-{name}"):
                 for label, query in FILTERS.items():
                     q = f"q={quote(json.dumps(query))}&" if query else ""
@@ -126,33 +167,28 @@ def main() -> None:
                         if not body["next"]:
                             break
                         url = body["next"].split("127.0.0.1", 1)[-1]
-    everything = [ms for values in timings.values() for ms in values]
-    by_ordering = {
-        name: summary(
-            [ms for k, v in timings.items() if k.lstrip("-").startswith(name) for ms in v]
-        )
-        for name in ORDERINGS
+    return timings
+
+
+def _report(timings: dict[str, list[float]], orderings) -> dict:
+    return {
+        "pages": summary([ms for values in timings.values() for ms in values]),
+        "by_ordering": {
+            name: summary(
+                [ms for k, v in timings.items() if k.lstrip("-").startswith(name) for ms in v]
+            )
+            for name in orderings
+        },
+        "p95_ms_by_ordering_and_filter": {
+            name: {
+                label: summary(timings[f"{name} · {label}"] + timings[f"-{name} · {label}"])[
+                    "p95_ms"
+                ]
+                for label in FILTERS
+            }
+            for name in orderings
+        },
     }
-    print(
-        json.dumps(
-            {
-                "rows": args.rows,
-                "setup": state,
-                "pages": summary(everything),
-                "by_ordering": by_ordering,
-                "p95_ms_by_ordering_and_filter": {
-                    name: {
-                        label: summary(
-                            timings[f"{name} · {label}"] + timings[f"-{name} · {label}"]
-                        )["p95_ms"]
-                        for label in FILTERS
-                    }
-                    for name in ORDERINGS
-                },
-            },
-            indent=1,
-        )
-    )
 
 
 if __name__ == "__main__":

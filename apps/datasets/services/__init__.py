@@ -15,6 +15,11 @@ from apps.datasets.services.imports import (
 )
 from apps.datasets.services.model_runs import model_run_compute_metrics, model_run_options
 from apps.datasets.services.queues import queue_append
+from apps.datasets.services.sort_indexes import (
+    sort_index_build,
+    sort_index_request,
+    sort_indexes_drop,
+)
 from apps.datasets.services.uploads import (
     UploadOffsetMismatch,
     upload_append,
@@ -47,6 +52,9 @@ __all__ = [
     "queue_append",
     "sample_relabel",
     "sample_remove",
+    "sort_index_build",
+    "sort_index_request",
+    "sort_indexes_drop",
     "upload_append",
     "upload_complete",
     "upload_create",

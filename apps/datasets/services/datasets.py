@@ -11,6 +11,7 @@ from apps.annotations import Task
 from apps.core import events
 from apps.datasets.models import Dataset, Modality
 from apps.datasets.selectors import text_model_path
+from apps.datasets.services.sort_indexes import sort_indexes_drop
 
 
 @transaction.atomic
@@ -76,6 +77,7 @@ def dataset_delete(*, dataset: Dataset, by) -> None:
         )
         for space_id in dataset.embedding_spaces.values_list("pk", flat=True):
             cur.execute(f"DROP INDEX IF EXISTS embedding_hnsw_space_{int(space_id)}")
+        sort_indexes_drop(dataset=dataset)
         cur.execute(
             "DELETE FROM datasets_embedding WHERE space_id IN "
             "(SELECT id FROM datasets_embeddingspace WHERE dataset_id = %s)",

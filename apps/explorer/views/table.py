@@ -133,6 +133,9 @@ def sample_list(request, dataset_id: int):
             )
         except QueryError as exc:
             error = str(exc)
+        else:
+            if not request.GET.get("cursor"):
+                services.sort_index_wanted(dataset, found.ordering)
     rows = page.samples if page else []
     ids = [s.pk for s in rows]
     scores = selectors.scores_of_samples(found.run, ids)
