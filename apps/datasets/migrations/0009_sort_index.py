@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('datasets', '0007_sample_sort_indexes'),
+        ('datasets', '0008_dataset_task'),
     ]
 
     operations = [
