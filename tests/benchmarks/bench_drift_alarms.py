@@ -1,6 +1,6 @@
 """Drift monitoring: false alarms on unshifted windows and detection of known shifts.
 
-Run: .venv/bin/python -m tests.benchmarks.bench_drift_alarms [--seeds 100] [--dim 32]
+Run: .venv/bin/python -m tests.benchmarks.bench_drift_alarms [--seeds 100] [--dim 32] [--clusters own]
 
 A clustered Gaussian mixture (8 components) is the training set (2,000 rows); each window is
 drawn afresh with seeds 0..N-1, unshifted or shifted in one of three ways, and checked with the
@@ -25,7 +25,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=100)
     parser.add_argument("--dim", type=int, default=32)
+    parser.add_argument(
+        "--clusters",
+        choices=["scoring", "own"],
+        default="scoring",
+        help="training clusters as a scoring run makes them (what a check uses once the dataset "
+        "is scored), or the check's own coarser regions (before any run)",
+    )
     args = parser.parse_args()
+    cluster_count = (
+        neighbours.default_cluster_count if args.clusters == "scoring" else monitor.cluster_count
+    )
     dim = args.dim
     base = np.random.default_rng(12345)
     centres = base.standard_normal((COMPONENTS, dim)) + 3.0 * np.eye(COMPONENTS, dim)
@@ -53,7 +63,7 @@ def main() -> None:
         return lambda rng, n: mixture(rng, n, weights)
 
     train = mixture(np.random.default_rng(1000), TRAIN).astype(np.float32)
-    clusters = neighbours.clusters(train, n_clusters=monitor.cluster_count(TRAIN), seed=0)
+    clusters = neighbours.clusters(train, n_clusters=cluster_count(TRAIN), seed=0)
     ref = monitor.reference(train, clusters)
     settings = [
         ("unshifted", 30, mixture),

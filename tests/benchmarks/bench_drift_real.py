@@ -75,7 +75,17 @@ def main() -> None:
     parser.add_argument(
         "--unseen-share", type=float, default=UNSEEN_SHARE, help="share of the mixed-in texts"
     )
+    parser.add_argument(
+        "--clusters",
+        choices=["scoring", "own"],
+        default="scoring",
+        help="training clusters as a scoring run makes them (what a check uses once the dataset "
+        "is scored), or the check's own coarser regions (before any run)",
+    )
     args = parser.parse_args()
+    cluster_count = (
+        neighbours.default_cluster_count if args.clusters == "scoring" else monitor.cluster_count
+    )
     unseen_share = args.unseen_share
     n = args.window
     texts, y, names = corpora.fortunes()
@@ -94,7 +104,7 @@ def main() -> None:
     train, pool_rows = np.sort(train_rows), np.sort(pool)
     started = time.monotonic()
     with threadpool_limits(1):
-        clusters = neighbours.clusters(x[train], n_clusters=monitor.cluster_count(len(train)))
+        clusters = neighbours.clusters(x[train], n_clusters=cluster_count(len(train)))
         ref = monitor.reference(x[train], clusters)
         classes = label_shift.class_reference(x[train], [names[i] for i in y[train]])
     print(
