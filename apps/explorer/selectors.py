@@ -538,7 +538,9 @@ def gallery_cells(dataset: Dataset, run, ids) -> list[dict]:
             dataset=dataset, version=None, sample_id__in=found
         ).values("sample_id", "label", "removed")
     }
-    return [{**row, "scores": scores.get(row["pk"]), "draft": drafts.get(row["pk"])} for row in rows]
+    return [
+        {**row, "scores": scores.get(row["pk"]), "draft": drafts.get(row["pk"])} for row in rows
+    ]
 
 
 # --- The embedding map ----------------------------------------------------------------------------

@@ -186,7 +186,10 @@ def test_cells_carry_badges_reasons_and_draft(team, pics, web_as):
     )
     client = web_as(team.user("viewer"))
     ids = ",".join(str(s.pk) for s in (samples[5], samples[11]))
-    cells = {c["ext"]: c for c in client.get(f"/datasets/{dataset.pk}/gallery/cells/?ids={ids}").json()["cells"]}
+    cells = {
+        c["ext"]: c
+        for c in client.get(f"/datasets/{dataset.pk}/gallery/cells/?ids={ids}").json()["cells"]
+    }
     assert cells["p5"]["outlier"] and not cells["p5"]["likely"]
     assert cells["p11"]["likely"] and cells["p11"]["suggested"] == "cat"
     assert cells["p11"]["draft"] == {"removed": False, "label": "dog"}
@@ -196,11 +199,13 @@ def test_cells_carry_badges_reasons_and_draft(team, pics, web_as):
 
 def test_duplicate_groups_are_listed_largest_first(team, pics, web_as):
     dataset, _run, samples = pics
-    body = web_as(team.user("viewer")).get(
-        f"/datasets/{dataset.pk}/gallery/order/?mode=groups"
-    ).json()
+    body = (
+        web_as(team.user("viewer")).get(f"/datasets/{dataset.pk}/gallery/order/?mode=groups").json()
+    )
     assert body["groups"] == [3, 2]
-    assert body["ids"] == [s.pk for s in (samples[2], samples[3], samples[4], samples[0], samples[1])]
+    assert body["ids"] == [
+        s.pk for s in (samples[2], samples[3], samples[4], samples[0], samples[1])
+    ]
 
 
 def test_duplicate_groups_need_a_run(team, web_as):
@@ -236,7 +241,9 @@ def test_a_thumbnail_is_resized_cached_and_validated(team, pics, web_as):
 def test_a_small_image_is_not_enlarged_and_a_broken_one_is_404(team, web_as):
     dataset, _run, samples = make_images(team.project, 2)
     default_storage.delete(media_path(dataset, samples[0].image))
-    default_storage.save(media_path(dataset, samples[0].image), ContentFile(picture("red", (40, 30))))
+    default_storage.save(
+        media_path(dataset, samples[0].image), ContentFile(picture("red", (40, 30)))
+    )
     default_storage.delete(media_path(dataset, samples[1].image))
     default_storage.save(media_path(dataset, samples[1].image), ContentFile(b"not an image"))
     client = web_as(team.user("viewer"))
@@ -265,12 +272,16 @@ def test_a_selection_posted_as_one_list_is_what_the_bulk_action_tags(team, pics,
             "back": f"/datasets/{dataset.pk}/gallery/",
         },
     )
-    assert response.status_code == 302 and response["Location"] == f"/datasets/{dataset.pk}/gallery/"
+    assert (
+        response.status_code == 302 and response["Location"] == f"/datasets/{dataset.pk}/gallery/"
+    )
     tagged = SampleTag.objects.filter(tag__dataset=dataset, tag__name="look")
     assert sorted(tagged.values_list("sample_id", flat=True)) == sorted(chosen)
 
 
-def test_the_order_costs_the_same_queries_however_many_samples(team, web_as, django_assert_max_num_queries):
+def test_the_order_costs_the_same_queries_however_many_samples(
+    team, web_as, django_assert_max_num_queries
+):
     dataset, _run, _samples = make_images(team.project, 30)
     client = web_as(team.user("viewer"))
     with django_assert_max_num_queries(12):
