@@ -52,7 +52,7 @@
   // --- Layout -------------------------------------------------------------------------------------
   function layout() {
     const width = space.clientWidth;
-    const min = width < 600 ? 104 : 168;
+    const min = width < 600 ? 92 : 168;
     cols = Math.max(1, Math.floor((width + GAP) / (min + GAP)));
     cellW = Math.floor((width - GAP * (cols - 1)) / cols);
     const rowH = cellW + CAPTION + GAP;
@@ -309,7 +309,7 @@
   }
   function layoutEstimate() {
     const width = space.clientWidth;
-    const min = width < 600 ? 104 : 168;
+    const min = width < 600 ? 92 : 168;
     cols = Math.max(1, Math.floor((width + GAP) / (min + GAP)));
     cellW = Math.floor((width - GAP * (cols - 1)) / cols);
   }
