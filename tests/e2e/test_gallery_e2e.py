@@ -100,9 +100,7 @@ def test_a_hundred_thousand_images_scroll_with_few_cells_in_the_page(page, team,
             assert max(cells) == BIG - 1
         # The cells' data arrive for what shows: its label badge.
         last = max(cells)
-        expect(page.locator(f"#gcell-{last} .gcap .badge").first).to_have_text(
-            LABELS[(last) % 2]
-        )
+        expect(page.locator(f"#gcell-{last} .gcap .badge").first).to_have_text(LABELS[(last) % 2])
     screenshot(page, "gallery-100k-end")
     assert page.console_errors == []
 
@@ -120,9 +118,11 @@ def test_select_by_click_ctrl_shift_and_rubber_band_then_tag_and_undo(page, team
     expect(page.locator("#selected-count")).to_have_text("2")
     cell(3).locator("img").click(modifiers=["Control"])  # toggles off
     expect(page.locator("#selected-count")).to_have_text("1")
-    cell(5).locator("img").click(modifiers=["Shift"])  # 1 to 5
-    expect(page.locator("#selected-count")).to_have_text("5")
+    # Shift-click adds the range from the last cell clicked (3) to this one.
+    cell(5).locator("img").click(modifiers=["Shift"])
+    expect(page.locator("#selected-count")).to_have_text("4")
     expect(cell(4)).to_have_attribute("aria-selected", "true")
+    expect(cell(2)).to_have_attribute("aria-selected", "false")
     expect(cell(6)).to_have_attribute("aria-selected", "false")
 
     # A rubber band from inside cell 0 to inside the cell below-right of it: a 2 x 2 block.
@@ -181,17 +181,17 @@ def test_keyboard_lightbox_and_shortcuts(page, team):
     page.keyboard.press("Escape")
     expect(page.locator("#selected-count")).to_have_text("0")
 
-    # The lightbox: the full image, its label, scores and reasons; zoom; step; close.
+    # The lightbox (of the focused cell, the fourth): the full image, its label, scores and reasons; zoom; step; close.
     page.keyboard.press("z")
     box = page.locator("#lightbox")
     expect(box).to_be_visible()
     order = list(reversed(samples))  # highest mislabel score first
-    expect(box).to_have_attribute("data-sample", str(order[2].pk))
+    expect(box).to_have_attribute("data-sample", str(order[3].pk))
     expect(page.locator("#lightbox-img")).to_have_attribute(
-        "src", f"/datasets/{dataset.pk}/media/img/{order[2].external_id[1:]}.png"
+        "src", f"/datasets/{dataset.pk}/media/img/{order[3].external_id[1:]}.png"
     )
-    expect(page.locator("#lightbox-reasons")).to_contain_text(f"reason {order[2].external_id[1:]}")
-    expect(page.locator("#lightbox-badges")).to_contain_text(order[2].label)
+    expect(page.locator("#lightbox-reasons")).to_contain_text(f"reason {order[3].external_id[1:]}")
+    expect(page.locator("#lightbox-badges")).to_contain_text(order[3].label)
     page.keyboard.press("+")
     expect(box).to_have_attribute("data-scale", "1.50")
     stage = page.locator("#lightbox-stage").bounding_box()
@@ -201,10 +201,10 @@ def test_keyboard_lightbox_and_shortcuts(page, team):
     page.locator("#lightbox-stage").dblclick()
     expect(box).to_have_attribute("data-scale", "1.00")
     page.keyboard.press("ArrowRight")
-    expect(box).to_have_attribute("data-sample", str(order[3].pk))
+    expect(box).to_have_attribute("data-sample", str(order[4].pk))
     page.keyboard.press("Escape")
     expect(box).to_be_hidden()
-    expect(grid).to_have_attribute("aria-activedescendant", "gcell-3")
+    expect(grid).to_have_attribute("aria-activedescendant", "gcell-4")
 
     # ? lists the gallery's own keys.
     page.keyboard.press("?")
@@ -215,7 +215,7 @@ def test_keyboard_lightbox_and_shortcuts(page, team):
     page.keyboard.press("Escape")
     grid.focus()
     page.keyboard.press("Enter")
-    expect(page).to_have_url(re.compile(rf"/samples/{order[3].pk}/\?ordering=-mislabel_score"))
+    expect(page).to_have_url(re.compile(rf"/samples/{order[4].pk}/\?ordering=-mislabel_score"))
     assert page.console_errors == []
 
 
