@@ -135,6 +135,8 @@
   function badgesOf(cell) {
     const out = [];
     out.push(badge(cell.label ?? "unlabelled", cell.label ? "" : "muted-badge", "Label"));
+    // Side by side in a group, each member's split shows where a copy leaked.
+    if (groupsMode) out.push(badge(cell.split, cell.split === "train" ? "" : "tone-out", "Split"));
     if (cell.mislabel !== null && cell.mislabel !== undefined) {
       out.push(badge(cell.mislabel.toFixed(2), cell.likely ? "alert" : "", cell.likely ? "Likely mislabelled: mislabel score" : "Mislabel score"));
     }
