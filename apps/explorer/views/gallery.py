@@ -30,6 +30,7 @@ from apps.projects.capabilities import Cap
 
 MODES = ("grid", "groups")
 CELLS_MAX = 500  # cells one request may ask for
+FIRST_SCREEN = 72  # cells sent with the page: more than a 1440 x 900 screen shows
 THUMB_CACHE = "private, max-age=86400"
 
 
@@ -65,6 +66,16 @@ def gallery(request, dataset_id: int):
     if mode == "groups" and found.run is None:
         error, mode = error or "Duplicate groups need a finished scoring run.", "grid"
     state = _state(request, found) if not error else {}
+    # The first screen's cells come with the page (a LIMIT that stops early in the ordering's
+    # index), so its thumbnails load while the order of every match is still on its way.
+    first: dict = {"ids": [], "cells": []}
+    if not error and mode == "grid":
+        try:
+            ids = selectors.gallery_order(dataset, found, limit=FIRST_SCREEN).ids
+        except QueryError as exc:
+            error = str(exc)
+        else:
+            first = {"ids": ids, "cells": _cells(dataset, found.run, ids)}
     membership = get_membership_for_user(request.user, pk=dataset.project_id)
     page_params = urlencode({**state, **({"mode": mode} if mode != "grid" else {})})
     here = reverse("datasets:gallery", args=[dataset.pk])
@@ -101,6 +112,7 @@ def gallery(request, dataset_id: int):
             a.bulk_template for a in actions.offered() if a.bulk_template and membership.can(a.cap)
         ],
         "removed": found.removed,
+        "first_screen": first,
         "undo": _undo_of(request, dataset),
         **stale_context(request, dataset, found.run),
     }

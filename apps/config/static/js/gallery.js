@@ -25,7 +25,8 @@
   const GAP = 8;
   const CAPTION = 48;
   const HEAD = 30; // a duplicate group's heading
-  const OVERSCAN = 600; // pixels drawn beyond the viewport, above and below
+  const OVERSCAN = 600; // pixels drawn beyond the viewport, above and below, once it scrolls
+  let overscan = 0; // none on the first screen: its own thumbnails load first
   const PAGE = 200; // cells per request
 
   let ids = [];
@@ -199,8 +200,8 @@
   function draw() {
     drawQueued = false;
     if (!lines.length) return;
-    const top = grid.scrollTop - OVERSCAN;
-    const bottom = grid.scrollTop + grid.clientHeight + OVERSCAN;
+    const top = grid.scrollTop - overscan;
+    const bottom = grid.scrollTop + grid.clientHeight + overscan;
     const wanted = new Set();
     const wantedHeads = new Set();
     for (let i = lineAt(Math.max(0, top)); i < lines.length && lines[i].y < bottom; i++) {
@@ -283,9 +284,23 @@
     return cells.get(id);
   }
 
+  // The first screen's cells come with the page: drawn at once, while the order of every match
+  // (for 100,000 samples, 700 KB) is fetched.
+  function startFirst() {
+    const embedded = document.getElementById("gallery-first");
+    const first = embedded ? JSON.parse(embedded.textContent) : null;
+    if (!first || !first.ids.length) return;
+    ids = first.ids;
+    take(first.cells);
+    layout();
+    draw();
+    grid.dataset.shown = "1";
+  }
+
   async function start() {
+    startFirst();
     layoutEstimate();
-    const first = Math.min(500, Math.max(1, cols * (Math.ceil(grid.clientHeight / (cellW + CAPTION + GAP)) + 1)));
+    const first = ids.length ? 0 : Math.min(500, Math.max(1, cols * (Math.ceil(grid.clientHeight / (cellW + CAPTION + GAP)) + 1)));
     const url = grid.dataset.orderUrl;
     const response = await fetch(`${url}${url.includes("?") ? "&" : "?"}cells=${first}`, { headers: { Accept: "application/json" } });
     const data = await response.json();
@@ -307,6 +322,7 @@
     grid.hidden = n === 0;
     layout();
     draw();
+    grid.dataset.shown = "1";
     grid.dataset.ready = "1";
   }
   function layoutEstimate() {
@@ -316,7 +332,7 @@
     cellW = Math.floor((width - GAP * (cols - 1)) / cols);
   }
 
-  grid.addEventListener("scroll", schedule, { passive: true });
+  grid.addEventListener("scroll", () => { overscan = OVERSCAN; schedule(); }, { passive: true });
   let lastWidth = 0;
   new ResizeObserver(() => {
     if (!ids.length || space.clientWidth === lastWidth) return;
