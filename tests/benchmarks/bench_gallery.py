@@ -21,7 +21,7 @@ Set-up (skipped when --work already holds it), on a fresh embedded database:
 Timed: the site runs as in production (gunicorn with deploy/gunicorn.conf.py, DEBUG off,
 static files collected). For each page of PAGES and each round, a fresh browser context (an
 empty HTTP cache, signed in) opens the page at 1440 x 900; the time is `performance.now()` (from
-the start of navigation) once the grid is laid out and every thumbnail intersecting the grid's
+the start of navigation) once the grid is drawn and every thumbnail intersecting the grid's
 viewport is complete and `decode()`d. "cold": the dataset's thumbnail folder is deleted first,
 so each thumbnail on screen is made from its image on request; "warm": the same page again,
 thumbnails cached on the server (not in the browser: a new context each time). Prints JSON.
