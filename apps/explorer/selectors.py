@@ -8,6 +8,7 @@ import binascii
 import json
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -448,12 +449,13 @@ def gallery_order(
     """The ids of every sample the exploration matches, in its ordering (the table's order, one
     query, ids only): the gallery lays out its grid from them and fetches cells as they show.
     QueryError when the query or ordering is bad."""
-    name, descending = check_ordering(found.ordering, found.run)
+    run = cast("ScoringRun | None", found.run)
+    name, descending = check_ordering(found.ordering, run)
     score = name in SCORE_ORDERINGS
     samples = samples_matching(
         dataset,
         query=found.query,
-        run=found.run,
+        run=run,
         removed=found.removed,
         extra_scores={name} if score else (),
     )
@@ -486,16 +488,15 @@ def gallery_groups(
     id, the largest groups first. QueryError when the query is bad or there is no run."""
     if found.run is None:
         raise QueryError("mode", "duplicate groups need a finished scoring run")
+    key = "score_duplicate_group"
     samples = samples_matching(
         dataset,
         query=found.query,
         run=found.run,
         removed=found.removed,
         extra_scores={"duplicate_group"},
-    ).filter(score_duplicate_group__isnull=False)
-    rows = samples.order_by("score_duplicate_group", "pk").values_list(
-        "pk", "score_duplicate_group"
-    )[: limit + 1]
+    ).filter(**{f"{key}__isnull": False})
+    rows = samples.order_by(key, "pk").values_list("pk", key)[: limit + 1]
     members: dict[int, list[int]] = {}
     for pk, group in rows:
         members.setdefault(group, []).append(pk)
@@ -520,7 +521,7 @@ def gallery_cells(dataset: Dataset, run, ids) -> list[dict]:
     scores: dict[int, dict] = {}
     if run is not None and found:
         scores = {
-            row.pop("sample_id"): row
+            row["sample_id"]: dict(row)
             for row in SampleScore.objects.filter(run=run, sample_id__in=found).values(
                 "sample_id",
                 "suggested_label",

@@ -9,7 +9,7 @@ import json
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponseBase, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import get_conditional_response
@@ -218,9 +218,12 @@ def thumbnail(request, dataset_id: int, sample_id: int):
     thumb = thumbnail_of(dataset, sample.image)
     if thumb is None:
         raise Http404("No such image.")
-    response = get_conditional_response(request, etag=thumb.etag)
-    if response is None:
-        response = FileResponse(thumb.open(), content_type="image/jpeg")
+    unchanged = get_conditional_response(request, etag=thumb.etag)
+    response: HttpResponseBase = (
+        unchanged
+        if unchanged is not None
+        else FileResponse(thumb.open(), content_type="image/jpeg")
+    )
     response["ETag"] = thumb.etag
     response["Cache-Control"] = THUMB_CACHE
     return response
