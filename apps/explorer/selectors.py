@@ -8,6 +8,7 @@ import binascii
 import json
 import math
 from dataclasses import dataclass, field
+from typing import cast
 
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -28,7 +29,7 @@ from django.db.models import (
 from django.db.models.functions import RowNumber
 
 from apps.config.parsers import json_loads, storable_text
-from apps.datasets.models import Dataset, Sample, Split
+from apps.datasets.models import Dataset, LabelEvent, Sample, Split
 from apps.datasets.selectors import metadata_sort_value, nearest_in_order
 from apps.explorer.columns import DEFAULT_COLUMNS, columns_of
 from apps.explorer.query import (
@@ -559,6 +560,119 @@ def steps_in_query(
             return None, None
         steps.append(page.samples[0].pk if page.samples else None)
     return steps[0], steps[1]
+
+
+# --- The gallery: every match's id in order, and the cells of some ------------------------------
+
+GALLERY_LIMIT = 300_000  # ids the gallery lays out at most; a narrower filter shows the rest
+
+
+@dataclass
+class GalleryOrder:
+    ids: list[int]
+    truncated: bool  # more samples match than GALLERY_LIMIT
+    groups: list[list[int]] | None = None  # duplicate groups mode: each group's ids, in order
+
+
+def gallery_order(
+    dataset: Dataset, found: Exploration, *, limit: int = GALLERY_LIMIT
+) -> GalleryOrder:
+    """The ids of every sample the exploration matches, in its ordering (the table's order, one
+    query, ids only): the gallery lays out its grid from them and fetches cells as they show.
+    QueryError when the query or ordering is bad."""
+    run = cast("ScoringRun | None", found.run)
+    name, descending = check_ordering(found.ordering, run)
+    score = name in SCORE_ORDERINGS
+    samples = samples_matching(
+        dataset,
+        query=found.query,
+        run=run,
+        removed=found.removed,
+        extra_scores={name} if score else (),
+    )
+    by_id = F("pk").desc() if descending else F("pk").asc()
+    if name == "id":
+        order = [by_id]
+    elif name == SIMILARITY:
+        if SIMILARITY not in samples.query.annotations:
+            raise QueryError(
+                "ordering", "similarity orders a query with a similar_to or similar_text condition"
+            )
+        samples = samples.filter(**{f"{SIMILARITY}__isnull": False})
+        order = [F(SIMILARITY).desc() if descending else F(SIMILARITY).asc(), by_id]
+    elif score:
+        samples = samples.filter(**{f"score_{name}__isnull": False})
+        key = F(f"score_{name}")
+        order = [key.desc() if descending else key.asc(), by_id]
+    else:  # a value, missing ones last either way (as the table pages them)
+        samples = samples.annotate(sort_value=sort_value(name))
+        value = F("sort_value")
+        order = [value.desc(nulls_last=True) if descending else value.asc(nulls_last=True), by_id]
+    ids = list(samples.order_by(*order).values_list("pk", flat=True)[: limit + 1])
+    return GalleryOrder(ids=ids[:limit], truncated=len(ids) > limit)
+
+
+def gallery_groups(
+    dataset: Dataset, found: Exploration, *, limit: int = GALLERY_LIMIT
+) -> GalleryOrder:
+    """The run's near-duplicate groups among the exploration's matches: each group's members by
+    id, the largest groups first. QueryError when the query is bad or there is no run."""
+    if found.run is None:
+        raise QueryError("mode", "duplicate groups need a finished scoring run")
+    key = "score_duplicate_group"
+    samples = samples_matching(
+        dataset,
+        query=found.query,
+        run=found.run,
+        removed=found.removed,
+        extra_scores={"duplicate_group"},
+    ).filter(**{f"{key}__isnull": False})
+    rows = samples.order_by(key, "pk").values_list("pk", key)[: limit + 1]
+    members: dict[int, list[int]] = {}
+    for pk, group in rows:
+        members.setdefault(group, []).append(pk)
+    groups = sorted(members.values(), key=lambda ids: (-len(ids), ids[0]))
+    ids = [pk for group in groups for pk in group]
+    return GalleryOrder(ids=ids[:limit], truncated=len(ids) > limit, groups=groups)
+
+
+def gallery_cells(dataset: Dataset, run, ids) -> list[dict]:
+    """What the gallery shows of these samples of the dataset (others are left out), in the
+    order asked: id, label,
+    split, image path, the run's main scores and flags, its reasons, a pending draft change."""
+    ids = list(ids)
+    where = {pk: i for i, pk in enumerate(ids)}
+    rows = sorted(
+        Sample.objects.filter(dataset=dataset, pk__in=ids).values(
+            "pk", "external_id", "label", "split", "image", "active"
+        ),
+        key=lambda row: where[row["pk"]],
+    )
+    found = [row["pk"] for row in rows]
+    scores: dict[int, dict] = {}
+    if run is not None and found:
+        scores = {
+            row["sample_id"]: dict(row)
+            for row in SampleScore.objects.filter(run=run, sample_id__in=found).values(
+                "sample_id",
+                "suggested_label",
+                "likely_mislabeled",
+                "mislabel_score",
+                "outlier_score",
+                "duplicate_group",
+                "flags",
+                "reasons",
+            )
+        }
+    drafts = {
+        row["sample_id"]: row
+        for row in LabelEvent.objects.filter(
+            dataset=dataset, version=None, sample_id__in=found
+        ).values("sample_id", "label", "removed")
+    }
+    return [
+        {**row, "scores": scores.get(row["pk"]), "draft": drafts.get(row["pk"])} for row in rows
+    ]
 
 
 # --- The embedding map ----------------------------------------------------------------------------

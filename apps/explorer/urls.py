@@ -3,7 +3,7 @@ served under /datasets/ in the `datasets` namespace (see apps/config/urls.py).""
 
 from django.urls import path
 
-from apps.explorer.views import health, sample, table
+from apps.explorer.views import gallery, health, sample, table
 from apps.explorer.views import map as map_views
 
 urlpatterns = [
@@ -12,6 +12,10 @@ urlpatterns = [
     path("<int:dataset_id>/samples/bulk/", table.samples_bulk, name="samples_bulk"),
     path("<int:dataset_id>/samples/undo/", table.samples_undo, name="samples_undo"),
     path("<int:dataset_id>/samples/<int:sample_id>/", sample.sample_detail, name="sample"),
+    path("<int:dataset_id>/gallery/", gallery.gallery, name="gallery"),
+    path("<int:dataset_id>/gallery/order/", gallery.gallery_order, name="gallery_order"),
+    path("<int:dataset_id>/gallery/cells/", gallery.gallery_cells, name="gallery_cells"),
+    path("<int:dataset_id>/thumbs/<int:sample_id>/", gallery.thumbnail, name="thumbnail"),
     path("<int:dataset_id>/views/", table.saved_view_create, name="view_create"),
     path("<int:dataset_id>/health/", health.health, name="health"),
     path("<int:dataset_id>/map/", map_views.map_page, name="map"),

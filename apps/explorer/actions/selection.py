@@ -74,7 +74,8 @@ def selection_of_form(dataset: Dataset, form: Any, *, ticked: bool = False) -> S
     matches unless `all` is "1". None ticked is every match; with `ticked`, a ValidationError."""
     params: dict[str, Any] = {k: form.get(k) for k in QUERY_KEYS}
     if form.get("all") != "1":
-        ids = {int(x) for x in form.getlist("ids") if x.isdigit()}
+        # Ticked boxes post one id each; the gallery posts its selection as one list, "1,2,3".
+        ids = {int(x) for value in form.getlist("ids") for x in value.split(",") if x.isdigit()}
         params["ids"] = ids or None
         selection = selection_from(dataset, params)
         if ticked and not ids:

@@ -198,6 +198,8 @@ def sample_list(request, dataset_id: int):
         ],
         "page": page,
         "state": urlencode(state),
+        # The same query, view, run and ordering as a gallery (image datasets).
+        "gallery_state": urlencode({k: v for k, v in state.items() if k != "columns"}),
         "column_state": [(k, v) for k, v in state.items() if k != "columns"],
         "default_columns_url": _default_columns_url(request, state, found),
         "ordering_base": f"{request.path}?"

@@ -60,6 +60,10 @@ function openShortcuts() {
     const arrow = Object.keys(ARROWS).find((a) => ARROWS[a] === key && el.matches("a"));
     rows.push([arrow ? [key, arrow === "ArrowRight" ? "→" : "←"] : [key], shortcutLabel(el)]);
   });
+  // Keys a page's own script handles, described by data-key-doc (the gallery's arrows, space…).
+  document.querySelectorAll("main [data-key-doc]").forEach((el) => {
+    rows.push([[el.dataset.keyDoc], el.dataset.keyLabel || ""]);
+  });
   list.replaceChildren(...rows.map(([keys, label]) => {
     const row = document.createElement("div");
     const dt = document.createElement("dt");
