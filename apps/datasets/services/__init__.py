@@ -20,6 +20,8 @@ from apps.datasets.services.uploads import (
     upload_append,
     upload_complete,
     upload_create,
+    upload_discard,
+    upload_stage,
     uploads_purge,
 )
 from apps.datasets.services.versions import (
@@ -50,6 +52,8 @@ __all__ = [
     "upload_append",
     "upload_complete",
     "upload_create",
+    "upload_discard",
+    "upload_stage",
     "uploads_purge",
     "version_commit",
 ]
