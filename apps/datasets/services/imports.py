@@ -80,7 +80,7 @@ def _check_mapping_fits(
             generate_ids=generate_ids,
         )
     except ColumnRefused as exc:
-        raise ValidationError({field: f"Column {exc.column!r}: {exc.message}."}) from None
+        raise ValidationError({"columns": f"Column {exc.column!r}: {exc.message}."}) from None
     except FileRefused as exc:
         raise ValidationError({field: str(exc)}) from None
 
