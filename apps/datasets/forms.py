@@ -22,8 +22,8 @@ class DatasetForm(forms.Form):
 class ImportForm(forms.Form):
     file = forms.FileField(
         required=False,
-        help_text="CSV, JSONL or Parquet (or a .zip of images and a table). Its first rows "
-        "show below, to say what each column is.",
+        help_text="CSV, JSONL or Parquet (or a .zip of images and a table). Its first rows then "
+        "show on this page, to say what each column is.",
     )
     format = forms.ChoiceField(
         choices=[("", "From the file name"), *[(f, f.upper()) for f in FORMATS]], required=False
