@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 
 from django.http import FileResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, parsers, serializers, status
 from rest_framework.exceptions import ValidationError as ApiValidationError
 from rest_framework.response import Response
@@ -20,6 +20,7 @@ from apps.datasets.access import (
     get_upload_of_dataset,
 )
 from apps.datasets.exporting import export_dataset
+from apps.datasets.importing.mapping import ROLES, mapping_errors
 from apps.datasets.importing.readers import FORMATS, FileRefused, guess_format
 from apps.datasets.models import (
     Dataset,
@@ -95,7 +96,41 @@ class ImportJobSerializer(serializers.ModelSerializer):
         ]
 
 
-class ImportCreateSerializer(serializers.Serializer):
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string", "enum": list(ROLES)},
+        "description": "The role of some of the file's columns, by column name: "
+        + ", ".join(ROLES)
+        + ". Columns not given go by their names (id, text, label, split, image, embedding or "
+        "emb_N, probs or prob_<class>, metadata or meta_<name>). In a multipart request, a JSON "
+        "object as text.",
+        "example": {"Beschreibung": "text", "Kategorie": "label", "Notiz": "ignore"},
+    }
+)
+class ColumnsField(serializers.JSONField):
+    """Column name -> role, as a JSON object (or its text in a form)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise serializers.ValidationError("Give an object of column name to role.")
+        if errors := mapping_errors(value):
+            raise serializers.ValidationError([f"Column {c!r}: {m}." for c, m in errors])
+        return value
+
+
+class MappingFields(serializers.Serializer):
+    columns = ColumnsField(required=False)
+    generate_ids = serializers.BooleanField(
+        default=False,
+        help_text="The file has no id column: each sample's id is made from its content (the "
+        "first 16 hex digits of the SHA-256 of its text, image path or features; -2, -3, ... "
+        "for content repeated in the file), so the same data imported again gets the same ids.",
+    )
+
+
+class ImportCreateSerializer(MappingFields):
     file = serializers.FileField()
     format = serializers.ChoiceField(choices=FORMATS, required=False)
     on_duplicate = serializers.ChoiceField(choices=["reject", "upsert"], default="reject")
@@ -114,7 +149,7 @@ class UploadSerializer(serializers.Serializer):
     received = serializers.IntegerField()
 
 
-class UploadCompleteSerializer(serializers.Serializer):
+class UploadCompleteSerializer(MappingFields):
     kind = serializers.ChoiceField(choices=ImportJob.Kind.choices, default=ImportJob.Kind.SAMPLES)
     name = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="For a model run."
@@ -271,6 +306,8 @@ class ImportListCreate(generics.GenericAPIView):
             upload=upload,
             on_duplicate=body.validated_data["on_duplicate"],
             extend_labels=body.validated_data["extend_labels"],
+            columns=body.validated_data.get("columns"),
+            generate_ids=body.validated_data["generate_ids"],
         )
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -353,6 +390,8 @@ class UploadComplete(generics.GenericAPIView):
             extend_labels=data["extend_labels"],
             kind=data["kind"],
             run=run,
+            columns=data.get("columns"),
+            generate_ids=data["generate_ids"],
         )
         return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 

@@ -20,7 +20,11 @@ class DatasetForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="CSV, JSONL or Parquet in the documented columns.")
+    file = forms.FileField(
+        required=False,
+        help_text="CSV, JSONL or Parquet (or a .zip of images and a table). Its first rows then "
+        "show on this page, to say what each column is.",
+    )
     format = forms.ChoiceField(
         choices=[("", "From the file name"), *[(f, f.upper()) for f in FORMATS]], required=False
     )
@@ -32,6 +36,26 @@ class ImportForm(forms.Form):
         initial="reject",
     )
     extend_labels = forms.BooleanField(required=False, label="Add new labels to the schema")
+
+    def __init__(self, *args, preview_url: str = "", staged: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.staged = staged  # the file was sent for its preview and is kept
+        if preview_url:  # a chosen (or dropped) file is sent for its preview at once
+            self.fields["file"].widget.attrs.update(
+                {
+                    "hx-post": preview_url,
+                    "hx-trigger": "change",
+                    "hx-target": "#import-preview",
+                    "hx-swap": "outerHTML show:top",
+                    "hx-encoding": "multipart/form-data",
+                }
+            )
+
+    def clean(self):
+        data = super().clean()
+        if not self.staged and not data.get("file") and "file" not in self.errors:
+            self.add_error("file", "Choose a file.")
+        return data
 
 
 class RelabelForm(forms.Form):

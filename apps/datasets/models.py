@@ -8,6 +8,8 @@ numbered N or lower, else its first label if it was added in version N or earlie
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
@@ -319,6 +321,11 @@ class Upload(models.Model):
 
     def __str__(self) -> str:
         return f"upload {self.pk} of {self.file_name}"
+
+    @property
+    def path(self) -> Path:
+        """Where its bytes are kept until it is completed: a name of Loupe's own, not the file's."""
+        return Path(settings.LOUPE_UPLOAD_DIR) / f"{self.pk}.part"
 
 
 class Tag(models.Model):

@@ -15,6 +15,7 @@ from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Coalesce
 from pgvector import Vector
 
+from apps.datasets.importing.preview import FilePreview, header_of, preview_file
 from apps.datasets.importing.values import image_path
 from apps.datasets.models import (
     Dataset,
@@ -25,6 +26,7 @@ from apps.datasets.models import (
     LabelEvent,
     Sample,
     SampleTag,
+    Upload,
 )
 from workers.engine import embeddings as kernels
 
@@ -397,3 +399,13 @@ def media_open(dataset: Dataset, image: str):
     if not real.is_relative_to(folder) or not real.is_file():
         return None
     return real.open("rb")
+
+
+def upload_preview(upload: Upload, fmt: str) -> FilePreview:
+    """The first rows of an upload kept whole, as its import will read them."""
+    return preview_file(str(upload.path), fmt)
+
+
+def upload_header(upload: Upload, fmt: str) -> list[str]:
+    with upload.path.open("rb") as stream:
+        return header_of(stream, fmt)

@@ -8,6 +8,7 @@ from apps.datasets import views
 app_name = "datasets"
 urlpatterns = [
     path("<int:dataset_id>/", views.dataset_detail, name="detail"),
+    path("<int:dataset_id>/imports/preview/", views.import_preview, name="import_preview"),
     path("<int:dataset_id>/imports/<int:job_id>/", views.import_status, name="import_status"),
     path("<int:dataset_id>/sample-file.csv", views.sample_file, name="sample_file"),
     path("<int:dataset_id>/versions/", views.versions, name="versions"),

@@ -10,17 +10,30 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from apps.config.forms import add_service_error
 from apps.core.csv import csv_writer
 from apps.core.panels import panels_context
 from apps.datasets import selectors, services
-from apps.datasets.access import get_dataset_for_user, get_import_of_dataset, media_granted
+from apps.datasets.access import (
+    get_dataset_for_user,
+    get_import_of_dataset,
+    get_upload_of_dataset,
+    media_granted,
+)
 from apps.datasets.forms import CommitForm, DatasetForm, ImportForm
+from apps.datasets.importing.mapping import (
+    ROLE_NAMES,
+    ROLES,
+    role_by_name,
+    role_problems,
+    roles_for,
+)
 from apps.datasets.importing.readers import FileRefused, guess_format
 from apps.datasets.importing.values import image_path
-from apps.datasets.models import Dataset, JobStatus, Sample
+from apps.datasets.models import Dataset, JobStatus, Modality, Sample
 from apps.datasets.selectors import media_open
 from apps.projects.access import get_membership_for_user
 from apps.projects.capabilities import Cap
@@ -51,39 +64,181 @@ def dataset_caps(request, dataset) -> dict:
     return {"can_edit": membership.can(Cap.EDIT_DATA), "can_curate": membership.can(Cap.CURATE)}
 
 
+def _import_form(dataset, *args, staged: bool = False) -> ImportForm:
+    return ImportForm(
+        *args,
+        preview_url=reverse("datasets:import_preview", args=[dataset.pk]),
+        staged=staged,
+    )
+
+
+def _staged_upload(request, dataset):
+    """The upload the preview kept, named by the form; 404 when it is not this user's."""
+    raw = request.POST.get("upload", "")
+    if not raw:
+        return None
+    if not raw.isdigit():
+        raise Http404("No such upload.")
+    upload = get_upload_of_dataset(dataset, int(raw), request.user)
+    if upload.completed_at is not None:
+        raise Http404("No such upload.")
+    return upload
+
+
+def _posted_roles(request, header: list[str], *, tabular: bool) -> list[str | None]:
+    """The role chosen for each column in the preview; by its name where none was posted."""
+    roles = roles_for(header, None, tabular=tabular)
+    for i in range(len(header)):
+        chosen = request.POST.get(f"role_{i}")
+        if chosen in ROLES:
+            roles[i] = chosen
+    return roles
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def dataset_detail(request, dataset_id: int):
     dataset = get_dataset_for_user(request.user, dataset_id)
-    form = ImportForm()
+    form = _import_form(dataset)
     if request.method == "POST":
         dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
-        form = ImportForm(request.POST, request.FILES)
+        staged = _staged_upload(request, dataset) if not request.FILES.get("file") else None
+        form = _import_form(dataset, request.POST, request.FILES, staged=staged is not None)
         if form.is_valid():
             data = form.cleaned_data
             try:
-                fmt = data["format"] or guess_format(data["file"].name)
-                services.import_job_create(
-                    dataset=dataset,
-                    by=request.user,
-                    file_name=data["file"].name,
-                    fmt=fmt,
-                    upload=data["file"],
-                    on_duplicate=data["on_duplicate"],
-                    extend_labels=data["extend_labels"],
-                )
+                if staged is not None:
+                    _import_staged(request, dataset, staged, data)
+                    name = staged.file_name
+                else:
+                    fmt = data["format"] or guess_format(data["file"].name)
+                    services.import_job_create(
+                        dataset=dataset,
+                        by=request.user,
+                        file_name=data["file"].name,
+                        fmt=fmt,
+                        upload=data["file"],
+                        on_duplicate=data["on_duplicate"],
+                        extend_labels=data["extend_labels"],
+                    )
+                    name = data["file"].name
             except FileRefused as exc:
                 form.add_error("format", str(exc))
             except ValidationError as exc:
                 add_service_error(form, exc)
             else:
-                messages.success(request, f"Import of {data['file'].name} queued.")
-                form = ImportForm()
+                messages.success(request, f"Import of {name} queued.")
+                form = _import_form(dataset)
+                if request.htmx:  # the preview is done with
+                    response = render(
+                        request,
+                        "datasets/detail.html#imports",
+                        _detail_context(request, dataset, form),
+                    )
+                    response.write('<div id="import-preview" hx-swap-oob="true"></div>')
+                    return response
         if request.htmx:
             return render(
                 request, "datasets/detail.html#imports", _detail_context(request, dataset, form)
             )
     return render(request, "datasets/detail.html", _detail_context(request, dataset, form))
+
+
+def _import_staged(request, dataset, upload, data) -> None:
+    """Import the file the preview kept, with the roles chosen there."""
+    fmt = data["format"] or guess_format(upload.file_name)
+    generate_ids = request.POST.get("generate_ids") == "on"
+    columns = None
+    if fmt != "archive":
+        tabular = dataset.modality == Modality.TABULAR
+        header = selectors.upload_header(upload, fmt)
+        roles = _posted_roles(request, header, tabular=tabular)
+        problems = role_problems(
+            header, roles, modality=dataset.modality, generate_ids=generate_ids
+        )
+        if problems:
+            raise ValidationError(
+                "The preview shows problems to fix first: "
+                + "; ".join(m if c == "-" else f"{c}: {m}" for c, m in problems)
+            )
+        # Only what differs from the names' own roles: a file in the conventions maps nothing.
+        columns = {
+            c: r
+            for c, r in zip(header, roles, strict=True)
+            if r != role_by_name(c, tabular=tabular)
+        } or None
+    services.upload_complete(
+        upload=upload,
+        fmt=fmt,
+        on_duplicate=data["on_duplicate"],
+        extend_labels=data["extend_labels"],
+        columns=columns,
+        generate_ids=generate_ids,
+    )
+
+
+@login_required
+@require_POST
+def import_preview(request, dataset_id: int):
+    """The first rows of a chosen file, the format read, and a role for each column, checked
+    as the import would check them. The file is kept as an upload of this user's, in Loupe's
+    upload folder under a name of its own, until it is imported, replaced or purged; nothing
+    is written to the dataset."""
+    dataset = get_dataset_for_user(request.user, dataset_id, need=Cap.EDIT_DATA)
+    tabular = dataset.modality == Modality.TABULAR
+    context: dict = {"dataset": dataset}
+    file = request.FILES.get("file")
+    upload = _staged_upload(request, dataset)
+    try:
+        if file is not None:
+            if upload is not None:  # another file chosen: the one before is done with
+                services.upload_discard(upload=upload)
+                upload = None
+            fmt = request.POST.get("format") or guess_format(file.name)
+            if fmt == "archive":
+                context["note"] = (
+                    "An archive is imported as it is: its table's columns go by their names."
+                )
+                return render(request, "datasets/import_preview.html", context)
+            upload = services.upload_stage(dataset=dataset, by=request.user, file=file)
+        elif upload is None:
+            return render(request, "datasets/import_preview.html", context)
+        else:
+            fmt = request.POST.get("format") or guess_format(upload.file_name)
+        preview = selectors.upload_preview(upload, fmt)
+    except FileRefused as exc:
+        if upload is not None:
+            services.upload_discard(upload=upload)
+        context["error"] = str(exc)
+        return render(request, "datasets/import_preview.html", context)
+    except ValidationError as exc:
+        context["error"] = " ".join(exc.messages)
+        return render(request, "datasets/import_preview.html", context)
+    roles = (
+        roles_for(preview.header, None, tabular=tabular)
+        if file is not None
+        else _posted_roles(request, preview.header, tabular=tabular)
+    )
+    generate_ids = request.POST.get("generate_ids") == "on" and file is None
+    problems = role_problems(
+        preview.header, roles, modality=dataset.modality, generate_ids=generate_ids
+    )
+    choices = [(r, ROLE_NAMES[r]) for r in ROLES if tabular or r != "feature"]
+    context.update(
+        {
+            "upload": upload,
+            "fmt": fmt,
+            "preview": preview,
+            "columns": [
+                {"name": c, "role": r, "choices": choices}
+                for c, r in zip(preview.header, roles, strict=True)
+            ],
+            "problems": problems,
+            "generate_ids": generate_ids,
+            "has_id": "id" in roles,
+        }
+    )
+    return render(request, "datasets/import_preview.html", context)
 
 
 def _detail_context(request, dataset, form) -> dict:
@@ -128,7 +283,9 @@ def import_status(request, dataset_id: int, job_id: int):
     dataset = get_dataset_for_user(request.user, dataset_id)
     job = get_import_of_dataset(dataset, job_id)
     response = render(
-        request, "datasets/detail.html#imports", _detail_context(request, dataset, ImportForm())
+        request,
+        "datasets/detail.html#imports",
+        _detail_context(request, dataset, _import_form(dataset)),
     )
     if request.htmx and job.status == "done":
         # The import changed the whole page (counts, versions, spaces, scoring): reload it once.

@@ -15,6 +15,8 @@ import pytest
 from loupe_client.cli import main
 from loupe_client.records import write_parquet
 
+from apps.datasets.importing.mapping import content_id
+from apps.datasets.models import Sample
 from apps.quality.models import ScoringRun
 from tests.client.test_client import LABELS, client_env, key, live_url, make_data  # noqa: F401
 
@@ -166,3 +168,22 @@ except SystemExit as done:
     )
     assert shown.returncode == 0, shown.stderr
     assert "loupe import" not in shown.stderr and "login" in shown.stdout
+
+
+def test_import_a_spreadsheet_with_columns_and_generated_ids(
+    logged_in, team, tmp_path, capsys, celery_worker_process
+):
+    path = tmp_path / "tickets.csv"
+    path.write_bytes(
+        "Beschreibung;Kategorie\nPaket kaputt;Versand\nAdresse;Konto\n".encode("cp1252")
+    )
+    args = ["--project", "cats-dogs", "--dataset", "tickets", "--timeout", "60"]
+    mapping = ["--column", "Beschreibung=text", "--column", "Kategorie=label"]
+    assert main(["import", str(path), *args, *mapping, "--generate-ids"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["imported"] == 2
+    assert Sample.objects.filter(external_id=content_id("Paket kaputt"), label="Versand").exists()
+    # A mapping that does not fit is refused before anything is imported, naming the column.
+    assert main(["import", str(path), *args, "--column", "Nope=label", "--generate-ids"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("loupe: error: 400") and "'Nope'" in err

@@ -132,7 +132,7 @@ BAD_FILES = [
     ("csv", "id,text,label,prob_cat,prob_dog\na,x,cat,0.5,0.6\n", 1, "prob_*"),
     ("csv", "id,text,label,prob_cat\na,x,cat,1.0\n", None, "prob_*"),
     ("csv", "id,text,label,metadata\na,x,cat,{not json\n", 1, "metadata"),
-    ("csv", "id,text,label,colour\na,x,cat,red\n", None, "-"),
+    ("csv", "id,text,label,colour\na,x,cat,red\n", None, "colour"),  # named: map it to a role
     (
         "jsonl",
         '{"id": "a", "text": "x", "label": "cat", "embedding": [1, 2, 3]}\n{"id": "b", "text": "y", "label": "dog", "embedding": [1, 2]}\n',

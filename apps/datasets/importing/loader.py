@@ -26,7 +26,15 @@ from psycopg.types.json import Jsonb
 
 from apps import annotations as task_types
 from apps.core.text import text_problem
-from apps.datasets.importing.readers import Batch, FileRefused, Problem, _BadValue, read_batches
+from apps.datasets.importing.mapping import content_id, content_key
+from apps.datasets.importing.readers import (
+    Batch,
+    ColumnRefused,
+    FileRefused,
+    Problem,
+    _BadValue,
+    read_batches,
+)
 from apps.datasets.importing.values import (
     MAX_VECTOR_DIMENSIONS,
     id_problem,
@@ -63,6 +71,8 @@ class ImportOptions:
     file_name: str = ""
     images: frozenset[str] | None = None  # for an archive: the image entries it holds
     image_prefix: str = ""  # where in the dataset's media those entries were put
+    columns: dict[str, str] | None = None  # the file's columns mapped to roles; others by name
+    generate_ids: bool = False  # the file has no ids: make them from each sample's content
 
 
 @dataclass
@@ -85,10 +95,12 @@ class _Problems:
     def __init__(self):
         self.items: list[dict] = []
         self.count = 0
+        self.original: dict[str, str] = {}  # a mapped column's name in the file, by role name
 
-    def add(self, row: int | None, column: str, message: str) -> None:
+    def add(self, row: int | None, column: str, message: str, *, as_in_file: bool = False) -> None:
         self.count += 1
         if len(self.items) < MAX_PROBLEMS:
+            column = column if as_in_file else self.original.get(column, column)
             self.items.append(Problem(row, column, message).as_dict())
 
     def extend(self, problems: list[Problem]) -> None:
@@ -317,6 +329,8 @@ class _Validator:
     def rows(self, batch: Batch):
         """The batch's rows as staging tuples (problems are recorded; rows with them still go),
         and which rows' embeddings and probabilities may be written."""
+        if batch.original and not self.problems.original:
+            self.problems.original.update(batch.original)
         self.problems.extend(batch.problems)
         if batch.prob_classes is not None and self.prob_classes is None:
             self.name_prob_columns(batch.prob_classes)
@@ -334,10 +348,12 @@ class _Validator:
         )
         modality = self.dataset.modality
         add = self.problems.add
+        generate = self.options.generate_ids
+        prefix = self.options.image_prefix
         rows = []
         for i in range(len(batch)):
             row = batch.first_row + i
-            ext = external_id(batch.ids[i], row, add)
+            ext = "" if generate else external_id(batch.ids[i], row, add)
             split = _text(batch.splits[i], row, "split", add).strip() or "train"
             if split not in SPLITS:
                 add(row, "split", f"unknown split {split!r}; use one of {', '.join(Split.values)}")
@@ -356,6 +372,10 @@ class _Validator:
                         add(row, column, problem)
                         features[column] = None
                 features = {k: _json_safe(v) for k, v in features.items()}
+            if generate:  # the path as in the file, not where this import puts the image
+                path = image[len(prefix) :] if prefix and image.startswith(prefix) else image
+                key = content_key(modality=modality, text=text, image=path, features=features)
+                ext = content_id(key)
             rows.append(
                 (
                     row,
@@ -426,6 +446,8 @@ def import_samples(
     problems = _Problems()
     space = dataset.embedding_spaces.filter(name=options.embedding_space).first()
     validator = _Validator(dataset, options, problems, space.dimension if space else None)
+    if options.generate_ids:
+        problems.original["id"] = "id (generated)"
     result = ImportResult()
     with raw_connection() as conn:
         with conn.transaction():
@@ -436,7 +458,13 @@ def import_samples(
             try:
                 checked = _read_ahead(
                     validator,
-                    read_batches(stream, fmt, tabular=dataset.modality == Modality.TABULAR),
+                    read_batches(
+                        stream,
+                        fmt,
+                        tabular=dataset.modality == Modality.TABULAR,
+                        columns=options.columns,
+                        generate_ids=options.generate_ids,
+                    ),
                 )
                 for batch, rows, emb_ok, prob_ok, refused in checked:
                     ids = (
@@ -458,11 +486,15 @@ def import_samples(
                     result.rows += len(batch)
                     if progress:
                         progress(result.rows)
+            except ColumnRefused as exc:
+                problems.add(None, exc.column, exc.message, as_in_file=True)
             except FileRefused as exc:
                 problems.add(None, "-", str(exc))
             else:
                 if result.rows == 0 and not problems.count:
                     problems.add(None, "-", "the file has no rows")
+                if options.generate_ids:
+                    _number_repeated_content(conn)
                 _whole_file_checks(conn, dataset, options, validator, problems)
             result.timings["read_and_stage"] = round(time.monotonic() - started, 3)
             if problems.count:  # raising out of the transaction block rolls it back
@@ -561,6 +593,16 @@ class _VectorWriter:
             copy_binary(
                 self.conn, "datasets_prediction", ["run_id", "sample_id", "epoch", "probs"], data
             )
+
+
+def _number_repeated_content(conn) -> None:
+    """Generated ids of content repeated in the file: -2, -3, ... after the first, by row."""
+    conn.execute(
+        """UPDATE import_stage s SET external_id = s.external_id || '-' || d.n
+           FROM (SELECT row_no, row_number() OVER (PARTITION BY external_id ORDER BY row_no) AS n
+                 FROM import_stage) d
+           WHERE d.row_no = s.row_no AND d.n > 1"""
+    )
 
 
 def _whole_file_checks(

@@ -21,6 +21,7 @@ from typing import IO, Any
 import numpy as np
 
 from apps.core.text import text_problem
+from apps.datasets.importing.mapping import MappingRefused, conventional_names
 from apps.datasets.importing.values import MAX_METADATA_DEPTH
 
 FORMATS = ("csv", "jsonl", "parquet")
@@ -30,6 +31,15 @@ _EMB_COLUMN = re.compile(r"^emb_(\d+)$")
 
 class FileRefused(Exception):
     """The file as a whole cannot be read (unknown format, malformed header, not Parquet)."""
+
+
+class ColumnRefused(FileRefused):
+    """One of the file's columns cannot be read as it is named or mapped."""
+
+    def __init__(self, column: str, message: str):
+        self.column = column
+        self.message = message
+        super().__init__(f"Column {column!r}: {message}.")
 
 
 @dataclass
@@ -55,6 +65,10 @@ class Layout:
     probs: str | dict[str, str] | None = None  # "probs", or {class: "prob_<class>"}
     meta: dict[str, str] = field(default_factory=dict)  # metadata key -> column
     features: list[str] = field(default_factory=list)  # tabular feature columns
+    # The name each of the file's columns is read under (None: left out), and the file's name
+    # of each renamed column, for problems to name the column the user knows.
+    names: list[str | None] = field(default_factory=list)
+    original: dict[str, str] = field(default_factory=dict)
 
     @property
     def prob_classes(self) -> list[str] | None:
@@ -64,16 +78,36 @@ class Layout:
 _KNOWN = {"id", "label", "split", "text", "image", "embedding", "probs", "metadata"}
 
 
-def layout_from_header(columns: list[str], *, tabular: bool) -> Layout:
-    for column in columns:
+def layout_from_header(
+    header: list[str],
+    *,
+    tabular: bool,
+    mapping: dict[str, str] | None = None,
+    generate_ids: bool = False,
+) -> Layout:
+    """The layout of a file with this header: the columns' roles by their names, or as mapped."""
+    for column in header:
         if problem := text_problem(str(column)):
             raise FileRefused(f"The column name {column!r} {problem}.")
-    if len(set(columns)) != len(columns):
-        dupes = sorted({c for c in columns if columns.count(c) > 1})
+    if len(set(header)) != len(header):
+        dupes = sorted({c for c in header if header.count(c) > 1})
         raise FileRefused(f"Duplicate column names in the header: {', '.join(dupes)}.")
-    if "id" not in columns:
-        raise FileRefused("The file has no 'id' column; every sample needs an external id.")
-    layout = Layout(columns=columns)
+    try:
+        renaming = conventional_names(header, mapping, tabular=tabular)
+    except MappingRefused as exc:
+        raise ColumnRefused(exc.column, exc.message) from None
+    columns = [n for n in renaming.names if n is not None]
+    if generate_ids and "id" in columns:
+        raise ColumnRefused(
+            renaming.original.get("id", "id"),
+            "ids are generated: map this column to metadata or ignore it",
+        )
+    if "id" not in columns and not generate_ids:
+        raise FileRefused(
+            "The file has no 'id' column; every sample needs an external id (map a column to "
+            "id, or generate ids)."
+        )
+    layout = Layout(columns=columns, names=renaming.names, original=renaming.original)
     emb_cols = {int(m.group(1)): c for c in columns if (m := _EMB_COLUMN.match(c))}
     if emb_cols and "embedding" in columns:
         raise FileRefused(
@@ -98,9 +132,10 @@ def layout_from_header(columns: list[str], *, tabular: bool) -> Layout:
     used = _KNOWN | set(emb_cols.values()) | set(prob_cols.values()) | set(layout.meta.values())
     others = [c for c in columns if c not in used]
     if others and not tabular:
-        raise FileRefused(
-            f"Unknown column {others[0]!r}. Name metadata columns meta_<name>; other columns are "
-            "features only in tabular datasets."
+        raise ColumnRefused(
+            others[0],
+            "unknown column: name metadata columns meta_<name> or map it to a role; other "
+            "columns are features only in tabular datasets",
         )
     layout.features = others
     return layout
@@ -123,6 +158,7 @@ class Batch:
     emb_column: str = "embedding"  # how problems name the columns: "embedding" or "emb_*"
     prob_column: str = "probs"
     meta_columns: dict[str, str] = field(default_factory=dict)  # metadata key -> meta_<key>
+    original: dict[str, str] = field(default_factory=dict)  # read-as name -> the file's column
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -217,6 +253,7 @@ class _RowBuilder:
             emb_column=emb_name,
             prob_column=prob_name,
             meta_columns=lay.meta,
+            original=lay.original,
         )
 
 
@@ -343,7 +380,9 @@ def _csv_rows(
             )
             cells = (cells + [""] * width)[:width]
         row = {}
-        for name, cell in zip(header, cells, strict=True):
+        for name, cell in zip(layout.names, cells, strict=True):
+            if name is None:  # mapped to be left out
+                continue
             if decimal_comma and (name in numeric or name in vectors):
                 cell = cell.replace(",", ".") if _DECIMAL_COMMA.fullmatch(cell) else cell
             if name in numeric:
@@ -361,6 +400,8 @@ def _csv_rows(
 def _jsonl_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator[Batch]:
     layout = None
     builder = None
+    header: list[str] = []
+    renamed: dict[str, str] = {}
     row_no = 0
     for raw in stream:
         line = raw.strip()
@@ -386,13 +427,17 @@ def _jsonl_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator[B
                 raise FileRefused(
                     f"Row 1 must be a JSON object naming the columns ({problem.message})."
                 )
-            layout = layout_for(list(row))
+            header = list(row)
+            layout = layout_for(header)
+            renamed = {c: n for c, n in zip(header, layout.names, strict=True) if n is not None}
             builder = _RowBuilder(layout, 1)
         if problem:
             builder.problems.append(problem)
             row = {}
-        elif unknown := [k for k in row if k not in layout.columns]:
+        elif unknown := [k for k in row if k not in header]:
             builder.problems.append(Problem(row_no, unknown[0], "column not in the first row"))
+        if layout.original:  # read under the names the columns are mapped to
+            row = {renamed[k]: v for k, v in row.items() if k in renamed}
         builder.add(row)
         if len(builder.rows) >= batch_rows:
             yield builder.build()
@@ -478,9 +523,13 @@ def _parquet_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator
         parquet = pq.ParquetFile(stream, pre_buffer=False)
     except (pa.ArrowInvalid, OSError) as exc:
         raise FileRefused(f"Not a readable Parquet file: {exc}") from None
-    layout = layout_for(parquet.schema_arrow.names)
+    header = parquet.schema_arrow.names
+    layout = layout_for(header)
+    kept = [i for i, name in enumerate(layout.names) if name is not None]
     first_row = 1
     for record_batch in parquet.iter_batches(batch_size=batch_rows):
+        if layout.original or len(kept) != len(header):  # read under the mapped names
+            record_batch = record_batch.select(kept).rename_columns(layout.columns)
         n = record_batch.num_rows
         problems: list[Problem] = []
 
@@ -541,17 +590,28 @@ def _parquet_batches(stream: IO[bytes], layout_for, batch_rows: int) -> Iterator
             emb_column="emb_*" if isinstance(layout.embedding, list) else "embedding",
             prob_column="prob_*" if isinstance(layout.probs, dict) else "probs",
             meta_columns=layout.meta,
+            original=layout.original,
         )
         first_row += n
 
 
 def read_batches(
-    stream: IO[bytes], fmt: str, *, tabular: bool, batch_rows: int = BATCH_ROWS
+    stream: IO[bytes],
+    fmt: str,
+    *,
+    tabular: bool,
+    batch_rows: int = BATCH_ROWS,
+    columns: dict[str, str] | None = None,
+    generate_ids: bool = False,
 ) -> Iterator[Batch]:
-    """Batches of the file in `stream` (opened in binary mode, positioned at the start)."""
+    """Batches of the file in `stream` (opened in binary mode, positioned at the start).
+    `columns` maps some of the file's columns to their roles; the others go by their names.
+    With `generate_ids` the file has no id column: the importer makes the ids."""
 
-    def layout_for(columns: list[str]) -> Layout:
-        return layout_from_header(columns, tabular=tabular)
+    def layout_for(header: list[str]) -> Layout:
+        return layout_from_header(
+            header, tabular=tabular, mapping=columns, generate_ids=generate_ids
+        )
 
     if fmt == "csv":
         return _csv_batches(stream, layout_for, batch_rows)

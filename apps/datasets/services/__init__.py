@@ -25,6 +25,8 @@ from apps.datasets.services.uploads import (
     upload_append,
     upload_complete,
     upload_create,
+    upload_discard,
+    upload_stage,
     uploads_purge,
 )
 from apps.datasets.services.versions import (
@@ -58,6 +60,8 @@ __all__ = [
     "upload_append",
     "upload_complete",
     "upload_create",
+    "upload_discard",
+    "upload_stage",
     "uploads_purge",
     "version_commit",
 ]

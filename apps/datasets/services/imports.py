@@ -25,8 +25,15 @@ from apps.datasets.importing.loader import (
     import_model_run,
     import_samples,
 )
-from apps.datasets.importing.readers import FORMATS, FileRefused
-from apps.datasets.models import Dataset, ImportJob, JobStatus
+from apps.datasets.importing.mapping import mapping_errors
+from apps.datasets.importing.preview import header_of
+from apps.datasets.importing.readers import (
+    FORMATS,
+    ColumnRefused,
+    FileRefused,
+    layout_from_header,
+)
+from apps.datasets.models import Dataset, ImportJob, JobStatus, Modality
 from apps.datasets.selectors import media_path
 from apps.datasets.services.model_runs import model_run_compute_metrics
 
@@ -40,6 +47,42 @@ def _check_options(fmt: str, on_duplicate: str) -> None:
         )
     if on_duplicate not in ("reject", "upsert"):
         raise ValidationError({"on_duplicate": "Use 'reject' or 'upsert'."})
+
+
+def _check_mapping(columns, generate_ids: bool, fmt: str, kind: str) -> None:
+    if columns is None and not generate_ids:
+        return
+    if kind != ImportJob.Kind.SAMPLES:
+        field = "columns" if columns is not None else "generate_ids"
+        raise ValidationError({field: "Column roles and generated ids are for imports of samples."})
+    if errors := mapping_errors(columns or {}):
+        raise ValidationError({"columns": [f"Column {c!r}: {m}." for c, m in errors]})
+
+
+def _check_mapping_fits(
+    dataset: Dataset, stream, fmt: str, columns: dict | None, generate_ids: bool
+) -> None:
+    """A mapping or generated ids are checked against the file's header before the import is
+    queued: a column not in the file, two columns for one role, an id column besides generated
+    ids are refused now, naming the column. (The table in an archive is checked when read.)"""
+    if (columns is None and not generate_ids) or fmt == "archive":
+        return
+    field = "columns" if columns is not None else "generate_ids"
+    try:
+        header = header_of(stream, fmt)
+    except FileRefused as exc:
+        raise ValidationError({"file": str(exc)}) from None
+    try:
+        layout_from_header(
+            header,
+            tabular=dataset.modality == Modality.TABULAR,
+            mapping=columns,
+            generate_ids=generate_ids,
+        )
+    except ColumnRefused as exc:
+        raise ValidationError({"columns": f"Column {exc.column!r}: {exc.message}."}) from None
+    except FileRefused as exc:
+        raise ValidationError({field: str(exc)}) from None
 
 
 @transaction.atomic
@@ -56,9 +99,14 @@ def import_job_create(
     enqueue: bool = True,
     kind: str = ImportJob.Kind.SAMPLES,
     run: dict | None = None,
+    columns: dict[str, str] | None = None,
+    generate_ids: bool = False,
 ) -> ImportJob:
-    """Record an import of an uploaded file (kept in media storage) or a local path; queue it."""
+    """Record an import of an uploaded file (kept in media storage) or a local path; queue it.
+    `columns` maps some of the file's columns to roles (the others go by their names);
+    `generate_ids` makes the ids of a file that has none from each sample's content."""
     _check_options(fmt, on_duplicate)
+    _check_mapping(columns, generate_ids, fmt, kind)
     limit = settings.LOUPE_IMPORT_MAX_BYTES
     size = upload.size if upload is not None else os.path.getsize(path)
     if size > limit:
@@ -67,6 +115,11 @@ def import_job_create(
                 "file": f"The file is {size:,} bytes; the limit is {limit:,} (LOUPE_IMPORT_MAX_BYTES)."
             }
         )
+    if upload is not None:
+        _check_mapping_fits(dataset, upload, fmt, columns, generate_ids)
+    elif columns is not None or generate_ids:
+        with open(path, "rb") as local:
+            _check_mapping_fits(dataset, local, fmt, columns, generate_ids)
     if upload is not None:
         path = default_storage.save(
             f"imports/{dataset.project_id}/{dataset.pk}/{Path(file_name).name}", upload
@@ -82,6 +135,8 @@ def import_job_create(
             "on_duplicate": on_duplicate,
             "extend_labels": extend_labels,
             "local": upload is None,
+            **({"columns": columns} if columns else {}),
+            **({"generate_ids": True} if generate_ids else {}),
             **(run or {}),
         },
         kind=kind,
@@ -135,6 +190,8 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
                     on_duplicate=job.options.get("on_duplicate", "reject"),
                     extend_labels=job.options.get("extend_labels", False),
                     file_name=job.file_name,
+                    columns=job.options.get("columns"),
+                    generate_ids=job.options.get("generate_ids", False),
                 )
                 if job.format == "archive":
                     result = _import_archive(job, stream, options, progress)

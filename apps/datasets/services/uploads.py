@@ -19,9 +19,8 @@ from apps.datasets.services.imports import import_job_create
 
 
 def _upload_path(upload: Upload) -> Path:
-    folder = Path(settings.LOUPE_UPLOAD_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / f"{upload.pk}.part"
+    upload.path.parent.mkdir(parents=True, exist_ok=True)
+    return upload.path
 
 
 @transaction.atomic
@@ -42,6 +41,25 @@ def upload_create(*, dataset: Dataset, by, file_name: str, size: int) -> Upload:
     upload = Upload.objects.create(dataset=dataset, created_by=by, file_name=name, size=size)
     _upload_path(upload).write_bytes(b"")
     return upload
+
+
+def upload_stage(*, dataset: Dataset, by, file) -> Upload:
+    """Keep a file sent whole (the web form's) as a complete upload of the dataset, for its
+    preview and then its import; abandoned, it is purged like any upload never completed."""
+    upload = upload_create(dataset=dataset, by=by, file_name=file.name, size=file.size)
+    with _upload_path(upload).open("wb") as part:
+        for chunk in file.chunks():
+            part.write(chunk)
+    Upload.objects.filter(pk=upload.pk).update(received=upload.size)
+    upload.received = upload.size
+    return upload
+
+
+def upload_discard(*, upload: Upload) -> None:
+    """Forget an upload never completed, and its bytes."""
+    if upload.completed_at is None:
+        _upload_path(upload).unlink(missing_ok=True)
+        Upload.objects.filter(pk=upload.pk, completed_at=None).delete()
 
 
 class UploadOffsetMismatch(ValidationError):
@@ -83,6 +101,8 @@ def upload_complete(
     extend_labels: bool = False,
     kind: str = ImportJob.Kind.SAMPLES,
     run: dict | None = None,
+    columns: dict[str, str] | None = None,
+    generate_ids: bool = False,
 ) -> ImportJob:
     """The upload is whole: put it in media storage and queue its import."""
     upload = Upload.objects.select_for_update().select_related("dataset").get(pk=upload.pk)
@@ -106,6 +126,8 @@ def upload_complete(
             extend_labels=extend_labels,
             kind=kind,
             run=run,
+            columns=columns,
+            generate_ids=generate_ids,
         )
     part.unlink()
     upload.completed_at = timezone.now()

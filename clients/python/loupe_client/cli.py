@@ -86,6 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--labels", help="for a new dataset: its labels, comma-separated, in order")
     imp.add_argument("--upsert", action="store_true", help="update samples whose id exists")
     imp.add_argument("--extend-labels", action="store_true", help="accept labels not yet known")
+    imp.add_argument(
+        "--column",
+        action="append",
+        default=[],
+        metavar="NAME=ROLE",
+        help="what a column is when its name does not say (id, text, label, split, image, "
+        "embedding, probs, metadata, feature, ignore); repeatable",
+    )
+    imp.add_argument(
+        "--generate-ids",
+        action="store_true",
+        help="the file has no id column: make each id from the sample's content",
+    )
     imp.add_argument("--no-wait", action="store_true", help="print the queued job and return")
     imp.add_argument("--timeout", type=float, help="seconds to wait for the import")
     imp.set_defaults(handler=cmd_import)
@@ -235,6 +248,8 @@ def cmd_import(args: argparse.Namespace, progress: Progress) -> int:
             labels=[x.strip() for x in args.labels.split(",")] if args.labels else None,
             on_duplicate="upsert" if args.upsert else "reject",
             extend_labels=args.extend_labels,
+            columns=_columns(args.column),
+            generate_ids=args.generate_ids,
             wait=not args.no_wait,
             wait_timeout=args.timeout,
             progress=progress,
@@ -242,6 +257,16 @@ def cmd_import(args: argparse.Namespace, progress: Progress) -> int:
     progress.end()
     _print_json(result)
     return 0
+
+
+def _columns(given: list[str]) -> dict[str, str] | None:
+    columns = {}
+    for item in given:
+        name, sep, role = item.rpartition("=")
+        if not sep or not name:
+            raise ValueError(f"Give --column as NAME=ROLE, not {item!r}.")
+        columns[name] = role
+    return columns or None
 
 
 def cmd_score(args: argparse.Namespace, progress: Progress) -> int:

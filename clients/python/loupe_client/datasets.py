@@ -131,6 +131,8 @@ class DatasetsMixin(ClientBase):
         labels: Sequence[str] | None = None,
         on_duplicate: str = "reject",
         extend_labels: bool = False,
+        columns: dict[str, str] | None = None,
+        generate_ids: bool = False,
         wait: bool = True,
         poll: float = 1.0,
         wait_timeout: float | None = None,
@@ -140,6 +142,12 @@ class DatasetsMixin(ClientBase):
         table, in the import conventions) into the project's dataset `dataset`, made when
         missing, as a new version. The format comes from the suffix unless given; the rest is
         as for log_dataset (the modality of a new dataset is guessed from the file's columns).
+
+        `columns` says what columns whose names do not follow the conventions are, by name:
+        id, text, label, split, image, embedding, probs, metadata, feature or ignore (e.g.
+        {"Beschreibung": "text", "Kategorie": "label"}). `generate_ids` imports a file without
+        an id column: each id is made from the sample's content (its text, image path or
+        features), so the same data imported again gets the same ids.
         """
         if on_duplicate not in ("reject", "upsert"):
             raise ValueError("on_duplicate must be 'reject' or 'upsert'.")
@@ -152,10 +160,11 @@ class DatasetsMixin(ClientBase):
         found = self.find_dataset(project_id, dataset)
         if found is None:
             if modality is None:
-                columns = file_columns(path, fmt)
-                if columns is None:
+                names = file_columns(path, fmt)
+                if names is None:
                     raise ValueError(f"Give the modality of the new dataset {dataset!r}.")
-                modality = guess_modality(columns)
+                # A mapped column counts as the role it is mapped to.
+                modality = guess_modality([(columns or {}).get(c, c) for c in names])
             found = self._create_dataset(project_id, dataset, modality, labels)
         job = self._upload_and_import(
             found["id"],
@@ -164,6 +173,8 @@ class DatasetsMixin(ClientBase):
             on_duplicate=on_duplicate,
             extend_labels=extend_labels,
             report=report,
+            columns=columns,
+            generate_ids=generate_ids,
         )
         if not wait:
             return job
@@ -180,9 +191,15 @@ class DatasetsMixin(ClientBase):
         on_duplicate: str,
         extend_labels: bool,
         report: Progress,
+        columns: dict[str, str] | None = None,
+        generate_ids: bool = False,
     ) -> ImportJob:
         upload_id = self._upload(dataset_id, path, report=report)
         body: dict[str, Any] = {"on_duplicate": on_duplicate, "extend_labels": extend_labels}
+        if columns:
+            body["columns"] = columns
+        if generate_ids:
+            body["generate_ids"] = True
         if fmt:  # else the server tells by the file's name
             body["format"] = fmt
         try:

@@ -50,8 +50,15 @@ def file_columns(path: Path, fmt: str | None) -> list[str] | None:
         _pa, pq = arrow()
         return [str(name) for name in pq.read_schema(path).names]
     if fmt == "csv":
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            return next(csv.reader(f), [])
+        # As the server reads it: UTF-16 by its mark, else UTF-8 (other bytes do not matter for
+        # the names); a comma between the names, else the most frequent of ; tab |.
+        with path.open("rb") as f:
+            head = f.read(64 * 1024)
+        utf16 = head.startswith((b"\xff\xfe", b"\xfe\xff"))
+        text = head.decode("utf-16" if utf16 else "utf-8-sig", errors="replace").lstrip("\ufeff")
+        line = text.splitlines()[0] if text else ""
+        delimiter = "," if "," in line else max(",;\t|", key=line.count)
+        return next(csv.reader([line], delimiter=delimiter), [])
     if fmt == "jsonl":
         with path.open(encoding="utf-8") as f:
             first = next((line for line in f if line.strip()), "{}")

@@ -258,3 +258,10 @@ document.addEventListener("drop", (event) => {
   input.files = event.dataTransfer.files;
   input.dispatchEvent(new Event("change", { bubbles: true }));
 });
+// Once the preview keeps the chosen file, the import form sends its roles, not the file again.
+document.addEventListener("htmx:afterSettle", () => {
+  const input = document.querySelector("#import-form input[type=file]");
+  if (input && input.value && document.querySelector("#import-preview input[name=upload]")) {
+    input.value = "";
+  }
+});

@@ -11,6 +11,7 @@ from django.db import transaction
 
 from apps.accounts.models import User
 from apps.datasets import services
+from apps.datasets.importing.mapping import ROLES
 from apps.datasets.importing.readers import (
     FORMATS,
     FileRefused,
@@ -49,6 +50,18 @@ class Command(BaseCommand):
             "--extend-labels", action="store_true", help="Add labels not yet in the schema."
         )
         parser.add_argument(
+            "--column",
+            action="append",
+            default=[],
+            metavar="NAME=ROLE",
+            help=f"What a column is, when its name does not say: {', '.join(ROLES)}. Repeatable.",
+        )
+        parser.add_argument(
+            "--generate-ids",
+            action="store_true",
+            help="The file has no id column: make each id from the sample's content.",
+        )
+        parser.add_argument(
             "--json", action="store_true", help="Print one JSON object as the last line."
         )
 
@@ -65,9 +78,17 @@ class Command(BaseCommand):
         on_duplicate: str,
         extend_labels: bool,
         json: bool,
+        column: list[str],
+        generate_ids: bool,
         **options,
     ):
         self.as_json = json
+        columns = {}
+        for given in column:
+            name, sep, role = given.rpartition("=")
+            if not sep or not name:
+                raise CommandError(f"Give --column as NAME=ROLE, not {given!r}.")
+            columns[name] = role
         file = Path(path)
         if not file.is_file():
             raise CommandError(f"No such file: {path}")
@@ -75,7 +96,14 @@ class Command(BaseCommand):
             fmt = format or guess_format(file.name)
             by = self._user(user)
             target = self._dataset(
-                project, dataset, create=create, by=by, path=str(file), fmt=fmt, modality=modality
+                project,
+                dataset,
+                create=create,
+                by=by,
+                path=str(file),
+                fmt=fmt,
+                modality=modality,
+                columns=columns,
             )
             job = services.import_job_create(
                 dataset=target,
@@ -86,6 +114,8 @@ class Command(BaseCommand):
                 on_duplicate=on_duplicate,
                 extend_labels=extend_labels,
                 enqueue=False,
+                columns=columns or None,
+                generate_ids=generate_ids,
             )
         except (ValidationError, FileRefused) as exc:
             self._fail(" ".join(getattr(exc, "messages", [str(exc)])))
@@ -112,7 +142,16 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def _dataset(
-        self, slug: str, name: str, *, create: bool, by, path: str, fmt: str, modality: str | None
+        self,
+        slug: str,
+        name: str,
+        *,
+        create: bool,
+        by,
+        path: str,
+        fmt: str,
+        modality: str | None,
+        columns: dict[str, str],
     ) -> Dataset:
         project = Project.objects.filter(slug=slug).first()
         if project is None:
@@ -129,7 +168,9 @@ class Command(BaseCommand):
                 )
             if fmt == "archive":
                 modality = modality or "image"
-            modality = modality or guess_modality(peek_columns(path, fmt))
+            # A mapped column counts as the role it is mapped to.
+            names = [columns.get(c, c) for c in peek_columns(path, fmt)]
+            modality = modality or guess_modality(names)
             dataset = services.dataset_create(project=project, name=name, modality=modality, by=by)
         return dataset
 
