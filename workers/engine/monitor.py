@@ -181,6 +181,9 @@ def window_check(
             members = np.flatnonzero(prod_clusters == c)[:EXAMPLES_PER_CLUSTER]
             row["examples"] = [keys[i] for i in members.tolist()]
     max_shift = max((abs(r["change"]) for r in rows), default=0.0)
+    # The threshold is a share for clusters as coarse as the check's own (MAX_CLUSTERS); a scoring
+    # run's finer clusters split the same move of a region between them, so it shrinks in step.
+    cluster_shift_threshold *= min(1.0, MAX_CLUSTERS / m)
     counted = [r for r in rows if abs(r["change"]) > cluster_shift_threshold and r["significant"]]
 
     crossed = []
