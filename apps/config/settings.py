@@ -371,8 +371,12 @@ LOGGING = {
         # Which model file and which faiss build were loaded: not news to anyone running Loupe.
         "sentence_transformers": {"level": "WARNING"},
         "faiss.loader": {"level": "WARNING"},
-        # The development server's line per request (LOG_REQUESTS=false: only 4xx and 5xx).
-        "django.server": {"level": "INFO" if env.bool("LOG_REQUESTS", default=True) else "WARNING"},
+        # The development server's line per request, and Django's warning for each 4xx
+        # (LOG_REQUESTS=false: only server errors; a mistyped address is not news on a terminal).
+        "django.server": {"level": "INFO" if env.bool("LOG_REQUESTS", default=True) else "ERROR"},
+        "django.request": {
+            "level": "WARNING" if env.bool("LOG_REQUESTS", default=True) else "ERROR"
+        },
     },
 }
 

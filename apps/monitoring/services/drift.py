@@ -307,7 +307,8 @@ def _first_run_under_way(dataset: Dataset, space: EmbeddingSpace, now: datetime)
 
 def scoring_finished(event: events.Event) -> None:
     """A finished scoring run brings its clusters: check the windows that waited for it."""
-    dataset = Dataset.objects.filter(pk=event.payload["dataset"]["id"]).first()
+    dataset_id = (event.payload.get("dataset") or {}).get("id")
+    dataset = None if dataset_id is None else Dataset.objects.filter(pk=dataset_id).first()
     if (
         dataset is not None
         and dataset.samples.filter(split=Split.PRODUCTION, observed_at__isnull=False).exists()
